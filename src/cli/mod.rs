@@ -1,0 +1,324 @@
+//! Command-line interface: argument parsing (clap), progress bars (indicatif) and one-line error
+//! messages with a non-zero exit code.
+
+mod demo;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use fringewatch::progress::Progress;
+use fringewatch::sensitivity::layer::{compute_isl, Incidence, IslJob, Look};
+use fringewatch::sensitivity::CoherenceWeight;
+use fringewatch::stack::{build_stack, StackJob};
+use fringewatch::terrain::convexity::ConvexitySettings;
+use fringewatch::terrain::layer::compute_pc1;
+use fringewatch::terrain::pca::{LoadingsChoice, Loadings, Pc1Settings};
+use fringewatch::terrain::{GradientMethod, TriMethod};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(name = "fringewatch", version, about = "Find active slow landslides in Sentinel-1 wrapped interferograms")]
+struct Cli {
+    /// Hide progress bars.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compute the InSAR Sensitivity Layer (ISL) on the coherence grid (or --like).
+    Isl(IslArgs),
+    /// Compute PC1, the terrain principal component, on the DEM grid (or --like).
+    Pc1(Pc1Args),
+    /// Build the detector's 3-band input (phase, ISL, PC1) on the phase grid.
+    Stack(StackArgs),
+    /// Write the terrain variables behind PC1 (slope, aspect, TRI, TWI, convexity) as GeoTIFFs.
+    Terrain(TerrainArgs),
+    /// The main job on built-in inputs: ISL, PC1 and the stack for a real or synthetic scene.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GradientArg {
+    /// Zevenbergen & Thorne 1987 (SAGA's default)
+    Zt,
+    /// Horn 1981 (gdaldem's default)
+    Horn,
+}
+
+impl From<GradientArg> for GradientMethod {
+    fn from(g: GradientArg) -> Self {
+        match g {
+            GradientArg::Zt => GradientMethod::ZevenbergenThorne,
+            GradientArg::Horn => GradientMethod::Horn,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TriArg {
+    /// SAGA ta_morphometry 16 defaults
+    Saga,
+    /// Riley et al. 1999 (gdaldem)
+    Riley,
+}
+
+impl From<TriArg> for TriMethod {
+    fn from(t: TriArg) -> Self {
+        match t {
+            TriArg::Saga => TriMethod::Saga,
+            TriArg::Riley => TriMethod::Riley,
+        }
+    }
+}
+
+#[derive(Args)]
+struct IslArgs {
+    /// DEM (metres), any GDAL raster; warped onto the output grid.
+    #[arg(long)]
+    dem: PathBuf,
+    /// Coherence in [0, 1].
+    #[arg(long)]
+    coherence: PathBuf,
+    /// Per-pixel incidence angle raster, degrees.
+    #[arg(long, conflicts_with = "incidence_deg", required_unless_present = "incidence_deg")]
+    incidence: Option<PathBuf>,
+    /// Constant incidence angle, degrees (Sentinel-1 IW: 29–46).
+    #[arg(long)]
+    incidence_deg: Option<f64>,
+    /// Scene heading, degrees clockwise from north (S1 Apennines: −10.5 asc, −169.5 desc).
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "look_azimuth", required_unless_present = "look_azimuth")]
+    heading: Option<f64>,
+    /// Per-pixel look azimuth raster (satellite → ground, degrees clockwise from north).
+    #[arg(long)]
+    look_azimuth: Option<PathBuf>,
+    /// Output grid reference (default: the coherence grid).
+    #[arg(long)]
+    like: Option<PathBuf>,
+    /// Coherence sigmoid steepness k.
+    #[arg(long, default_value_t = 20.0)]
+    sigmoid_k: f64,
+    /// Coherence sigmoid midpoint γ_M.
+    #[arg(long, default_value_t = 0.3)]
+    gamma_m: f64,
+    #[arg(long, value_enum, default_value = "zt")]
+    gradient: GradientArg,
+    /// Output GeoTIFF.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct Pc1Args {
+    #[arg(long)]
+    dem: PathBuf,
+    /// Output grid reference (default: the DEM grid).
+    #[arg(long)]
+    like: Option<PathBuf>,
+    /// Fit the PCA on this area instead of using the preprint's loadings.
+    #[arg(long)]
+    fit_pca: bool,
+    #[arg(long, value_enum, default_value = "zt")]
+    gradient: GradientArg,
+    #[arg(long, value_enum, default_value = "saga")]
+    tri: TriArg,
+    /// Convexity averaging scale, cells.
+    #[arg(long, default_value_t = 10)]
+    convexity_scale: usize,
+    /// Output GeoTIFF (a JSON sidecar with loadings and statistics is written beside it).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct StackArgs {
+    /// Wrapped phase, radians.
+    #[arg(long)]
+    phase: PathBuf,
+    #[arg(long)]
+    isl: PathBuf,
+    #[arg(long)]
+    pc1: PathBuf,
+    /// Write UInt16 bands with scale/offset instead of Float32.
+    #[arg(long)]
+    uint16: bool,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct TerrainArgs {
+    #[arg(long)]
+    dem: PathBuf,
+    #[arg(long)]
+    like: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "zt")]
+    gradient: GradientArg,
+    #[arg(long, value_enum, default_value = "saga")]
+    tri: TriArg,
+    #[arg(long, default_value_t = 10)]
+    convexity_scale: usize,
+    /// Directory for slope.tif (degrees), aspect.tif (degrees), tri.tif, twi.tif, convexity.tif.
+    #[arg(long)]
+    out_dir: PathBuf,
+}
+
+/// indicatif progress bar as a library progress sink.
+pub(crate) struct Bar(ProgressBar);
+
+impl Bar {
+    pub(crate) fn new(quiet: bool, title: &str) -> Bar {
+        if quiet {
+            return Bar(ProgressBar::hidden());
+        }
+        let bar = ProgressBar::new(1000);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>8} [{bar:40}] {percent:>3}% {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(title.to_string());
+        Bar(bar)
+    }
+
+    pub(crate) fn done(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Progress for Bar {
+    fn report(&self, fraction: f64, message: &str) -> bool {
+        self.0.set_position((fraction * 1000.0) as u64);
+        self.0.set_message(message.to_string());
+        true
+    }
+}
+
+/// Parse, run, print errors; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn pc1_settings(fit: bool, gradient: GradientArg, tri: TriArg, scale: usize) -> Pc1Settings {
+    Pc1Settings {
+        loadings: if fit { LoadingsChoice::Fit } else { LoadingsChoice::Fixed(Loadings::PAPER) },
+        gradient: gradient.into(),
+        tri: tri.into(),
+        convexity: ConvexitySettings { scale_cells: scale, ..Default::default() },
+    }
+}
+
+fn dispatch(cli: Cli) -> fringewatch::Result<()> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Isl(a) => {
+            let job = IslJob {
+                dem: a.dem,
+                coherence: a.coherence,
+                incidence: match (a.incidence, a.incidence_deg) {
+                    (Some(p), _) => Incidence::Raster(p),
+                    (None, Some(d)) => Incidence::Degrees(d),
+                    (None, None) => unreachable_args(),
+                },
+                look: match (a.heading, a.look_azimuth) {
+                    (Some(h), _) => Look::Heading(h),
+                    (None, Some(p)) => Look::LookAzimuthRaster(p),
+                    (None, None) => unreachable_args(),
+                },
+                like: a.like,
+                out: a.out,
+                weight: CoherenceWeight { k: a.sigmoid_k, gamma_m: a.gamma_m },
+                gradient: a.gradient.into(),
+            };
+            let bar = Bar::new(quiet, "ISL");
+            let summary = compute_isl(&job, &bar)?;
+            bar.done();
+            println!(
+                "ISL written to {} ({}x{}, {} valid pixels, mean {:.3}, {:.1}% zero: layover/shadow/flat)",
+                job.out.display(),
+                summary.width,
+                summary.height,
+                summary.valid_pixels,
+                summary.mean_isl,
+                100.0 * summary.zero_fraction
+            );
+            Ok(())
+        }
+        Command::Pc1(a) => {
+            let settings = pc1_settings(a.fit_pca, a.gradient, a.tri, a.convexity_scale);
+            let bar = Bar::new(quiet, "PC1");
+            let report = compute_pc1(&a.dem, a.like.as_deref(), &a.out, &settings, &bar)?;
+            bar.done();
+            print_pc1_report(&report);
+            Ok(())
+        }
+        Command::Stack(a) => {
+            let job = StackJob { phase: a.phase, isl: a.isl, pc1: a.pc1, out: a.out, uint16: a.uint16 };
+            let bar = Bar::new(quiet, "stack");
+            build_stack(&job, &bar)?;
+            bar.done();
+            println!(
+                "stack written to {} (bands: phase, ISL, PC1; {})",
+                job.out.display(),
+                if job.uint16 { "UInt16 with scale/offset" } else { "Float32" }
+            );
+            Ok(())
+        }
+        Command::Terrain(a) => {
+            let settings = pc1_settings(false, a.gradient, a.tri, a.convexity_scale);
+            let bar = Bar::new(quiet, "terrain");
+            let written = fringewatch::terrain::layer::write_terrain_variables(
+                &a.dem,
+                a.like.as_deref(),
+                &a.out_dir,
+                &settings,
+                &bar,
+            )?;
+            bar.done();
+            for p in written {
+                println!("{}", p.display());
+            }
+            Ok(())
+        }
+        Command::Demo(a) => demo::run(a, quiet),
+    }
+}
+
+/// clap's `required_unless_present` guarantees one of the pair.
+fn unreachable_args() -> ! {
+    eprintln!("error: internal argument check failed");
+    std::process::exit(2)
+}
+
+pub(crate) fn print_pc1_report(report: &fringewatch::terrain::layer::Pc1Report) {
+    println!(
+        "PC1 written to {} ({}x{}); sidecar {}",
+        report.output.display(),
+        report.width,
+        report.height,
+        fringewatch::terrain::layer::sidecar_path(&report.output).display()
+    );
+    let kind = if report.fitted { "fitted on this area" } else { "preprint's fixed loadings" };
+    println!("loadings ({kind}):");
+    for (var, l) in report.loadings.iter() {
+        println!("  {:<10} {:+.3}", var.name(), l);
+    }
+    if let Some(ev) = report.explained_variance {
+        println!(
+            "explained variance: PC1 {:.1}%, PC2 {:.1}%, PC3 {:.1}%, PC4 {:.1}%",
+            100.0 * ev[0],
+            100.0 * ev[1],
+            100.0 * ev[2],
+            100.0 * ev[3]
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! Typed errors of the library. Every message names the file (or parameter) and the problem so
+//! that a GIS analyst can act on it without reading code.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What can go wrong, worded for the person who supplied the input.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file does not exist.
+    #[error("{}: file not found", path.display())]
+    NotFound { path: PathBuf },
+
+    /// GDAL could not open the file as a raster.
+    #[error("{}: not a raster GDAL can read ({reason})", path.display())]
+    NotRaster { path: PathBuf, reason: String },
+
+    /// The file was read but its content is unusable for the task.
+    #[error("{}: {problem}", path.display())]
+    BadInput { path: PathBuf, problem: String },
+
+    /// Two inputs cannot be brought together (no overlap, CRS problems).
+    #[error("{} and {}: {problem}", first.display(), second.display())]
+    Incompatible {
+        first: PathBuf,
+        second: PathBuf,
+        problem: String,
+    },
+
+    /// A parameter value is out of its valid range.
+    #[error("invalid parameter {name}: {problem}")]
+    Parameter { name: String, problem: String },
+
+    /// The output cannot be written where it was asked for.
+    #[error("{}: cannot write output: {problem}", path.display())]
+    Output { path: PathBuf, problem: String },
+
+    /// A GDAL call failed while working on a file.
+    #[error("{}: GDAL error: {source}", path.display())]
+    Gdal {
+        path: PathBuf,
+        #[source]
+        source: gdal::errors::GdalError,
+    },
+
+    /// A PROJ call failed.
+    #[error("coordinate transformation failed: {0}")]
+    Proj(String),
+
+    /// The caller asked to stop (progress callback returned false).
+    #[error("cancelled by the user; no output was written")]
+    Cancelled,
+
+    /// Plain I/O failure on a path.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn bad_input(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::BadInput {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub fn parameter(name: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Parameter {
+            name: name.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub fn gdal(path: impl Into<PathBuf>, source: gdal::errors::GdalError) -> Self {
+        Error::Gdal {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! Reading rasters with GDAL (anything it opens: GeoTIFF, GMTSAR/GMT NetCDF grids, ENVI, …) and
+//! writing tiled, compressed GeoTIFFs atomically (a temporary file renamed into place, so an
+//! error or a cancel leaves nothing half-written).
+
+use std::path::{Path, PathBuf};
+
+use gdal::raster::{GdalDataType, RasterCreationOptions};
+use gdal::spatial_ref::SpatialRef;
+use gdal::{Dataset, DatasetOptions, DriverManager, GdalOpenFlags, Metadata};
+use ndarray::{Array2, ArrayView2};
+
+use super::{Crs, Grid, FLOAT_NODATA};
+use crate::error::{Error, Result};
+
+/// GDAL block cache for this process, in MiB, unless the user set `GDAL_CACHEMAX`: keeps the
+/// memory of windowed processing bounded (GDAL's own default is 5 % of RAM).
+const DEFAULT_CACHE_MIB: i64 = 64;
+
+/// Apply process-wide GDAL settings once (bounded block cache).
+pub fn configure_gdal() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("GDAL_CACHEMAX").is_none() {
+            // SAFETY: plain setter of a global size, no pointers involved.
+            unsafe { gdal_sys::GDALSetCacheMax64(DEFAULT_CACHE_MIB * 1024 * 1024) };
+        }
+    });
+}
+
+/// An open raster file: its grid and per-band nodata values.
+pub struct RasterFile {
+    path: PathBuf,
+    dataset: Dataset,
+    grid: Grid,
+    nodata: Vec<Option<f64>>,
+    /// Per band (scale, offset) from the file, applied on read.
+    scaling: Vec<(f64, f64)>,
+}
+
+impl std::fmt::Debug for RasterFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RasterFile")
+            .field("path", &self.path)
+            .field("grid", &self.grid)
+            .finish()
+    }
+}
+
+impl RasterFile {
+    /// Open a raster, checking that it is a north-up grid with a CRS and at least one band.
+    ///
+    /// GMT/GMTSAR NetCDF grids carry no CRS; when their coordinate variables are CF longitude
+    /// and latitude (`gmt … -fg`, GMTSAR `*_ll.grd`) the grid is taken as WGS 84 (EPSG:4326).
+    pub fn open(path: impl AsRef<Path>) -> Result<RasterFile> {
+        configure_gdal();
+        let path = path.as_ref().to_path_buf();
+        if !path.exists() {
+            return Err(Error::NotFound { path });
+        }
+        let options = DatasetOptions {
+            open_flags: GdalOpenFlags::GDAL_OF_RASTER | GdalOpenFlags::GDAL_OF_READONLY,
+            ..Default::default()
+        };
+        let dataset = Dataset::open_ex(&path, options).map_err(|e| Error::NotRaster {
+            path: path.clone(),
+            reason: first_line(&e.to_string()),
+        })?;
+        let (width, height) = dataset.raster_size();
+        let bands = dataset.raster_count();
+        if bands == 0 || width == 0 || height == 0 {
+            return Err(Error::bad_input(&path, "raster has no pixels or no bands"));
+        }
+        let geo_transform = dataset.geo_transform().map_err(|_| {
+            Error::bad_input(
+                &path,
+                "raster has no georeferencing (geotransform); georeference it first, e.g. with gdal_translate -a_ullr",
+            )
+        })?;
+        if geo_transform[2] != 0.0 || geo_transform[4] != 0.0 {
+            return Err(Error::bad_input(
+                &path,
+                "rotated or sheared grids are not supported; make it north-up with gdalwarp first",
+            ));
+        }
+        if geo_transform[1] == 0.0 || geo_transform[5] == 0.0 {
+            return Err(Error::bad_input(&path, "geotransform has a zero cell size"));
+        }
+        let crs = read_crs(&dataset, &path)?;
+        let mut nodata = Vec::with_capacity(bands);
+        let mut scaling = Vec::with_capacity(bands);
+        for b in 1..=bands {
+            let band = dataset.rasterband(b).map_err(|e| Error::gdal(&path, e))?;
+            nodata.push(band.no_data_value());
+            scaling.push((band.scale().unwrap_or(1.0), band.offset().unwrap_or(0.0)));
+        }
+        let grid = Grid {
+            width,
+            height,
+            geo_transform,
+            crs,
+        };
+        Ok(RasterFile {
+            path,
+            dataset,
+            grid,
+            nodata,
+            scaling,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    pub fn band_count(&self) -> usize {
+        self.nodata.len()
+    }
+
+    pub(crate) fn dataset(&self) -> &Dataset {
+        &self.dataset
+    }
+
+    /// Nodata value of a band (1-based), as stored in the file.
+    pub fn nodata(&self, band: usize) -> Option<f64> {
+        self.nodata.get(band - 1).copied().flatten()
+    }
+
+    /// Read rows `[row0, row0 + rows)` of a band (1-based) as f32, nodata and non-finite values
+    /// as NaN, and the file's scale/offset applied.
+    pub fn read_rows(&self, band: usize, row0: usize, rows: usize) -> Result<Array2<f32>> {
+        let mut out = Array2::<f32>::zeros((rows, self.grid.width));
+        self.read_window_into(band, 0, row0, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// Read a whole band (1-based).
+    pub fn read_band(&self, band: usize) -> Result<Array2<f32>> {
+        self.read_rows(band, 0, self.grid.height)
+    }
+
+    /// Read the window whose top-left pixel is (col0, row0) into `out` (its shape sets the size).
+    pub fn read_window_into(
+        &self,
+        band: usize,
+        col0: usize,
+        row0: usize,
+        mut out: ndarray::ArrayViewMut2<f32>,
+    ) -> Result<()> {
+        let (rows, cols) = out.dim();
+        let rb = self
+            .dataset
+            .rasterband(band)
+            .map_err(|e| Error::gdal(&self.path, e))?;
+        let slice = out
+            .as_slice_mut()
+            .ok_or_else(|| Error::parameter("buffer", "window buffer must be contiguous"))?;
+        rb.read_into_slice::<f32>(
+            (col0 as isize, row0 as isize),
+            (cols, rows),
+            (cols, rows),
+            slice,
+            None,
+        )
+        .map_err(|e| Error::gdal(&self.path, e))?;
+        let nodata = self.nodata(band).map(|v| v as f32);
+        let (scale, offset) = self.scaling[band - 1];
+        let scaled = scale != 1.0 || offset != 0.0;
+        for v in slice.iter_mut() {
+            if !v.is_finite() || Some(*v) == nodata {
+                *v = f32::NAN;
+            } else if scaled {
+                *v = (*v as f64 * scale + offset) as f32;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_string()
+}
+
+fn read_crs(dataset: &Dataset, path: &Path) -> Result<Crs> {
+    let missing = || {
+        Error::bad_input(
+            path,
+            "raster has no coordinate reference system; assign one, e.g. gdal_edit.py -a_srs EPSG:32632 FILE",
+        )
+    };
+    let srs = match dataset.spatial_ref() {
+        Ok(srs) => srs,
+        Err(_) if is_cf_lonlat_grid(dataset) => {
+            SpatialRef::from_epsg(4326).map_err(|e| Error::gdal(path, e))?
+        }
+        Err(_) => return Err(missing()),
+    };
+    Crs::from_spatial_ref(&srs).map_err(|problem| Error::bad_input(path, problem))
+}
+
+/// A NetCDF grid whose x and y coordinate variables are CF longitude and latitude.
+fn is_cf_lonlat_grid(dataset: &Dataset) -> bool {
+    if dataset.driver().short_name() != "netCDF" {
+        return false;
+    }
+    let entries: Vec<String> = dataset
+        .metadata()
+        .map(|e| format!("{}={}", e.key, e.value))
+        .collect();
+    let has = |needle: &str| entries.iter().any(|e| e.ends_with(needle));
+    (has("#units=degrees_east") || has("#standard_name=longitude"))
+        && (has("#units=degrees_north") || has("#standard_name=latitude"))
+}
+
+/// How a band is stored in an output GeoTIFF.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Encoding {
+    /// Float32 with nodata [`FLOAT_NODATA`].
+    Float32,
+    /// UInt16, value = raw · scale + offset, raw 0 = nodata; scale and offset are written into the
+    /// band (GDAL scale/offset, shown by gdalinfo and honoured by QGIS).
+    UInt16 { scale: f64, offset: f64 },
+}
+
+impl Encoding {
+    /// UInt16 encoding that maps `[min, max]` onto raw values 1..=65535 (0 is nodata).
+    pub fn uint16_for_range(min: f64, max: f64) -> Encoding {
+        let span = if max > min { max - min } else { 1.0 };
+        let scale = span / 65534.0;
+        Encoding::UInt16 {
+            scale,
+            offset: min - scale,
+        }
+    }
+}
+
+/// Check that an output can be created at `path` before any work starts.
+pub fn check_output_path(path: &Path) -> Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::Output {
+            path: path.to_path_buf(),
+            problem: format!("directory {} does not exist", parent.display()),
+        });
+    }
+    if path.is_dir() {
+        return Err(Error::Output {
+            path: path.to_path_buf(),
+            problem: "is a directory".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A GeoTIFF being written: tiled 256×256, DEFLATE, on the exact grid given. It is written to a
+/// hidden temporary file next to the target and renamed into place by [`GeoTiffWriter::finish`];
+/// dropped unfinished, the temporary file is removed.
+pub struct GeoTiffWriter {
+    target: PathBuf,
+    temp: PathBuf,
+    dataset: Option<Dataset>,
+    encodings: Vec<Encoding>,
+    width: usize,
+}
+
+impl GeoTiffWriter {
+    /// Create the file for `encodings.len()` bands on `grid`; `descriptions` name the bands.
+    pub fn create(
+        target: &Path,
+        grid: &Grid,
+        encodings: &[Encoding],
+        descriptions: &[&str],
+    ) -> Result<GeoTiffWriter> {
+        configure_gdal();
+        check_output_path(target)?;
+        let file_name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "output.tif".into());
+        let temp = target.with_file_name(format!(
+            ".{file_name}.partial-{}.tif",
+            std::process::id()
+        ));
+        let driver = DriverManager::get_driver_by_name("GTiff").map_err(|e| Error::gdal(target, e))?;
+        let is_u16 = matches!(encodings.first(), Some(Encoding::UInt16 { .. }));
+        let predictor = if is_u16 { "PREDICTOR=2" } else { "PREDICTOR=3" };
+        let options = RasterCreationOptions::from_iter([
+            "TILED=YES",
+            "BLOCKXSIZE=256",
+            "BLOCKYSIZE=256",
+            "COMPRESS=DEFLATE",
+            predictor,
+            "BIGTIFF=IF_SAFER",
+            "NUM_THREADS=ALL_CPUS",
+        ]);
+        let out_err = |e: gdal::errors::GdalError| Error::Output {
+            path: target.to_path_buf(),
+            problem: first_line(&e.to_string()),
+        };
+        let mut dataset = if is_u16 {
+            driver.create_with_band_type_with_options::<u16, _>(
+                &temp,
+                grid.width,
+                grid.height,
+                encodings.len(),
+                &options,
+            )
+        } else {
+            driver.create_with_band_type_with_options::<f32, _>(
+                &temp,
+                grid.width,
+                grid.height,
+                encodings.len(),
+                &options,
+            )
+        }
+        .map_err(out_err)?;
+        let mut writer = GeoTiffWriter {
+            target: target.to_path_buf(),
+            temp,
+            dataset: None,
+            encodings: encodings.to_vec(),
+            width: grid.width,
+        };
+        dataset.set_geo_transform(&grid.geo_transform).map_err(out_err)?;
+        dataset.set_projection(&grid.crs.wkt).map_err(out_err)?;
+        for (i, enc) in encodings.iter().enumerate() {
+            let mut band = dataset.rasterband(i + 1).map_err(out_err)?;
+            match *enc {
+                Encoding::Float32 => band.set_no_data_value(Some(FLOAT_NODATA)).map_err(out_err)?,
+                Encoding::UInt16 { scale, offset } => {
+                    band.set_no_data_value(Some(0.0)).map_err(out_err)?;
+                    band.set_scale(scale).map_err(out_err)?;
+                    band.set_offset(offset).map_err(out_err)?;
+                }
+            }
+            if let Some(d) = descriptions.get(i) {
+                band.set_description(d).map_err(out_err)?;
+            }
+        }
+        writer.dataset = Some(dataset);
+        Ok(writer)
+    }
+
+    /// Set a dataset-level metadata item (default domain).
+    pub fn set_metadata(&mut self, key: &str, value: &str) -> Result<()> {
+        let target = self.target.clone();
+        if let Some(ds) = self.dataset.as_mut() {
+            ds.set_metadata_item(key, value, "")
+                .map_err(|e| Error::gdal(&target, e))?;
+        }
+        Ok(())
+    }
+
+    /// Write `values` (NaN = nodata) into band `band` (1-based) starting at row `row0`.
+    pub fn write_rows(&mut self, band: usize, row0: usize, values: ArrayView2<f32>) -> Result<()> {
+        let (rows, cols) = values.dim();
+        if cols != self.width {
+            return Err(Error::parameter("values", "row width differs from the grid"));
+        }
+        let target = self.target.clone();
+        let ds = self.dataset.as_ref().ok_or(Error::Cancelled)?;
+        let mut rb = ds.rasterband(band).map_err(|e| Error::gdal(&target, e))?;
+        match self.encodings[band - 1] {
+            Encoding::Float32 => {
+                let data: Vec<f32> = values
+                    .iter()
+                    .map(|&v| if v.is_finite() { v } else { FLOAT_NODATA as f32 })
+                    .collect();
+                let mut buf = gdal::raster::Buffer::new((cols, rows), data);
+                rb.write((0, row0 as isize), (cols, rows), &mut buf)
+            }
+            Encoding::UInt16 { scale, offset } => {
+                let data: Vec<u16> = values
+                    .iter()
+                    .map(|&v| {
+                        if v.is_finite() {
+                            ((v as f64 - offset) / scale).round().clamp(1.0, 65535.0) as u16
+                        } else {
+                            0
+                        }
+                    })
+                    .collect();
+                let mut buf = gdal::raster::Buffer::new((cols, rows), data);
+                rb.write((0, row0 as isize), (cols, rows), &mut buf)
+            }
+        }
+        .map_err(|e| Error::gdal(&target, e))
+    }
+
+    /// Flush, close and move the file into place (replacing an existing file at the target).
+    pub fn finish(mut self) -> Result<()> {
+        if let Some(ds) = self.dataset.take() {
+            ds.close().map_err(|e| Error::Output {
+                path: self.target.clone(),
+                problem: first_line(&e.to_string()),
+            })?;
+        }
+        std::fs::rename(&self.temp, &self.target).map_err(|e| Error::Io {
+            path: self.target.clone(),
+            source: e,
+        })
+    }
+}
+
+impl Drop for GeoTiffWriter {
+    fn drop(&mut self) {
+        if let Some(ds) = self.dataset.take() {
+            drop(ds);
+            let _ = std::fs::remove_file(&self.temp);
+            let _ = std::fs::remove_file(self.temp.with_extension("tif.aux.xml"));
+        }
+    }
+}
+
+/// Data type name of a band, for messages.
+pub fn band_type_name(file: &RasterFile, band: usize) -> String {
+    file.dataset()
+        .rasterband(band)
+        .map(|b| b.band_type())
+        .unwrap_or(GdalDataType::Unknown)
+        .name()
+}

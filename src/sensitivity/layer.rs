@@ -1,0 +1,217 @@
+//! The ISL layer from files: DEM, coherence and acquisition geometry brought onto the reference
+//! grid and processed in strips of [`STRIP_ROWS`] rows, so memory stays bounded for any raster
+//! size.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{isl, AngleField, CoherenceWeight};
+use crate::error::{Error, Result};
+use crate::progress::{Progress, Stage};
+use crate::raster::align::{require_overlap_grid, warp_band, Resampling};
+use crate::raster::io::{check_output_path, Encoding, GeoTiffWriter, RasterFile};
+use crate::raster::{finite_range, strips, Grid, STRIP_ROWS};
+use crate::terrain::GradientMethod;
+
+/// Incidence angle θ (w.r.t. the ellipsoid normal).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incidence {
+    /// One angle for the whole scene, degrees.
+    Degrees(f64),
+    /// A raster of per-pixel incidence, degrees.
+    Raster(PathBuf),
+}
+
+/// The satellite's along-track direction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Look {
+    /// Scene heading α, degrees clockwise from north (Sentinel-1 over the Apennines: about
+    /// −10.5 ascending, −169.5 descending).
+    Heading(f64),
+    /// Per-pixel azimuth of the horizontal look direction (satellite → ground), degrees
+    /// clockwise from north; α = look azimuth − 90° for a right-looking SAR. From ISCE's
+    /// `los.rdr` band 2 (ground → satellite, counter-clockwise): look = 180° − value.
+    LookAzimuthRaster(PathBuf),
+}
+
+/// Everything the ISL computation takes.
+#[derive(Debug, Clone)]
+pub struct IslJob {
+    pub dem: PathBuf,
+    pub coherence: PathBuf,
+    pub incidence: Incidence,
+    pub look: Look,
+    /// Output grid; default the coherence grid.
+    pub like: Option<PathBuf>,
+    pub out: PathBuf,
+    pub weight: CoherenceWeight,
+    pub gradient: GradientMethod,
+}
+
+/// What the ISL run produced, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct IslSummary {
+    pub width: usize,
+    pub height: usize,
+    pub valid_pixels: u64,
+    pub mean_isl: f64,
+    /// Share of valid pixels set to 0 by the layover/shadow mask or flat ground.
+    pub zero_fraction: f64,
+}
+
+/// Compute ISL into a Float32 GeoTIFF on the reference grid.
+pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> {
+    check_output_path(&job.out)?;
+    validate_weight(&job.weight)?;
+    let coherence = RasterFile::open(&job.coherence)?;
+    let dem = RasterFile::open(&job.dem)?;
+    let like = job.like.as_ref().map(RasterFile::open).transpose()?;
+    let (grid, grid_path): (Grid, &Path) = match &like {
+        Some(l) => (l.grid().clone(), l.path()),
+        None => (coherence.grid().clone(), coherence.path()),
+    };
+    require_overlap_grid(&dem, &grid, grid_path)?;
+    if like.is_some() {
+        require_overlap_grid(&coherence, &grid, grid_path)?;
+    }
+    let incidence_file = match &job.incidence {
+        Incidence::Raster(p) => {
+            let f = RasterFile::open(p)?;
+            require_overlap_grid(&f, &grid, grid_path)?;
+            Some(f)
+        }
+        Incidence::Degrees(d) => {
+            check_incidence(*d).map_err(|p| Error::parameter("--incidence-deg", p))?;
+            None
+        }
+    };
+    let look_file = match &job.look {
+        Look::LookAzimuthRaster(p) => {
+            let f = RasterFile::open(p)?;
+            require_overlap_grid(&f, &grid, grid_path)?;
+            Some(f)
+        }
+        Look::Heading(h) => {
+            if !h.is_finite() || h.abs() > 360.0 {
+                return Err(Error::parameter("--heading", format!("{h} is not an azimuth in degrees")));
+            }
+            None
+        }
+    };
+
+    // constants in radians (NaN when a raster is used instead)
+    let incidence_constant = match job.incidence {
+        Incidence::Degrees(d) => d.to_radians(),
+        Incidence::Raster(_) => f64::NAN,
+    };
+    let heading_constant = match job.look {
+        Look::Heading(h) => h.to_radians(),
+        Look::LookAzimuthRaster(_) => f64::NAN,
+    };
+    let mut writer = GeoTiffWriter::create(&job.out, &grid, &[Encoding::Float32], &["ISL"])?;
+    let stage = Stage {
+        parent: progress,
+        start: 0.0,
+        span: 1.0,
+    };
+    let (mut dem_valid, mut coh_valid, mut valid, mut zeros) = (0u64, 0u64, 0u64, 0u64);
+    let mut sum = 0.0f64;
+    for (row0, rows) in strips(grid.height, STRIP_ROWS) {
+        stage.step(row0 as f64 / grid.height as f64, "ISL")?;
+        let block = grid.window(0, row0 as isize, grid.width, rows);
+        let halo = grid.window(-1, row0 as isize - 1, grid.width + 2, rows + 2);
+        let dem_block = warp_band(&dem, &halo, Resampling::Bilinear)?;
+        dem_valid += dem_block.iter().filter(|v| v.is_finite()).count() as u64;
+        let coh_block = warp_band(&coherence, &block, Resampling::Bilinear)?;
+        if let Some((lo, hi)) = finite_range(coh_block.view()) {
+            if lo < -1e-4 || hi > 1.0 + 1e-4 {
+                return Err(Error::bad_input(
+                    &job.coherence,
+                    format!("coherence must lie in [0, 1], found values from {lo} to {hi} (a scaled or byte coherence must be converted first)"),
+                ));
+            }
+        }
+        coh_valid += coh_block.iter().filter(|v| v.is_finite()).count() as u64;
+        let inc_block = match &incidence_file {
+            Some(f) => {
+                let mut b = warp_band(f, &block, Resampling::Bilinear)?;
+                if let Some((lo, hi)) = finite_range(b.view()) {
+                    check_incidence(lo as f64)
+                        .and(check_incidence(hi as f64))
+                        .map_err(|p| Error::bad_input(f.path(), p))?;
+                }
+                b.mapv_inplace(f32::to_radians);
+                Some(b)
+            }
+            None => None,
+        };
+        let heading_block = match &look_file {
+            Some(f) => {
+                let mut b = warp_band(f, &block, Resampling::Bilinear)?;
+                b.mapv_inplace(|look| (look - 90.0).to_radians());
+                Some(b)
+            }
+            None => None,
+        };
+        let incidence = inc_block
+            .as_ref()
+            .map_or(AngleField::Constant(incidence_constant), |b| AngleField::PerPixel(b.view()));
+        let heading = heading_block
+            .as_ref()
+            .map_or(AngleField::Constant(heading_constant), |b| AngleField::PerPixel(b.view()));
+        let spacing = halo.spacing();
+        let values = isl(dem_block.view(), &spacing, coh_block.view(), incidence, heading, &job.weight, job.gradient);
+        for &v in values.iter().filter(|v| v.is_finite()) {
+            valid += 1;
+            sum += v as f64;
+            if v == 0.0 {
+                zeros += 1;
+            }
+        }
+        writer.write_rows(1, row0, values.view())?;
+    }
+    if dem_valid == 0 {
+        return Err(Error::bad_input(&job.dem, "no valid elevation over the output grid (all nodata)"));
+    }
+    if coh_valid == 0 {
+        return Err(Error::bad_input(&job.coherence, "no valid coherence over the output grid (all nodata)"));
+    }
+    writer.set_metadata("FRINGEWATCH_LAYER", "ISL")?;
+    writer.set_metadata(
+        "FRINGEWATCH_ISL_PARAMETERS",
+        &format!(
+            "k={} gamma_m={} gradient={:?} incidence={:?} look={:?}",
+            job.weight.k, job.weight.gamma_m, job.gradient, job.incidence, job.look
+        ),
+    )?;
+    writer.finish()?;
+    stage.step(1.0, "ISL")?;
+    Ok(IslSummary {
+        width: grid.width,
+        height: grid.height,
+        valid_pixels: valid,
+        mean_isl: if valid > 0 { sum / valid as f64 } else { f64::NAN },
+        zero_fraction: if valid > 0 { zeros as f64 / valid as f64 } else { f64::NAN },
+    })
+}
+
+fn check_incidence(deg: f64) -> std::result::Result<(), String> {
+    if deg.is_finite() && deg > 0.0 && deg < 90.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "incidence must be an angle in degrees between 0 and 90, found {deg} (radians? multiply by 57.2958)"
+        ))
+    }
+}
+
+fn validate_weight(w: &CoherenceWeight) -> Result<()> {
+    if !(w.k.is_finite() && w.k > 0.0) {
+        return Err(Error::parameter("--sigmoid-k", format!("must be > 0, found {}", w.k)));
+    }
+    if !(w.gamma_m.is_finite() && w.gamma_m > 0.0 && w.gamma_m < 1.0) {
+        return Err(Error::parameter("--gamma-m", format!("must lie in (0, 1), found {}", w.gamma_m)));
+    }
+    Ok(())
+}

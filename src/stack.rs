@@ -1,0 +1,99 @@
+//! The detector's three-band input (METHOD.md §1): wrapped phase, ISL, PC1, on the
+//! interferogram's grid, in that band order. Float32 by default; UInt16 with per-band scale and
+//! offset for the preprint's 16-bit form.
+
+use std::f64::consts::PI;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::progress::{Progress, Stage};
+use crate::raster::align::{require_overlap, warp_band, Resampling};
+use crate::raster::io::{check_output_path, Encoding, GeoTiffWriter, RasterFile};
+use crate::raster::{finite_range, strips, STRIP_ROWS};
+
+/// Band names, in band order; also recorded in the file (`FRINGEWATCH_CHANNELS`).
+pub const CHANNELS: [&str; 3] = ["phase", "isl", "pc1"];
+
+/// Largest |phase| accepted as wrapped (π plus rounding slack).
+const WRAPPED_LIMIT: f32 = (PI + 1e-3) as f32;
+
+/// Inputs of the stack.
+#[derive(Debug, Clone)]
+pub struct StackJob {
+    pub phase: PathBuf,
+    pub isl: PathBuf,
+    pub pc1: PathBuf,
+    pub out: PathBuf,
+    pub uint16: bool,
+}
+
+/// Build the stack on the phase grid (ISL and PC1 warped bilinearly when their grids differ).
+pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
+    check_output_path(&job.out)?;
+    let phase = RasterFile::open(&job.phase)?;
+    let isl = RasterFile::open(&job.isl)?;
+    let pc1 = RasterFile::open(&job.pc1)?;
+    require_overlap(&isl, &phase)?;
+    require_overlap(&pc1, &phase)?;
+    let grid = phase.grid().clone();
+    let encodings = if job.uint16 {
+        let (lo, hi) = band_range(&pc1)?;
+        [
+            Encoding::uint16_for_range(-PI, PI),
+            Encoding::uint16_for_range(0.0, 1.0),
+            Encoding::uint16_for_range(lo, hi),
+        ]
+    } else {
+        [Encoding::Float32; 3]
+    };
+    let mut writer = GeoTiffWriter::create(&job.out, &grid, &encodings, &CHANNELS)?;
+    let stage = Stage { parent: progress, start: 0.0, span: 1.0 };
+    for (row0, rows) in strips(grid.height, STRIP_ROWS) {
+        stage.step(row0 as f64 / grid.height as f64, "stacking")?;
+        let block = grid.window(0, row0 as isize, grid.width, rows);
+        let phase_block = phase.read_rows(1, row0, rows)?;
+        if let Some((lo, hi)) = finite_range(phase_block.view()) {
+            if lo < -WRAPPED_LIMIT || hi > WRAPPED_LIMIT {
+                return Err(Error::bad_input(
+                    &job.phase,
+                    format!("phase must be wrapped radians in (−π, π], found {lo} to {hi} (unwrapped? wrap it with atan2(sin φ, cos φ))"),
+                ));
+            }
+        }
+        let isl_block = warp_band(&isl, &block, Resampling::Bilinear)?;
+        if let Some((lo, hi)) = finite_range(isl_block.view()) {
+            if lo < -1e-4 || hi > 1.0 + 1e-4 {
+                return Err(Error::bad_input(&job.isl, format!("ISL must lie in [0, 1], found {lo} to {hi}")));
+            }
+        }
+        let pc1_block = warp_band(&pc1, &block, Resampling::Bilinear)?;
+        writer.write_rows(1, row0, phase_block.view())?;
+        writer.write_rows(2, row0, isl_block.view())?;
+        writer.write_rows(3, row0, pc1_block.view())?;
+    }
+    writer.set_metadata("FRINGEWATCH_CHANNELS", &CHANNELS.join(","))?;
+    writer.finish()?;
+    stage.step(1.0, "stack written")
+}
+
+/// Exact minimum and maximum of band 1.
+fn band_range(file: &RasterFile) -> Result<(f64, f64)> {
+    let band = file.dataset().rasterband(1).map_err(|e| Error::gdal(file.path(), e))?;
+    let mm = band
+        .compute_raster_min_max(false)
+        .map_err(|_| Error::bad_input(file.path(), "no valid pixels (all nodata)"))?;
+    Ok((mm.min, mm.max))
+}
+
+/// Read a stack's three bands back (for tests and detection): phase, ISL, PC1.
+pub fn read_stack(path: &Path) -> Result<(RasterFile, [ndarray::Array2<f32>; 3])> {
+    let file = RasterFile::open(path)?;
+    if file.band_count() != 3 {
+        return Err(Error::bad_input(
+            path,
+            format!("a detector stack has 3 bands (phase, ISL, PC1), this file has {}", file.band_count()),
+        ));
+    }
+    let bands = [file.read_band(1)?, file.read_band(2)?, file.read_band(3)?];
+    Ok((file, bands))
+}

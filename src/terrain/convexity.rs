@@ -1,0 +1,139 @@
+//! Terrain surface convexity (Iwahashi & Pike 2007), as SAGA's `ta_morphometry 21` computes it
+//! with its defaults (4-neighbour Laplacian, flat threshold 0, scale 10 cells, "resampling").
+
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use super::neighbour;
+use crate::raster::CellSpacing;
+
+/// Settings of the convexity computation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConvexitySettings {
+    /// Averaging scale in cells (SAGA `SCALE`, default 10).
+    pub scale_cells: usize,
+    /// Flat-area threshold on the Laplacian (SAGA `EPSILON`, default 0).
+    pub epsilon: f64,
+}
+
+impl Default for ConvexitySettings {
+    fn default() -> Self {
+        ConvexitySettings {
+            scale_cells: 10,
+            epsilon: 0.0,
+        }
+    }
+}
+
+/// Convexity in percent: the share of convex-up cells around each cell.
+///
+/// 1. Indicator L = 1 where the 4-neighbour Laplacian (2z₀ − z_E − z_W)/Δx² + (2z₀ − z_N − z_S)/Δy²
+///    exceeds ε (a missing neighbour counts as z₀), else 0.
+/// 2. L averaged over blocks of `scale`×`scale` cells anchored at the lower-left cell (SAGA's
+///    grid origin), then evaluated at every cell centre with a cubic B-spline (SAGA's default
+///    interpolation), times 100.
+pub fn convexity(dem: ArrayView2<f32>, spacing: &CellSpacing, settings: ConvexitySettings) -> Array2<f32> {
+    let (rows, cols) = dem.dim();
+    let indicator = laplacian_indicator(dem, spacing, settings.epsilon);
+    let s = settings.scale_cells.max(1);
+    // block means, in SAGA's bottom-up row order: block index k = floor(i/s + 1/2)
+    let block = |i: usize| (2 * i + s) / (2 * s);
+    let nbx = block(cols - 1) + 1;
+    let nby = block(rows - 1) + 1;
+    let mut sum = Array2::<f64>::zeros((nby, nbx));
+    let mut count = Array2::<f64>::zeros((nby, nbx));
+    for r in 0..rows {
+        let by = block(rows - 1 - r);
+        for c in 0..cols {
+            let v = indicator[(r, c)];
+            if v.is_finite() {
+                let bx = block(c);
+                sum[(by, bx)] += v as f64;
+                count[(by, bx)] += 1.0;
+            }
+        }
+    }
+    let means = ndarray::Zip::from(&sum)
+        .and(&count)
+        .map_collect(|&s, &n| if n > 0.0 { s / n } else { f64::NAN });
+    let mut out = Array2::<f32>::from_elem((rows, cols), f32::NAN);
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(r, mut row)| {
+            let v = (rows - 1 - r) as f64 / s as f64;
+            for c in 0..cols {
+                if indicator[(r, c)].is_finite() {
+                    let u = c as f64 / s as f64;
+                    row[c] = (100.0 * bspline_at(&means, u, v)) as f32;
+                }
+            }
+        });
+    out
+}
+
+/// 1 where the Laplacian exceeds `epsilon` (convex up), 0 elsewhere, NaN where nodata.
+fn laplacian_indicator(dem: ArrayView2<f32>, spacing: &CellSpacing, epsilon: f64) -> Array2<f32> {
+    let (rows, cols) = dem.dim();
+    let mut out = Array2::<f32>::from_elem((rows, cols), f32::NAN);
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(r, mut row)| {
+            let (dx2, dy2) = (spacing.dx[r].powi(2), spacing.dy[r].powi(2));
+            for c in 0..cols {
+                let z0 = dem[(r, c)];
+                if !z0.is_finite() {
+                    continue;
+                }
+                let z = |dr, dc| neighbour(&dem, r, c, dr, dc).unwrap_or(z0) as f64;
+                let z0 = z0 as f64;
+                let lap = (2.0 * z0 - z(0, 1) - z(0, -1)) / dx2 + (2.0 * z0 - z(-1, 0) - z(1, 0)) / dy2;
+                // scale to SAGA's unweighted 4z₀ − Σz (square cells): same sign, same threshold
+                row[c] = if lap * dx2.min(dy2) > epsilon { 1.0 } else { 0.0 };
+            }
+        });
+    out
+}
+
+/// Uniform cubic B-spline basis β₃(t).
+#[inline]
+fn bspline(t: f64) -> f64 {
+    let t = t.abs();
+    if t < 1.0 {
+        (4.0 - 6.0 * t * t + 3.0 * t * t * t) / 6.0
+    } else if t < 2.0 {
+        let u = 2.0 - t;
+        u * u * u / 6.0
+    } else {
+        0.0
+    }
+}
+
+/// B-spline value of a coarse grid (rows bottom-up) at coarse coordinates (u, v); samples outside
+/// the grid or NaN are replaced by the nearest valid edge value (clamped index).
+fn bspline_at(grid: &Array2<f64>, u: f64, v: f64) -> f64 {
+    let (ny, nx) = grid.dim();
+    let (iu, iv) = (u.floor(), v.floor());
+    let (du, dv) = (u - iu, v - iv);
+    let mut acc = 0.0;
+    let mut wsum = 0.0;
+    for n in -1..=2isize {
+        let wy = bspline(n as f64 - dv);
+        let y = (iv as isize + n).clamp(0, ny as isize - 1) as usize;
+        for m in -1..=2isize {
+            let wx = bspline(m as f64 - du);
+            let x = (iu as isize + m).clamp(0, nx as isize - 1) as usize;
+            let val = grid[(y, x)];
+            if val.is_finite() {
+                acc += wx * wy * val;
+                wsum += wx * wy;
+            }
+        }
+    }
+    if wsum > 0.0 {
+        acc / wsum
+    } else {
+        f64::NAN
+    }
+}

@@ -1,0 +1,160 @@
+//! The PC1 layer from files: the DEM brought onto the reference grid, the four terrain
+//! variables, PC1, and a JSON sidecar with loadings and statistics.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::pca::{pc1, LoadingsChoice, Pc1Settings, TerrainVariable, VariableStats};
+use crate::error::{Error, Result};
+use crate::progress::{Progress, Stage};
+use crate::raster::align::{require_overlap_grid, warp_band, Resampling};
+use crate::raster::io::{check_output_path, Encoding, GeoTiffWriter, RasterFile};
+use crate::raster::{strips, Grid, Raster, STRIP_ROWS};
+
+/// What PC1 was computed from and with, as written to the JSON sidecar and printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pc1Report {
+    pub dem: PathBuf,
+    pub output: PathBuf,
+    pub width: usize,
+    pub height: usize,
+    pub fitted: bool,
+    /// Loadings on standardised slope, TRI, TWI, convexity.
+    pub loadings: [(TerrainVariable, f64); 4],
+    /// Share of variance of each principal component (largest first), when fitted.
+    pub explained_variance: Option<[f64; 4]>,
+    pub variable_stats: [(TerrainVariable, VariableStats); 4],
+    pub gradient: String,
+    pub tri: String,
+    pub convexity_scale_cells: usize,
+}
+
+/// Read band 1 of the DEM onto `grid` (bilinear when it must be warped), refusing a DEM with no
+/// valid cell there.
+pub fn dem_on_grid(dem: &RasterFile, grid: &Grid, grid_path: &Path) -> Result<Raster> {
+    require_overlap_grid(dem, grid, grid_path)?;
+    let values = warp_band(dem, grid, Resampling::Bilinear)?;
+    if !values.iter().any(|v| v.is_finite()) {
+        return Err(Error::bad_input(dem.path(), "no valid elevation over the output grid (all nodata)"));
+    }
+    Ok(Raster { grid: grid.clone(), values })
+}
+
+/// Compute PC1 of `dem_path` on the grid of `like` (default: the DEM's own grid) into `out`
+/// (Float32 GeoTIFF) and its sidecar `out` with extension `.json`.
+pub fn compute_pc1(
+    dem_path: &Path,
+    like: Option<&Path>,
+    out: &Path,
+    settings: &Pc1Settings,
+    progress: &dyn Progress,
+) -> Result<Pc1Report> {
+    check_output_path(out)?;
+    let dem_file = RasterFile::open(dem_path)?;
+    let like_file = like.map(RasterFile::open).transpose()?;
+    let (grid, grid_path) = match &like_file {
+        Some(l) => (l.grid().clone(), l.path()),
+        None => (dem_file.grid().clone(), dem_file.path()),
+    };
+    let stage = Stage { parent: progress, start: 0.0, span: 0.1 };
+    stage.step(0.0, "reading DEM")?;
+    let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
+    drop(dem_file);
+    let spacing = grid.spacing();
+    let compute = Stage { parent: progress, start: 0.1, span: 0.8 };
+    let result = pc1(dem.values.view(), &spacing, settings, &compute)?;
+    drop(dem);
+
+    let write = Stage { parent: progress, start: 0.9, span: 0.1 };
+    let mut writer = GeoTiffWriter::create(out, &grid, &[Encoding::Float32], &["PC1"])?;
+    for (row0, rows) in strips(grid.height, STRIP_ROWS) {
+        write.step(row0 as f64 / grid.height as f64, "writing PC1")?;
+        writer.write_rows(1, row0, result.pc1.slice(ndarray::s![row0..row0 + rows, ..]))?;
+    }
+    let l = result.loadings.0;
+    let report = Pc1Report {
+        dem: dem_path.to_path_buf(),
+        output: out.to_path_buf(),
+        width: grid.width,
+        height: grid.height,
+        fitted: settings.loadings == LoadingsChoice::Fit,
+        loadings: std::array::from_fn(|k| (TerrainVariable::ALL[k], l[k])),
+        explained_variance: result.explained_variance,
+        variable_stats: std::array::from_fn(|k| (TerrainVariable::ALL[k], result.stats[k])),
+        gradient: format!("{:?}", settings.gradient),
+        tri: format!("{:?}", settings.tri),
+        convexity_scale_cells: settings.convexity.scale_cells,
+    };
+    writer.set_metadata("FRINGEWATCH_LAYER", "PC1")?;
+    writer.set_metadata(
+        "FRINGEWATCH_PC1_LOADINGS",
+        &format!("slope={} tri={} twi={} convexity={}", l[0], l[1], l[2], l[3]),
+    )?;
+    let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Output {
+        path: out.to_path_buf(),
+        problem: e.to_string(),
+    })?;
+    let sidecar = sidecar_path(out);
+    let temp = sidecar.with_extension("json.partial");
+    std::fs::write(&temp, json).map_err(|e| Error::Io { path: temp.clone(), source: e })?;
+    if let Err(e) = writer.finish() {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    std::fs::rename(&temp, &sidecar).map_err(|e| Error::Io { path: sidecar, source: e })?;
+    write.step(1.0, "PC1 written")?;
+    Ok(report)
+}
+
+/// `pc1.tif` → `pc1.json`.
+pub fn sidecar_path(out: &Path) -> PathBuf {
+    out.with_extension("json")
+}
+
+/// Write slope (degrees), aspect (degrees clockwise from north), TRI (m), TWI and convexity (%)
+/// of the DEM (on `like`'s grid when given) into `dir`; returns the files written.
+pub fn write_terrain_variables(
+    dem_path: &Path,
+    like: Option<&Path>,
+    dir: &Path,
+    settings: &Pc1Settings,
+    progress: &dyn Progress,
+) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Err(Error::Output {
+            path: dir.to_path_buf(),
+            problem: "output directory does not exist".into(),
+        });
+    }
+    let dem_file = RasterFile::open(dem_path)?;
+    let like_file = like.map(RasterFile::open).transpose()?;
+    let (grid, grid_path) = match &like_file {
+        Some(l) => (l.grid().clone(), l.path()),
+        None => (dem_file.grid().clone(), dem_file.path()),
+    };
+    let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
+    let spacing = grid.spacing();
+    let stage = Stage { parent: progress, start: 0.0, span: 1.0 };
+    let mut written = Vec::new();
+    let (slope, aspect) = super::slope_aspect(dem.values.view(), &spacing, settings.gradient);
+    let layers: Vec<(&str, Box<dyn Fn() -> ndarray::Array2<f32>>)> = vec![
+        ("slope", Box::new(|| slope.mapv(f32::to_degrees))),
+        ("aspect", Box::new(|| aspect.mapv(f32::to_degrees))),
+        ("tri", Box::new(|| super::tri(dem.values.view(), settings.tri))),
+        ("twi", Box::new(|| super::twi(dem.values.view(), &spacing))),
+        ("convexity", Box::new(|| super::convexity(dem.values.view(), &spacing, settings.convexity))),
+    ];
+    let n = layers.len();
+    for (i, (name, make)) in layers.into_iter().enumerate() {
+        stage.step(i as f64 / n as f64, name)?;
+        let values = make();
+        let path = dir.join(format!("{name}.tif"));
+        let mut writer = GeoTiffWriter::create(&path, &grid, &[Encoding::Float32], &[name])?;
+        writer.write_rows(1, 0, values.view())?;
+        writer.finish()?;
+        written.push(path);
+    }
+    stage.step(1.0, "done")?;
+    Ok(written)
+}

@@ -1,0 +1,59 @@
+//! Terrain analysis on DEMs: the four variables of PC1 (slope, TRI, TWI, convexity) and aspect,
+//! as SAGA GIS 8.x computes them (METHOD.md §3), plus PC1 itself.
+//!
+//! Every kernel is a pure function of an `ndarray` view of elevations (metres, NaN = nodata,
+//! row 0 = north) and the metric [`CellSpacing`](crate::raster::CellSpacing) of its rows.
+//! Files are read and written in [`layer`].
+
+pub mod convexity;
+pub mod gradient;
+pub mod hydrology;
+pub mod layer;
+pub mod pca;
+pub mod ruggedness;
+
+pub use convexity::convexity;
+pub use gradient::{slope_aspect, GradientMethod};
+pub use hydrology::{fill_depressions, mfd_catchment_area, specific_catchment_area, twi};
+pub use pca::{pc1, Loadings, Pc1Result, TerrainVariable};
+pub use ruggedness::{tri, TriMethod};
+
+use ndarray::ArrayView2;
+
+/// Row/column offsets of the 8 neighbours, clockwise from north (SAGA's order).
+pub(crate) const NEIGHBOURS: [(isize, isize); 8] = [
+    (-1, 0),
+    (-1, 1),
+    (0, 1),
+    (1, 1),
+    (1, 0),
+    (1, -1),
+    (0, -1),
+    (-1, -1),
+];
+
+/// Elevation at (r + dr, c + dc) when inside the grid and valid.
+#[inline]
+pub(crate) fn neighbour(dem: &ArrayView2<f32>, r: usize, c: usize, dr: isize, dc: isize) -> Option<f32> {
+    let rr = r as isize + dr;
+    let cc = c as isize + dc;
+    if rr < 0 || cc < 0 || rr >= dem.nrows() as isize || cc >= dem.ncols() as isize {
+        return None;
+    }
+    let z = dem[(rr as usize, cc as usize)];
+    z.is_finite().then_some(z)
+}
+
+/// Height difference z(neighbour) − z(centre), with SAGA's rule for a missing neighbour: the
+/// opposite neighbour mirrored through the centre, else 0.
+#[inline]
+pub(crate) fn mirrored_difference(dem: &ArrayView2<f32>, r: usize, c: usize, dr: isize, dc: isize) -> f64 {
+    let z0 = dem[(r, c)] as f64;
+    match neighbour(dem, r, c, dr, dc) {
+        Some(z) => z as f64 - z0,
+        None => match neighbour(dem, r, c, -dr, -dc) {
+            Some(z) => z0 - z as f64,
+            None => 0.0,
+        },
+    }
+}
