@@ -1,0 +1,78 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fringewatch::raster::io::{Encoding, GeoTiffWriter, RasterFile};
+use fringewatch::raster::{Crs, Grid};
+use ndarray::Array2;
+
+/// A real raster from `../shared/data/real`, or `None` (with a message saying which file is
+/// missing) when the shared folder is absent, so a plain clone still passes.
+pub fn shared_data(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real").join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: shared test raster {} is missing", p.display());
+        None
+    }
+}
+
+/// Whether an external reference tool is on PATH; in CI (`CI` set) its absence is a failure,
+/// since `.ci/run` installs it.
+pub fn tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "{name} must be installed in CI");
+        eprintln!("SKIP: {name} is not installed");
+    }
+    found
+}
+
+pub fn utm32n_grid(width: usize, height: usize, cell: f64) -> Grid {
+    Grid {
+        width,
+        height,
+        geo_transform: [600000.0, cell, 0.0, 4900000.0, 0.0, -cell],
+        crs: Crs::from_definition("EPSG:32632").unwrap(),
+    }
+}
+
+pub fn write_tif(path: &Path, grid: &Grid, values: &Array2<f32>) {
+    let mut w = GeoTiffWriter::create(path, grid, &[Encoding::Float32], &["band"]).unwrap();
+    w.write_rows(1, 0, values.view()).unwrap();
+    w.finish().unwrap();
+}
+
+pub fn read(path: &Path) -> Array2<f32> {
+    RasterFile::open(path).unwrap().read_band(1).unwrap()
+}
+
+/// Median and 99th percentile of |a − b| over cells finite in both, excluding `edge` cells
+/// along every border. `circular` compares angles in degrees modulo 360.
+pub fn abs_diff_stats(a: &Array2<f32>, b: &Array2<f32>, edge: usize, circular: bool) -> (f64, f64, usize) {
+    let (rows, cols) = a.dim();
+    let mut d = Vec::new();
+    for r in edge..rows - edge {
+        for c in edge..cols - edge {
+            let (x, y) = (a[(r, c)] as f64, b[(r, c)] as f64);
+            if x.is_finite() && y.is_finite() {
+                let mut v = x - y;
+                if circular {
+                    v = (v + 180.0).rem_euclid(360.0) - 180.0;
+                }
+                d.push(v.abs());
+            }
+        }
+    }
+    d.sort_by(f64::total_cmp);
+    let q = |p: f64| d[((d.len() - 1) as f64 * p).round() as usize];
+    (q(0.5), q(0.99), d.len())
+}
