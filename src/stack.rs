@@ -47,7 +47,11 @@ pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
         [Encoding::Float32; 3]
     };
     let mut writer = GeoTiffWriter::create(&job.out, &grid, &encodings, &CHANNELS)?;
-    let stage = Stage { parent: progress, start: 0.0, span: 1.0 };
+    let stage = Stage {
+        parent: progress,
+        start: 0.0,
+        span: 1.0,
+    };
     for (row0, rows) in strips(grid.height, STRIP_ROWS) {
         stage.step(row0 as f64 / grid.height as f64, "stacking")?;
         let block = grid.window(0, row0 as isize, grid.width, rows);
@@ -63,7 +67,10 @@ pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
         let isl_block = warp_band(&isl, &block, Resampling::Bilinear)?;
         if let Some((lo, hi)) = finite_range(isl_block.view()) {
             if lo < -1e-4 || hi > 1.0 + 1e-4 {
-                return Err(Error::bad_input(&job.isl, format!("ISL must lie in [0, 1], found {lo} to {hi}")));
+                return Err(Error::bad_input(
+                    &job.isl,
+                    format!("ISL must lie in [0, 1], found {lo} to {hi}"),
+                ));
             }
         }
         let pc1_block = warp_band(&pc1, &block, Resampling::Bilinear)?;
@@ -78,7 +85,10 @@ pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
 
 /// Exact minimum and maximum of band 1.
 fn band_range(file: &RasterFile) -> Result<(f64, f64)> {
-    let band = file.dataset().rasterband(1).map_err(|e| Error::gdal(file.path(), e))?;
+    let band = file
+        .dataset()
+        .rasterband(1)
+        .map_err(|e| Error::gdal(file.path(), e))?;
     let mm = band
         .compute_raster_min_max(false)
         .map_err(|_| Error::bad_input(file.path(), "no valid pixels (all nodata)"))?;
@@ -91,7 +101,10 @@ pub fn read_stack(path: &Path) -> Result<(RasterFile, [ndarray::Array2<f32>; 3])
     if file.band_count() != 3 {
         return Err(Error::bad_input(
             path,
-            format!("a detector stack has 3 bands (phase, ISL, PC1), this file has {}", file.band_count()),
+            format!(
+                "a detector stack has 3 bands (phase, ISL, PC1), this file has {}",
+                file.band_count()
+            ),
         ));
     }
     let bands = [file.read_band(1)?, file.read_band(2)?, file.read_band(3)?];

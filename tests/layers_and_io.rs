@@ -31,7 +31,16 @@ fn gmt_netcdf_grid_is_read_with_its_georeferencing() {
     let dir = tempfile::tempdir().unwrap();
     let grd = dir.path().join("phase_ll.grd");
     let status = Command::new("gmt")
-        .args(["grdmath", "-R14/14.5/41/41.5", "-I0.01", "-fg", "X", "Y", "MUL", "="])
+        .args([
+            "grdmath",
+            "-R14/14.5/41/41.5",
+            "-I0.01",
+            "-fg",
+            "X",
+            "Y",
+            "MUL",
+            "=",
+        ])
         .arg(&grd)
         .status()
         .unwrap();
@@ -41,11 +50,18 @@ fn gmt_netcdf_grid_is_read_with_its_georeferencing() {
     assert_eq!((g.width, g.height), (51, 51));
     // gridline-registered nodes 14.00…14.50 → cell edges start half a cell west/north
     let gt = g.geo_transform;
-    assert!((gt[0] - 13.995).abs() < 1e-9 && (gt[3] - 41.505).abs() < 1e-9, "{gt:?}");
+    assert!(
+        (gt[0] - 13.995).abs() < 1e-9 && (gt[3] - 41.505).abs() < 1e-9,
+        "{gt:?}"
+    );
     assert!((gt[1] - 0.01).abs() < 1e-12 && (gt[5] + 0.01).abs() < 1e-12);
     assert!(g.crs.geographic, "CF lon/lat grid is taken as WGS 84");
     let v = f.read_band(1).unwrap();
-    assert!((v[(0, 0)] - 14.0 * 41.5).abs() < 1e-3, "north-west node value {}", v[(0, 0)]);
+    assert!(
+        (v[(0, 0)] - 14.0 * 41.5).abs() < 1e-3,
+        "north-west node value {}",
+        v[(0, 0)]
+    );
     assert!((v[(50, 50)] - 14.5 * 41.0).abs() < 1e-3);
 
     // a Cartesian GMT grid has no CRS: refused with an actionable message
@@ -56,7 +72,10 @@ fn gmt_netcdf_grid_is_read_with_its_georeferencing() {
         .status()
         .unwrap();
     let err = RasterFile::open(&cart).unwrap_err().to_string();
-    assert!(err.contains("no coordinate reference system") && err.contains("xy.grd"), "{err}");
+    assert!(
+        err.contains("no coordinate reference system") && err.contains("xy.grd"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -65,8 +84,14 @@ fn isl_in_strips_equals_the_whole_raster_and_lies_on_the_coherence_grid() {
     let (rows, cols) = (600, 140); // more than two strips
     let grid = utm32n_grid(cols, rows, 15.0);
     let z = hills(rows, cols);
-    let coh = Array2::from_shape_fn((rows, cols), |(r, c)| 0.2 + 0.7 * ((r * 7 + c * 3) % 100) as f32 / 100.0);
-    let (dem_p, coh_p, out) = (dir.path().join("dem.tif"), dir.path().join("coh.tif"), dir.path().join("isl.tif"));
+    let coh = Array2::from_shape_fn((rows, cols), |(r, c)| {
+        0.2 + 0.7 * ((r * 7 + c * 3) % 100) as f32 / 100.0
+    });
+    let (dem_p, coh_p, out) = (
+        dir.path().join("dem.tif"),
+        dir.path().join("coh.tif"),
+        dir.path().join("isl.tif"),
+    );
     write_tif(&dem_p, &grid, &z);
     write_tif(&coh_p, &grid, &coh);
     let job = IslJob {
@@ -81,11 +106,14 @@ fn isl_in_strips_equals_the_whole_raster_and_lies_on_the_coherence_grid() {
     };
     compute_isl(&job, &Silent).unwrap();
     let written = RasterFile::open(&out).unwrap();
-    assert!(written.grid().same_as(RasterFile::open(&coh_p).unwrap().grid()));
+    assert!(written
+        .grid()
+        .same_as(RasterFile::open(&coh_p).unwrap().grid()));
     assert_eq!(written.grid().geo_transform, grid.geo_transform);
     // whole-raster reference with a NaN halo (grid edge)
     let mut halo = Array2::from_elem((rows + 2, cols + 2), f32::NAN);
-    halo.slice_mut(ndarray::s![1..rows + 1, 1..cols + 1]).assign(&z);
+    halo.slice_mut(ndarray::s![1..rows + 1, 1..cols + 1])
+        .assign(&z);
     let expected = isl(
         halo.view(),
         &fringewatch::raster::CellSpacing::uniform(15.0, rows + 2),
@@ -96,8 +124,15 @@ fn isl_in_strips_equals_the_whole_raster_and_lies_on_the_coherence_grid() {
         GradientMethod::ZevenbergenThorne,
     );
     let got = read(&out);
-    let max = got.iter().zip(expected.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(max < 1e-6, "strip processing differs from whole-raster by {max}");
+    let max = got
+        .iter()
+        .zip(expected.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        max < 1e-6,
+        "strip processing differs from whole-raster by {max}"
+    );
     assert!(got.iter().all(|v| (0.0..=1.0).contains(v)));
 }
 
@@ -120,15 +155,42 @@ fn dem_in_another_crs_is_warped_onto_the_reference_grid() {
         .unwrap();
     assert!(st.success());
     let out = dir.path().join("pc1.tif");
-    compute_pc1(&dem_ll, Some(&dem_utm), &out, &Pc1Settings::default(), &Silent).unwrap();
+    compute_pc1(
+        &dem_ll,
+        Some(&dem_utm),
+        &out,
+        &Pc1Settings::default(),
+        &Silent,
+    )
+    .unwrap();
     let f = RasterFile::open(&out).unwrap();
-    assert!(f.grid().same_as(&grid), "PC1 lies exactly on the --like grid");
+    assert!(
+        f.grid().same_as(&grid),
+        "PC1 lies exactly on the --like grid"
+    );
     // slope of the warped-back DEM matches the original's in the interior
-    let back = fringewatch::raster::align::warp_band(&RasterFile::open(&dem_ll).unwrap(), &grid, fringewatch::raster::align::Resampling::Bilinear).unwrap();
+    let back = fringewatch::raster::align::warp_band(
+        &RasterFile::open(&dem_ll).unwrap(),
+        &grid,
+        fringewatch::raster::align::Resampling::Bilinear,
+    )
+    .unwrap();
     let (s0, _) = slope_aspect(z.view(), &grid.spacing(), GradientMethod::ZevenbergenThorne);
-    let (s1, _) = slope_aspect(back.view(), &grid.spacing(), GradientMethod::ZevenbergenThorne);
-    let (med, _, _) = common::abs_diff_stats(&s0.mapv(f32::to_degrees), &s1.mapv(f32::to_degrees), 10, false);
-    assert!(med < 0.5, "median slope change after a round trip through EPSG:4326: {med}°");
+    let (s1, _) = slope_aspect(
+        back.view(),
+        &grid.spacing(),
+        GradientMethod::ZevenbergenThorne,
+    );
+    let (med, _, _) = common::abs_diff_stats(
+        &s0.mapv(f32::to_degrees),
+        &s1.mapv(f32::to_degrees),
+        10,
+        false,
+    );
+    assert!(
+        med < 0.5,
+        "median slope change after a round trip through EPSG:4326: {med}°"
+    );
 }
 
 #[test]
@@ -144,13 +206,24 @@ fn real_geographic_crop_gives_sane_isl_and_pc1() {
     let f = RasterFile::open(&dem).unwrap();
     assert!(f.grid().crs.geographic);
     let z = f.read_band(1).unwrap();
-    let (slope, _) = slope_aspect(z.view(), &f.grid().spacing(), GradientMethod::ZevenbergenThorne);
-    let deg: Vec<f32> = slope.iter().filter(|v| v.is_finite()).map(|v| v.to_degrees()).collect();
+    let (slope, _) = slope_aspect(
+        z.view(),
+        &f.grid().spacing(),
+        GradientMethod::ZevenbergenThorne,
+    );
+    let deg: Vec<f32> = slope
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|v| v.to_degrees())
+        .collect();
     let max = deg.iter().cloned().fold(0.0, f32::max);
     let mean = deg.iter().sum::<f32>() / deg.len() as f32;
     // ~150 m cells over Mexico City and its hills: gentle to moderate slopes. Treating degrees as
     // metres would give slopes of ~89°.
-    assert!(max > 1.0 && max < 45.0 && mean < 10.0, "slope mean {mean}°, max {max}°");
+    assert!(
+        max > 1.0 && max < 45.0 && mean < 10.0,
+        "slope mean {mean}°, max {max}°"
+    );
 
     let isl_out = dir.path().join("isl.tif");
     let s = compute_isl(
@@ -167,27 +240,62 @@ fn real_geographic_crop_gives_sane_isl_and_pc1() {
         &Silent,
     )
     .unwrap();
-    assert!(s.valid_pixels > 5000 && s.mean_isl > 0.05 && s.mean_isl < 0.9, "{s:?}");
+    assert!(
+        s.valid_pixels > 5000 && s.mean_isl > 0.05 && s.mean_isl < 0.9,
+        "{s:?}"
+    );
     let pc1_out = dir.path().join("pc1.tif");
-    let report = compute_pc1(&dem, None, &pc1_out, &Pc1Settings { loadings: LoadingsChoice::Fit, ..Default::default() }, &Silent).unwrap();
+    let report = compute_pc1(
+        &dem,
+        None,
+        &pc1_out,
+        &Pc1Settings {
+            loadings: LoadingsChoice::Fit,
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap();
     let ev = report.explained_variance.unwrap();
     assert!(ev[0] > 0.25 && ev[0] <= 1.0);
-    let sidecar: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("pc1.json")).unwrap()).unwrap();
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("pc1.json")).unwrap())
+            .unwrap();
     assert_eq!(sidecar["fitted"], true);
 
     // stack: wrap the real unwrapped phase first
     let uf = RasterFile::open(&unw).unwrap();
     let wrapped = uf.read_band(1).unwrap().mapv(|p| p.sin().atan2(p.cos()));
     let phase = dir.path().join("phase.tif");
-    let mut w = fringewatch::raster::io::GeoTiffWriter::create(&phase, uf.grid(), &[fringewatch::raster::io::Encoding::Float32], &["phase"]).unwrap();
+    let mut w = fringewatch::raster::io::GeoTiffWriter::create(
+        &phase,
+        uf.grid(),
+        &[fringewatch::raster::io::Encoding::Float32],
+        &["phase"],
+    )
+    .unwrap();
     w.write_rows(1, 0, wrapped.view()).unwrap();
     w.finish().unwrap();
     for uint16 in [false, true] {
         let out = dir.path().join(format!("stack_{uint16}.tif"));
-        build_stack(&StackJob { phase: phase.clone(), isl: isl_out.clone(), pc1: pc1_out.clone(), out: out.clone(), uint16 }, &Silent).unwrap();
+        build_stack(
+            &StackJob {
+                phase: phase.clone(),
+                isl: isl_out.clone(),
+                pc1: pc1_out.clone(),
+                out: out.clone(),
+                uint16,
+            },
+            &Silent,
+        )
+        .unwrap();
         let (file, bands) = read_stack(&out).unwrap();
         assert!(file.grid().same_as(uf.grid()));
-        let step = if uint16 { 2.0 * std::f32::consts::PI / 65534.0 } else { 1e-6 };
+        let step = if uint16 {
+            2.0 * std::f32::consts::PI / 65534.0
+        } else {
+            1e-6
+        };
         for (a, b) in bands[0].iter().zip(wrapped.iter()) {
             assert_eq!(a.is_finite(), b.is_finite());
             if a.is_finite() {
@@ -208,14 +316,26 @@ fn uint16_stack_records_scale_and_offset() {
     }
     let dir = tempfile::tempdir().unwrap();
     let grid = utm32n_grid(50, 40, 15.0);
-    let phase = Array2::from_shape_fn((40, 50), |(r, c)| ((r as f32 * 0.3 + c as f32 * 0.2).sin() * 3.0));
+    let phase = Array2::from_shape_fn((40, 50), |(r, c)| {
+        (r as f32 * 0.3 + c as f32 * 0.2).sin() * 3.0
+    });
     let isl_v = Array2::from_shape_fn((40, 50), |(r, _)| r as f32 / 40.0);
     let pc1_v = Array2::from_shape_fn((40, 50), |(_, c)| c as f32 * 0.1 - 2.0);
     let p = |n: &str| dir.path().join(n);
     write_tif(&p("phase.tif"), &grid, &phase);
     write_tif(&p("isl.tif"), &grid, &isl_v);
     write_tif(&p("pc1.tif"), &grid, &pc1_v);
-    build_stack(&StackJob { phase: p("phase.tif"), isl: p("isl.tif"), pc1: p("pc1.tif"), out: p("s.tif"), uint16: true }, &Silent).unwrap();
+    build_stack(
+        &StackJob {
+            phase: p("phase.tif"),
+            isl: p("isl.tif"),
+            pc1: p("pc1.tif"),
+            out: p("s.tif"),
+            uint16: true,
+        },
+        &Silent,
+    )
+    .unwrap();
     let info = Command::new("gdalinfo").arg(p("s.tif")).output().unwrap();
     let text = String::from_utf8_lossy(&info.stdout);
     assert!(text.contains("Type=UInt16"), "{text}");
@@ -233,9 +353,20 @@ fn writer_leaves_nothing_when_dropped_unfinished() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.tif");
     {
-        let mut w = fringewatch::raster::io::GeoTiffWriter::create(&out, &utm32n_grid(10, 10, 15.0), &[fringewatch::raster::io::Encoding::Float32], &["x"]).unwrap();
-        w.write_rows(1, 0, Array2::<f32>::zeros((5, 10)).view()).unwrap();
+        let mut w = fringewatch::raster::io::GeoTiffWriter::create(
+            &out,
+            &utm32n_grid(10, 10, 15.0),
+            &[fringewatch::raster::io::Encoding::Float32],
+            &["x"],
+        )
+        .unwrap();
+        w.write_rows(1, 0, Array2::<f32>::zeros((5, 10)).view())
+            .unwrap();
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file, no temporary left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no file, no temporary left"
+    );
     assert!(!Path::new(&out).exists());
 }

@@ -1,11 +1,11 @@
 //! Terrain kernels on analytic surfaces with known answers.
 
+use fringewatch::progress::Silent;
 use fringewatch::raster::CellSpacing;
 use fringewatch::terrain::convexity::{convexity, ConvexitySettings};
 use fringewatch::terrain::hydrology::{fill_depressions, mfd_catchment_area, DEFAULT_CONVERGENCE};
 use fringewatch::terrain::pca::{jacobi_eigen, pc1, LoadingsChoice, Pc1Settings};
 use fringewatch::terrain::{slope_aspect, tri, GradientMethod, TriMethod};
-use fringewatch::progress::Silent;
 use ndarray::Array2;
 
 const CELL: f64 = 10.0;
@@ -35,7 +35,7 @@ fn tilted_planes_give_exact_slope_and_aspect_in_all_quadrants() {
         for &(a, b, aspect_deg) in &cases {
             let dem = plane(a, b);
             let (slope, aspect) = slope_aspect(dem.view(), &spacing, method);
-            let expected_slope = ((a * a + b * b) as f64).sqrt().atan();
+            let expected_slope = (a * a + b * b).sqrt().atan();
             // every cell, edges included (mirrored neighbours keep a plane a plane), except
             // Horn's four corners where both diagonals of a pair are missing
             for ((idx, &s), &asp) in slope.indexed_iter().zip(aspect.iter()) {
@@ -43,9 +43,16 @@ fn tilted_planes_give_exact_slope_and_aspect_in_all_quadrants() {
                 if corner && method == GradientMethod::Horn {
                     continue;
                 }
-                assert!((s as f64 - expected_slope).abs() < 1e-5, "{method:?} slope {s} vs {expected_slope}");
+                assert!(
+                    (s as f64 - expected_slope).abs() < 1e-5,
+                    "{method:?} slope {s} vs {expected_slope}"
+                );
                 let d = ((asp as f64).to_degrees() - aspect_deg + 180.0).rem_euclid(360.0) - 180.0;
-                assert!(d.abs() < 1e-3, "{method:?} plane ({a},{b}): aspect {} vs {aspect_deg}", (asp as f64).to_degrees());
+                assert!(
+                    d.abs() < 1e-3,
+                    "{method:?} plane ({a},{b}): aspect {} vs {aspect_deg}",
+                    (asp as f64).to_degrees()
+                );
             }
         }
     }
@@ -54,7 +61,11 @@ fn tilted_planes_give_exact_slope_and_aspect_in_all_quadrants() {
 #[test]
 fn flat_ground_has_zero_slope_and_no_aspect() {
     let dem = Array2::from_elem((5, 5), 100.0f32);
-    let (slope, aspect) = slope_aspect(dem.view(), &CellSpacing::uniform(CELL, 5), GradientMethod::ZevenbergenThorne);
+    let (slope, aspect) = slope_aspect(
+        dem.view(),
+        &CellSpacing::uniform(CELL, 5),
+        GradientMethod::ZevenbergenThorne,
+    );
     assert!(slope.iter().all(|&s| s == 0.0));
     assert!(aspect.iter().all(|a| a.is_nan()));
 }
@@ -108,11 +119,22 @@ fn depression_is_filled_and_drains() {
     let mut dem = Array2::from_shape_fn((9, 9), |(r, _)| (100.0 + r as f64) as f32);
     dem[(4, 4)] = 50.0; // a pit
     let filled = fill_depressions(dem.view());
-    assert!(filled[(4, 4)] > 103.0 && filled[(4, 4)] < 104.0, "pit raised to its spill level: {}", filled[(4, 4)]);
-    let area = mfd_catchment_area(filled.view(), &CellSpacing::uniform(CELL, 9), DEFAULT_CONVERGENCE);
+    assert!(
+        filled[(4, 4)] > 103.0 && filled[(4, 4)] < 104.0,
+        "pit raised to its spill level: {}",
+        filled[(4, 4)]
+    );
+    let area = mfd_catchment_area(
+        filled.view(),
+        &CellSpacing::uniform(CELL, 9),
+        DEFAULT_CONVERGENCE,
+    );
     // conservation: everything leaves through the north edge (lowest), sum of edge-row inflow
     let north_edge: f64 = (0..9).map(|c| area[(0, c)] as f64).sum();
-    assert!((north_edge - 81.0 * CELL * CELL).abs() < 1.0, "{north_edge}");
+    assert!(
+        (north_edge - 81.0 * CELL * CELL).abs() < 1.0,
+        "{north_edge}"
+    );
 }
 
 #[test]
@@ -134,7 +156,10 @@ fn nodata_propagates_and_stays_local() {
     let (slope, _) = slope_aspect(dem.view(), &spacing, GradientMethod::ZevenbergenThorne);
     assert!(slope[(10, 10)].is_nan());
     let expected = (0.1f64.hypot(0.2)).atan();
-    assert!((slope[(10, 11)] as f64 - expected).abs() < 1e-5, "neighbour of a hole uses the mirrored value");
+    assert!(
+        (slope[(10, 11)] as f64 - expected).abs() < 1e-5,
+        "neighbour of a hole uses the mirrored value"
+    );
     let result = pc1(dem.view(), &spacing, &Pc1Settings::default(), &Silent).unwrap();
     assert!(result.pc1[(10, 10)].is_nan());
     assert!(result.pc1[(3, 3)].is_finite());
@@ -150,8 +175,20 @@ fn pc1_fixed_loadings_are_standardised_and_fit_recovers_a_unit_eigenvector() {
     let spacing = CellSpacing::uniform(30.0, n);
     let fixed = pc1(dem.view(), &spacing, &Pc1Settings::default(), &Silent).unwrap();
     let mean: f64 = fixed.pc1.iter().map(|&v| v as f64).sum::<f64>() / (n * n) as f64;
-    assert!(mean.abs() < 1e-3, "PC1 of standardised variables has zero mean, got {mean}");
-    let fit = pc1(dem.view(), &spacing, &Pc1Settings { loadings: LoadingsChoice::Fit, ..Default::default() }, &Silent).unwrap();
+    assert!(
+        mean.abs() < 1e-3,
+        "PC1 of standardised variables has zero mean, got {mean}"
+    );
+    let fit = pc1(
+        dem.view(),
+        &spacing,
+        &Pc1Settings {
+            loadings: LoadingsChoice::Fit,
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap();
     let l = fit.loadings.0;
     let norm: f64 = l.iter().map(|v| v * v).sum::<f64>().sqrt();
     assert!((norm - 1.0).abs() < 1e-9);
@@ -163,7 +200,12 @@ fn pc1_fixed_loadings_are_standardised_and_fit_recovers_a_unit_eigenvector() {
 
 #[test]
 fn jacobi_diagonalises_a_known_matrix() {
-    let a = [[4.0, 1.0, 0.0, 0.0], [1.0, 3.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
+    let a = [
+        [4.0, 1.0, 0.0, 0.0],
+        [1.0, 3.0, 0.0, 0.0],
+        [0.0, 0.0, 2.0, 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
     let (values, vectors) = jacobi_eigen(a);
     let mut v = values;
     v.sort_by(|a, b| b.total_cmp(a));
@@ -184,7 +226,14 @@ fn geographic_spacing_matches_the_ellipsoid() {
     let grid = Grid {
         width: 10,
         height: 3,
-        geo_transform: [14.0, 1.0 / 1200.0, 0.0, 44.0 + 1.5 / 1200.0, 0.0, -1.0 / 1200.0],
+        geo_transform: [
+            14.0,
+            1.0 / 1200.0,
+            0.0,
+            44.0 + 1.5 / 1200.0,
+            0.0,
+            -1.0 / 1200.0,
+        ],
         crs: Crs::from_definition("EPSG:4326").unwrap(),
     };
     let s = grid.spacing();

@@ -43,7 +43,10 @@ struct Scene {
 }
 
 pub(crate) fn run(args: DemoArgs, quiet: bool) -> Result<()> {
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::Io { path: args.out.clone(), source: e })?;
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::Io {
+        path: args.out.clone(),
+        source: e,
+    })?;
     let data = args.data.clone().or_else(|| {
         let p = PathBuf::from("../shared/data/real");
         p.is_dir().then_some(p)
@@ -78,13 +81,25 @@ pub(crate) fn run(args: DemoArgs, quiet: bool) -> Result<()> {
     );
     let pc1 = args.out.join("pc1.tif");
     let bar = Bar::new(quiet, "PC1");
-    let report = compute_pc1(&scene.dem, Some(&scene.phase), &pc1, &Pc1Settings::default(), &bar)?;
+    let report = compute_pc1(
+        &scene.dem,
+        Some(&scene.phase),
+        &pc1,
+        &Pc1Settings::default(),
+        &bar,
+    )?;
     bar.done();
     print_pc1_report(&report);
     let stack = args.out.join("stack.tif");
     let bar = Bar::new(quiet, "stack");
     build_stack(
-        &StackJob { phase: scene.phase.clone(), isl, pc1, out: stack.clone(), uint16: false },
+        &StackJob {
+            phase: scene.phase.clone(),
+            isl,
+            pc1,
+            out: stack.clone(),
+            uint16: false,
+        },
         &bar,
     )?;
     bar.done();
@@ -116,14 +131,25 @@ fn real_scene(dir: &Path, out: &Path) -> Result<Scene> {
 fn synthetic_scene(out: &Path) -> Result<Scene> {
     let n = 320;
     let crs = Crs::from_definition("EPSG:32632").map_err(|p| Error::parameter("crs", p))?;
-    let grid = Grid { width: n, height: n, geo_transform: [600000.0, 15.0, 0.0, 4900000.0, 0.0, -15.0], crs };
-    let hills = [(80.0, 90.0, 300.0, 40.0), (220.0, 160.0, 450.0, 55.0), (150.0, 260.0, 250.0, 35.0)];
+    let grid = Grid {
+        width: n,
+        height: n,
+        geo_transform: [600000.0, 15.0, 0.0, 4900000.0, 0.0, -15.0],
+        crs,
+    };
+    let hills = [
+        (80.0, 90.0, 300.0, 40.0),
+        (220.0, 160.0, 450.0, 55.0),
+        (150.0, 260.0, 250.0, 35.0),
+    ];
     let dem = Array2::from_shape_fn((n, n), |(r, c)| {
         let (x, y) = (c as f64, r as f64);
         let base = 200.0 + 0.8 * x + 0.3 * y;
         let h: f64 = hills
             .iter()
-            .map(|&(cx, cy, hgt, s)| hgt * (-((x - cx).powi(2) + (y - cy).powi(2)) / (2.0 * s * s)).exp())
+            .map(|&(cx, cy, hgt, s)| {
+                hgt * (-((x - cx).powi(2) + (y - cy).powi(2)) / (2.0 * s * s)).exp()
+            })
             .sum();
         (base + h) as f32
     });

@@ -12,12 +12,16 @@ use fringewatch::sensitivity::CoherenceWeight;
 use fringewatch::stack::{build_stack, StackJob};
 use fringewatch::terrain::convexity::ConvexitySettings;
 use fringewatch::terrain::layer::compute_pc1;
-use fringewatch::terrain::pca::{LoadingsChoice, Loadings, Pc1Settings};
+use fringewatch::terrain::pca::{Loadings, LoadingsChoice, Pc1Settings};
 use fringewatch::terrain::{GradientMethod, TriMethod};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
-#[command(name = "fringewatch", version, about = "Find active slow landslides in Sentinel-1 wrapped interferograms")]
+#[command(
+    name = "fringewatch",
+    version,
+    about = "Find active slow landslides in Sentinel-1 wrapped interferograms"
+)]
 struct Cli {
     /// Hide progress bars.
     #[arg(long, global = true)]
@@ -83,13 +87,22 @@ struct IslArgs {
     #[arg(long)]
     coherence: PathBuf,
     /// Per-pixel incidence angle raster, degrees.
-    #[arg(long, conflicts_with = "incidence_deg", required_unless_present = "incidence_deg")]
+    #[arg(
+        long,
+        conflicts_with = "incidence_deg",
+        required_unless_present = "incidence_deg"
+    )]
     incidence: Option<PathBuf>,
     /// Constant incidence angle, degrees (Sentinel-1 IW: 29–46).
     #[arg(long)]
     incidence_deg: Option<f64>,
     /// Scene heading, degrees clockwise from north (S1 Apennines: −10.5 asc, −169.5 desc).
-    #[arg(long, allow_negative_numbers = true, conflicts_with = "look_azimuth", required_unless_present = "look_azimuth")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        conflicts_with = "look_azimuth",
+        required_unless_present = "look_azimuth"
+    )]
     heading: Option<f64>,
     /// Per-pixel look azimuth raster (satellite → ground, degrees clockwise from north).
     #[arg(long)]
@@ -210,10 +223,17 @@ pub fn run() -> i32 {
 
 fn pc1_settings(fit: bool, gradient: GradientArg, tri: TriArg, scale: usize) -> Pc1Settings {
     Pc1Settings {
-        loadings: if fit { LoadingsChoice::Fit } else { LoadingsChoice::Fixed(Loadings::PAPER) },
+        loadings: if fit {
+            LoadingsChoice::Fit
+        } else {
+            LoadingsChoice::Fixed(Loadings::PAPER)
+        },
         gradient: gradient.into(),
         tri: tri.into(),
-        convexity: ConvexitySettings { scale_cells: scale, ..Default::default() },
+        convexity: ConvexitySettings {
+            scale_cells: scale,
+            ..Default::default()
+        },
     }
 }
 
@@ -236,7 +256,10 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
                 },
                 like: a.like,
                 out: a.out,
-                weight: CoherenceWeight { k: a.sigmoid_k, gamma_m: a.gamma_m },
+                weight: CoherenceWeight {
+                    k: a.sigmoid_k,
+                    gamma_m: a.gamma_m,
+                },
                 gradient: a.gradient.into(),
             };
             let bar = Bar::new(quiet, "ISL");
@@ -262,14 +285,24 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
             Ok(())
         }
         Command::Stack(a) => {
-            let job = StackJob { phase: a.phase, isl: a.isl, pc1: a.pc1, out: a.out, uint16: a.uint16 };
+            let job = StackJob {
+                phase: a.phase,
+                isl: a.isl,
+                pc1: a.pc1,
+                out: a.out,
+                uint16: a.uint16,
+            };
             let bar = Bar::new(quiet, "stack");
             build_stack(&job, &bar)?;
             bar.done();
             println!(
                 "stack written to {} (bands: phase, ISL, PC1; {})",
                 job.out.display(),
-                if job.uint16 { "UInt16 with scale/offset" } else { "Float32" }
+                if job.uint16 {
+                    "UInt16 with scale/offset"
+                } else {
+                    "Float32"
+                }
             );
             Ok(())
         }
@@ -307,9 +340,13 @@ pub(crate) fn print_pc1_report(report: &fringewatch::terrain::layer::Pc1Report) 
         report.height,
         fringewatch::terrain::layer::sidecar_path(&report.output).display()
     );
-    let kind = if report.fitted { "fitted on this area" } else { "preprint's fixed loadings" };
+    let kind = if report.fitted {
+        "fitted on this area"
+    } else {
+        "preprint's fixed loadings"
+    };
     println!("loadings ({kind}):");
-    for (var, l) in report.loadings.iter() {
+    for (var, l) in report.loadings.entries() {
         println!("  {:<10} {:+.3}", var.name(), l);
     }
     if let Some(ev) = report.explained_variance {

@@ -283,11 +283,10 @@ impl GeoTiffWriter {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "output.tif".into());
-        let temp = target.with_file_name(format!(
-            ".{file_name}.partial-{}.tif",
-            std::process::id()
-        ));
-        let driver = DriverManager::get_driver_by_name("GTiff").map_err(|e| Error::gdal(target, e))?;
+        let temp =
+            target.with_file_name(format!(".{file_name}.partial-{}.tif", std::process::id()));
+        let driver =
+            DriverManager::get_driver_by_name("GTiff").map_err(|e| Error::gdal(target, e))?;
         let is_u16 = matches!(encodings.first(), Some(Encoding::UInt16 { .. }));
         let predictor = if is_u16 { "PREDICTOR=2" } else { "PREDICTOR=3" };
         let options = RasterCreationOptions::from_iter([
@@ -328,12 +327,16 @@ impl GeoTiffWriter {
             encodings: encodings.to_vec(),
             width: grid.width,
         };
-        dataset.set_geo_transform(&grid.geo_transform).map_err(out_err)?;
+        dataset
+            .set_geo_transform(&grid.geo_transform)
+            .map_err(out_err)?;
         dataset.set_projection(&grid.crs.wkt).map_err(out_err)?;
         for (i, enc) in encodings.iter().enumerate() {
             let mut band = dataset.rasterband(i + 1).map_err(out_err)?;
             match *enc {
-                Encoding::Float32 => band.set_no_data_value(Some(FLOAT_NODATA)).map_err(out_err)?,
+                Encoding::Float32 => band
+                    .set_no_data_value(Some(FLOAT_NODATA))
+                    .map_err(out_err)?,
                 Encoding::UInt16 { scale, offset } => {
                     band.set_no_data_value(Some(0.0)).map_err(out_err)?;
                     band.set_scale(scale).map_err(out_err)?;
@@ -362,7 +365,10 @@ impl GeoTiffWriter {
     pub fn write_rows(&mut self, band: usize, row0: usize, values: ArrayView2<f32>) -> Result<()> {
         let (rows, cols) = values.dim();
         if cols != self.width {
-            return Err(Error::parameter("values", "row width differs from the grid"));
+            return Err(Error::parameter(
+                "values",
+                "row width differs from the grid",
+            ));
         }
         let target = self.target.clone();
         let ds = self.dataset.as_ref().ok_or(Error::Cancelled)?;
@@ -371,7 +377,13 @@ impl GeoTiffWriter {
             Encoding::Float32 => {
                 let data: Vec<f32> = values
                     .iter()
-                    .map(|&v| if v.is_finite() { v } else { FLOAT_NODATA as f32 })
+                    .map(|&v| {
+                        if v.is_finite() {
+                            v
+                        } else {
+                            FLOAT_NODATA as f32
+                        }
+                    })
                     .collect();
                 let mut buf = gdal::raster::Buffer::new((cols, rows), data);
                 rb.write((0, row0 as isize), (cols, rows), &mut buf)

@@ -43,11 +43,7 @@ impl Crs {
                 srs.name().unwrap_or_default()
             ));
         }
-        let metres_per_unit = if geographic {
-            1.0
-        } else {
-            srs.linear_units()
-        };
+        let metres_per_unit = if geographic { 1.0 } else { srs.linear_units() };
         let semi_major = srs.semi_major().map_err(|e| e.to_string())?;
         let semi_minor = srs.semi_minor().map_err(|e| e.to_string())?;
         Ok(Crs {
@@ -88,7 +84,10 @@ impl Grid {
     /// Map coordinates of a pixel position (column, row), both in pixel units (0.5 = centre).
     pub fn pixel_to_map(&self, col: f64, row: f64) -> (f64, f64) {
         let g = &self.geo_transform;
-        (g[0] + col * g[1] + row * g[2], g[3] + col * g[4] + row * g[5])
+        (
+            g[0] + col * g[1] + row * g[2],
+            g[3] + col * g[4] + row * g[5],
+        )
     }
 
     /// Pixel position (column, row) of map coordinates; exact inverse of [`Grid::pixel_to_map`]
@@ -171,7 +170,10 @@ impl CellSpacing {
         let a = grid.crs.semi_major;
         let b = grid.crs.semi_minor;
         let e2 = 1.0 - (b * b) / (a * a);
-        let (mut dx, mut dy) = (Vec::with_capacity(grid.height), Vec::with_capacity(grid.height));
+        let (mut dx, mut dy) = (
+            Vec::with_capacity(grid.height),
+            Vec::with_capacity(grid.height),
+        );
         for row in 0..grid.height {
             let lat = (g[3] + (row as f64 + 0.5) * g[5]).to_radians();
             let w = (1.0 - e2 * lat.sin().powi(2)).sqrt();

@@ -94,7 +94,10 @@ pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> 
         }
         Look::Heading(h) => {
             if !h.is_finite() || h.abs() > 360.0 {
-                return Err(Error::parameter("--heading", format!("{h} is not an azimuth in degrees")));
+                return Err(Error::parameter(
+                    "--heading",
+                    format!("{h} is not an azimuth in degrees"),
+                ));
             }
             None
         }
@@ -156,12 +159,24 @@ pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> 
         };
         let incidence = inc_block
             .as_ref()
-            .map_or(AngleField::Constant(incidence_constant), |b| AngleField::PerPixel(b.view()));
+            .map_or(AngleField::Constant(incidence_constant), |b| {
+                AngleField::PerPixel(b.view())
+            });
         let heading = heading_block
             .as_ref()
-            .map_or(AngleField::Constant(heading_constant), |b| AngleField::PerPixel(b.view()));
+            .map_or(AngleField::Constant(heading_constant), |b| {
+                AngleField::PerPixel(b.view())
+            });
         let spacing = halo.spacing();
-        let values = isl(dem_block.view(), &spacing, coh_block.view(), incidence, heading, &job.weight, job.gradient);
+        let values = isl(
+            dem_block.view(),
+            &spacing,
+            coh_block.view(),
+            incidence,
+            heading,
+            &job.weight,
+            job.gradient,
+        );
         for &v in values.iter().filter(|v| v.is_finite()) {
             valid += 1;
             sum += v as f64;
@@ -172,10 +187,16 @@ pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> 
         writer.write_rows(1, row0, values.view())?;
     }
     if dem_valid == 0 {
-        return Err(Error::bad_input(&job.dem, "no valid elevation over the output grid (all nodata)"));
+        return Err(Error::bad_input(
+            &job.dem,
+            "no valid elevation over the output grid (all nodata)",
+        ));
     }
     if coh_valid == 0 {
-        return Err(Error::bad_input(&job.coherence, "no valid coherence over the output grid (all nodata)"));
+        return Err(Error::bad_input(
+            &job.coherence,
+            "no valid coherence over the output grid (all nodata)",
+        ));
     }
     writer.set_metadata("FRINGEWATCH_LAYER", "ISL")?;
     writer.set_metadata(
@@ -191,8 +212,16 @@ pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> 
         width: grid.width,
         height: grid.height,
         valid_pixels: valid,
-        mean_isl: if valid > 0 { sum / valid as f64 } else { f64::NAN },
-        zero_fraction: if valid > 0 { zeros as f64 / valid as f64 } else { f64::NAN },
+        mean_isl: if valid > 0 {
+            sum / valid as f64
+        } else {
+            f64::NAN
+        },
+        zero_fraction: if valid > 0 {
+            zeros as f64 / valid as f64
+        } else {
+            f64::NAN
+        },
     })
 }
 
@@ -208,10 +237,16 @@ fn check_incidence(deg: f64) -> std::result::Result<(), String> {
 
 fn validate_weight(w: &CoherenceWeight) -> Result<()> {
     if !(w.k.is_finite() && w.k > 0.0) {
-        return Err(Error::parameter("--sigmoid-k", format!("must be > 0, found {}", w.k)));
+        return Err(Error::parameter(
+            "--sigmoid-k",
+            format!("must be > 0, found {}", w.k),
+        ));
     }
     if !(w.gamma_m.is_finite() && w.gamma_m > 0.0 && w.gamma_m < 1.0) {
-        return Err(Error::parameter("--gamma-m", format!("must lie in (0, 1), found {}", w.gamma_m)));
+        return Err(Error::parameter(
+            "--gamma-m",
+            format!("must lie in (0, 1), found {}", w.gamma_m),
+        ));
     }
     Ok(())
 }

@@ -20,7 +20,10 @@ pub struct CoherenceWeight {
 
 impl Default for CoherenceWeight {
     fn default() -> Self {
-        CoherenceWeight { k: 20.0, gamma_m: 0.3 }
+        CoherenceWeight {
+            k: 20.0,
+            gamma_m: 0.3,
+        }
     }
 }
 
@@ -112,7 +115,11 @@ pub fn isl(
                 let gamma = coherence[(r, c)] as f64;
                 let theta = incidence.at(r, c);
                 let alpha = heading.at(r, c);
-                if !dem[(r + 1, c + 1)].is_finite() || !gamma.is_finite() || !theta.is_finite() || !alpha.is_finite() {
+                if !dem[(r + 1, c + 1)].is_finite()
+                    || !gamma.is_finite()
+                    || !theta.is_finite()
+                    || !alpha.is_finite()
+                {
                     continue;
                 }
                 let (gx, gy) = gradient_at(&dem, r + 1, c + 1, dx, dy, gradient);

@@ -32,7 +32,11 @@ impl Default for ConvexitySettings {
 /// 2. L averaged over blocks of `scale`×`scale` cells anchored at the lower-left cell (SAGA's
 ///    grid origin), then evaluated at every cell centre with a cubic B-spline (SAGA's default
 ///    interpolation), times 100.
-pub fn convexity(dem: ArrayView2<f32>, spacing: &CellSpacing, settings: ConvexitySettings) -> Array2<f32> {
+pub fn convexity(
+    dem: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    settings: ConvexitySettings,
+) -> Array2<f32> {
     let (rows, cols) = dem.dim();
     let indicator = laplacian_indicator(dem, spacing, settings.epsilon);
     let s = settings.scale_cells.max(1);
@@ -53,9 +57,10 @@ pub fn convexity(dem: ArrayView2<f32>, spacing: &CellSpacing, settings: Convexit
             }
         }
     }
-    let means = ndarray::Zip::from(&sum)
-        .and(&count)
-        .map_collect(|&s, &n| if n > 0.0 { s / n } else { f64::NAN });
+    let means =
+        ndarray::Zip::from(&sum)
+            .and(&count)
+            .map_collect(|&s, &n| if n > 0.0 { s / n } else { f64::NAN });
     let mut out = Array2::<f32>::from_elem((rows, cols), f32::NAN);
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
@@ -88,9 +93,14 @@ fn laplacian_indicator(dem: ArrayView2<f32>, spacing: &CellSpacing, epsilon: f64
                 }
                 let z = |dr, dc| neighbour(&dem, r, c, dr, dc).unwrap_or(z0) as f64;
                 let z0 = z0 as f64;
-                let lap = (2.0 * z0 - z(0, 1) - z(0, -1)) / dx2 + (2.0 * z0 - z(-1, 0) - z(1, 0)) / dy2;
+                let lap =
+                    (2.0 * z0 - z(0, 1) - z(0, -1)) / dx2 + (2.0 * z0 - z(-1, 0) - z(1, 0)) / dy2;
                 // scale to SAGA's unweighted 4z₀ − Σz (square cells): same sign, same threshold
-                row[c] = if lap * dx2.min(dy2) > epsilon { 1.0 } else { 0.0 };
+                row[c] = if lap * dx2.min(dy2) > epsilon {
+                    1.0
+                } else {
+                    0.0
+                };
             }
         });
     out

@@ -30,9 +30,10 @@ pub(crate) fn gradient_at(
 ) -> (f64, f64) {
     let d = |dr, dc| mirrored_difference(dem, r, c, dr, dc);
     match method {
-        GradientMethod::ZevenbergenThorne => {
-            ((d(0, 1) - d(0, -1)) / (2.0 * dx), (d(-1, 0) - d(1, 0)) / (2.0 * dy))
-        }
+        GradientMethod::ZevenbergenThorne => (
+            (d(0, 1) - d(0, -1)) / (2.0 * dx),
+            (d(-1, 0) - d(1, 0)) / (2.0 * dy),
+        ),
         GradientMethod::Horn => {
             let east = d(-1, 1) + 2.0 * d(0, 1) + d(1, 1);
             let west = d(-1, -1) + 2.0 * d(0, -1) + d(1, -1);

@@ -26,7 +26,10 @@ impl Eq for Cell {}
 impl Ord for Cell {
     fn cmp(&self, other: &Self) -> Ordering {
         // min-heap on elevation, then on index for determinism
-        other.0.total_cmp(&self.0).then_with(|| other.1.cmp(&self.1))
+        other
+            .0
+            .total_cmp(&self.0)
+            .then_with(|| other.1.cmp(&self.1))
     }
 }
 
@@ -129,7 +132,11 @@ fn neighbour_distance(i: usize, dx: f64, dy: f64) -> f64 {
 ///
 /// Cells are processed in topological order (Kahn: a cell goes once all its higher neighbours
 /// have given their share), which needs one byte per cell besides the output.
-pub fn mfd_catchment_area(filled: ArrayView2<f32>, spacing: &CellSpacing, convergence: f64) -> Array2<f32> {
+pub fn mfd_catchment_area(
+    filled: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    convergence: f64,
+) -> Array2<f32> {
     let (rows, cols) = filled.dim();
     let mut area = Array2::<f32>::from_elem((rows, cols), f32::NAN);
     // number of higher (donor) neighbours of each cell
@@ -168,7 +175,8 @@ pub fn mfd_catchment_area(filled: ArrayView2<f32>, spacing: &CellSpacing, conver
             if let Some(zn) = super::neighbour(&filled, r, c, dr, dc) {
                 let drop = z - zn as f64;
                 if drop > 0.0 {
-                    let w = (drop / neighbour_distance(k, spacing.dx[r], spacing.dy[r])).powf(convergence);
+                    let w = (drop / neighbour_distance(k, spacing.dx[r], spacing.dy[r]))
+                        .powf(convergence);
                     weights[k] = w;
                     total += w;
                 }
@@ -196,7 +204,11 @@ pub fn mfd_catchment_area(filled: ArrayView2<f32>, spacing: &CellSpacing, conver
 /// Specific catchment area (m²/m) = catchment area / flow width, with SAGA's default
 /// (`ta_hydrology 19`, "Aspect") width w = |cos δ|·Δx + |sin δ|·Δy, δ the aspect of the
 /// (filled) DEM; on flat cells w = Δx. Computed in place on `area`.
-pub fn specific_catchment_area(filled: ArrayView2<f32>, spacing: &CellSpacing, area: &mut Array2<f32>) {
+pub fn specific_catchment_area(
+    filled: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    area: &mut Array2<f32>,
+) {
     let cols = filled.ncols();
     area.axis_iter_mut(Axis(0))
         .into_par_iter()
@@ -207,7 +219,8 @@ pub fn specific_catchment_area(filled: ArrayView2<f32>, spacing: &CellSpacing, a
                 if !row[c].is_finite() {
                     continue;
                 }
-                let (gx, gy) = gradient_at(&filled, r, c, dx, dy, GradientMethod::ZevenbergenThorne);
+                let (gx, gy) =
+                    gradient_at(&filled, r, c, dx, dy, GradientMethod::ZevenbergenThorne);
                 let aspect = aspect_of(gx, gy);
                 let width = if aspect.is_finite() {
                     aspect.cos().abs() * dx + aspect.sin().abs() * dy
@@ -238,7 +251,14 @@ pub fn twi(dem: ArrayView2<f32>, spacing: &CellSpacing) -> Array2<f32> {
                     row[c] = f32::NAN;
                     continue;
                 }
-                let (gx, gy) = gradient_at(&dem, r, c, spacing.dx[r], spacing.dy[r], GradientMethod::ZevenbergenThorne);
+                let (gx, gy) = gradient_at(
+                    &dem,
+                    r,
+                    c,
+                    spacing.dx[r],
+                    spacing.dy[r],
+                    GradientMethod::ZevenbergenThorne,
+                );
                 let tan_b = slope_of(gx, gy).tan().max(MIN_TAN_SLOPE);
                 row[c] = (row[c] as f64 / tan_b).ln() as f32;
             }

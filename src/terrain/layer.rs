@@ -21,13 +21,44 @@ pub struct Pc1Report {
     pub height: usize,
     pub fitted: bool,
     /// Loadings on standardised slope, TRI, TWI, convexity.
-    pub loadings: [(TerrainVariable, f64); 4],
+    pub loadings: PerVariable<f64>,
     /// Share of variance of each principal component (largest first), when fitted.
     pub explained_variance: Option<[f64; 4]>,
-    pub variable_stats: [(TerrainVariable, VariableStats); 4],
+    pub variable_stats: PerVariable<VariableStats>,
     pub gradient: String,
     pub tri: String,
     pub convexity_scale_cells: usize,
+}
+
+/// One value per terrain variable, named (serialises as a JSON object).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PerVariable<T> {
+    pub slope: T,
+    pub tri: T,
+    pub twi: T,
+    pub convexity: T,
+}
+
+impl<T: Copy> PerVariable<T> {
+    /// From values in [`TerrainVariable::ALL`] order.
+    pub fn from_array(v: [T; 4]) -> Self {
+        PerVariable {
+            slope: v[0],
+            tri: v[1],
+            twi: v[2],
+            convexity: v[3],
+        }
+    }
+
+    /// Values with their variable, in [`TerrainVariable::ALL`] order.
+    pub fn entries(&self) -> [(TerrainVariable, T); 4] {
+        [
+            (TerrainVariable::Slope, self.slope),
+            (TerrainVariable::Tri, self.tri),
+            (TerrainVariable::Twi, self.twi),
+            (TerrainVariable::Convexity, self.convexity),
+        ]
+    }
 }
 
 /// Read band 1 of the DEM onto `grid` (bilinear when it must be warped), refusing a DEM with no
@@ -36,9 +67,15 @@ pub fn dem_on_grid(dem: &RasterFile, grid: &Grid, grid_path: &Path) -> Result<Ra
     require_overlap_grid(dem, grid, grid_path)?;
     let values = warp_band(dem, grid, Resampling::Bilinear)?;
     if !values.iter().any(|v| v.is_finite()) {
-        return Err(Error::bad_input(dem.path(), "no valid elevation over the output grid (all nodata)"));
+        return Err(Error::bad_input(
+            dem.path(),
+            "no valid elevation over the output grid (all nodata)",
+        ));
     }
-    Ok(Raster { grid: grid.clone(), values })
+    Ok(Raster {
+        grid: grid.clone(),
+        values,
+    })
 }
 
 /// Compute PC1 of `dem_path` on the grid of `like` (default: the DEM's own grid) into `out`
@@ -57,20 +94,36 @@ pub fn compute_pc1(
         Some(l) => (l.grid().clone(), l.path()),
         None => (dem_file.grid().clone(), dem_file.path()),
     };
-    let stage = Stage { parent: progress, start: 0.0, span: 0.1 };
+    let stage = Stage {
+        parent: progress,
+        start: 0.0,
+        span: 0.1,
+    };
     stage.step(0.0, "reading DEM")?;
     let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
     drop(dem_file);
     let spacing = grid.spacing();
-    let compute = Stage { parent: progress, start: 0.1, span: 0.8 };
+    let compute = Stage {
+        parent: progress,
+        start: 0.1,
+        span: 0.8,
+    };
     let result = pc1(dem.values.view(), &spacing, settings, &compute)?;
     drop(dem);
 
-    let write = Stage { parent: progress, start: 0.9, span: 0.1 };
+    let write = Stage {
+        parent: progress,
+        start: 0.9,
+        span: 0.1,
+    };
     let mut writer = GeoTiffWriter::create(out, &grid, &[Encoding::Float32], &["PC1"])?;
     for (row0, rows) in strips(grid.height, STRIP_ROWS) {
         write.step(row0 as f64 / grid.height as f64, "writing PC1")?;
-        writer.write_rows(1, row0, result.pc1.slice(ndarray::s![row0..row0 + rows, ..]))?;
+        writer.write_rows(
+            1,
+            row0,
+            result.pc1.slice(ndarray::s![row0..row0 + rows, ..]),
+        )?;
     }
     let l = result.loadings.0;
     let report = Pc1Report {
@@ -79,9 +132,9 @@ pub fn compute_pc1(
         width: grid.width,
         height: grid.height,
         fitted: settings.loadings == LoadingsChoice::Fit,
-        loadings: std::array::from_fn(|k| (TerrainVariable::ALL[k], l[k])),
+        loadings: PerVariable::from_array(l),
         explained_variance: result.explained_variance,
-        variable_stats: std::array::from_fn(|k| (TerrainVariable::ALL[k], result.stats[k])),
+        variable_stats: PerVariable::from_array(result.stats),
         gradient: format!("{:?}", settings.gradient),
         tri: format!("{:?}", settings.tri),
         convexity_scale_cells: settings.convexity.scale_cells,
@@ -89,7 +142,10 @@ pub fn compute_pc1(
     writer.set_metadata("FRINGEWATCH_LAYER", "PC1")?;
     writer.set_metadata(
         "FRINGEWATCH_PC1_LOADINGS",
-        &format!("slope={} tri={} twi={} convexity={}", l[0], l[1], l[2], l[3]),
+        &format!(
+            "slope={} tri={} twi={} convexity={}",
+            l[0], l[1], l[2], l[3]
+        ),
     )?;
     let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Output {
         path: out.to_path_buf(),
@@ -97,12 +153,18 @@ pub fn compute_pc1(
     })?;
     let sidecar = sidecar_path(out);
     let temp = sidecar.with_extension("json.partial");
-    std::fs::write(&temp, json).map_err(|e| Error::Io { path: temp.clone(), source: e })?;
+    std::fs::write(&temp, json).map_err(|e| Error::Io {
+        path: temp.clone(),
+        source: e,
+    })?;
     if let Err(e) = writer.finish() {
         let _ = std::fs::remove_file(&temp);
         return Err(e);
     }
-    std::fs::rename(&temp, &sidecar).map_err(|e| Error::Io { path: sidecar, source: e })?;
+    std::fs::rename(&temp, &sidecar).map_err(|e| Error::Io {
+        path: sidecar,
+        source: e,
+    })?;
     write.step(1.0, "PC1 written")?;
     Ok(report)
 }
@@ -111,6 +173,9 @@ pub fn compute_pc1(
 pub fn sidecar_path(out: &Path) -> PathBuf {
     out.with_extension("json")
 }
+
+/// A deferred computation of one output layer.
+type LayerFn<'a> = Box<dyn Fn() -> ndarray::Array2<f32> + 'a>;
 
 /// Write slope (degrees), aspect (degrees clockwise from north), TRI (m), TWI and convexity (%)
 /// of the DEM (on `like`'s grid when given) into `dir`; returns the files written.
@@ -135,15 +200,25 @@ pub fn write_terrain_variables(
     };
     let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
     let spacing = grid.spacing();
-    let stage = Stage { parent: progress, start: 0.0, span: 1.0 };
+    let stage = Stage {
+        parent: progress,
+        start: 0.0,
+        span: 1.0,
+    };
     let mut written = Vec::new();
     let (slope, aspect) = super::slope_aspect(dem.values.view(), &spacing, settings.gradient);
-    let layers: Vec<(&str, Box<dyn Fn() -> ndarray::Array2<f32>>)> = vec![
+    let layers: Vec<(&str, LayerFn)> = vec![
         ("slope", Box::new(|| slope.mapv(f32::to_degrees))),
         ("aspect", Box::new(|| aspect.mapv(f32::to_degrees))),
-        ("tri", Box::new(|| super::tri(dem.values.view(), settings.tri))),
+        (
+            "tri",
+            Box::new(|| super::tri(dem.values.view(), settings.tri)),
+        ),
         ("twi", Box::new(|| super::twi(dem.values.view(), &spacing))),
-        ("convexity", Box::new(|| super::convexity(dem.values.view(), &spacing, settings.convexity))),
+        (
+            "convexity",
+            Box::new(|| super::convexity(dem.values.view(), &spacing, settings.convexity)),
+        ),
     ];
     let n = layers.len();
     for (i, (name, make)) in layers.into_iter().enumerate() {

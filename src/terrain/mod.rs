@@ -34,7 +34,13 @@ pub(crate) const NEIGHBOURS: [(isize, isize); 8] = [
 
 /// Elevation at (r + dr, c + dc) when inside the grid and valid.
 #[inline]
-pub(crate) fn neighbour(dem: &ArrayView2<f32>, r: usize, c: usize, dr: isize, dc: isize) -> Option<f32> {
+pub(crate) fn neighbour(
+    dem: &ArrayView2<f32>,
+    r: usize,
+    c: usize,
+    dr: isize,
+    dc: isize,
+) -> Option<f32> {
     let rr = r as isize + dr;
     let cc = c as isize + dc;
     if rr < 0 || cc < 0 || rr >= dem.nrows() as isize || cc >= dem.ncols() as isize {
@@ -47,7 +53,13 @@ pub(crate) fn neighbour(dem: &ArrayView2<f32>, r: usize, c: usize, dr: isize, dc
 /// Height difference z(neighbour) − z(centre), with SAGA's rule for a missing neighbour: the
 /// opposite neighbour mirrored through the centre, else 0.
 #[inline]
-pub(crate) fn mirrored_difference(dem: &ArrayView2<f32>, r: usize, c: usize, dr: isize, dc: isize) -> f64 {
+pub(crate) fn mirrored_difference(
+    dem: &ArrayView2<f32>,
+    r: usize,
+    c: usize,
+    dr: isize,
+    dc: isize,
+) -> f64 {
     let z0 = dem[(r, c)] as f64;
     match neighbour(dem, r, c, dr, dc) {
         Some(z) => z as f64 - z0,

@@ -46,6 +46,7 @@ pub struct Loadings(pub [f64; 4]);
 
 impl Loadings {
     /// The preprint's loadings (Mondini et al. 2026): 0.580, 0.518, −0.543, 0.318.
+    #[allow(clippy::approx_constant)] // 0.318 is the convexity loading, not 1/π
     pub const PAPER: Loadings = Loadings([0.580, 0.518, -0.543, 0.318]);
 }
 
@@ -167,10 +168,16 @@ pub fn pc1(
                 let values = terrain_variable(*var, dem, spacing, settings);
                 let s = stats(values.view());
                 all_stats[k] = s;
-                let w = if s.std > 0.0 { loadings.0[k] / s.std } else { 0.0 };
+                let w = if s.std > 0.0 {
+                    loadings.0[k] / s.std
+                } else {
+                    0.0
+                };
                 constant += w * s.mean;
                 let w = w as f32;
-                Zip::from(&mut acc).and(&values).par_for_each(|a, &v| *a += w * v);
+                Zip::from(&mut acc)
+                    .and(&values)
+                    .par_for_each(|a, &v| *a += w * v);
             }
             let c = constant as f32;
             acc.par_mapv_inplace(|a| a - c);
@@ -211,7 +218,9 @@ pub fn pc1(
                 let s = all_stats[k];
                 let w = if s.std > 0.0 { l[k] / s.std } else { 0.0 };
                 let (w, m) = (w as f32, s.mean as f32);
-                Zip::from(&mut acc).and(v).par_for_each(|a, &x| *a += w * (x - m));
+                Zip::from(&mut acc)
+                    .and(v)
+                    .par_for_each(|a, &x| *a += w * (x - m));
             }
             stage.step(1.0, "pc1")?;
             Ok(Pc1Result {
@@ -225,6 +234,7 @@ pub fn pc1(
 }
 
 /// Correlation matrix of the variables over the cells where all are valid.
+#[allow(clippy::needless_range_loop)] // four parallel slices indexed together
 fn correlation(vars: &[Array2<f32>], stats: &[VariableStats; 4]) -> [[f64; 4]; 4] {
     let mut sums = [[0.0f64; 4]; 4];
     let mut n = 0u64;
@@ -256,6 +266,7 @@ fn correlation(vars: &[Array2<f32>], stats: &[VariableStats; 4]) -> [[f64; 4]; 4
 }
 
 /// Eigenvalues and eigenvectors (columns) of a symmetric 4×4 matrix by cyclic Jacobi rotations.
+#[allow(clippy::needless_range_loop)] // rotations address rows p and q of the same matrix
 pub fn jacobi_eigen(mut a: [[f64; 4]; 4]) -> ([f64; 4], [[f64; 4]; 4]) {
     let mut v = [[0.0; 4]; 4];
     for (i, row) in v.iter_mut().enumerate() {

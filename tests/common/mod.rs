@@ -11,7 +11,9 @@ use ndarray::Array2;
 /// A real raster from `../shared/data/real`, or `None` (with a message saying which file is
 /// missing) when the shared folder is absent, so a plain clone still passes.
 pub fn shared_data(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/real")
+        .join(name);
     if p.exists() {
         Some(p)
     } else {
@@ -30,7 +32,10 @@ pub fn tool(name: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !found {
-        assert!(std::env::var_os("CI").is_none(), "{name} must be installed in CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} must be installed in CI"
+        );
         eprintln!("SKIP: {name} is not installed");
     }
     found
@@ -57,7 +62,12 @@ pub fn read(path: &Path) -> Array2<f32> {
 
 /// Median and 99th percentile of |a − b| over cells finite in both, excluding `edge` cells
 /// along every border. `circular` compares angles in degrees modulo 360.
-pub fn abs_diff_stats(a: &Array2<f32>, b: &Array2<f32>, edge: usize, circular: bool) -> (f64, f64, usize) {
+pub fn abs_diff_stats(
+    a: &Array2<f32>,
+    b: &Array2<f32>,
+    edge: usize,
+    circular: bool,
+) -> (f64, f64, usize) {
     let (rows, cols) = a.dim();
     let mut d = Vec::new();
     for r in edge..rows - edge {
