@@ -79,31 +79,19 @@ pub fn convexity(
 
 /// 1 where the Laplacian exceeds `epsilon` (convex up), 0 elsewhere, NaN where nodata.
 fn laplacian_indicator(dem: ArrayView2<f32>, spacing: &CellSpacing, epsilon: f64) -> Array2<f32> {
-    let (rows, cols) = dem.dim();
-    let mut out = Array2::<f32>::from_elem((rows, cols), f32::NAN);
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(r, mut row)| {
-            let (dx2, dy2) = (spacing.dx[r].powi(2), spacing.dy[r].powi(2));
-            for c in 0..cols {
-                let z0 = dem[(r, c)];
-                if !z0.is_finite() {
-                    continue;
-                }
-                let z = |dr, dc| neighbour(&dem, r, c, dr, dc).unwrap_or(z0) as f64;
-                let z0 = z0 as f64;
-                let lap =
-                    (2.0 * z0 - z(0, 1) - z(0, -1)) / dx2 + (2.0 * z0 - z(-1, 0) - z(1, 0)) / dy2;
-                // scale to SAGA's unweighted 4z₀ − Σz (square cells): same sign, same threshold
-                row[c] = if lap * dx2.min(dy2) > epsilon {
-                    1.0
-                } else {
-                    0.0
-                };
-            }
-        });
-    out
+    super::per_valid_cell(&dem, |r, c| {
+        let (dx2, dy2) = (spacing.dx[r].powi(2), spacing.dy[r].powi(2));
+        let z0 = dem[(r, c)];
+        let z = |dr, dc| neighbour(&dem, r, c, dr, dc).unwrap_or(z0) as f64;
+        let z0 = z0 as f64;
+        let lap = (2.0 * z0 - z(0, 1) - z(0, -1)) / dx2 + (2.0 * z0 - z(-1, 0) - z(1, 0)) / dy2;
+        // scaled to SAGA's unweighted 4z₀ − Σz (square cells): same sign, same threshold
+        if lap * dx2.min(dy2) > epsilon {
+            1.0
+        } else {
+            0.0
+        }
+    })
 }
 
 /// Uniform cubic B-spline basis β₃(t).

@@ -94,18 +94,8 @@ pub fn slope_aspect(
 
 /// Slope alone (radians), without allocating aspect.
 pub fn slope(dem: ArrayView2<f32>, spacing: &CellSpacing, method: GradientMethod) -> Array2<f32> {
-    let (rows, cols) = dem.dim();
-    let mut out = Array2::<f32>::from_elem((rows, cols), f32::NAN);
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(r, mut row)| {
-            for c in 0..cols {
-                if dem[(r, c)].is_finite() {
-                    let (gx, gy) = gradient_at(&dem, r, c, spacing.dx[r], spacing.dy[r], method);
-                    row[c] = slope_of(gx, gy) as f32;
-                }
-            }
-        });
-    out
+    super::per_valid_cell(&dem, |r, c| {
+        let (gx, gy) = gradient_at(&dem, r, c, spacing.dx[r], spacing.dy[r], method);
+        slope_of(gx, gy) as f32
+    })
 }

@@ -18,7 +18,8 @@ pub use hydrology::{fill_depressions, mfd_catchment_area, specific_catchment_are
 pub use pca::{pc1, Loadings, Pc1Result, TerrainVariable};
 pub use ruggedness::{tri, TriMethod};
 
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
 
 /// Row/column offsets of the 8 neighbours, clockwise from north (SAGA's order).
 pub(crate) const NEIGHBOURS: [(isize, isize); 8] = [
@@ -68,4 +69,24 @@ pub(crate) fn mirrored_difference(
             None => 0.0,
         },
     }
+}
+
+/// `value(r, c)` at every valid DEM cell (rows in parallel), NaN where the DEM is nodata.
+pub(crate) fn per_valid_cell(
+    dem: &ArrayView2<f32>,
+    value: impl Fn(usize, usize) -> f32 + Sync,
+) -> Array2<f32> {
+    let (rows, cols) = dem.dim();
+    let mut out = Array2::<f32>::from_elem((rows, cols), f32::NAN);
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(r, mut row)| {
+            for c in 0..cols {
+                if dem[(r, c)].is_finite() {
+                    row[c] = value(r, c);
+                }
+            }
+        });
+    out
 }

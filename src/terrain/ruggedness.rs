@@ -1,7 +1,6 @@
 //! Terrain Ruggedness Index.
 
-use ndarray::{Array2, ArrayView2, Axis};
-use rayon::prelude::*;
+use ndarray::{Array2, ArrayView2};
 
 use super::{neighbour, NEIGHBOURS};
 
@@ -19,34 +18,23 @@ pub enum TriMethod {
 
 /// TRI in elevation units (metres); NaN where the DEM is nodata.
 pub fn tri(dem: ArrayView2<f32>, method: TriMethod) -> Array2<f32> {
-    let (rows, cols) = dem.dim();
-    let mut out = Array2::<f32>::from_elem((rows, cols), f32::NAN);
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(r, mut row)| {
-            for c in 0..cols {
-                let z0 = dem[(r, c)];
-                if !z0.is_finite() {
-                    continue;
-                }
-                let mut sum = 0.0f64;
-                let mut n = 1.0f64; // the centre, whose difference is 0
-                for (i, &(dr, dc)) in NEIGHBOURS.iter().enumerate() {
-                    if method == TriMethod::Saga && i % 2 == 1 {
-                        continue; // diagonals lie outside the radius-1 circle
-                    }
-                    if let Some(z) = neighbour(&dem, r, c, dr, dc) {
-                        let d = (z - z0) as f64;
-                        sum += d * d;
-                        n += 1.0;
-                    }
-                }
-                row[c] = match method {
-                    TriMethod::Saga => (sum / n).sqrt() as f32,
-                    TriMethod::Riley => sum.sqrt() as f32,
-                };
+    super::per_valid_cell(&dem, |r, c| {
+        let z0 = dem[(r, c)];
+        let mut sum = 0.0f64;
+        let mut n = 1.0f64; // the centre, whose difference is 0
+        for (i, &(dr, dc)) in NEIGHBOURS.iter().enumerate() {
+            if method == TriMethod::Saga && i % 2 == 1 {
+                continue; // diagonals lie outside the radius-1 circle
             }
-        });
-    out
+            if let Some(z) = neighbour(&dem, r, c, dr, dc) {
+                let d = (z - z0) as f64;
+                sum += d * d;
+                n += 1.0;
+            }
+        }
+        match method {
+            TriMethod::Saga => (sum / n).sqrt() as f32,
+            TriMethod::Riley => sum.sqrt() as f32,
+        }
+    })
 }
