@@ -91,24 +91,10 @@ pub fn warp_band(source: &RasterFile, grid: &Grid, resampling: Resampling) -> Re
     let mut out = Array2::<f32>::from_elem((grid.height, grid.width), f32::NAN);
     warp_into(source, grid, resampling, &mut out)?;
     // the warper works on raw values: apply nodata / scaling like a direct read does
-    let nodata = source.nodata(1).map(|v| v as f32);
-    let (scale, offset) = scaling(source);
-    for v in out.iter_mut() {
-        if Some(*v) == nodata || !v.is_finite() {
-            *v = f32::NAN;
-        } else if scale != 1.0 || offset != 0.0 {
-            *v = (*v as f64 * scale + offset) as f32;
-        }
+    if let Some(values) = out.as_slice_mut() {
+        source.normalise(1, values);
     }
     Ok(out)
-}
-
-fn scaling(source: &RasterFile) -> (f64, f64) {
-    source
-        .dataset()
-        .rasterband(1)
-        .map(|b| (b.scale().unwrap_or(1.0), b.offset().unwrap_or(0.0)))
-        .unwrap_or((1.0, 0.0))
 }
 
 /// When `grid`'s cells coincide with `source`'s (same size, origin a whole number of cells

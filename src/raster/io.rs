@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gdal::raster::{GdalDataType, RasterCreationOptions};
+use gdal::raster::RasterCreationOptions;
 use gdal::spatial_ref::SpatialRef;
 use gdal::{Dataset, DatasetOptions, DriverManager, GdalOpenFlags, Metadata};
 use ndarray::{Array2, ArrayView2};
@@ -166,17 +166,25 @@ impl RasterFile {
             None,
         )
         .map_err(|e| Error::gdal(&self.path, e))?;
+        self.normalise(band, slice);
+        Ok(())
+    }
+}
+
+impl RasterFile {
+    /// Turn raw band values into physical ones in place: nodata and non-finite values become
+    /// NaN, the band's scale/offset is applied. Used after direct reads and after warps.
+    pub(crate) fn normalise(&self, band: usize, values: &mut [f32]) {
         let nodata = self.nodata(band).map(|v| v as f32);
         let (scale, offset) = self.scaling[band - 1];
         let scaled = scale != 1.0 || offset != 0.0;
-        for v in slice.iter_mut() {
+        for v in values.iter_mut() {
             if !v.is_finite() || Some(*v) == nodata {
                 *v = f32::NAN;
             } else if scaled {
                 *v = (*v as f64 * scale + offset) as f32;
             }
         }
-        Ok(())
     }
 }
 
@@ -429,13 +437,4 @@ impl Drop for GeoTiffWriter {
             let _ = std::fs::remove_file(self.temp.with_extension("tif.aux.xml"));
         }
     }
-}
-
-/// Data type name of a band, for messages.
-pub fn band_type_name(file: &RasterFile, band: usize) -> String {
-    file.dataset()
-        .rasterband(band)
-        .map(|b| b.band_type())
-        .unwrap_or(GdalDataType::Unknown)
-        .name()
 }
