@@ -8,13 +8,25 @@
 //! - [`terrain`]: slope, aspect, TRI, convexity, TWI and PC1 (pure kernels + the file layer);
 //! - [`sensitivity`]: S2L, layover/shadow, coherence weight and ISL;
 //! - [`stack`]: the detector's three-band input;
+//! - [`phase`]: radar constants, sign convention, residues, FFTs, Goldstein filter;
+//! - [`simulate`]: physically grounded simulated interferograms with labels and inventories;
+//! - [`dataset`]: tiles, YOLO labels, split, anchors and manifest for training;
+//! - [`tiling`]: tiles and boxes in pixel coordinates;
+//! - [`vector`]: GeoPackage (transactional) and GeoJSON polygon layers;
+//! - [`render`]: PNG previews (cyclic phase colours, class boxes);
 //! - [`progress`], [`error`]: progress/cancel and typed errors shared by CLI and C ABI.
 
+pub mod dataset;
 pub mod error;
+pub mod phase;
 pub mod progress;
 pub mod raster;
+pub mod render;
 pub mod sensitivity;
+pub mod simulate;
 pub mod stack;
 pub mod terrain;
+pub mod tiling;
+pub mod vector;
 
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 //! messages with a non-zero exit code.
 
 mod demo;
+mod simulate;
 
 use std::path::PathBuf;
 
@@ -40,6 +41,12 @@ enum Command {
     Stack(StackArgs),
     /// Write the terrain variables behind PC1 (slope, aspect, TRI, TWI, convexity) as GeoTIFFs.
     Terrain(TerrainArgs),
+    /// Simulate labelled interferograms (phase, coherence, DEM, incidence, truth, inventory).
+    Simulate(simulate::SimulateArgs),
+    /// Build a training dataset (tiles, YOLO labels, split, anchors) from labelled scenes.
+    Dataset(simulate::DatasetArgs),
+    /// Render a phase raster (with optional box layers) to PNG.
+    Render(simulate::RenderArgs),
     /// The main job on built-in inputs: ISL, PC1 and the stack for a real or synthetic scene.
     Demo(demo::DemoArgs),
 }
@@ -323,6 +330,9 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
             Ok(())
         }
         Command::Demo(a) => demo::run(a, quiet),
+        Command::Simulate(a) => simulate::simulate(a, quiet),
+        Command::Render(a) => simulate::render(a),
+        Command::Dataset(a) => simulate::dataset(a, quiet),
     }
 }
 

@@ -438,3 +438,19 @@ impl Drop for GeoTiffWriter {
         }
     }
 }
+
+/// Write one Float32 band (NaN = nodata) with dataset metadata items, atomically.
+pub fn write_single_band(
+    path: &Path,
+    grid: &Grid,
+    values: ArrayView2<f32>,
+    description: &str,
+    metadata: &[(&str, String)],
+) -> Result<()> {
+    let mut writer = GeoTiffWriter::create(path, grid, &[Encoding::Float32], &[description])?;
+    for (key, value) in metadata {
+        writer.set_metadata(key, value)?;
+    }
+    writer.write_rows(1, 0, values)?;
+    writer.finish()
+}

@@ -1,0 +1,507 @@
+//! The training dataset: scenes (simulated, or real ones with a `truth.gpkg`) turned into 160×160
+//! tiles of the three-band stack (phase, ISL, PC1 — computed by the production layer code, not by
+//! the simulator), YOLO label files, a seeded 80/10/10 split, k-means anchors and a manifest.
+//!
+//! Layout of a dataset directory:
+//! - `layers/<scene>/{isl,pc1,stack}.tif`: the layers of each scene;
+//! - `tiles/<scene>_r<row>_c<col>.tif`: Float32 3-band tiles, georeferenced;
+//! - `labels/<same name>.txt`: one line per box, `class x_centre y_centre width height`, the
+//!   four numbers normalised by the tile size (YOLO format);
+//! - `dataset.json`: the [`Manifest`].
+
+pub mod anchors;
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{s, Array2};
+use rand::rngs::ChaCha8Rng;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::progress::{Progress, Stage};
+use crate::raster::io::{Encoding, GeoTiffWriter, RasterFile};
+use crate::sensitivity::layer::{compute_isl, Incidence, IslJob, Look};
+use crate::sensitivity::CoherenceWeight;
+use crate::simulate::SignalClass;
+use crate::stack::{build_stack, read_stack, StackJob, CHANNELS};
+use crate::terrain::layer::compute_pc1;
+use crate::terrain::pca::Pc1Settings;
+use crate::terrain::GradientMethod;
+use crate::tiling::{clip_to_tile, tile_origins, PixelBox};
+use crate::vector::gpkg::read_layer;
+
+/// Settings of the dataset builder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatasetSettings {
+    /// Tile side, pixels (the preprint: 160 = 2.4 km at 15 m).
+    pub tile: usize,
+    /// A box cut by a tile edge is kept when at least this share of its area is in the tile.
+    pub min_visible_fraction: f64,
+    /// Share of tiles without labels kept (the preprint kept labelled tiles only: 0).
+    pub empty_tile_fraction: f64,
+    /// Train / validation shares (the rest is the test split).
+    pub split: (f64, f64),
+    /// Seed of the split, the empty-tile choice and the anchor k-means.
+    pub seed: u64,
+    /// Number of anchors (3 per head).
+    pub anchors: usize,
+}
+
+impl Default for DatasetSettings {
+    fn default() -> Self {
+        DatasetSettings {
+            tile: 160,
+            min_visible_fraction: 0.4,
+            empty_tile_fraction: 0.25,
+            split: (0.8, 0.1),
+            seed: 0,
+            anchors: 9,
+        }
+    }
+}
+
+/// Mean and standard deviation of a channel; the model input is (x − mean) / std, nodata → 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelNorm {
+    pub name: String,
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// One tile and its labels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TileEntry {
+    pub name: String,
+    pub scene: String,
+    pub row0: usize,
+    pub col0: usize,
+    pub boxes: usize,
+}
+
+/// `dataset.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub classes: Vec<String>,
+    /// Anchors (width, height) in pixels, small to large.
+    pub anchors: Vec<(f64, f64)>,
+    pub channels: Vec<ChannelNorm>,
+    pub tile: usize,
+    pub train: Vec<TileEntry>,
+    pub validation: Vec<TileEntry>,
+    pub test: Vec<TileEntry>,
+    pub scenes: Vec<String>,
+    /// Label counts per class (in class order) for train, validation and test.
+    pub class_counts: [[usize; 4]; 3],
+    pub settings: DatasetSettings,
+}
+
+/// One label in tile pixel coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TileLabel {
+    pub class: usize,
+    pub bbox: PixelBox,
+}
+
+/// YOLO label line: class, centre and size normalised by the tile side.
+pub fn yolo_line(label: &TileLabel, tile: usize) -> String {
+    let t = tile as f64;
+    let b = label.bbox;
+    format!(
+        "{} {:.6} {:.6} {:.6} {:.6}",
+        label.class,
+        (b[0] + b[2]) / 2.0 / t,
+        (b[1] + b[3]) / 2.0 / t,
+        (b[2] - b[0]) / t,
+        (b[3] - b[1]) / t
+    )
+}
+
+/// Parse a YOLO label line back to a box in tile pixels.
+pub fn parse_yolo_line(line: &str, tile: usize) -> Option<TileLabel> {
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    if v.len() != 5 || v[0] < 0.0 {
+        return None;
+    }
+    let t = tile as f64;
+    let (cx, cy, w, h) = (v[1] * t, v[2] * t, v[3] * t, v[4] * t);
+    Some(TileLabel {
+        class: v[0] as usize,
+        bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+    })
+}
+
+/// Geometry a scene directory gives for ISL: heading and incidence.
+fn scene_geometry(dir: &Path) -> Result<(Incidence, f64)> {
+    let json_path = dir.join("scene.json");
+    let text = std::fs::read_to_string(&json_path).map_err(|source| Error::Io {
+        path: json_path.clone(),
+        source,
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::bad_input(&json_path, format!("not JSON: {e}")))?;
+    let heading = json
+        .get("heading_deg")
+        .and_then(|v| v.as_f64())
+        .ok_or_else(|| Error::bad_input(&json_path, "no heading_deg"))?;
+    let incidence_raster = dir.join("incidence.tif");
+    let incidence = if incidence_raster.exists() {
+        Incidence::Raster(incidence_raster)
+    } else {
+        let deg = json
+            .get("incidence_deg")
+            .or_else(|| json.get("incidence_centre_deg"))
+            .and_then(|v| v.as_f64())
+            .ok_or_else(|| Error::bad_input(&json_path, "no incidence.tif and no incidence_deg"))?;
+        Incidence::Degrees(deg)
+    };
+    Ok((incidence, heading))
+}
+
+/// Compute ISL, PC1 and the stack of a scene into `layer_dir`; returns the stack path.
+pub fn scene_stack(scene_dir: &Path, layer_dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
+    std::fs::create_dir_all(layer_dir).map_err(|source| Error::Io {
+        path: layer_dir.to_path_buf(),
+        source,
+    })?;
+    let phase = scene_dir.join("phase.tif");
+    let (incidence, heading) = scene_geometry(scene_dir)?;
+    let isl = layer_dir.join("isl.tif");
+    let pc1 = layer_dir.join("pc1.tif");
+    let stack = layer_dir.join("stack.tif");
+    let job = IslJob {
+        dem: scene_dir.join("dem.tif"),
+        coherence: scene_dir.join("coherence.tif"),
+        incidence,
+        look: Look::Heading(heading),
+        like: Some(phase.clone()),
+        out: isl.clone(),
+        weight: CoherenceWeight::default(),
+        gradient: GradientMethod::ZevenbergenThorne,
+    };
+    compute_isl(
+        &job,
+        &Stage {
+            parent: progress,
+            start: 0.0,
+            span: 0.3,
+        },
+    )?;
+    compute_pc1(
+        &scene_dir.join("dem.tif"),
+        Some(&phase),
+        &pc1,
+        &Pc1Settings::default(),
+        &Stage {
+            parent: progress,
+            start: 0.3,
+            span: 0.5,
+        },
+    )?;
+    build_stack(
+        &StackJob {
+            phase,
+            isl,
+            pc1,
+            out: stack.clone(),
+            uint16: false,
+        },
+        &Stage {
+            parent: progress,
+            start: 0.8,
+            span: 0.2,
+        },
+    )?;
+    Ok(stack)
+}
+
+/// Truth boxes of a scene in the stack's pixel coordinates, with class indices.
+fn scene_labels(truth: &Path, grid: &crate::raster::Grid) -> Result<Vec<TileLabel>> {
+    let layer = read_layer(truth, Some("truth")).or_else(|_| read_layer(truth, None))?;
+    let mut labels = Vec::new();
+    for f in &layer.features {
+        let Some((x0, y0, x1, y1)) = f.envelope else {
+            continue;
+        };
+        let code = f
+            .attribute("class")
+            .and_then(|v| v.as_text())
+            .unwrap_or_default();
+        let Some(class) = SignalClass::from_code(&code) else {
+            return Err(Error::bad_input(
+                truth,
+                format!("unknown class '{code}' (expected AR, CF, CS or FS)"),
+            ));
+        };
+        let (c0, r0) = grid.map_to_pixel(x0, y1);
+        let (c1, r1) = grid.map_to_pixel(x1, y0);
+        labels.push(TileLabel {
+            class: class as usize,
+            bbox: [c0.min(c1), r0.min(r1), c0.max(c1), r0.max(r1)],
+        });
+    }
+    Ok(labels)
+}
+
+/// Build a dataset from scene directories into `out` (must be empty or missing).
+pub fn build_dataset(
+    scenes: &[PathBuf],
+    out: &Path,
+    settings: &DatasetSettings,
+    progress: &dyn Progress,
+) -> Result<Manifest> {
+    if settings.tile < 32 || settings.tile % 32 != 0 {
+        return Err(Error::parameter(
+            "tile",
+            format!("{} px: use a multiple of 32", settings.tile),
+        ));
+    }
+    if scenes.is_empty() {
+        return Err(Error::parameter("scenes", "no scene directory given"));
+    }
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(Error::Output {
+            path: out.to_path_buf(),
+            problem: "exists and is not empty".into(),
+        });
+    }
+    for dir in ["tiles", "labels", "layers"] {
+        std::fs::create_dir_all(out.join(dir)).map_err(|source| Error::Io {
+            path: out.join(dir),
+            source,
+        })?;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
+    let mut entries: Vec<(TileEntry, Vec<TileLabel>)> = Vec::new();
+    let mut names = Vec::new();
+    let tile = settings.tile;
+    for (k, scene_dir) in scenes.iter().enumerate() {
+        let name = scene_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("scene{k}"));
+        let part = Stage {
+            parent: progress,
+            start: k as f64 / scenes.len() as f64,
+            span: 1.0 / scenes.len() as f64,
+        };
+        let truth = scene_dir.join("truth.gpkg");
+        if !truth.exists() {
+            return Err(Error::bad_input(
+                scene_dir,
+                "no truth.gpkg: a dataset scene needs labelled boxes",
+            ));
+        }
+        let stack_path = scene_stack(
+            scene_dir,
+            &out.join("layers").join(&name),
+            &Stage {
+                parent: &part,
+                start: 0.0,
+                span: 0.7,
+            },
+        )?;
+        let (stack_file, bands) = read_stack(&stack_path)?;
+        let grid = stack_file.grid().clone();
+        let labels = scene_labels(&truth, &grid)?;
+        let rows = tile_origins(grid.height, tile, 0);
+        let cols = tile_origins(grid.width, tile, 0);
+        for &row0 in &rows {
+            for &col0 in &cols {
+                let mut tile_labels = Vec::new();
+                for l in &labels {
+                    if let Some((b, share)) = clip_to_tile(&l.bbox, col0, row0, tile) {
+                        if share >= settings.min_visible_fraction {
+                            tile_labels.push(TileLabel {
+                                class: l.class,
+                                bbox: b,
+                            });
+                        }
+                    }
+                }
+                let keep = !tile_labels.is_empty()
+                    || rng.random_bool(settings.empty_tile_fraction.clamp(0.0, 1.0));
+                if !keep {
+                    continue;
+                }
+                let tile_name = format!("{name}_r{row0:05}_c{col0:05}");
+                let all_nodata = write_tile(
+                    &out.join("tiles").join(format!("{tile_name}.tif")),
+                    &grid,
+                    &bands,
+                    row0,
+                    col0,
+                    tile,
+                )?;
+                if all_nodata {
+                    let _ =
+                        std::fs::remove_file(out.join("tiles").join(format!("{tile_name}.tif")));
+                    continue;
+                }
+                let text: Vec<String> = tile_labels.iter().map(|l| yolo_line(l, tile)).collect();
+                let label_path = out.join("labels").join(format!("{tile_name}.txt"));
+                std::fs::write(
+                    &label_path,
+                    text.join("\n") + if text.is_empty() { "" } else { "\n" },
+                )
+                .map_err(|source| Error::Io {
+                    path: label_path,
+                    source,
+                })?;
+                entries.push((
+                    TileEntry {
+                        name: tile_name,
+                        scene: name.clone(),
+                        row0,
+                        col0,
+                        boxes: tile_labels.len(),
+                    },
+                    tile_labels,
+                ));
+            }
+        }
+        names.push(name);
+        part.step(1.0, "tiles written")?;
+    }
+    entries.shuffle(&mut rng);
+    let n = entries.len();
+    let n_train = ((n as f64) * settings.split.0).round() as usize;
+    let n_val = ((n as f64) * settings.split.1).round() as usize;
+    let mut class_counts = [[0usize; 4]; 3];
+    let mut splits: [Vec<TileEntry>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut train_boxes = Vec::new();
+    let mut sums = [(0.0f64, 0.0f64, 0u64); 3];
+    for (i, (entry, labels)) in entries.into_iter().enumerate() {
+        let split = if i < n_train {
+            0
+        } else if i < n_train + n_val {
+            1
+        } else {
+            2
+        };
+        for l in &labels {
+            class_counts[split][l.class.min(3)] += 1;
+            if split == 0 {
+                train_boxes.push((l.bbox[2] - l.bbox[0], l.bbox[3] - l.bbox[1]));
+            }
+        }
+        if split == 0 {
+            let path = out.join("tiles").join(format!("{}.tif", entry.name));
+            let file = RasterFile::open(&path)?;
+            for (b, sum) in sums.iter_mut().enumerate() {
+                for v in file.read_band(b + 1)?.iter().filter(|v| v.is_finite()) {
+                    sum.0 += f64::from(*v);
+                    sum.1 += f64::from(*v) * f64::from(*v);
+                    sum.2 += 1;
+                }
+            }
+        }
+        splits[split].push(entry);
+    }
+    let anchors = anchors::kmeans_anchors(&train_boxes, settings.anchors, settings.seed).ok_or_else(|| {
+        Error::parameter(
+            "scenes",
+            format!("only {} distinct training boxes: at least {} are needed for the anchors; add scenes", train_boxes.len(), settings.anchors),
+        )
+    })?;
+    let channels = CHANNELS
+        .iter()
+        .zip(sums)
+        .map(|(name, (s, s2, n))| {
+            let n = n.max(1) as f64;
+            let mean = s / n;
+            let std = (s2 / n - mean * mean).max(0.0).sqrt();
+            ChannelNorm {
+                name: (*name).to_string(),
+                mean,
+                std: if std > 1e-9 { std } else { 1.0 },
+            }
+        })
+        .collect();
+    let [train, validation, test] = splits;
+    let manifest = Manifest {
+        format_version: 1,
+        classes: SignalClass::ALL
+            .iter()
+            .map(|c| c.code().to_string())
+            .collect(),
+        anchors,
+        channels,
+        tile,
+        train,
+        validation,
+        test,
+        scenes: scenes.iter().map(|p| p.display().to_string()).collect(),
+        class_counts,
+        settings: settings.clone(),
+    };
+    let path = out.join("dataset.json");
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| Error::parameter("manifest", e.to_string()))?;
+    std::fs::write(&path, text).map_err(|source| Error::Io { path, source })?;
+    Ok(manifest)
+}
+
+/// Write one 3-band tile (padded with nodata past the raster); true when it holds no valid pixel.
+fn write_tile(
+    path: &Path,
+    grid: &crate::raster::Grid,
+    bands: &[Array2<f32>; 3],
+    row0: usize,
+    col0: usize,
+    tile: usize,
+) -> Result<bool> {
+    let tile_grid = grid.window(col0 as isize, row0 as isize, tile, tile);
+    let mut writer = GeoTiffWriter::create(path, &tile_grid, &[Encoding::Float32; 3], &CHANNELS)?;
+    let mut any_valid = false;
+    for (b, band) in bands.iter().enumerate() {
+        let mut values = Array2::<f32>::from_elem((tile, tile), f32::NAN);
+        let rows = tile.min(grid.height - row0);
+        let cols = tile.min(grid.width - col0);
+        values
+            .slice_mut(s![..rows, ..cols])
+            .assign(&band.slice(s![row0..row0 + rows, col0..col0 + cols]));
+        any_valid |= values.iter().any(|v| v.is_finite());
+        writer.write_rows(b + 1, 0, values.view())?;
+    }
+    writer.finish()?;
+    Ok(!any_valid)
+}
+
+/// Read a dataset manifest.
+pub fn read_manifest(dataset: &Path) -> Result<Manifest> {
+    let path = dataset.join("dataset.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::bad_input(&path, format!("not a fringewatch dataset manifest: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yolo_lines_round_trip() {
+        let label = TileLabel {
+            class: 2,
+            bbox: [10.0, 20.5, 42.0, 80.0],
+        };
+        let back = parse_yolo_line(&yolo_line(&label, 160), 160).unwrap();
+        assert_eq!(back.class, 2);
+        for k in 0..4 {
+            assert!((back.bbox[k] - label.bbox[k]).abs() < 1e-3);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! PNG previews for people to look at: wrapped phase in a cyclic colour wheel (one full hue
+//! turn per fringe, as InSAR figures show it, e.g. the preprint's Figure 6) with boxes drawn in
+//! class colours. PNG encoding is GDAL's.
+
+use std::f32::consts::PI;
+use std::path::Path;
+
+use gdal::raster::Buffer;
+use gdal::DriverManager;
+use ndarray::{Array3, ArrayView2};
+
+use crate::error::{Error, Result};
+use crate::raster::io::{check_output_path, configure_gdal};
+
+/// A box to draw: first column, first row, end column, end row (pixels, ends exclusive), and its
+/// colour.
+#[derive(Debug, Clone, Copy)]
+pub struct DrawBox {
+    pub px: [f64; 4],
+    pub colour: [u8; 3],
+}
+
+/// Box colours by class code: AR white, CF black, CS magenta, FS dark red; anything else yellow.
+pub fn class_colour(class: &str) -> [u8; 3] {
+    match class {
+        "AR" => [255, 255, 255],
+        "CF" => [0, 0, 0],
+        "CS" => [200, 0, 200],
+        "FS" => [120, 0, 0],
+        _ => [255, 230, 0],
+    }
+}
+
+/// Cyclic colour of a wrapped phase: the hue wheel, φ = −π → red, going through yellow, green,
+/// cyan, blue, magenta back to red at +π (continuous across the wrap).
+pub fn cyclic_colour(phase: f32) -> [u8; 3] {
+    if !phase.is_finite() {
+        return [0, 0, 0];
+    }
+    let h = (phase + PI) / (2.0 * PI) * 6.0;
+    let x = 1.0 - ((h % 2.0) - 1.0).abs();
+    let (r, g, b) = match h as i32 {
+        0 => (1.0, x, 0.0),
+        1 => (x, 1.0, 0.0),
+        2 => (0.0, 1.0, x),
+        3 => (0.0, x, 1.0),
+        4 => (x, 0.0, 1.0),
+        _ => (1.0, 0.0, x),
+    };
+    let scale = |v: f32| (40.0 + 215.0 * v) as u8;
+    [scale(r), scale(g), scale(b)]
+}
+
+/// Render `phase` with `boxes` into an RGB PNG at `path`.
+pub fn render_phase_png(phase: ArrayView2<f32>, boxes: &[DrawBox], path: &Path) -> Result<()> {
+    configure_gdal();
+    check_output_path(path)?;
+    let (rows, cols) = phase.dim();
+    let mut image = Array3::<u8>::zeros((3, rows, cols));
+    for ((r, c), v) in phase.indexed_iter() {
+        let colour = cyclic_colour(*v);
+        for band in 0..3 {
+            image[(band, r, c)] = colour[band];
+        }
+    }
+    for b in boxes {
+        draw_rectangle(&mut image, b);
+    }
+    let mem = DriverManager::get_driver_by_name("MEM").map_err(|e| Error::gdal(path, e))?;
+    let dataset = mem
+        .create_with_band_type::<u8, _>("", cols, rows, 3)
+        .map_err(|e| Error::gdal(path, e))?;
+    for band in 0..3 {
+        let data: Vec<u8> = image
+            .index_axis(ndarray::Axis(0), band)
+            .iter()
+            .copied()
+            .collect();
+        let mut buffer = Buffer::new((cols, rows), data);
+        dataset
+            .rasterband(band + 1)
+            .and_then(|mut rb| rb.write((0, 0), (cols, rows), &mut buffer))
+            .map_err(|e| Error::gdal(path, e))?;
+    }
+    let png = DriverManager::get_driver_by_name("PNG").map_err(|e| Error::gdal(path, e))?;
+    dataset
+        .create_copy(&png, path, &gdal::raster::RasterCreationOptions::new())
+        .map_err(|e| Error::gdal(path, e))?;
+    // GDAL writes a georeferencing side file for PNG; a preview does not need it.
+    let _ = std::fs::remove_file(path.with_extension("png.aux.xml"));
+    Ok(())
+}
+
+/// Two-pixel rectangle outline in the box colour, with a one-pixel dark halo outside for contrast.
+fn draw_rectangle(image: &mut Array3<u8>, b: &DrawBox) {
+    let (_, rows, cols) = image.dim();
+    let c0 = b.px[0].floor() as isize;
+    let r0 = b.px[1].floor() as isize;
+    let c1 = b.px[2].ceil() as isize - 1;
+    let r1 = b.px[3].ceil() as isize - 1;
+    let mut put = |r: isize, c: isize, colour: [u8; 3]| {
+        if r >= 0 && c >= 0 && (r as usize) < rows && (c as usize) < cols {
+            for band in 0..3 {
+                image[(band, r as usize, c as usize)] = colour[band];
+            }
+        }
+    };
+    for (inset, colour) in [(-1isize, [30u8, 30, 30]), (0, b.colour), (1, b.colour)] {
+        let (top, bottom, left, right) = (r0 + inset, r1 - inset, c0 + inset, c1 - inset);
+        for c in left..=right {
+            put(top, c, colour);
+            put(bottom, c, colour);
+        }
+        for r in top..=bottom {
+            put(r, left, colour);
+            put(r, right, colour);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_wheel_is_continuous_across_the_wrap() {
+        let a = cyclic_colour(PI - 1e-4);
+        let b = cyclic_colour(-PI + 1e-4);
+        for k in 0..3 {
+            assert!(
+                (i32::from(a[k]) - i32::from(b[k])).abs() <= 2,
+                "{a:?} {b:?}"
+            );
+        }
+        assert_ne!(cyclic_colour(0.0), cyclic_colour(2.0));
+    }
+}

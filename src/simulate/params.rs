@@ -1,0 +1,321 @@
+//! Every parameter of the simulator, with its default range and where the range comes from.
+//! All of it is recorded in each scene's `scene.json`, and any of it can be overridden by a JSON
+//! file (`fringewatch simulate --settings FILE`).
+
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+
+use crate::phase::goldstein::GoldsteinSettings;
+use crate::phase::SENTINEL1_WAVELENGTH_M;
+
+/// A closed interval a value is drawn from, uniformly (or log-uniformly where said).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Interval {
+    pub const fn new(min: f64, max: f64) -> Interval {
+        Interval { min, max }
+    }
+
+    /// Uniform draw in [min, max] (min when the interval is empty).
+    pub fn draw(&self, rng: &mut impl Rng) -> f64 {
+        if self.max > self.min {
+            rng.random_range(self.min..=self.max)
+        } else {
+            self.min
+        }
+    }
+
+    /// Log-uniform draw in [min, max] (both positive): for velocities spanning decades.
+    pub fn draw_log(&self, rng: &mut impl Rng) -> f64 {
+        if self.max > self.min && self.min > 0.0 {
+            (rng.random_range(self.min.ln()..=self.max.ln())).exp()
+        } else {
+            self.min
+        }
+    }
+
+    pub fn contains(&self, value: f64) -> bool {
+        value >= self.min && value <= self.max
+    }
+}
+
+/// Satellite pass direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Orbit {
+    #[value(name = "asc")]
+    Ascending,
+    #[value(name = "desc")]
+    Descending,
+}
+
+impl Orbit {
+    pub fn code(self) -> &'static str {
+        match self {
+            Orbit::Ascending => "ascending",
+            Orbit::Descending => "descending",
+        }
+    }
+}
+
+/// Synthetic relief (see `relief.rs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReliefSettings {
+    /// Exponent β of the elevation power spectrum P(k) ∝ k^−β; natural landscapes show
+    /// 2H + 2 with Hurst exponent H ≈ 0.6–0.9 (Turcotte 1997), i.e. β ≈ 3.2–3.8.
+    pub spectral_exponent: Interval,
+    /// Depth of the carved valley network relative to the fractal relief (0 = none).
+    pub valley_weight: Interval,
+    /// Median terrain slope the relief is scaled to, degrees (Northern Apennines: 10–20°).
+    pub median_slope_deg: Interval,
+    /// Lowest elevation of the scene, metres.
+    pub base_elevation_m: Interval,
+}
+
+/// Acquisition geometry (METHOD.md §2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GeometrySettings {
+    /// Effective heading in the target's frame, degrees (≈ −10.5 ascending at 44° N).
+    pub heading_ascending_deg: f64,
+    /// Effective heading, descending (≈ −169.5).
+    pub heading_descending_deg: f64,
+    /// Incidence at the scene centre, degrees (IW sub-swaths span ~29°–46°).
+    pub incidence_centre_deg: Interval,
+    /// Incidence change per km across the range direction: IW spans 17° over 250 km.
+    pub incidence_per_km_deg: f64,
+    /// Satellite altitude, metres (Sentinel-1: 693 km), for the slant range.
+    pub altitude_m: f64,
+    /// Slant-range resolution, metres (IW: ~2.7 m), for the critical baseline.
+    pub slant_range_resolution_m: f64,
+    /// Temporal baselines drawn when none is given, days (6-day repeat; the preprint: 6–30).
+    pub temporal_baselines_days: Vec<u32>,
+    /// Largest |perpendicular baseline|, metres (the preprint: < 200 m).
+    pub max_perpendicular_baseline_m: f64,
+    /// First and last year for the primary acquisition date.
+    pub years: (i32, i32),
+}
+
+/// One landslide class: where it lives, its size and its speed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassSettings {
+    /// Bodies (active and dormant) per km² of the scene.
+    pub bodies_per_km2: f64,
+    /// Terrain slope at the body's centre, degrees (smoothed DEM).
+    pub slope_deg: Interval,
+    /// Required sign of the smoothed Laplacian at the centre: Some(true) concave (hollows,
+    /// earthflow source areas), Some(false) convex, None any.
+    pub concave: Option<bool>,
+    /// Length along the downslope direction, metres.
+    pub length_m: Interval,
+    /// Width / length.
+    pub width_ratio: Interval,
+    /// Velocity of active bodies, metres per year, drawn log-uniformly.
+    pub velocity_m_per_yr: Interval,
+    /// IFFI movement type (`nome_tipo`).
+    pub iffi_type: String,
+}
+
+/// Landslide population. Ranges from Apennine studies: earthflows in clay shales move cm/yr to
+/// m/yr and are 0.3–2 km long (Bertolini & Pizziolo 2008; Handwerger et al. 2013); earthslides
+/// are compact and slower; rockslides in flysch are slow and sit on steep slopes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LandslideSettings {
+    pub earthflow: ClassSettings,
+    pub earthslide: ClassSettings,
+    pub rockslide: ClassSettings,
+    /// Share of bodies that are active in the interferogram's period.
+    pub active_fraction: f64,
+    /// Share of active bodies that the inventory already maps (the rest are "new").
+    pub mapped_fraction: f64,
+    /// Extra decorrelation at the centre of a moving body (0–1), drawn per body.
+    pub body_decorrelation: Interval,
+}
+
+/// Atmosphere and other artifacts (METHOD.md §7; Hanssen 2001).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AtmosphereSettings {
+    /// Exponent β of the turbulent delay spectrum (−8/3 in 2-D: Kolmogorov turbulence).
+    pub turbulence_exponent: f64,
+    /// RMS of the turbulent differential delay over the scene, mm.
+    pub turbulence_rms_mm: Interval,
+    /// Stratified differential delay per km of elevation, mm/km.
+    pub stratified_mm_per_km: Interval,
+    /// Localised atmospheric blobs (convective cells) per 100 km².
+    pub blobs_per_100km2: Interval,
+    /// Blob radius (Gaussian σ), metres.
+    pub blob_sigma_m: Interval,
+    /// Blob peak delay, mm (sign drawn at random).
+    pub blob_delay_mm: Interval,
+    /// Topographic-residual patches (DEM errors on high ground) per 100 km².
+    pub dem_errors_per_100km2: Interval,
+    /// DEM error peak, metres (sign at random); phase = 4π·B⊥·Δh / (λ·R·sin θ).
+    pub dem_error_m: Interval,
+    /// DEM error patch radius (Gaussian σ), metres.
+    pub dem_error_sigma_m: Interval,
+}
+
+/// Coherence (Zebker & Villasenor 1992; temporal model of Rocca 2007).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CoherenceSettings {
+    /// Equivalent number of looks of each 15 m pixel before filtering.
+    pub looks: usize,
+    /// Thermal-noise coherence.
+    pub thermal: f64,
+    /// Share of the scene covered by vegetation.
+    pub vegetation_cover: Interval,
+    /// Long-term coherence and decorrelation time (days) of bare/built ground.
+    pub bare_long_term: f64,
+    pub bare_tau_days: f64,
+    /// Long-term coherence and decorrelation time (days) of vegetated ground.
+    pub vegetation_long_term: f64,
+    pub vegetation_tau_days: f64,
+    /// Local incidence angle (degrees) below which foreshortening starts to decorrelate.
+    pub foreshortening_deg: f64,
+    /// Half-size of the coherence estimation window in pixels (1 → 3×3).
+    pub estimation_radius: usize,
+}
+
+/// Processing applied after noise, as GMTSAR does it (METHOD.md §1, §7).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FilterSettings {
+    /// Gaussian filter wavelength (half gain), metres; 0 = none. The preprint: ~100 m.
+    pub gaussian_wavelength_m: f64,
+    pub goldstein: GoldsteinSettings,
+}
+
+/// When a human labeller would see a signal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabelSettings {
+    /// Least visible |phase| of the signal after filtering, radians (1 rad ≈ 1/6 fringe, 4.4 mm).
+    pub min_peak_phase_rad: f64,
+    /// Least mean coherence over the signal.
+    pub min_coherence: f64,
+    /// The box encloses pixels whose |signal phase| ≥ this fraction of the peak.
+    pub outline_fraction: f64,
+    /// Least box side, pixels.
+    pub min_box_px: usize,
+}
+
+/// Everything the simulator uses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimulationSettings {
+    /// Scene side, pixels.
+    pub size: usize,
+    /// Pixel size, metres (the preprint's geocoding: 15 m).
+    pub pixel_m: f64,
+    /// EPSG code of the projected CRS (UTM 32N by default).
+    pub epsg: u32,
+    /// Upper-left corner (easting, northing), metres: near 44.2° N, 10.3° E.
+    pub origin: (f64, f64),
+    /// None: ascending or descending at random per scene.
+    pub orbit: Option<Orbit>,
+    /// None: drawn from `geometry.temporal_baselines_days`.
+    pub baseline_days: Option<u32>,
+    pub wavelength_m: f64,
+    pub relief: ReliefSettings,
+    pub geometry: GeometrySettings,
+    pub landslides: LandslideSettings,
+    pub atmosphere: AtmosphereSettings,
+    pub coherence: CoherenceSettings,
+    pub filter: FilterSettings,
+    pub labels: LabelSettings,
+}
+
+impl Default for SimulationSettings {
+    fn default() -> Self {
+        SimulationSettings {
+            size: 960,
+            pixel_m: 15.0,
+            epsg: 32632,
+            origin: (600_000.0, 4_900_000.0),
+            orbit: None,
+            baseline_days: None,
+            wavelength_m: SENTINEL1_WAVELENGTH_M,
+            relief: ReliefSettings {
+                spectral_exponent: Interval::new(3.2, 3.8),
+                valley_weight: Interval::new(0.3, 0.7),
+                median_slope_deg: Interval::new(10.0, 20.0),
+                base_elevation_m: Interval::new(100.0, 600.0),
+            },
+            geometry: GeometrySettings {
+                heading_ascending_deg: -10.5,
+                heading_descending_deg: -169.5,
+                incidence_centre_deg: Interval::new(31.0, 44.0),
+                incidence_per_km_deg: 17.0 / 250.0,
+                altitude_m: 693_000.0,
+                slant_range_resolution_m: 2.7,
+                temporal_baselines_days: vec![6, 12, 12, 18, 24, 30],
+                max_perpendicular_baseline_m: 200.0,
+                years: (2017, 2023),
+            },
+            landslides: LandslideSettings {
+                earthflow: ClassSettings {
+                    bodies_per_km2: 0.16,
+                    slope_deg: Interval::new(6.0, 20.0),
+                    concave: Some(true),
+                    length_m: Interval::new(350.0, 1600.0),
+                    width_ratio: Interval::new(0.2, 0.45),
+                    velocity_m_per_yr: Interval::new(0.1, 4.0),
+                    iffi_type: "Colamento lento".into(),
+                },
+                earthslide: ClassSettings {
+                    bodies_per_km2: 0.10,
+                    slope_deg: Interval::new(12.0, 28.0),
+                    concave: None,
+                    length_m: Interval::new(150.0, 600.0),
+                    width_ratio: Interval::new(0.6, 1.1),
+                    velocity_m_per_yr: Interval::new(0.05, 1.5),
+                    iffi_type: "Scivolamento rotazionale/traslativo".into(),
+                },
+                rockslide: ClassSettings {
+                    bodies_per_km2: 0.06,
+                    slope_deg: Interval::new(22.0, 50.0),
+                    concave: None,
+                    length_m: Interval::new(200.0, 900.0),
+                    width_ratio: Interval::new(0.5, 1.0),
+                    velocity_m_per_yr: Interval::new(0.03, 0.8),
+                    iffi_type: "Complesso".into(),
+                },
+                active_fraction: 0.6,
+                mapped_fraction: 0.85,
+                body_decorrelation: Interval::new(0.0, 0.3),
+            },
+            atmosphere: AtmosphereSettings {
+                turbulence_exponent: 8.0 / 3.0,
+                turbulence_rms_mm: Interval::new(1.0, 6.0),
+                stratified_mm_per_km: Interval::new(-8.0, 8.0),
+                blobs_per_100km2: Interval::new(0.5, 3.0),
+                blob_sigma_m: Interval::new(120.0, 450.0),
+                blob_delay_mm: Interval::new(4.0, 14.0),
+                dem_errors_per_100km2: Interval::new(0.5, 2.0),
+                dem_error_m: Interval::new(10.0, 40.0),
+                dem_error_sigma_m: Interval::new(90.0, 300.0),
+            },
+            coherence: CoherenceSettings {
+                looks: 5,
+                thermal: 0.95,
+                vegetation_cover: Interval::new(0.3, 0.7),
+                bare_long_term: 0.55,
+                bare_tau_days: 60.0,
+                vegetation_long_term: 0.0,
+                vegetation_tau_days: 4.0,
+                foreshortening_deg: 20.0,
+                estimation_radius: 1,
+            },
+            filter: FilterSettings {
+                gaussian_wavelength_m: 100.0,
+                goldstein: GoldsteinSettings::default(),
+            },
+            labels: LabelSettings {
+                min_peak_phase_rad: 1.0,
+                min_coherence: 0.35,
+                outline_fraction: 0.15,
+                min_box_px: 8,
+            },
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! GeoPackage layers through GDAL/OGR: transactional writing and reading any OGR layer.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use gdal::spatial_ref::SpatialRef;
+use gdal::vector::{
+    Feature, FieldValue, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType,
+};
+use gdal::{Dataset, DatasetOptions, DriverManager, GdalOpenFlags};
+
+use super::{
+    check_layer_name, FieldKind, LayerSpec, PolygonFeature, ReadFeature, ReadLayer, Value,
+};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::raster::io::{check_output_path, configure_gdal};
+
+/// How to write a layer.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Replace a layer of the same name (otherwise that is an error).
+    pub overwrite: bool,
+    /// Fixed `last_change` timestamp (ISO 8601) for byte-reproducible files; None = now.
+    pub timestamp: Option<String>,
+}
+
+fn ogr_type(kind: FieldKind) -> OGRFieldType::Type {
+    match kind {
+        FieldKind::Text => OGRFieldType::OFTString,
+        FieldKind::Integer => OGRFieldType::OFTInteger64,
+        FieldKind::Real => OGRFieldType::OFTReal,
+        FieldKind::DateTime => OGRFieldType::OFTDateTime,
+    }
+}
+
+fn polygon(ring: &[(f64, f64)]) -> std::result::Result<Geometry, gdal::errors::GdalError> {
+    let mut linear = Geometry::empty(OGRwkbGeometryType::wkbLinearRing)?;
+    for &p in ring {
+        linear.add_point_2d(p);
+    }
+    let mut poly = Geometry::empty(OGRwkbGeometryType::wkbPolygon)?;
+    poly.add_geometry(linear)?;
+    Ok(poly)
+}
+
+/// Open an existing GeoPackage for update, refusing files that are not GeoPackages.
+fn open_for_update(path: &Path) -> Result<Dataset> {
+    let dataset = Dataset::open_ex(
+        path,
+        DatasetOptions {
+            open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_UPDATE,
+            allowed_drivers: Some(&["GPKG"]),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| Error::Output {
+        path: path.to_path_buf(),
+        problem: format!("exists but cannot be opened as a GeoPackage for writing ({e})"),
+    })?;
+    Ok(dataset)
+}
+
+fn layer_index(dataset: &Dataset, name: &str) -> Option<usize> {
+    (0..dataset.layer_count()).find(|&i| {
+        dataset
+            .layer(i)
+            .map(|l| l.name().eq_ignore_ascii_case(name))
+            .unwrap_or(false)
+    })
+}
+
+/// Write `features` as polygon layer `spec` into the GeoPackage `path` (created when missing).
+/// Other layers of an existing file are never modified; on any error or cancel the file is left
+/// as it was, and a file created by this call is removed.
+pub fn write_layer(
+    path: &Path,
+    spec: &LayerSpec,
+    features: &[PolygonFeature],
+    options: &WriteOptions,
+    progress: &dyn Progress,
+) -> Result<()> {
+    configure_gdal();
+    check_output_path(path)?;
+    check_layer_name(&spec.name)?;
+    for f in features {
+        if f.values.len() != spec.fields.len() {
+            return Err(Error::parameter(
+                "features",
+                format!("{} values for {} fields", f.values.len(), spec.fields.len()),
+            ));
+        }
+    }
+    let srs = SpatialRef::from_definition(&spec.crs).map_err(|e| Error::gdal(path, e))?;
+    let created = !path.exists();
+    let mut dataset = if created {
+        let driver = DriverManager::get_driver_by_name("GPKG").map_err(|e| Error::gdal(path, e))?;
+        driver.create_vector_only(path).map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            problem: format!("cannot create GeoPackage ({e})"),
+        })?
+    } else {
+        open_for_update(path)?
+    };
+    if let Some(ts) = &options.timestamp {
+        gdal::config::set_thread_local_config_option("OGR_CURRENT_DATE", ts)
+            .map_err(|e| Error::gdal(path, e))?;
+    }
+    let result = write_in_transaction(&mut dataset, path, spec, &srs, features, options, progress);
+    if options.timestamp.is_some() {
+        let _ = gdal::config::clear_thread_local_config_option("OGR_CURRENT_DATE");
+    }
+    let closed = dataset.close().map_err(|e| Error::gdal(path, e));
+    let result = result.and(closed);
+    if result.is_err() && created {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+fn write_in_transaction(
+    dataset: &mut Dataset,
+    path: &Path,
+    spec: &LayerSpec,
+    srs: &SpatialRef,
+    features: &[PolygonFeature],
+    options: &WriteOptions,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let existing = layer_index(dataset, &spec.name);
+    if existing.is_some() && !options.overwrite {
+        return Err(Error::Output {
+            path: path.to_path_buf(),
+            problem: format!(
+                "layer '{}' already exists; choose another layer name or allow overwriting it (--overwrite)",
+                spec.name
+            ),
+        });
+    }
+    let mut txn = dataset
+        .start_transaction()
+        .map_err(|e| Error::gdal(path, e))?;
+    if let Some(index) = existing {
+        txn.delete_layer(index).map_err(|e| Error::gdal(path, e))?;
+    }
+    let mut layer_handle = std::ptr::null_mut();
+    let outcome = (|| -> Result<()> {
+        let layer = txn
+            .create_layer(LayerOptions {
+                name: &spec.name,
+                srs: Some(srs),
+                ty: OGRwkbGeometryType::wkbPolygon,
+                options: Some(&["FID=fid", "GEOMETRY_NAME=geom"]),
+            })
+            .map_err(|e| Error::gdal(path, e))?;
+        layer_handle = unsafe { layer.c_layer() };
+        let defs: Vec<(&str, OGRFieldType::Type)> = spec
+            .fields
+            .iter()
+            .map(|f| (f.name.as_str(), ogr_type(f.kind)))
+            .collect();
+        layer
+            .create_defn_fields(&defs)
+            .map_err(|e| Error::gdal(path, e))?;
+        let every = (features.len() / 100).max(1);
+        for (i, f) in features.iter().enumerate() {
+            if i % every == 0
+                && !progress.report(i as f64 / features.len().max(1) as f64, "writing features")
+            {
+                return Err(Error::Cancelled);
+            }
+            let mut feature = Feature::new(layer.defn()).map_err(|e| Error::gdal(path, e))?;
+            for (idx, value) in f.values.iter().enumerate() {
+                let set = match value {
+                    Value::Text(s) => feature.set_field_string(idx, s),
+                    Value::Integer(v) => feature.set_field_integer64(idx, *v),
+                    Value::Real(v) if v.is_finite() => feature.set_field_double(idx, *v),
+                    Value::Real(_) | Value::Null => feature.set_field_null(idx),
+                    Value::DateTime(d) => feature.set_field_datetime(idx, d.fixed_offset()),
+                };
+                set.map_err(|e| Error::gdal(path, e))?;
+            }
+            feature
+                .set_geometry(polygon(&f.ring).map_err(|e| Error::gdal(path, e))?)
+                .map_err(|e| Error::gdal(path, e))?;
+            feature.create(&layer).map_err(|e| Error::gdal(path, e))?;
+        }
+        if !progress.report(1.0, "committing") {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
+    })();
+    // Let the driver finish the layer (deferred triggers, spatial index) inside the transaction,
+    // so that a rollback also undoes it and closing the file does not touch it again.
+    if !layer_handle.is_null() {
+        unsafe {
+            gdal_sys::OGR_L_SyncToDisk(layer_handle);
+        }
+    }
+    match outcome {
+        Ok(()) => txn.commit().map_err(|e| Error::gdal(path, e)),
+        Err(e) => {
+            let _ = txn.rollback();
+            Err(e)
+        }
+    }
+}
+
+fn convert(value: FieldValue) -> Value {
+    match value {
+        FieldValue::StringValue(s) => Value::Text(s),
+        FieldValue::IntegerValue(v) => Value::Integer(i64::from(v)),
+        FieldValue::Integer64Value(v) => Value::Integer(v),
+        FieldValue::RealValue(v) => Value::Real(v),
+        FieldValue::DateTimeValue(d) => Value::DateTime(d.with_timezone(&Utc)),
+        FieldValue::DateValue(d) => Value::Text(d.to_string()),
+        other => other.into_string().map(Value::Text).unwrap_or(Value::Null),
+    }
+}
+
+fn exterior_rings(geometry: &Geometry, rings: &mut Vec<Vec<(f64, f64)>>) {
+    let flat = gdal::vector::geometry_type_flatten(geometry.geometry_type());
+    if flat == OGRwkbGeometryType::wkbPolygon {
+        if geometry.geometry_count() > 0 {
+            let ring = geometry.get_geometry(0);
+            let mut points = Vec::new();
+            ring.get_points(&mut points);
+            rings.push(points.into_iter().map(|p| (p.0, p.1)).collect());
+        }
+    } else if flat == OGRwkbGeometryType::wkbMultiPolygon
+        || flat == OGRwkbGeometryType::wkbGeometryCollection
+    {
+        for i in 0..geometry.geometry_count() {
+            let part = geometry.get_geometry(i);
+            exterior_rings(&part, rings);
+        }
+    }
+}
+
+/// Read a layer (the only or first one when `layer` is None) of any OGR vector dataset.
+pub fn read_layer(path: &Path, layer: Option<&str>) -> Result<ReadLayer> {
+    configure_gdal();
+    if !path.exists() {
+        return Err(Error::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    let dataset = Dataset::open_ex(
+        path,
+        DatasetOptions {
+            open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_READONLY,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| Error::bad_input(path, format!("not a vector dataset OGR can read ({e})")))?;
+    let mut ogr_layer = match layer {
+        Some(name) => dataset.layer_by_name(name).map_err(|_| {
+            let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
+            Error::bad_input(
+                path,
+                format!("no layer '{name}' (layers: {})", names.join(", ")),
+            )
+        })?,
+        None => dataset
+            .layer(0)
+            .map_err(|_| Error::bad_input(path, "holds no vector layer"))?,
+    };
+    let name = ogr_layer.name();
+    let crs_wkt = ogr_layer
+        .spatial_ref()
+        .and_then(|s| s.to_wkt().ok())
+        .unwrap_or_default();
+    let mut features = Vec::new();
+    for feature in ogr_layer.features() {
+        let mut rings = Vec::new();
+        let mut envelope = None;
+        if let Some(geometry) = feature.geometry() {
+            exterior_rings(geometry, &mut rings);
+            if !geometry.is_empty() {
+                let e = geometry.envelope();
+                envelope = Some((e.MinX, e.MinY, e.MaxX, e.MaxY));
+            }
+        }
+        let attributes = feature
+            .fields()
+            .map(|(n, v)| (n, v.map(convert).unwrap_or(Value::Null)))
+            .collect();
+        features.push(ReadFeature {
+            fid: feature.fid(),
+            rings,
+            envelope,
+            attributes,
+        });
+    }
+    Ok(ReadLayer {
+        name,
+        crs_wkt,
+        features,
+    })
+}
+
+/// Names of the layers of a vector dataset.
+pub fn layer_names(path: &Path) -> Result<Vec<String>> {
+    configure_gdal();
+    let dataset = Dataset::open_ex(
+        path,
+        DatasetOptions {
+            open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_READONLY,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| Error::bad_input(path, format!("not a vector dataset OGR can read ({e})")))?;
+    Ok(dataset.layers().map(|l| l.name()).collect())
+}
+
+/// Current time as a UTC timestamp value.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}

@@ -1,0 +1,222 @@
+//! Vector output and input: polygon layers in GeoPackage (through GDAL/OGR) and GeoJSON (through
+//! the `geojson` crate), and reading any OGR layer back.
+//!
+//! Writing into a GeoPackage never touches its other layers: the new layer is created inside one
+//! SQLite transaction that is committed only when every feature is written, so an error or a
+//! cancel leaves the file exactly as it was (a file created for the purpose is removed). An
+//! existing layer of the same name is replaced only when asked to (`overwrite`).
+
+pub mod geojson_io;
+pub mod gpkg;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+
+/// Attribute type of a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Text,
+    Integer,
+    Real,
+    DateTime,
+}
+
+/// A field of a layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldSpec {
+    pub name: String,
+    pub kind: FieldKind,
+}
+
+impl FieldSpec {
+    pub fn new(name: &str, kind: FieldKind) -> FieldSpec {
+        FieldSpec {
+            name: name.to_string(),
+            kind,
+        }
+    }
+}
+
+/// An attribute value (Null: empty field).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(String),
+    Integer(i64),
+    Real(f64),
+    DateTime(DateTime<Utc>),
+    Null,
+}
+
+impl Value {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Real(v) => Some(*v),
+            Value::Integer(v) => Some(*v as f64),
+            Value::Text(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            Value::Text(s) => Some(s.clone()),
+            Value::Integer(v) => Some(v.to_string()),
+            Value::Real(v) => Some(v.to_string()),
+            Value::DateTime(d) => Some(d.to_rfc3339()),
+            Value::Null => None,
+        }
+    }
+}
+
+/// A polygon feature: exterior ring (closed) and one value per field of the layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolygonFeature {
+    pub ring: Vec<(f64, f64)>,
+    pub values: Vec<Value>,
+}
+
+impl PolygonFeature {
+    /// An axis-aligned box polygon (counter-clockwise, closed).
+    pub fn rectangle(
+        min_x: f64,
+        min_y: f64,
+        max_x: f64,
+        max_y: f64,
+        values: Vec<Value>,
+    ) -> PolygonFeature {
+        PolygonFeature {
+            ring: vec![
+                (min_x, min_y),
+                (max_x, min_y),
+                (max_x, max_y),
+                (min_x, max_y),
+                (min_x, min_y),
+            ],
+            values,
+        }
+    }
+}
+
+/// Name, CRS and fields of a polygon layer.
+#[derive(Debug, Clone)]
+pub struct LayerSpec {
+    pub name: String,
+    /// CRS as WKT (or any definition OGR's SetFromUserInput takes).
+    pub crs: String,
+    pub fields: Vec<FieldSpec>,
+}
+
+/// A vector dataset path with an optional layer name, written `PATH[:LAYER]` on the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerRef {
+    pub path: PathBuf,
+    pub layer: Option<String>,
+}
+
+impl LayerRef {
+    /// Parse `PATH[:LAYER]`; the part after the last ':' is a layer name only when the part before
+    /// ends in a vector extension (so Windows drive letters and plain paths stay intact).
+    pub fn parse(text: &str) -> LayerRef {
+        if let Some((path, layer)) = text.rsplit_once(':') {
+            let lower = path.to_ascii_lowercase();
+            let vector_ext = [
+                ".gpkg", ".geojson", ".json", ".shp", ".sqlite", ".fgb", ".gml", ".kml",
+            ];
+            if !layer.is_empty() && vector_ext.iter().any(|e| lower.ends_with(e)) {
+                return LayerRef {
+                    path: PathBuf::from(path),
+                    layer: Some(layer.to_string()),
+                };
+            }
+        }
+        LayerRef {
+            path: PathBuf::from(text),
+            layer: None,
+        }
+    }
+}
+
+/// A feature read back from any OGR layer.
+#[derive(Debug, Clone)]
+pub struct ReadFeature {
+    pub fid: Option<u64>,
+    /// Exterior rings of every polygon part (empty for non-polygon geometries).
+    pub rings: Vec<Vec<(f64, f64)>>,
+    /// Envelope (min x, min y, max x, max y) of the geometry.
+    pub envelope: Option<(f64, f64, f64, f64)>,
+    pub attributes: Vec<(String, Value)>,
+}
+
+impl ReadFeature {
+    pub fn attribute(&self, name: &str) -> Option<&Value> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+}
+
+/// A layer read back: its name, CRS (WKT, empty when unknown) and features.
+#[derive(Debug, Clone)]
+pub struct ReadLayer {
+    pub name: String,
+    pub crs_wkt: String,
+    pub features: Vec<ReadFeature>,
+}
+
+/// Validate a layer name for GeoPackage (non-empty, no control characters, not a GeoPackage
+/// system table).
+pub fn check_layer_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(Error::parameter("layer", "the layer name is empty"));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(Error::parameter(
+            "layer",
+            "the layer name holds control characters",
+        ));
+    }
+    if name.to_ascii_lowercase().starts_with("gpkg_")
+        || name.to_ascii_lowercase().starts_with("rtree_")
+    {
+        return Err(Error::parameter(
+            "layer",
+            format!("'{name}' is reserved by GeoPackage"),
+        ));
+    }
+    Ok(())
+}
+
+/// Output format chosen from the extension.
+pub fn is_geojson(path: &Path) -> bool {
+    matches!(
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref(),
+        Some("geojson") | Some("json")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_references() {
+        assert_eq!(
+            LayerRef::parse("out/det.gpkg:run_1"),
+            LayerRef {
+                path: "out/det.gpkg".into(),
+                layer: Some("run_1".into())
+            }
+        );
+        assert_eq!(LayerRef::parse("C:/data/inv.gpkg").layer, None);
+        assert_eq!(LayerRef::parse("frane.geojson").layer, None);
+        assert!(check_layer_name("gpkg_contents").is_err());
+        assert!(check_layer_name("detections").is_ok());
+    }
+}

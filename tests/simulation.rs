@@ -1,0 +1,350 @@
+//! The simulator's physics and the dataset builder (issue: simulated labelled interferograms).
+
+mod common;
+
+use std::f64::consts::PI;
+use std::path::Path;
+
+use fringewatch::phase::goldstein::{goldstein_phase, GoldsteinSettings};
+use fringewatch::phase::{residue_count, wrap, SENTINEL1_WAVELENGTH_M};
+use fringewatch::progress::Silent;
+use fringewatch::simulate::coherence::{multilook_sample, phase_pdf};
+use fringewatch::simulate::landslides::{body_footprint, Body, PlacementTerrain};
+use fringewatch::simulate::output::write_scene;
+use fringewatch::simulate::{simulate_scene, SignalClass, SimulationSettings};
+use ndarray::Array2;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+
+/// Circular standard deviation sqrt(−2 ln R), R the mean resultant length.
+fn circular_std(mean_cos: f64, mean_sin: f64) -> f64 {
+    (-2.0 * (mean_cos * mean_cos + mean_sin * mean_sin).sqrt().ln()).sqrt()
+}
+
+#[test]
+fn phase_noise_follows_the_multilook_phase_statistics() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for looks in [1usize, 5] {
+        for gamma in [0.3, 0.6, 0.9] {
+            // Theory: integrate the PDF (also checks that it integrates to 1).
+            let n = 20_000;
+            let (mut total, mut c) = (0.0, 0.0);
+            for k in 0..n {
+                let psi = -PI + (k as f64 + 0.5) * 2.0 * PI / n as f64;
+                let p = phase_pdf(psi, gamma, looks) * 2.0 * PI / n as f64;
+                total += p;
+                c += p * psi.cos();
+            }
+            assert!(
+                (total - 1.0).abs() < 1e-3,
+                "PDF integrates to {total} (γ {gamma}, L {looks})"
+            );
+            let theory = circular_std(c, 0.0);
+            let samples = 200_000;
+            let (mut sc, mut ss) = (0.0, 0.0);
+            for _ in 0..samples {
+                let z = multilook_sample(gamma, 0.0, looks, &mut rng);
+                let a = f64::from(z.arg());
+                sc += a.cos();
+                ss += a.sin();
+            }
+            let simulated = circular_std(sc / samples as f64, ss / samples as f64);
+            let rel = (simulated - theory).abs() / theory;
+            println!("γ {gamma} L {looks}: circular std simulated {simulated:.4} theory {theory:.4} ({:.2} %)", rel * 100.0);
+            assert!(
+                rel < 0.02,
+                "γ {gamma}, L {looks}: simulated {simulated} vs theory {theory}"
+            );
+        }
+    }
+}
+
+#[test]
+fn known_displacement_gives_the_expected_fringes_and_sign() {
+    // A flat-topped profile is not needed: count fringes on the unwrapped footprint peak.
+    // East-facing 25° slope seen ascending (α = −10.5°, θ = 39°): S2L = +0.889 (motion away).
+    let lambda = SENTINEL1_WAVELENGTH_M;
+    let s2l = 0.889;
+    let fringes = 3.0;
+    // Displacement D such that the range increase at the centre is 3 fringes = 3·λ/2.
+    let velocity = fringes * lambda / 2.0 / s2l; // m per year, baseline one year
+    let body = Body {
+        id: 1,
+        class: SignalClass::Earthflow,
+        centre: (1005.0, 995.0),
+        downslope_azimuth: 90f64.to_radians(),
+        slope: 25f64.to_radians(),
+        length_m: 800.0,
+        width_m: 400.0,
+        harmonics: vec![],
+        active: true,
+        mapped: true,
+        velocity_m_per_yr: velocity,
+        decorrelation: 0.0,
+    };
+    let size = 200;
+    let zeros = Array2::<f32>::zeros((size, size));
+    let terrain = PlacementTerrain {
+        slope: zeros.view(),
+        aspect: zeros.view(),
+        laplacian: zeros.view(),
+        pixel_m: 10.0,
+        origin: (0.0, 2000.0),
+    };
+    let incidence = Array2::<f32>::from_elem((size, size), 39.0);
+    let fp = body_footprint(&body, &terrain, incidence.view(), -10.5, 365.25, lambda).unwrap();
+    let peak = fp.phase.iter().cloned().fold(f32::MIN, f32::max);
+    // d_LOS / (λ/2) fringes; positive phase = range increase = away from the satellite.
+    assert!(
+        (f64::from(peak) / (2.0 * PI) - fringes * 0.889 / s2l).abs() < 0.01,
+        "peak {peak}"
+    );
+    // Count the wraps along the centre row of the wrapped footprint: 3 on each side of the peak.
+    let row = (995.0f64 / 10.0).floor() as usize - fp.row0; // centre row in the window
+    let wrapped: Vec<f64> = fp
+        .phase
+        .row(row)
+        .iter()
+        .map(|&p| wrap(f64::from(p)))
+        .collect();
+    let jumps = wrapped
+        .windows(2)
+        .filter(|w| (w[1] - w[0]).abs() > PI)
+        .count();
+    assert_eq!(jumps, 6, "wraps along the profile");
+    // The same motion seen descending (α = −169.5°) on the east-facing slope: S2L = −0.232 < 0.
+    let fp = body_footprint(&body, &terrain, incidence.view(), -169.5, 365.25, lambda).unwrap();
+    let trough = fp.phase.iter().cloned().fold(f32::MAX, f32::min);
+    assert!(trough < 0.0, "towards the satellite gives negative phase");
+}
+
+fn noisy_fringes(seed: u64, size: usize, cycles_per_px: f64, gamma: f64) -> Array2<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Array2::from_shape_fn((size, size), |(_, c)| {
+        let phase = 2.0 * PI * cycles_per_px * c as f64;
+        multilook_sample(gamma, phase, 1, &mut rng).arg()
+    })
+}
+
+/// Dominant horizontal frequency (cycles/px) of a wrapped phase: the peak of the mean row
+/// spectrum of e^{iφ}.
+fn dominant_frequency(phase: &Array2<f32>) -> f64 {
+    let (rows, cols) = phase.dim();
+    let mut best = (0.0, 0usize);
+    for k in 0..cols {
+        let mut power = 0.0;
+        for r in 0..rows {
+            let (mut re, mut im) = (0.0, 0.0);
+            for c in 0..cols {
+                let a = f64::from(phase[(r, c)]) - 2.0 * PI * k as f64 * c as f64 / cols as f64;
+                re += a.cos();
+                im += a.sin();
+            }
+            power += re * re + im * im;
+        }
+        if power > best.0 {
+            best = (power, k);
+        }
+    }
+    best.1 as f64 / cols as f64
+}
+
+#[test]
+fn goldstein_filter_alpha_zero_is_identity_and_alpha_one_removes_residues() {
+    let noisy = noisy_fringes(3, 128, 1.0 / 16.0, 0.5);
+    let unchanged = goldstein_phase(
+        noisy.view(),
+        GoldsteinSettings {
+            alpha: 0.0,
+            patch: 32,
+        },
+    );
+    let max_diff = noisy
+        .iter()
+        .zip(unchanged.iter())
+        .map(|(a, b)| wrap(f64::from(*a) - f64::from(*b)).abs())
+        .fold(0.0, f64::max);
+    assert!(max_diff < 1e-4, "α = 0 changed the phase by {max_diff}");
+    let filtered = goldstein_phase(noisy.view(), GoldsteinSettings::default());
+    let (before, after) = (residue_count(noisy.view()), residue_count(filtered.view()));
+    println!("residues: {before} before, {after} after α = 1");
+    assert!(
+        after * 5 < before,
+        "α = 1 should remove most residues: {before} → {after}"
+    );
+    let (f0, f1) = (dominant_frequency(&noisy), dominant_frequency(&filtered));
+    assert!(
+        (f0 - 1.0 / 16.0).abs() < 1e-9 && (f1 - f0).abs() < 1e-9,
+        "fringe frequency {f0} → {f1}"
+    );
+}
+
+fn small_settings() -> SimulationSettings {
+    SimulationSettings {
+        size: 320,
+        ..SimulationSettings::default()
+    }
+}
+
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn same_seed_gives_byte_identical_scenes_and_labels_match_visible_signals() {
+    let settings = small_settings();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut written = Vec::new();
+    for run in ["a", "b"] {
+        let out = tmp.path().join(run);
+        std::fs::create_dir_all(&out).unwrap();
+        let scene = simulate_scene(&settings, "scene_0000", 42, None, &Silent).unwrap();
+        written.push(write_scene(&scene, &out, 0).unwrap());
+    }
+    let (a, b) = (files_of(&written[0]), files_of(&written[1]));
+    assert_eq!(
+        a.len(),
+        7,
+        "phase, coherence, dem, incidence, scene.json, truth, inventory: {:?}",
+        a.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (fa, fb) in a.iter().zip(&b) {
+        assert_eq!(fa.0, fb.0);
+        assert!(
+            fa.1 == fb.1,
+            "{} differs between two runs with the same seed",
+            fa.0
+        );
+    }
+    let other = simulate_scene(&settings, "scene_0000", 43, None, &Silent).unwrap();
+    let scene = simulate_scene(&settings, "scene_0000", 42, None, &Silent).unwrap();
+    assert_ne!(scene.phase, other.phase, "another seed gives another scene");
+
+    // Labels: inside the scene, one per visible signal, and visible means seen.
+    let truth =
+        fringewatch::vector::gpkg::read_layer(&written[0].join("truth.gpkg"), Some("truth"))
+            .unwrap();
+    let visible: Vec<_> = scene.signals.iter().filter(|s| s.visible).collect();
+    assert_eq!(truth.features.len(), visible.len());
+    let (minx, miny, maxx, maxy) = scene.grid.bounds();
+    for f in &truth.features {
+        let (x0, y0, x1, y1) = f.envelope.unwrap();
+        assert!(
+            x0 >= minx && y0 >= miny && x1 <= maxx && y1 <= maxy,
+            "box outside the scene"
+        );
+    }
+    for s in &scene.signals {
+        if s.visible {
+            assert!(s.visible_peak_rad >= settings.labels.min_peak_phase_rad);
+            assert!(s.mean_coherence >= settings.labels.min_coherence);
+        }
+        assert!(s.box_px[2] <= settings.size && s.box_px[3] <= settings.size);
+    }
+    // The inventory holds every mapped body, active and dormant, as outlines.
+    let inventory = fringewatch::vector::gpkg::read_layer(
+        &written[0].join("inventory.gpkg"),
+        Some("inventory"),
+    )
+    .unwrap();
+    assert_eq!(
+        inventory.features.len(),
+        scene.bodies.iter().filter(|b| b.mapped).count()
+    );
+    assert!(inventory.features.iter().all(|f| f.rings[0].len() > 20));
+    assert!(inventory.features.iter().any(|f| f
+        .attribute("stato")
+        .and_then(|v| v.as_text())
+        .as_deref()
+        == Some("quiescente")));
+}
+
+#[test]
+fn dataset_tiles_and_labels_round_trip_to_map_coordinates() {
+    use fringewatch::dataset::{build_dataset, parse_yolo_line, DatasetSettings};
+    let tmp = tempfile::tempdir().unwrap();
+    let scenes_dir = tmp.path().join("scenes");
+    std::fs::create_dir_all(&scenes_dir).unwrap();
+    let settings = small_settings();
+    let mut scene_dirs = Vec::new();
+    let mut total_visible = 0;
+    for k in 0..6u64 {
+        let scene =
+            simulate_scene(&settings, &format!("scene_{k:04}"), 100 + k, None, &Silent).unwrap();
+        total_visible += scene.signals.iter().filter(|s| s.visible).count();
+        scene_dirs.push(write_scene(&scene, &scenes_dir, k as usize).unwrap());
+    }
+    assert!(
+        total_visible >= 3,
+        "too few labels to test with: {total_visible}"
+    );
+    let out = tmp.path().join("dataset");
+    let ds = DatasetSettings {
+        empty_tile_fraction: 1.0,
+        anchors: 2,
+        ..DatasetSettings::default()
+    };
+    let manifest = build_dataset(&scene_dirs, &out, &ds, &Silent).unwrap();
+    // 320 px scenes → 2×2 tiles each, all kept (empty fraction 1); split 80/10/10.
+    let tiles = manifest.train.len() + manifest.validation.len() + manifest.test.len();
+    assert_eq!(tiles, 24);
+    assert_eq!((manifest.train.len(), manifest.validation.len()), (19, 2));
+    assert_eq!(manifest.anchors.len(), 2);
+    assert_eq!(manifest.classes, vec!["AR", "CF", "CS", "FS"]);
+    // Every label maps back onto a truth box of its scene (clipped by the tile when cut).
+    let mut checked = 0;
+    for entry in manifest
+        .train
+        .iter()
+        .chain(&manifest.validation)
+        .chain(&manifest.test)
+    {
+        let tile = fringewatch::raster::io::RasterFile::open(
+            out.join("tiles").join(format!("{}.tif", entry.name)),
+        )
+        .unwrap();
+        assert_eq!(
+            (tile.grid().width, tile.grid().height, tile.band_count()),
+            (160, 160, 3)
+        );
+        let text = std::fs::read_to_string(out.join("labels").join(format!("{}.txt", entry.name)))
+            .unwrap();
+        let truth = fringewatch::vector::gpkg::read_layer(
+            &scenes_dir.join(&entry.scene).join("truth.gpkg"),
+            None,
+        )
+        .unwrap();
+        for line in text.lines() {
+            let label = parse_yolo_line(line, 160).unwrap();
+            let (x0, y1) = tile.grid().pixel_to_map(label.bbox[0], label.bbox[1]);
+            let (x1, y0) = tile.grid().pixel_to_map(label.bbox[2], label.bbox[3]);
+            let (tx0, ty0, tx1, ty1) = tile.grid().bounds();
+            let matched = truth.features.iter().any(|f| {
+                let (a0, b0, a1, b1) = f.envelope.unwrap();
+                let clipped = (a0.max(tx0), b0.max(ty0), a1.min(tx1), b1.min(ty1));
+                (clipped.0 - x0).abs() < 0.01
+                    && (clipped.1 - y0).abs() < 0.01
+                    && (clipped.2 - x1).abs() < 0.01
+                    && (clipped.3 - y1).abs() < 0.01
+            });
+            assert!(
+                matched,
+                "label {line} of {} matches no truth box",
+                entry.name
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "only {checked} labels checked");
+}
