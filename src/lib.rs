@@ -12,12 +12,18 @@
 //! - [`simulate`]: physically grounded simulated interferograms with labels and inventories;
 //! - [`dataset`]: tiles, YOLO labels, split, anchors and manifest for training;
 //! - [`tiling`]: tiles and boxes in pixel coordinates;
+//! - [`model`]: the YOLOv3 graph, the model contract, ONNX writing and reading;
+//! - [`engine`]: inference engines behind one trait (tract on the CPU);
+//! - [`detect`]: tiling, decoding, merging across tiles, scene facts;
 //! - [`vector`]: GeoPackage (transactional) and GeoJSON polygon layers;
 //! - [`render`]: PNG previews (cyclic phase colours, class boxes);
 //! - [`progress`], [`error`]: progress/cancel and typed errors shared by CLI and C ABI.
 
 pub mod dataset;
+pub mod detect;
+pub mod engine;
 pub mod error;
+pub mod model;
 pub mod phase;
 pub mod progress;
 pub mod raster;

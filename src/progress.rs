@@ -20,7 +20,7 @@ impl Progress for Silent {
 }
 
 /// Reports progress within a sub-range `[start, start + span]` of a parent task.
-pub(crate) struct Stage<'a> {
+pub struct Stage<'a> {
     pub parent: &'a dyn Progress,
     pub start: f64,
     pub span: f64,

@@ -47,6 +47,12 @@ pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
         [Encoding::Float32; 3]
     };
     let mut writer = GeoTiffWriter::create(&job.out, &grid, &encodings, &CHANNELS)?;
+    // Acquisition metadata of the interferogram (dates, orbit…) travels with the stack.
+    for (key, value) in phase.metadata_items() {
+        if key.starts_with("FRINGEWATCH_") && key != "FRINGEWATCH_CHANNELS" {
+            writer.set_metadata(&key, &value)?;
+        }
+    }
     let stage = Stage {
         parent: progress,
         start: 0.0,

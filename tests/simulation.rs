@@ -14,7 +14,7 @@ use fringewatch::simulate::output::write_scene;
 use fringewatch::simulate::{simulate_scene, SignalClass, SimulationSettings};
 use ndarray::Array2;
 use rand::rngs::ChaCha8Rng;
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 
 /// Circular standard deviation sqrt(−2 ln R), R the mean resultant length.
 fn circular_std(mean_cos: f64, mean_sin: f64) -> f64 {
@@ -347,4 +347,78 @@ fn dataset_tiles_and_labels_round_trip_to_map_coordinates() {
         }
     }
     assert!(checked >= 3, "only {checked} labels checked");
+}
+
+#[test]
+fn bodies_live_where_their_class_lives_and_render_to_png() {
+    let settings = SimulationSettings {
+        size: 480,
+        ..SimulationSettings::default()
+    };
+    let scene = simulate_scene(&settings, "scene_0000", 9, None, &Silent).unwrap();
+    let l = &settings.landslides;
+    assert!(scene.bodies.len() >= 10, "{} bodies", scene.bodies.len());
+    for b in &scene.bodies {
+        let (range, elongation) = match b.class {
+            SignalClass::Earthflow => (&l.earthflow.slope_deg, &l.earthflow.width_ratio),
+            SignalClass::Earthslide => (&l.earthslide.slope_deg, &l.earthslide.width_ratio),
+            SignalClass::Rockslide => (&l.rockslide.slope_deg, &l.rockslide.width_ratio),
+            SignalClass::Artifact => panic!("an artifact is not a body"),
+        };
+        let slope = b.slope.to_degrees();
+        assert!(
+            range.contains(slope),
+            "{:?} on a {slope:.1}° slope",
+            b.class
+        );
+        assert!(
+            elongation.contains(b.width_m / b.length_m),
+            "{:?} shape",
+            b.class
+        );
+        if !b.active {
+            assert_eq!(b.velocity_m_per_yr, 0.0);
+        }
+    }
+    // Earthflows are elongated downslope (width/length ≤ 0.45): their outline is longer along
+    // the downslope azimuth than across it.
+    for b in scene
+        .bodies
+        .iter()
+        .filter(|b| b.class == SignalClass::Earthflow)
+    {
+        let (d, across) = (
+            (b.downslope_azimuth.sin(), b.downslope_azimuth.cos()),
+            (b.downslope_azimuth.cos(), -b.downslope_azimuth.sin()),
+        );
+        let ring = b.outline();
+        let extent = |axis: (f64, f64)| {
+            let p: Vec<f64> = ring
+                .iter()
+                .map(|q| (q.0 - b.centre.0) * axis.0 + (q.1 - b.centre.1) * axis.1)
+                .collect();
+            p.iter().cloned().fold(f64::MIN, f64::max) - p.iter().cloned().fold(f64::MAX, f64::min)
+        };
+        assert!(
+            extent(d) > 1.8 * extent(across),
+            "earthflow {} not elongated downslope",
+            b.id
+        );
+    }
+    // The preview renders at the scene's size, three 8-bit bands.
+    let tmp = tempfile::tempdir().unwrap();
+    let png = tmp.path().join("preview.png");
+    let boxes: Vec<fringewatch::render::DrawBox> = scene
+        .signals
+        .iter()
+        .filter(|s| s.visible)
+        .map(|s| fringewatch::render::DrawBox {
+            px: s.box_px.map(|v| v as f64),
+            colour: fringewatch::render::class_colour(s.class.code()),
+        })
+        .collect();
+    fringewatch::render::render_phase_png(scene.phase.view(), &boxes, &png).unwrap();
+    let ds = gdal::Dataset::open(&png).unwrap();
+    assert_eq!((ds.raster_size(), ds.raster_count()), ((480, 480), 3));
+    assert_eq!(ds.driver().short_name(), "PNG");
 }

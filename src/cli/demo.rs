@@ -1,13 +1,18 @@
-//! `fringewatch demo`: the main job on built-in inputs. It uses the real Sentinel-1 crop shipped
-//! in `../shared/data/real` (PyRate's Mexico City pair) when present, else a synthetic scene
-//! made here, and runs ISL → PC1 → stack. Later steps (simulation, detection, scoring) extend it.
+//! `fringewatch demo`: the main job on built-in inputs.
+//!
+//! 1. simulate a labelled scene (UTM 32N, 15 m) and compute its ISL, PC1 and stack with the
+//!    production layer code; render `preview.png` (phase and truth boxes);
+//! 2. detect with the given or bundled model into `detections.gpkg` and render
+//!    `detections.png` (skipped, with a message, while no trained model is bundled);
+//! 3. when the real test rasters are present (`../shared/data/real`), compute ISL, PC1 and the
+//!    stack of the real Sentinel-1 crop (PyRate's pair) too.
+//!
+//! Scoring against the scene's truth joins with evaluation.
 
-use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use fringewatch::raster::io::{Encoding, GeoTiffWriter, RasterFile};
-use fringewatch::raster::{Crs, Grid};
 use fringewatch::sensitivity::layer::{compute_isl, Incidence, IslJob, Look};
 use fringewatch::sensitivity::CoherenceWeight;
 use fringewatch::stack::{build_stack, StackJob};
@@ -15,7 +20,6 @@ use fringewatch::terrain::layer::compute_pc1;
 use fringewatch::terrain::pca::Pc1Settings;
 use fringewatch::terrain::GradientMethod;
 use fringewatch::{Error, Result};
-use ndarray::Array2;
 
 use super::{print_pc1_report, Bar};
 
@@ -27,9 +31,18 @@ pub(crate) struct DemoArgs {
     /// Folder with the real test rasters (default: ../shared/data/real if it exists).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Use the synthetic scene even when real data is available.
+    /// Skip the real-data step even when the real rasters are available.
     #[arg(long)]
-    synthetic: bool,
+    synthetic_only: bool,
+    /// Side of the simulated scene, pixels.
+    #[arg(long, default_value_t = 960)]
+    size: usize,
+    /// Seed of the simulated scene.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Detector model (default: the bundled model, when there is one).
+    #[arg(long)]
+    model: Option<PathBuf>,
 }
 
 /// Inputs of one demo scene.
@@ -47,16 +60,104 @@ pub(crate) fn run(args: DemoArgs, quiet: bool) -> Result<()> {
         path: args.out.clone(),
         source: e,
     })?;
+    simulated_part(&args, quiet)?;
     let data = args.data.clone().or_else(|| {
         let p = PathBuf::from("../shared/data/real");
         p.is_dir().then_some(p)
     });
-    let scene = match data {
-        Some(dir) if !args.synthetic => real_scene(&dir, &args.out)?,
-        _ => synthetic_scene(&args.out)?,
+    match data {
+        Some(dir) if !args.synthetic_only => {
+            let real_out = args.out.join("real");
+            std::fs::create_dir_all(&real_out).map_err(|e| Error::Io {
+                path: real_out.clone(),
+                source: e,
+            })?;
+            let scene = real_scene(&dir, &real_out)?;
+            real_part(&scene, &real_out, quiet)
+        }
+        Some(_) => Ok(()),
+        None => {
+            println!("real-data step skipped (no ../shared/data/real; pass --data DIR)");
+            Ok(())
+        }
+    }
+}
+
+/// Simulate, compute the layers, render, and detect when a model is available.
+fn simulated_part(args: &DemoArgs, quiet: bool) -> Result<()> {
+    use fringewatch::simulate::{simulate_scene, SimulationSettings};
+    let settings = SimulationSettings {
+        size: args.size,
+        ..SimulationSettings::default()
     };
-    println!("demo scene: {}", scene.name);
-    let isl = args.out.join("isl.tif");
+    let scene_dir = args.out.join("scene_0000");
+    if scene_dir.exists() {
+        std::fs::remove_dir_all(&scene_dir).map_err(|e| Error::Io {
+            path: scene_dir.clone(),
+            source: e,
+        })?;
+    }
+    let bar = Bar::new(quiet, "simulate");
+    let scene = simulate_scene(&settings, "scene_0000", args.seed, None, &bar)?;
+    let scene_dir = fringewatch::simulate::output::write_scene(&scene, &args.out, 0)?;
+    bar.done();
+    let d = &scene.description;
+    println!(
+        "simulated scene: {} ({} {}→{}, {} labelled signals of {} active bodies)",
+        scene_dir.display(),
+        d.orbit.code(),
+        d.primary_date,
+        d.secondary_date,
+        d.labelled_signals,
+        d.active_bodies
+    );
+    let bar = Bar::new(quiet, "layers");
+    let stack = fringewatch::dataset::scene_stack(&scene_dir, &args.out.join("layers"), &bar)?;
+    bar.done();
+    println!(
+        "layers: ISL, PC1 and stack in {}",
+        args.out.join("layers").display()
+    );
+    let truth = scene_dir.join("truth.gpkg");
+    super::simulate::render(super::simulate::RenderArgs {
+        raster: scene_dir.join("phase.tif"),
+        band: 1,
+        boxes: vec![truth.display().to_string()],
+        out: args.out.join("preview.png"),
+    })?;
+    let model = match &args.model {
+        Some(m) => m.clone(),
+        None => {
+            match fringewatch::model::default_model() {
+                Ok(m) => m,
+                Err(_) => {
+                    println!("detection skipped: no trained model is bundled yet; pass --model FILE.onnx");
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let out = args.out.join("detections.gpkg");
+    if out.exists() {
+        std::fs::remove_file(&out).map_err(|e| Error::Io {
+            path: out.clone(),
+            source: e,
+        })?;
+    }
+    let detect = super::detect::DetectArgs::for_demo(stack, model, out.clone());
+    super::detect::detect(detect, quiet)?;
+    super::simulate::render(super::simulate::RenderArgs {
+        raster: scene_dir.join("phase.tif"),
+        band: 1,
+        boxes: vec![format!("{}:detections", out.display())],
+        out: args.out.join("detections.png"),
+    })
+}
+
+/// ISL, PC1 and the stack of the real crop.
+fn real_part(scene: &Scene, out: &Path, quiet: bool) -> Result<()> {
+    println!("real scene: {}", scene.name);
+    let isl = out.join("isl.tif");
     let bar = Bar::new(quiet, "ISL");
     let summary = compute_isl(
         &IslJob {
@@ -79,7 +180,7 @@ pub(crate) fn run(args: DemoArgs, quiet: bool) -> Result<()> {
         summary.mean_isl,
         100.0 * summary.zero_fraction
     );
-    let pc1 = args.out.join("pc1.tif");
+    let pc1 = out.join("pc1.tif");
     let bar = Bar::new(quiet, "PC1");
     let report = compute_pc1(
         &scene.dem,
@@ -90,7 +191,7 @@ pub(crate) fn run(args: DemoArgs, quiet: bool) -> Result<()> {
     )?;
     bar.done();
     print_pc1_report(&report);
-    let stack = args.out.join("stack.tif");
+    let stack = out.join("stack.tif");
     let bar = Bar::new(quiet, "stack");
     build_stack(
         &StackJob {
@@ -121,57 +222,6 @@ fn real_scene(dir: &Path, out: &Path) -> Result<Scene> {
         phase: wrapped,
         coherence: dir.join("s1_pyrate_cropA_20180106_20180130_coherence.tif"),
         dem: dir.join("s1_pyrate_cropA_dem.tif"),
-        incidence_deg: 39.0,
-        heading_deg: -10.5,
-    })
-}
-
-/// A small synthetic scene on UTM 32N (15 m): Gaussian hills on a tilted plane, coherence
-/// falling with slope, and a wrapped phase ramp. A stand-in until the simulator lands.
-fn synthetic_scene(out: &Path) -> Result<Scene> {
-    let n = 320;
-    let crs = Crs::from_definition("EPSG:32632").map_err(|p| Error::parameter("crs", p))?;
-    let grid = Grid {
-        width: n,
-        height: n,
-        geo_transform: [600000.0, 15.0, 0.0, 4900000.0, 0.0, -15.0],
-        crs,
-    };
-    let hills = [
-        (80.0, 90.0, 300.0, 40.0),
-        (220.0, 160.0, 450.0, 55.0),
-        (150.0, 260.0, 250.0, 35.0),
-    ];
-    let dem = Array2::from_shape_fn((n, n), |(r, c)| {
-        let (x, y) = (c as f64, r as f64);
-        let base = 200.0 + 0.8 * x + 0.3 * y;
-        let h: f64 = hills
-            .iter()
-            .map(|&(cx, cy, hgt, s)| {
-                hgt * (-((x - cx).powi(2) + (y - cy).powi(2)) / (2.0 * s * s)).exp()
-            })
-            .sum();
-        (base + h) as f32
-    });
-    let coherence = Array2::from_shape_fn((n, n), |(r, c)| {
-        (0.85 - 0.4 * ((r as f64 / 40.0).sin() * (c as f64 / 55.0).cos()).abs()) as f32
-    });
-    let phase = Array2::from_shape_fn((n, n), |(r, c)| {
-        let p = 2.0 * PI * (c as f64 / 70.0 + r as f64 / 160.0);
-        p.sin().atan2(p.cos()) as f32
-    });
-    let write = |name: &str, values: &Array2<f32>| -> Result<PathBuf> {
-        let path = out.join(format!("{name}.tif"));
-        let mut w = GeoTiffWriter::create(&path, &grid, &[Encoding::Float32], &[name])?;
-        w.write_rows(1, 0, values.view())?;
-        w.finish()?;
-        Ok(path)
-    };
-    Ok(Scene {
-        name: "synthetic hills, UTM 32N 15 m (no real data found)",
-        dem: write("dem", &dem)?,
-        coherence: write("coherence", &coherence)?,
-        phase: write("phase", &phase)?,
         incidence_deg: 39.0,
         heading_deg: -10.5,
     })

@@ -2,6 +2,7 @@
 //! messages with a non-zero exit code.
 
 mod demo;
+mod detect;
 mod simulate;
 
 use std::path::PathBuf;
@@ -45,6 +46,13 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Build a training dataset (tiles, YOLO labels, split, anchors) from labelled scenes.
     Dataset(simulate::DatasetArgs),
+    /// Detect landslides on a stack and write boxes to a GeoPackage layer (or GeoJSON).
+    Detect(detect::DetectArgs),
+    /// End to end: ISL and PC1 on the phase grid, stack, detect, write the layer.
+    Run(detect::RunArgs),
+    /// Model files: write an untrained model, show a model's metadata.
+    #[command(subcommand)]
+    Model(detect::ModelCommand),
     /// Render a phase raster (with optional box layers) to PNG.
     Render(simulate::RenderArgs),
     /// The main job on built-in inputs: ISL, PC1 and the stack for a real or synthetic scene.
@@ -333,6 +341,9 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
         Command::Simulate(a) => simulate::simulate(a, quiet),
         Command::Render(a) => simulate::render(a),
         Command::Dataset(a) => simulate::dataset(a, quiet),
+        Command::Detect(a) => detect::detect(a, quiet),
+        Command::Run(a) => detect::run(a, quiet),
+        Command::Model(c) => detect::model(c),
     }
 }
 

@@ -54,16 +54,16 @@ pub(crate) struct SimulateArgs {
 pub(crate) struct RenderArgs {
     /// Wrapped phase raster, or a stack (band 1 is the phase).
     #[arg(long)]
-    raster: PathBuf,
+    pub(crate) raster: PathBuf,
     /// Band to render.
     #[arg(long, default_value_t = 1)]
-    band: usize,
+    pub(crate) band: usize,
     /// Box layers to draw (PATH[:LAYER]); boxes are coloured by their `class` field.
     #[arg(long, num_args = 1..)]
-    boxes: Vec<String>,
+    pub(crate) boxes: Vec<String>,
     /// Output PNG.
     #[arg(long)]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
 }
 
 fn load_settings(args: &SimulateArgs) -> Result<SimulationSettings> {

@@ -91,7 +91,7 @@ pub fn kmeans_anchors(boxes: &[(f64, f64)], k: usize, seed: u64) -> Option<Vec<(
         }
         // Re-seed empty clusters with the worst-served box.
         for c in 0..k {
-            if assignment.iter().any(|&a| a == c) {
+            if assignment.contains(&c) {
                 continue;
             }
             let worst = (0..valid.len())

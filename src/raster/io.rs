@@ -454,3 +454,18 @@ pub fn write_single_band(
     writer.write_rows(1, 0, values)?;
     writer.finish()
 }
+
+impl RasterFile {
+    /// Dataset-level metadata items (default domain) as (key, value).
+    pub fn metadata_items(&self) -> Vec<(String, String)> {
+        self.dataset()
+            .metadata_domain("")
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect()
+    }
+}

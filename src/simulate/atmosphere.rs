@@ -149,7 +149,7 @@ pub fn dem_error_residuals(
     for _ in 0..count {
         for _attempt in 0..200 {
             let (r, c) = (rng.random_range(0..rows), rng.random_range(0..cols));
-            if !(dem[(r, c)] >= high) {
+            if dem[(r, c)].is_nan() || dem[(r, c)] < high {
                 continue;
             }
             let theta = f64::from(incidence_deg[(r, c)]).to_radians();

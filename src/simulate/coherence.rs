@@ -137,21 +137,6 @@ pub fn estimated_coherence(interferogram: ArrayView2<Complex32>, radius: usize) 
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temporal_and_geometric_limits() {
-        assert!((temporal_coherence(0.2, 10.0, 0.0) - 1.0).abs() < 1e-12);
-        assert!((temporal_coherence(0.2, 10.0, 1e6) - 0.2).abs() < 1e-12);
-        assert_eq!(geometric_coherence(9000.0, 8000.0), 0.0);
-        assert!((geometric_coherence(-400.0, 8000.0) - 0.95).abs() < 1e-12);
-        assert_eq!(terrain_coherence(-5.0, 20.0), 0.05);
-        assert_eq!(terrain_coherence(35.0, 20.0), 1.0);
-    }
-}
-
 /// Probability density of the L-look interferometric phase ψ for coherence γ around φ₀ = 0
 /// (Lee et al. 1994, eq. 21; Tough et al. 1995), with β = γ·cos ψ:
 /// p(ψ) = Γ(L+½)(1−γ²)^L β / (2√π Γ(L)(1−β²)^(L+½)) + (1−γ²)^L / (2π) · ₂F₁(L, 1; ½; β²).
@@ -181,4 +166,19 @@ pub fn phase_pdf(psi: f64, gamma: f64, looks: usize) -> f64 {
         }
     }
     first + one_minus / (2.0 * std::f64::consts::PI) * sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporal_and_geometric_limits() {
+        assert!((temporal_coherence(0.2, 10.0, 0.0) - 1.0).abs() < 1e-12);
+        assert!((temporal_coherence(0.2, 10.0, 1e6) - 0.2).abs() < 1e-12);
+        assert_eq!(geometric_coherence(9000.0, 8000.0), 0.0);
+        assert!((geometric_coherence(-400.0, 8000.0) - 0.95).abs() < 1e-12);
+        assert_eq!(terrain_coherence(-5.0, 20.0), 0.05);
+        assert_eq!(terrain_coherence(35.0, 20.0), 1.0);
+    }
 }

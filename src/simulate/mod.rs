@@ -566,7 +566,7 @@ fn validate(settings: &SimulationSettings) -> Result<()> {
             format!("{} px: use 64 to 20000", settings.size),
         ));
     }
-    if !(settings.pixel_m > 0.0) {
+    if settings.pixel_m.is_nan() || settings.pixel_m <= 0.0 {
         return Err(Error::parameter("pixel_m", "must be positive"));
     }
     if settings.coherence.looks == 0 {

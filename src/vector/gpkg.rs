@@ -237,22 +237,27 @@ fn exterior_rings(geometry: &Geometry, rings: &mut Vec<Vec<(f64, f64)>>) {
     }
 }
 
-/// Read a layer (the only or first one when `layer` is None) of any OGR vector dataset.
-pub fn read_layer(path: &Path, layer: Option<&str>) -> Result<ReadLayer> {
+/// Open any OGR vector dataset read-only.
+fn open_vector(path: &Path) -> Result<Dataset> {
     configure_gdal();
     if !path.exists() {
         return Err(Error::NotFound {
             path: path.to_path_buf(),
         });
     }
-    let dataset = Dataset::open_ex(
+    Dataset::open_ex(
         path,
         DatasetOptions {
             open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_READONLY,
             ..Default::default()
         },
     )
-    .map_err(|e| Error::bad_input(path, format!("not a vector dataset OGR can read ({e})")))?;
+    .map_err(|e| Error::bad_input(path, format!("not a vector dataset OGR can read ({e})")))
+}
+
+/// Read a layer (the only or first one when `layer` is None) of any OGR vector dataset.
+pub fn read_layer(path: &Path, layer: Option<&str>) -> Result<ReadLayer> {
+    let dataset = open_vector(path)?;
     let mut ogr_layer = match layer {
         Some(name) => dataset.layer_by_name(name).map_err(|_| {
             let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
@@ -301,15 +306,7 @@ pub fn read_layer(path: &Path, layer: Option<&str>) -> Result<ReadLayer> {
 
 /// Names of the layers of a vector dataset.
 pub fn layer_names(path: &Path) -> Result<Vec<String>> {
-    configure_gdal();
-    let dataset = Dataset::open_ex(
-        path,
-        DatasetOptions {
-            open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_READONLY,
-            ..Default::default()
-        },
-    )
-    .map_err(|e| Error::bad_input(path, format!("not a vector dataset OGR can read ({e})")))?;
+    let dataset = open_vector(path)?;
     Ok(dataset.layers().map(|l| l.name()).collect())
 }
 

@@ -1,0 +1,98 @@
+//! tract vs onnxruntime on the same ONNX files, on this machine, in one run: per-tile latency at
+//! batch 1 and throughput at batch 16, for the compact model and the full Darknet-53 YOLOv3.
+//! tract runs batches as detection does (chunks in parallel on the rayon pool, one thread per
+//! core); onnxruntime gets the same number of intra-op threads.
+//!
+//! Run: `cargo bench --bench inference_vs_onnxruntime` (needs the venv of `.ci/setup`).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use fringewatch::engine::tract::TractEngine;
+use fringewatch::engine::Engine;
+use fringewatch::model::write_random_model;
+use fringewatch::model::yolov3::Architecture;
+use ndarray::{s, Array4};
+use rayon::prelude::*;
+
+fn tract_latency_ms(engine: &TractEngine, tile: usize, iterations: usize) -> f64 {
+    let x = Array4::<f32>::from_elem((1, 3, tile, tile), 0.3);
+    engine.infer(x.view()).expect("warm-up");
+    let start = Instant::now();
+    for _ in 0..iterations {
+        engine.infer(x.view()).expect("inference");
+    }
+    start.elapsed().as_secs_f64() * 1e3 / iterations as f64
+}
+
+fn tract_throughput(
+    engine: &TractEngine,
+    tile: usize,
+    batch: usize,
+    threads: usize,
+    iterations: usize,
+) -> f64 {
+    let x = Array4::<f32>::from_elem((batch, 3, tile, tile), 0.3);
+    let chunk = batch.div_ceil(threads);
+    let run = || {
+        (0..batch)
+            .step_by(chunk)
+            .collect::<Vec<_>>()
+            .par_iter()
+            .for_each(|&k| {
+                let end = (k + chunk).min(batch);
+                engine
+                    .infer(x.slice(s![k..end, .., .., ..]))
+                    .expect("inference");
+            })
+    };
+    run();
+    let start = Instant::now();
+    for _ in 0..iterations {
+        run();
+    }
+    (batch * iterations) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/ort_bench.py");
+    let threads = rayon::current_num_threads();
+    let dir = tempfile::tempdir().expect("temp dir");
+    println!("threads: {threads} (tract: parallel chunks; onnxruntime: intra-op threads)");
+    println!("| model | engine | latency ms/tile (batch 1) | tiles/s (batch 16) |");
+    println!("|---|---|---|---|");
+    for (architecture, iterations) in [(Architecture::Compact, 40), (Architecture::Full, 6)] {
+        let path = dir.path().join(format!("{architecture:?}.onnx"));
+        let meta = write_random_model(&path, architecture, 160, 0).expect("model");
+        let engine = TractEngine::load(&path, 1).expect("load");
+        let latency = tract_latency_ms(&engine, meta.tile, iterations);
+        let throughput = tract_throughput(&engine, meta.tile, 16, threads, (iterations / 8).max(2));
+        println!("| {architecture:?} | tract | {latency:.1} | {throughput:.1} |");
+        if python.exists() {
+            for ort_threads in [1, threads] {
+                let out = Command::new(&python)
+                    .arg(&script)
+                    .args([
+                        path.to_str().unwrap_or_default(),
+                        "160",
+                        "16",
+                        &ort_threads.to_string(),
+                        &iterations.to_string(),
+                    ])
+                    .output()
+                    .expect("python");
+                let text = String::from_utf8_lossy(&out.stdout);
+                let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_default();
+                println!(
+                    "| {architecture:?} | onnxruntime {ort_threads} thread(s) | {:.1} | {:.1} |",
+                    v["latency_ms"].as_f64().unwrap_or(f64::NAN),
+                    v["throughput_tiles_s"].as_f64().unwrap_or(f64::NAN)
+                );
+            }
+        } else {
+            println!("(onnxruntime not installed: run .ci/setup)");
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Detections as a polygon layer in the interferogram's CRS: one axis-aligned box per detection
+//! with class, score, objectness, the interferogram's acquisition facts, the model and its
+//! SHA-256, the creation time, and a `review` field for the analyst (unreviewed / confirmed /
+//! rejected).
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::scene_info::SceneInfo;
+use super::DetectionRun;
+use crate::error::Result;
+use crate::progress::Progress;
+use crate::vector::geojson_io::write_geojson;
+use crate::vector::gpkg::{write_layer, WriteOptions};
+use crate::vector::{is_geojson, FieldKind, FieldSpec, LayerSpec, PolygonFeature, Value};
+
+/// The model fields of every feature.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub name: String,
+    pub sha256: String,
+}
+
+/// Field names and types of a detection layer.
+pub fn detection_fields() -> Vec<FieldSpec> {
+    vec![
+        FieldSpec::new("class", FieldKind::Text),
+        FieldSpec::new("score", FieldKind::Real),
+        FieldSpec::new("objectness", FieldKind::Real),
+        FieldSpec::new("interferogram", FieldKind::Text),
+        FieldSpec::new("primary_date", FieldKind::Text),
+        FieldSpec::new("secondary_date", FieldKind::Text),
+        FieldSpec::new("orbit", FieldKind::Text),
+        FieldSpec::new("temporal_baseline_days", FieldKind::Integer),
+        FieldSpec::new("model", FieldKind::Text),
+        FieldSpec::new("model_sha256", FieldKind::Text),
+        FieldSpec::new("created", FieldKind::DateTime),
+        FieldSpec::new("review", FieldKind::Text),
+    ]
+}
+
+/// The features of a run (boxes in map coordinates).
+pub fn detection_features(
+    run: &DetectionRun,
+    classes: &[String],
+    info: &SceneInfo,
+    model: &ModelInfo,
+    created: DateTime<Utc>,
+) -> Vec<PolygonFeature> {
+    let text_or_null = |v: Option<String>| v.map(Value::Text).unwrap_or(Value::Null);
+    run.detections
+        .iter()
+        .map(|d| {
+            let (x0, y0) = run.grid.pixel_to_map(d.bbox[0], d.bbox[3]);
+            let (x1, y1) = run.grid.pixel_to_map(d.bbox[2], d.bbox[1]);
+            PolygonFeature::rectangle(
+                x0.min(x1),
+                y0.min(y1),
+                x0.max(x1),
+                y0.max(y1),
+                vec![
+                    Value::Text(
+                        classes
+                            .get(d.class)
+                            .cloned()
+                            .unwrap_or_else(|| d.class.to_string()),
+                    ),
+                    Value::Real(f64::from(d.score)),
+                    Value::Real(f64::from(d.objectness)),
+                    Value::Text(info.interferogram.clone()),
+                    text_or_null(info.primary_date.map(|d| d.to_string())),
+                    text_or_null(info.secondary_date.map(|d| d.to_string())),
+                    text_or_null(info.orbit.clone()),
+                    info.temporal_baseline_days
+                        .map(Value::Integer)
+                        .unwrap_or(Value::Null),
+                    Value::Text(model.name.clone()),
+                    Value::Text(model.sha256.clone()),
+                    Value::DateTime(created),
+                    Value::Text("unreviewed".into()),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// Write detections to `out` (GeoPackage layer `layer`, or GeoJSON by extension).
+pub fn write_detections(
+    out: &Path,
+    layer: &str,
+    run: &DetectionRun,
+    features: &[PolygonFeature],
+    overwrite: bool,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let spec = LayerSpec {
+        name: layer.to_string(),
+        crs: run.grid.crs.wkt.clone(),
+        fields: detection_fields(),
+    };
+    if is_geojson(out) {
+        write_geojson(out, &spec, features, overwrite)
+    } else {
+        write_layer(
+            out,
+            &spec,
+            features,
+            &WriteOptions {
+                overwrite,
+                timestamp: None,
+            },
+            progress,
+        )
+    }
+}

@@ -1,0 +1,109 @@
+//! The detector model: the YOLOv3 graph ([`yolov3`]), the model contract ([`contract`]) and ONNX
+//! writing/reading ([`onnx`]).
+
+pub mod contract;
+pub mod onnx;
+pub mod yolov3;
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// SHA-256 of a file, hex.
+pub fn sha256_of(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let digest = Sha256::digest(&bytes);
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Write an untrained YOLOv3 model (seeded random weights) with the given metadata pieces: for
+/// benchmarks, engine tests and as the starting point of training.
+pub fn write_random_model(
+    path: &Path,
+    architecture: yolov3::Architecture,
+    tile: usize,
+    seed: u64,
+) -> Result<contract::ModelMetadata> {
+    let classes: Vec<String> = crate::simulate::SignalClass::ALL
+        .iter()
+        .map(|c| c.code().to_string())
+        .collect();
+    let config = yolov3::Yolov3Config::of(architecture, classes.len());
+    let graph = yolov3::build_graph(config);
+    let weights = yolov3::random_weights(&graph, seed);
+    let metadata = contract::ModelMetadata {
+        format_version: contract::FORMAT_VERSION,
+        name: format!(
+            "yolov3-{}-untrained",
+            match architecture {
+                yolov3::Architecture::Compact => "compact",
+                yolov3::Architecture::Full => "full",
+            }
+        ),
+        classes,
+        anchors: contract::default_anchors(tile),
+        channels: contract::default_channels(),
+        tile,
+        width: config.width,
+        depth: config.depth,
+        provenance: contract::Provenance {
+            trained: false,
+            source: format!("random initialisation, seed {seed}"),
+            dataset: None,
+            epochs: None,
+            created: chrono::Utc::now().to_rfc3339(),
+            note: "untrained: for tests and benchmarks only; its detections mean nothing".into(),
+        },
+    };
+    let proto = onnx::to_onnx(&graph, &weights, &metadata)?;
+    onnx::write_onnx(&proto, path)?;
+    Ok(metadata)
+}
+
+/// File name of the bundled default model.
+pub const DEFAULT_MODEL_FILE: &str = "fringewatch-default.onnx";
+
+/// Where the bundled default model is looked for, in order: `FRINGEWATCH_MODEL_DIR`, `models/`
+/// beside the executable or two and three levels up (a cargo build tree), `share/fringewatch/models`
+/// of an install prefix, and the source tree this build came from.
+pub fn default_model_candidates() -> Vec<std::path::PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(dir) = std::env::var("FRINGEWATCH_MODEL_DIR") {
+        dirs.push(std::path::PathBuf::from(dir));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(bin) = exe.parent() {
+            dirs.push(bin.join("models"));
+            for up in [2usize, 3] {
+                if let Some(root) = bin.ancestors().nth(up) {
+                    dirs.push(root.join("models"));
+                }
+            }
+            if let Some(prefix) = bin.parent() {
+                dirs.push(prefix.join("share/fringewatch/models"));
+            }
+        }
+    }
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    dirs.into_iter()
+        .map(|d| d.join(DEFAULT_MODEL_FILE))
+        .collect()
+}
+
+/// The bundled default model, or an error that says where it was looked for.
+pub fn default_model() -> Result<std::path::PathBuf> {
+    let candidates = default_model_candidates();
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| Error::Parameter {
+        name: "model".into(),
+        problem: format!(
+            "no --model given and no bundled default model found ({} looked for in {}); pass --model FILE.onnx",
+            DEFAULT_MODEL_FILE,
+            candidates.iter().filter_map(|p| p.parent()).map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    })
+}

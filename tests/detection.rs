@@ -1,0 +1,596 @@
+//! Detection: decoding, NMS, tiling and merging, GeoPackage/GeoJSON output, bad input
+//! (issue: CPU detection).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fringewatch::detect::decode::{decode, nms, Detection};
+use fringewatch::detect::merge::{merge, place};
+use fringewatch::detect::output::{detection_features, write_detections, ModelInfo};
+use fringewatch::detect::scene_info::SceneInfo;
+use fringewatch::detect::DetectionRun;
+use fringewatch::model::contract::{
+    default_anchors, default_channels, ModelMetadata, Provenance, FORMAT_VERSION,
+};
+use fringewatch::progress::{Progress, Silent};
+use fringewatch::raster::{Crs, Grid};
+use fringewatch::vector::gpkg::{read_layer, write_layer, WriteOptions};
+use fringewatch::vector::{FieldKind, FieldSpec, LayerSpec, PolygonFeature, Value};
+use ndarray::Array4;
+
+fn metadata() -> ModelMetadata {
+    ModelMetadata {
+        format_version: FORMAT_VERSION,
+        name: "test".into(),
+        classes: vec!["AR".into(), "CF".into(), "CS".into(), "FS".into()],
+        anchors: default_anchors(160),
+        channels: default_channels(),
+        tile: 160,
+        width: 0.25,
+        depth: 0.33,
+        provenance: Provenance {
+            trained: false,
+            source: "test".into(),
+            dataset: None,
+            epochs: None,
+            created: String::new(),
+            note: String::new(),
+        },
+    }
+}
+
+#[test]
+fn hand_built_heads_decode_to_the_expected_box() {
+    let m = metadata();
+    let per = 5 + 4;
+    let mut heads = [20usize, 10, 5].map(|s| Array4::<f32>::from_elem((2, 3 * per, s, s), -20.0));
+    // Item 1, stride-16 head, anchor 1, cell (row 3, col 5): tx = ty = 0, tw = ln 2, th = 0,
+    // objectness and class CS certain.
+    let (item, a, gy, gx) = (1, 1, 3, 5);
+    let base = a * per;
+    heads[1][(item, base, gy, gx)] = 0.0;
+    heads[1][(item, base + 1, gy, gx)] = 0.0;
+    heads[1][(item, base + 2, gy, gx)] = 2f32.ln();
+    heads[1][(item, base + 3, gy, gx)] = 0.0;
+    heads[1][(item, base + 4, gy, gx)] = 20.0;
+    heads[1][(item, base + 5 + 2, gy, gx)] = 20.0;
+    let views = [heads[0].view(), heads[1].view(), heads[2].view()];
+    assert!(
+        decode(&views, 0, &m, 0.5).is_empty(),
+        "item 0 holds nothing"
+    );
+    let found = decode(&views, item, &m, 0.5);
+    assert_eq!(found.len(), 1);
+    let d = found[0];
+    let anchor = m.anchors[3 + a];
+    let (cx, cy) = ((0.5 + gx as f64) * 16.0, (0.5 + gy as f64) * 16.0);
+    let (w, h) = (2.0 * anchor.width, anchor.height);
+    let expected = [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0];
+    for k in 0..4 {
+        assert!(
+            (d.bbox[k] - expected[k]).abs() < 1e-4,
+            "{:?} vs {expected:?}",
+            d.bbox
+        );
+    }
+    assert_eq!(d.class, 2);
+    assert!(d.score > 0.999 && d.objectness > 0.999);
+}
+
+#[test]
+fn nms_keeps_the_best_box_per_object_and_class() {
+    let det = |b: [f64; 4], class, score| Detection {
+        bbox: b,
+        class,
+        score,
+        objectness: score,
+    };
+    let kept = nms(
+        vec![
+            det([1.0, 1.0, 11.0, 11.0], 1, 0.8),
+            det([0.0, 0.0, 10.0, 10.0], 1, 0.9),
+            det([0.0, 0.0, 10.0, 10.0], 2, 0.7),
+            det([20.0, 20.0, 30.0, 30.0], 1, 0.6),
+            det([5.0, 0.0, 15.0, 10.0], 1, 0.5), // IoU 1/3 with the best: kept at 0.45
+        ],
+        0.45,
+    );
+    let scores: Vec<f32> = kept.iter().map(|d| d.score).collect();
+    assert_eq!(scores, vec![0.9, 0.7, 0.6, 0.5]);
+}
+
+#[test]
+fn a_box_across_a_tile_corner_is_reported_once() {
+    let truth: [f64; 4] = [140.0, 140.0, 180.0, 190.0];
+    let raster = (320, 320);
+    let mut placed = Vec::new();
+    for (col0, row0) in [(0usize, 0usize), (160, 0), (0, 160), (160, 160)] {
+        let t = [
+            col0 as f64,
+            row0 as f64,
+            col0 as f64 + 160.0,
+            row0 as f64 + 160.0,
+        ];
+        let piece = [
+            truth[0].max(t[0]) - col0 as f64,
+            truth[1].max(t[1]) - row0 as f64,
+            truth[2].min(t[2]) - col0 as f64,
+            truth[3].min(t[3]) - row0 as f64,
+        ];
+        let d = Detection {
+            bbox: piece,
+            class: 1,
+            score: 0.7 + col0 as f32 / 1000.0,
+            objectness: 0.9,
+        };
+        placed.extend(place(&[d], col0, row0, 160, raster));
+    }
+    // An unrelated box of another class touching the same corner stays separate.
+    placed.extend(place(
+        &[Detection {
+            bbox: [150.0, 150.0, 160.0, 160.0],
+            class: 0,
+            score: 0.6,
+            objectness: 0.6,
+        }],
+        0,
+        0,
+        160,
+        raster,
+    ));
+    let merged = merge(&placed, 0.45);
+    let cf: Vec<_> = merged.iter().filter(|d| d.class == 1).collect();
+    assert_eq!(cf.len(), 1, "{merged:?}");
+    assert_eq!(cf[0].bbox, truth);
+    assert!((cf[0].score - 0.86).abs() < 1e-6, "the best piece's score");
+    assert_eq!(merged.len(), 2);
+    // A box inside one tile, away from its edges, is not merged with a neighbour.
+    let lone = place(
+        &[Detection {
+            bbox: [10.0, 10.0, 40.0, 40.0],
+            class: 1,
+            score: 0.9,
+            objectness: 0.9,
+        }],
+        160,
+        0,
+        160,
+        raster,
+    );
+    assert_eq!(lone[0].cut, [false; 4]);
+}
+
+fn run_on(grid: Grid, boxes: Vec<[f64; 4]>) -> DetectionRun {
+    DetectionRun {
+        grid,
+        detections: boxes
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| Detection {
+                bbox: b,
+                class: i % 4,
+                score: 0.9,
+                objectness: 0.95,
+            })
+            .collect(),
+        tiles_run: 1,
+        tiles_skipped: 0,
+    }
+}
+
+fn info() -> SceneInfo {
+    SceneInfo {
+        interferogram: "S1_20180106_20180130".into(),
+        primary_date: chrono::NaiveDate::from_ymd_opt(2018, 1, 6),
+        secondary_date: chrono::NaiveDate::from_ymd_opt(2018, 1, 30),
+        orbit: Some("ascending".into()),
+        temporal_baseline_days: Some(24),
+    }
+}
+
+fn model_info() -> ModelInfo {
+    ModelInfo {
+        name: "test-model".into(),
+        sha256: "ab".repeat(32),
+    }
+}
+
+#[test]
+fn boxes_round_trip_between_pixels_and_map_in_projected_and_geographic_grids() {
+    let dir = tempfile::tempdir().unwrap();
+    let classes = metadata().classes;
+    let boxes = vec![
+        [10.0, 20.0, 50.0, 35.0],
+        [0.0, 0.0, 320.0, 320.0],
+        [123.5, 7.25, 130.75, 99.0],
+    ];
+    let utm = common::utm32n_grid(320, 320, 15.0);
+    let geographic = Grid {
+        width: 320,
+        height: 320,
+        geo_transform: [
+            10.25,
+            0.0001388888888889,
+            0.0,
+            44.5,
+            0.0,
+            -0.0001388888888889,
+        ],
+        crs: Crs::from_definition("EPSG:4326").unwrap(),
+    };
+    for (name, grid) in [("utm", utm), ("wgs84", geographic)] {
+        let run = run_on(grid.clone(), boxes.clone());
+        let features =
+            detection_features(&run, &classes, &info(), &model_info(), chrono::Utc::now());
+        let out = dir.path().join(format!("{name}.gpkg"));
+        write_detections(&out, "detections", &run, &features, false, &Silent).unwrap();
+        let layer = read_layer(&out, Some("detections")).unwrap();
+        assert_eq!(layer.features.len(), boxes.len());
+        for (f, b) in layer.features.iter().zip(&boxes) {
+            let (x0, y0, x1, y1) = f.envelope.unwrap();
+            let (c0, r0) = grid.map_to_pixel(x0, y1);
+            let (c1, r1) = grid.map_to_pixel(x1, y0);
+            for (got, want) in [c0, r0, c1, r1].iter().zip(b) {
+                assert!((got - want).abs() < 1e-6, "{name}: {got} vs {want}");
+            }
+        }
+        // The layer's CRS is the grid's.
+        let crs = Crs::from_definition(&layer.crs_wkt).unwrap();
+        assert!(crs.same_as(&grid.crs), "{name}: CRS changed");
+    }
+    // GeoJSON: RFC 7946 longitude/latitude, the UTM box corners near 44° N, 9° E.
+    let run = run_on(common::utm32n_grid(320, 320, 15.0), boxes.clone());
+    let features = detection_features(&run, &classes, &info(), &model_info(), chrono::Utc::now());
+    let out = dir.path().join("det.geojson");
+    write_detections(&out, "detections", &run, &features, false, &Silent).unwrap();
+    let layer = read_layer(&out, None).unwrap();
+    assert_eq!(layer.features.len(), 3);
+    let (x0, y0, _, _) = layer.features[0].envelope.unwrap();
+    assert!(
+        (5.0..15.0).contains(&x0) && (40.0..50.0).contains(&y0),
+        "lon/lat expected, got {x0} {y0}"
+    );
+}
+
+fn ogrinfo(path: &Path, layer: &str) -> String {
+    let out = Command::new("ogrinfo")
+        .args(["-so", path.to_str().unwrap(), layer])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Cancels after a number of progress reports: an error injected in the middle of writing.
+struct CancelAfter(std::sync::atomic::AtomicUsize);
+
+impl Progress for CancelAfter {
+    fn report(&self, _: f64, _: &str) -> bool {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) > 1
+    }
+}
+
+#[test]
+fn geopackage_layer_is_added_without_touching_other_layers_and_rolled_back_on_error() {
+    if !common::tool("ogrinfo") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let gpkg = dir.path().join("inventory_and_detections.gpkg");
+    // The analyst's inventory already lives in the file.
+    let grid = common::utm32n_grid(320, 320, 15.0);
+    let inventory = LayerSpec {
+        name: "inventory".into(),
+        crs: grid.crs.wkt.clone(),
+        fields: vec![
+            FieldSpec::new("id_frana", FieldKind::Text),
+            FieldSpec::new("nome_tipo", FieldKind::Text),
+        ],
+    };
+    let polygons: Vec<PolygonFeature> = (0..50)
+        .map(|i| {
+            let x = 600_000.0 + 50.0 * f64::from(i);
+            PolygonFeature::rectangle(
+                x,
+                4_890_000.0,
+                x + 40.0,
+                4_890_040.0,
+                vec![
+                    Value::Text(format!("{i:010}")),
+                    Value::Text("Colamento lento".into()),
+                ],
+            )
+        })
+        .collect();
+    write_layer(
+        &gpkg,
+        &inventory,
+        &polygons,
+        &WriteOptions::default(),
+        &Silent,
+    )
+    .unwrap();
+    let inventory_dump = |p: &Path| {
+        let out = Command::new("ogrinfo")
+            .args(["-al", "-q", p.to_str().unwrap(), "inventory"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = inventory_dump(&gpkg);
+    let bytes_before = std::fs::read(&gpkg).unwrap();
+
+    // An error in the middle of writing 300 detections leaves the file byte for byte as it was.
+    let boxes: Vec<[f64; 4]> = (0..300)
+        .map(|i| [f64::from(i % 300), 10.0, f64::from(i % 300) + 8.0, 30.0])
+        .collect();
+    let run = run_on(grid.clone(), boxes);
+    let features = detection_features(
+        &run,
+        &metadata().classes,
+        &info(),
+        &model_info(),
+        chrono::Utc::now(),
+    );
+    let failing = CancelAfter(std::sync::atomic::AtomicUsize::new(20));
+    let err = write_detections(&gpkg, "detections", &run, &features, false, &failing).unwrap_err();
+    assert!(matches!(err, fringewatch::Error::Cancelled));
+    assert!(
+        std::fs::read(&gpkg).unwrap() == bytes_before,
+        "the GeoPackage changed after a failed write"
+    );
+
+    // A successful write adds the layer; the inventory layer is unchanged.
+    write_detections(&gpkg, "detections", &run, &features, false, &Silent).unwrap();
+    assert_eq!(inventory_dump(&gpkg), before);
+    let info_text = ogrinfo(&gpkg, "detections");
+    assert!(info_text.contains("Feature Count: 300"), "{info_text}");
+    assert!(info_text.contains("UTM zone 32N"), "{info_text}");
+    for field in [
+        "class: String",
+        "score: Real",
+        "objectness: Real",
+        "interferogram: String",
+        "primary_date: String",
+        "secondary_date: String",
+        "orbit: String",
+        "temporal_baseline_days: Integer64",
+        "model: String",
+        "model_sha256: String",
+        "created: DateTime",
+        "review: String",
+    ] {
+        assert!(
+            info_text.contains(field),
+            "missing field {field}: {info_text}"
+        );
+    }
+    // Writing the same layer again is refused unless overwriting; the file keeps its layers.
+    let again = write_detections(&gpkg, "detections", &run, &features, false, &Silent).unwrap_err();
+    assert!(again.to_string().contains("already exists"), "{again}");
+    write_detections(&gpkg, "detections", &run, &features[..10], true, &Silent).unwrap();
+    assert!(ogrinfo(&gpkg, "detections").contains("Feature Count: 10"));
+    assert_eq!(inventory_dump(&gpkg), before);
+    // A new file that fails is removed.
+    let fresh = dir.path().join("fresh.gpkg");
+    let failing = CancelAfter(std::sync::atomic::AtomicUsize::new(5));
+    assert!(write_detections(&fresh, "detections", &run, &features, false, &failing).is_err());
+    assert!(!fresh.exists());
+}
+
+fn fringewatch() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+}
+
+fn expect_failure(args: &[&str], needle: &str, must_not_exist: &Path) {
+    let out = fringewatch().args(args).arg("--quiet").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: expected '{needle}' in: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !must_not_exist.exists(),
+        "{} was written",
+        must_not_exist.display()
+    );
+}
+
+fn small_stack(dir: &Path) -> PathBuf {
+    let grid = common::utm32n_grid(200, 180, 15.0);
+    let phase =
+        ndarray::Array2::from_shape_fn((180, 200), |(r, c)| ((r + c) as f32 * 0.1).sin() * 3.0);
+    let isl = ndarray::Array2::from_elem((180, 200), 0.5f32);
+    let pc1 = ndarray::Array2::from_shape_fn((180, 200), |(r, _)| r as f32 / 90.0 - 1.0);
+    for (name, values) in [("phase", &phase), ("isl", &isl), ("pc1", &pc1)] {
+        common::write_tif(&dir.join(format!("{name}.tif")), &grid, values);
+    }
+    let stack = dir.join("stack.tif");
+    fringewatch::stack::build_stack(
+        &fringewatch::stack::StackJob {
+            phase: dir.join("phase.tif"),
+            isl: dir.join("isl.tif"),
+            pc1: dir.join("pc1.tif"),
+            out: stack.clone(),
+            uint16: false,
+        },
+        &Silent,
+    )
+    .unwrap();
+    stack
+}
+
+#[test]
+fn detect_cli_runs_and_refuses_bad_input_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let stack = small_stack(d);
+    let model = d.join("compact.onnx");
+    fringewatch::model::write_random_model(
+        &model,
+        fringewatch::model::yolov3::Architecture::Compact,
+        160,
+        1,
+    )
+    .unwrap();
+    let out = d.join("out.gpkg");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+
+    // A real run: a very low confidence makes the untrained model report boxes.
+    let ok = fringewatch()
+        .args([
+            "detect",
+            "--stack",
+            &s(&stack),
+            "--model",
+            &s(&model),
+            "--out",
+            &s(&out),
+            "--confidence",
+            "0.001",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let layer = read_layer(&out, Some("detections")).unwrap();
+    assert!(!layer.features.is_empty());
+    let (minx, miny, maxx, maxy) = common::utm32n_grid(200, 180, 15.0).bounds();
+    for f in &layer.features {
+        let (x0, y0, x1, y1) = f.envelope.unwrap();
+        assert!(x0 >= minx - 1e-6 && y0 >= miny - 1e-6 && x1 <= maxx + 1e-6 && y1 <= maxy + 1e-6);
+        assert!(f.attribute("score").and_then(|v| v.as_f64()).unwrap() >= 0.001);
+    }
+    let other = d.join("other.gpkg");
+    // Not an ONNX file.
+    let junk = d.join("junk.onnx");
+    std::fs::write(&junk, b"this is not a model").unwrap();
+    expect_failure(
+        &[
+            "detect",
+            "--stack",
+            &s(&stack),
+            "--model",
+            &s(&junk),
+            "--out",
+            &s(&other),
+        ],
+        "not an ONNX model",
+        &other,
+    );
+    // ONNX without the fringewatch metadata.
+    let (mut proto, _) = fringewatch::model::onnx::read_model(&model).unwrap();
+    proto.metadata_props.clear();
+    let bare = d.join("bare.onnx");
+    fringewatch::model::onnx::write_onnx(&proto, &bare).unwrap();
+    expect_failure(
+        &[
+            "detect",
+            "--stack",
+            &s(&stack),
+            "--model",
+            &s(&bare),
+            "--out",
+            &s(&other),
+        ],
+        "without the 'fringewatch' metadata",
+        &other,
+    );
+    // A model whose input has another channel count than the stack.
+    let (mut proto, _) = fringewatch::model::onnx::read_model(&model).unwrap();
+    if let Some(tract_onnx::pb::type_proto::Value::TensorType(t)) =
+        proto.graph.as_mut().unwrap().input[0]
+            .r#type
+            .as_mut()
+            .unwrap()
+            .value
+            .as_mut()
+    {
+        t.shape.as_mut().unwrap().dim[1].value =
+            Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(4));
+    }
+    let four = d.join("four.onnx");
+    fringewatch::model::onnx::write_onnx(&proto, &four).unwrap();
+    expect_failure(
+        &[
+            "detect",
+            "--stack",
+            &s(&stack),
+            "--model",
+            &s(&four),
+            "--out",
+            &s(&other),
+        ],
+        "three channels",
+        &other,
+    );
+    // A stack with two bands.
+    let two = d.join("two.tif");
+    let grid = common::utm32n_grid(200, 180, 15.0);
+    let mut w = fringewatch::raster::io::GeoTiffWriter::create(
+        &two,
+        &grid,
+        &[fringewatch::raster::io::Encoding::Float32; 2],
+        &["phase", "isl"],
+    )
+    .unwrap();
+    w.write_rows(1, 0, ndarray::Array2::<f32>::zeros((180, 200)).view())
+        .unwrap();
+    w.write_rows(2, 0, ndarray::Array2::<f32>::zeros((180, 200)).view())
+        .unwrap();
+    w.finish().unwrap();
+    expect_failure(
+        &[
+            "detect",
+            "--stack",
+            &s(&two),
+            "--model",
+            &s(&model),
+            "--out",
+            &s(&other),
+        ],
+        "2 band(s)",
+        &other,
+    );
+    // An output in a missing directory.
+    let missing = d.join("no/such/dir/out.gpkg");
+    expect_failure(
+        &[
+            "detect",
+            "--stack",
+            &s(&stack),
+            "--model",
+            &s(&model),
+            "--out",
+            &s(&missing),
+        ],
+        "does not exist",
+        &missing,
+    );
+    // The existing layer is refused without --overwrite, and the file is unchanged.
+    let before = std::fs::read(&out).unwrap();
+    let o = fringewatch()
+        .args([
+            "detect",
+            "--stack",
+            &s(&stack),
+            "--model",
+            &s(&model),
+            "--out",
+            &s(&out),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    assert!(std::fs::read(&out).unwrap() == before);
+}
