@@ -69,7 +69,17 @@ fn main() {
         let engine = TractEngine::load(&path, 1).expect("load");
         let latency = tract_latency_ms(&engine, meta.tile, iterations);
         let throughput = tract_throughput(&engine, meta.tile, 16, threads, (iterations / 8).max(2));
-        println!("| {architecture:?} | tract | {latency:.1} | {throughput:.1} |");
+        println!("| {architecture:?} | tract, parallel chunks | {latency:.1} | {throughput:.1} |");
+        // tract's own intra-op threading (tract-linalg `multithread-mm`), one call per batch.
+        tract_linalg::multithread::set_default_executor(
+            tract_linalg::multithread::Executor::multithread(threads),
+        );
+        let latency_mt = tract_latency_ms(&engine, meta.tile, iterations);
+        let throughput_mt = tract_throughput(&engine, meta.tile, 16, 1, (iterations / 8).max(2));
+        tract_linalg::multithread::set_default_executor(
+            tract_linalg::multithread::Executor::SingleThread,
+        );
+        println!("| {architecture:?} | tract, {threads} intra-op threads | {latency_mt:.1} | {throughput_mt:.1} |");
         if python.exists() {
             for ort_threads in [1, threads] {
                 let out = Command::new(&python)

@@ -35,7 +35,8 @@ pub struct DetectSettings {
     pub iou: f64,
     /// Tile overlap in pixels.
     pub overlap: usize,
-    /// Tiles per engine call.
+    /// Tiles per engine call; engine calls run in parallel on the rayon pool. tract on the CPU
+    /// is fastest at 1 (measured: 3.7 s for 361 tiles against 4.6 s at 8).
     pub batch: usize,
 }
 
@@ -45,7 +46,7 @@ impl Default for DetectSettings {
             confidence: 0.5,
             iou: 0.45,
             overlap: 32,
-            batch: 8,
+            batch: 1,
         }
     }
 }
@@ -57,6 +58,13 @@ pub struct DetectionRun {
     pub detections: Vec<Detection>,
     pub tiles_run: usize,
     pub tiles_skipped: usize,
+}
+
+/// A normalised tile waiting for the engine, with its origin in the raster.
+struct QueuedTile {
+    col0: usize,
+    row0: usize,
+    values: ndarray::Array3<f32>,
 }
 
 /// Normalise one tile in place: (x − mean)/std per channel, nodata → 0.
@@ -72,7 +80,8 @@ fn normalise(tile: &mut ndarray::ArrayViewMut3<f32>, means: &[f32; 3], stds: &[f
     }
 }
 
-/// Run the detector on a 3-band stack (phase, ISL, PC1). Memory: one row of tiles at a time.
+/// Run the detector on a 3-band stack (phase, ISL, PC1). Memory: one row of tiles plus at most
+/// `threads × batch` queued tiles.
 pub fn detect_stack(
     stack_path: &Path,
     engine: &dyn Engine,
@@ -117,8 +126,12 @@ pub fn detect_stack(
         span: 1.0,
     };
     let threads = rayon::current_num_threads().max(1);
+    let chunk = settings.batch.max(1);
     let mut placed: Vec<PlacedDetection> = Vec::new();
     let (mut run, mut skipped) = (0, 0);
+    // Tiles wait in a queue until every thread can take a full chunk, so the engine sees one
+    // batch size (one compiled plan) except for the last chunk of the scene.
+    let mut queue: Vec<QueuedTile> = Vec::new();
     for (i, &row0) in rows.iter().enumerate() {
         stage.step(i as f64 / rows.len() as f64, "detecting")?;
         let height = tile.min(grid.height - row0);
@@ -127,7 +140,6 @@ pub fn detect_stack(
             stack.read_rows(2, row0, height)?,
             stack.read_rows(3, row0, height)?,
         ];
-        let mut batch_tiles = Vec::new();
         for &col0 in &cols {
             let width = tile.min(grid.width - col0);
             let mut t = ndarray::Array3::<f32>::from_elem((3, tile, tile), f32::NAN);
@@ -143,33 +155,42 @@ pub fn detect_stack(
                 continue;
             }
             normalise(&mut t.view_mut(), &means, &stds);
-            batch_tiles.push((col0, t));
+            queue.push(QueuedTile {
+                col0,
+                row0,
+                values: t,
+            });
+            run += 1;
         }
-        run += batch_tiles.len();
-        // Engine calls in parallel, each on a chunk of at most `batch` tiles.
-        let chunk = settings
-            .batch
-            .max(1)
-            .min(batch_tiles.len().div_ceil(threads).max(1));
-        let results: Vec<Result<Vec<PlacedDetection>>> = batch_tiles
+        let last = i + 1 == rows.len();
+        let ready = if last {
+            queue.len()
+        } else {
+            queue.len() / (chunk * threads) * chunk * threads
+        };
+        if ready == 0 {
+            continue;
+        }
+        let batch: Vec<QueuedTile> = queue.drain(..ready).collect();
+        let results: Vec<Result<Vec<PlacedDetection>>> = batch
             .par_chunks(chunk)
             .map(|group| {
                 let mut input = Array4::<f32>::zeros((group.len(), 3, tile, tile));
-                for (k, (_, t)) in group.iter().enumerate() {
-                    input.slice_mut(s![k, .., .., ..]).assign(t);
+                for (k, q) in group.iter().enumerate() {
+                    input.slice_mut(s![k, .., .., ..]).assign(&q.values);
                 }
                 let heads = engine.infer(input.view())?;
                 let views = [heads[0].view(), heads[1].view(), heads[2].view()];
                 let mut found = Vec::new();
-                for (k, (col0, _)) in group.iter().enumerate() {
+                for (k, q) in group.iter().enumerate() {
                     let tile_detections = decode::nms(
                         decode::decode(&views, k, &metadata, settings.confidence),
                         settings.iou,
                     );
                     found.extend(place(
                         &tile_detections,
-                        *col0,
-                        row0,
+                        q.col0,
+                        q.row0,
                         tile,
                         (grid.width, grid.height),
                     ));
