@@ -422,3 +422,40 @@ fn bodies_live_where_their_class_lives_and_render_to_png() {
     assert_eq!((ds.raster_size(), ds.raster_count()), ((480, 480), 3));
     assert_eq!(ds.driver().short_name(), "PNG");
 }
+
+#[test]
+fn a_real_apennine_dem_drives_the_simulation_in_its_utm_zone() {
+    // SRTM3 tile N41E014 (Matese, Southern Apennines), geographic: the scene is laid out in
+    // UTM 33N around the tile's centre and its relief is the real one.
+    let Some(dem) = common::shared_data("srtm3_matese/N41E014.hgt") else {
+        return;
+    };
+    let settings = SimulationSettings {
+        size: 400,
+        ..SimulationSettings::default()
+    };
+    let scene = simulate_scene(&settings, "scene_0000", 5, Some(&dem), &Silent).unwrap();
+    let utm33 = fringewatch::raster::Crs::from_definition("EPSG:32633").unwrap();
+    assert!(
+        scene.grid.crs.same_as(&utm33),
+        "scene CRS {}",
+        scene.grid.crs.wkt
+    );
+    let valid: Vec<f32> = scene
+        .dem
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    assert!(valid.len() as f64 > 0.95 * scene.dem.len() as f64);
+    let (lo, hi) = valid
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+    // The Matese massif: valleys around 100–600 m, summits near 2000 m.
+    assert!(
+        lo > -10.0 && hi < 2100.0 && hi - lo > 200.0,
+        "elevations {lo}..{hi}"
+    );
+    assert_eq!(scene.description.dem_source, dem.display().to_string());
+    assert!(scene.description.relief.is_none());
+}

@@ -20,8 +20,10 @@
 //!   have heads, toes, internal blocks, accelerations and aliasing fast zones that decorrelate.
 //! - Relief is fractal with carved valleys, not a drained river network; with `--dem` a real DEM
 //!   is used instead (`../shared/data/real/`).
-//! - Labels follow fixed visibility thresholds; real experts also use inventories, orthophotos and
-//!   persistence, and miss faint signals. Figures on these scenes are not real-world accuracy.
+//! - Labels follow fixed visibility thresholds (signal left after filtering, mean coherence over
+//!   the box); a signal still readable on low-coherence ground can stay unlabelled, as a faint
+//!   one an expert missed would. Real experts also use inventories, orthophotos and persistence.
+//!   Figures on these scenes are not real-world accuracy.
 
 pub mod atmosphere;
 pub mod coherence;
