@@ -15,6 +15,7 @@
 //! - [`model`]: the YOLOv3 graph, the model contract, ONNX writing and reading;
 //! - [`engine`]: inference engines behind one trait (tract on the CPU);
 //! - [`detect`]: tiling, decoding, merging across tiles, scene facts;
+//! - [`evaluate`]: matching, AP (VOC all-point, COCO 101-point), P/R/F1, per-class table;
 //! - [`vector`]: GeoPackage (transactional) and GeoJSON polygon layers;
 //! - [`render`]: PNG previews (cyclic phase colours, class boxes);
 //! - [`progress`], [`error`]: progress/cancel and typed errors shared by CLI and C ABI.
@@ -23,6 +24,7 @@ pub mod dataset;
 pub mod detect;
 pub mod engine;
 pub mod error;
+pub mod evaluate;
 pub mod model;
 pub mod phase;
 pub mod progress;

@@ -51,21 +51,9 @@ pub fn cyclic_colour(phase: f32) -> [u8; 3] {
     [scale(r), scale(g), scale(b)]
 }
 
-/// Render `phase` with `boxes` into an RGB PNG at `path`.
-pub fn render_phase_png(phase: ArrayView2<f32>, boxes: &[DrawBox], path: &Path) -> Result<()> {
-    configure_gdal();
-    check_output_path(path)?;
-    let (rows, cols) = phase.dim();
-    let mut image = Array3::<u8>::zeros((3, rows, cols));
-    for ((r, c), v) in phase.indexed_iter() {
-        let colour = cyclic_colour(*v);
-        for band in 0..3 {
-            image[(band, r, c)] = colour[band];
-        }
-    }
-    for b in boxes {
-        draw_rectangle(&mut image, b);
-    }
+/// Write a 3×rows×cols RGB image as PNG (GDAL's PNG driver through a MEM dataset).
+fn write_png(image: &Array3<u8>, path: &Path) -> Result<()> {
+    let (_, rows, cols) = image.dim();
     let mem = DriverManager::get_driver_by_name("MEM").map_err(|e| Error::gdal(path, e))?;
     let dataset = mem
         .create_with_band_type::<u8, _>("", cols, rows, 3)
@@ -89,6 +77,86 @@ pub fn render_phase_png(phase: ArrayView2<f32>, boxes: &[DrawBox], path: &Path) 
     // GDAL writes a georeferencing side file for PNG; a preview does not need it.
     let _ = std::fs::remove_file(path.with_extension("png.aux.xml"));
     Ok(())
+}
+
+/// Curve colours of a plot, by class code (on white).
+pub fn plot_colour(class: &str) -> [u8; 3] {
+    match class {
+        "AR" => [120, 120, 120],
+        "CF" => [230, 120, 0],
+        "CS" => [200, 0, 200],
+        "FS" => [150, 0, 0],
+        _ => [0, 90, 200],
+    }
+}
+
+fn draw_line(image: &mut Array3<u8>, a: (f64, f64), b: (f64, f64), colour: [u8; 3]) {
+    let (_, height, width) = image.dim();
+    let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).max(1);
+    for k in 0..=steps {
+        let t = k as f64 / steps as f64;
+        let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+        if x < 0.0 || y < 0.0 {
+            continue;
+        }
+        let (c, r) = (x.round() as usize, y.round() as usize);
+        if r < height && c < width {
+            for (band, v) in colour.iter().enumerate() {
+                image[(band, r, c)] = *v;
+            }
+        }
+    }
+}
+
+/// Precision–recall curves (recall on x, precision on y, both 0…1) on a white 480×360 canvas
+/// with a frame and 0.1 grid lines; one polyline per class in [`plot_colour`].
+pub fn render_pr_curves(curves: &[(String, Vec<(f64, f64)>)], path: &Path) -> Result<()> {
+    configure_gdal();
+    check_output_path(path)?;
+    let (width, height, margin) = (480usize, 360usize, 30usize);
+    let mut image = Array3::<u8>::from_elem((3, height, width), 255);
+    let to_px = |r: f64, p: f64| -> (f64, f64) {
+        let x = margin as f64 + r.clamp(0.0, 1.0) * (width - 2 * margin) as f64;
+        let y = (height - margin) as f64 - p.clamp(0.0, 1.0) * (height - 2 * margin) as f64;
+        (x, y)
+    };
+    for k in 0..=10 {
+        let v = k as f64 / 10.0;
+        let grey = if k == 0 || k == 10 {
+            [0, 0, 0]
+        } else {
+            [225, 225, 225]
+        };
+        draw_line(&mut image, to_px(v, 0.0), to_px(v, 1.0), grey);
+        draw_line(&mut image, to_px(0.0, v), to_px(1.0, v), grey);
+    }
+    for (class, curve) in curves {
+        let colour = plot_colour(class);
+        for pair in curve.windows(2) {
+            let (a, b) = (to_px(pair[0].0, pair[0].1), to_px(pair[1].0, pair[1].1));
+            draw_line(&mut image, a, b, colour);
+            draw_line(&mut image, (a.0, a.1 + 1.0), (b.0, b.1 + 1.0), colour);
+        }
+    }
+    write_png(&image, path)
+}
+
+/// Render `phase` with `boxes` into an RGB PNG at `path`.
+pub fn render_phase_png(phase: ArrayView2<f32>, boxes: &[DrawBox], path: &Path) -> Result<()> {
+    configure_gdal();
+    check_output_path(path)?;
+    let (rows, cols) = phase.dim();
+    let mut image = Array3::<u8>::zeros((3, rows, cols));
+    for ((r, c), v) in phase.indexed_iter() {
+        let colour = cyclic_colour(*v);
+        for band in 0..3 {
+            image[(band, r, c)] = colour[band];
+        }
+    }
+    for b in boxes {
+        draw_rectangle(&mut image, b);
+    }
+    write_png(&image, path)
 }
 
 /// Two-pixel rectangle outline in the box colour, with a one-pixel dark halo outside for contrast.

@@ -594,3 +594,154 @@ fn detect_cli_runs_and_refuses_bad_input_without_writing() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
     assert!(std::fs::read(&out).unwrap() == before);
 }
+
+#[test]
+fn evaluate_cli_scores_detections_against_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = common::utm32n_grid(320, 320, 15.0);
+    let truth_path = dir.path().join("truth.gpkg");
+    let truth_spec = LayerSpec {
+        name: "truth".into(),
+        crs: grid.crs.wkt.clone(),
+        fields: vec![FieldSpec::new("class", FieldKind::Text)],
+    };
+    let boxes = [("CF", 0.0), ("CF", 600.0), ("CS", 1200.0), ("AR", 1800.0)];
+    let truth: Vec<PolygonFeature> = boxes
+        .iter()
+        .map(|(c, dx)| {
+            let x = 600_000.0 + dx;
+            PolygonFeature::rectangle(
+                x,
+                4_897_000.0,
+                x + 300.0,
+                4_897_300.0,
+                vec![Value::Text((*c).into())],
+            )
+        })
+        .collect();
+    write_layer(
+        &truth_path,
+        &truth_spec,
+        &truth,
+        &WriteOptions::default(),
+        &Silent,
+    )
+    .unwrap();
+    // Detections: every truth box found (one CF slightly shifted, IoU ≈ 0.82), plus one false
+    // alarm of low score and one detection of the wrong class.
+    let pred_path = dir.path().join("pred.gpkg");
+    let pred_spec = LayerSpec {
+        name: "detections".into(),
+        crs: grid.crs.wkt.clone(),
+        fields: vec![
+            FieldSpec::new("class", FieldKind::Text),
+            FieldSpec::new("score", FieldKind::Real),
+        ],
+    };
+    let mut preds: Vec<PolygonFeature> = boxes
+        .iter()
+        .enumerate()
+        .map(|(i, (c, dx))| {
+            let x = 600_000.0 + dx + if i == 1 { 30.0 } else { 0.0 };
+            PolygonFeature::rectangle(
+                x,
+                4_897_000.0,
+                x + 300.0,
+                4_897_300.0,
+                vec![Value::Text((*c).into()), Value::Real(0.9 - 0.1 * i as f64)],
+            )
+        })
+        .collect();
+    preds.push(PolygonFeature::rectangle(
+        603_000.0,
+        4_890_000.0,
+        603_300.0,
+        4_890_300.0,
+        vec![Value::Text("CF".into()), Value::Real(0.3)],
+    ));
+    preds.push(PolygonFeature::rectangle(
+        600_000.0,
+        4_897_000.0,
+        600_300.0,
+        4_897_300.0,
+        vec![Value::Text("FS".into()), Value::Real(0.55)],
+    ));
+    write_layer(
+        &pred_path,
+        &pred_spec,
+        &preds,
+        &WriteOptions::default(),
+        &Silent,
+    )
+    .unwrap();
+    let json = dir.path().join("eval.json");
+    let plot = dir.path().join("pr.png");
+    let out = fringewatch()
+        .args([
+            "evaluate",
+            "--pred",
+            &format!("{}:detections", pred_path.display()),
+            "--truth",
+            &format!("{}:truth", truth_path.display()),
+        ])
+        .args([
+            "--confidence",
+            "0.5",
+            "--json",
+            json.to_str().unwrap(),
+            "--plot",
+            plot.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // AP: CF, CS, AR all found before any false alarm of their class → 1; FS has no truth.
+    assert_eq!(e["map_voc"].as_f64().unwrap(), 1.0, "{stdout}");
+    assert_eq!(e["map_coco"].as_f64().unwrap(), 1.0);
+    // At 0.5: 4 TP, the FS false alarm (0.55) counts, the CF one (0.3) does not.
+    assert_eq!(
+        (e["tp"].as_u64(), e["fp"].as_u64(), e["fn"].as_u64()),
+        (Some(4), Some(1), Some(0))
+    );
+    let cf = &e["classes"][1];
+    assert_eq!(
+        (
+            cf["class"].as_str(),
+            cf["n_truth"].as_u64(),
+            cf["n_predictions"].as_u64()
+        ),
+        (Some("CF"), Some(2), Some(3))
+    );
+    assert!(stdout.contains("(VOC all-point)") && stdout.contains("(COCO 101-point)"));
+    assert!(
+        stdout.contains("| FS | 0.000 | 0.000 | 0 | 1 | 0 |"),
+        "{stdout}"
+    );
+    let png = gdal::Dataset::open(&plot).unwrap();
+    assert_eq!(png.raster_size(), (480, 360));
+    // `best` picks the threshold that maximises F1 and says so.
+    let best = fringewatch()
+        .args([
+            "evaluate",
+            "--pred",
+            pred_path.to_str().unwrap(),
+            "--truth",
+            truth_path.to_str().unwrap(),
+            "--confidence",
+            "best",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&best.stdout);
+    assert!(
+        text.contains("chosen to maximise F1") && text.contains("F1 1.000"),
+        "{text}"
+    );
+}

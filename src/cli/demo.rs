@@ -2,12 +2,13 @@
 //!
 //! 1. simulate a labelled scene (UTM 32N, 15 m) and compute its ISL, PC1 and stack with the
 //!    production layer code; render `preview.png` (phase and truth boxes);
-//! 2. detect with the given or bundled model into `detections.gpkg` and render
-//!    `detections.png` (skipped, with a message, while no trained model is bundled);
+//! 2. detect with the given or bundled model into `detections.gpkg`, render `detections.png`
+//!    and score against the truth (skipped, with a message, while no model is bundled);
 //! 3. when the real test rasters are present (`../shared/data/real`), compute ISL, PC1 and the
 //!    stack of the real Sentinel-1 crop (PyRate's pair) too.
 //!
-//! Scoring against the scene's truth joins with evaluation.
+//! The detections are then scored against the scene's truth (simulated data: the figures are
+//! not real-world accuracy).
 
 use std::path::{Path, PathBuf};
 
@@ -151,7 +152,12 @@ fn simulated_part(args: &DemoArgs, quiet: bool) -> Result<()> {
         band: 1,
         boxes: vec![format!("{}:detections", out.display())],
         out: args.out.join("detections.png"),
-    })
+    })?;
+    println!("score against the scene's truth (simulated data: not real-world accuracy):");
+    super::evaluate::score(
+        format!("{}:detections", out.display()),
+        format!("{}:truth", truth.display()),
+    )
 }
 
 /// ISL, PC1 and the stack of the real crop.

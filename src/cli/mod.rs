@@ -3,6 +3,7 @@
 
 mod demo;
 mod detect;
+mod evaluate;
 mod simulate;
 
 use std::path::PathBuf;
@@ -53,6 +54,8 @@ enum Command {
     /// Model files: write an untrained model, show a model's metadata.
     #[command(subcommand)]
     Model(detect::ModelCommand),
+    /// Score detections against truth: mAP (VOC and COCO), P/R/F1, per-class table, PR curves.
+    Evaluate(evaluate::EvaluateArgs),
     /// Render a phase raster (with optional box layers) to PNG.
     Render(simulate::RenderArgs),
     /// The main job on built-in inputs: ISL, PC1 and the stack for a real or synthetic scene.
@@ -344,6 +347,7 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
         Command::Detect(a) => detect::detect(a, quiet),
         Command::Run(a) => detect::run(a, quiet),
         Command::Model(c) => detect::model(c),
+        Command::Evaluate(a) => evaluate::run(a),
     }
 }
 

@@ -1,0 +1,194 @@
+//! `fringewatch evaluate`: score a detection layer against a truth layer.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use fringewatch::evaluate::{evaluate, Evaluation, Prediction, Threshold, Truth};
+use fringewatch::render::render_pr_curves;
+use fringewatch::simulate::SignalClass;
+use fringewatch::vector::gpkg::read_layer;
+use fringewatch::vector::{LayerRef, ReadLayer};
+use fringewatch::{Error, Result};
+
+#[derive(Args)]
+pub(crate) struct EvaluateArgs {
+    /// Detections, PATH[:LAYER] (fields `class` and `score`).
+    #[arg(long)]
+    pred: String,
+    /// Ground truth, PATH[:LAYER] (field `class`).
+    #[arg(long)]
+    truth: String,
+    /// IoU a match needs.
+    #[arg(long, default_value_t = 0.5)]
+    iou: f64,
+    /// Confidence threshold for P, R, F1 and the table, or `best` (the one maximising F1).
+    #[arg(long, default_value = "0.5")]
+    confidence: String,
+    /// Write the full evaluation (with PR curves) as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Draw the per-class precision–recall curves as PNG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+fn read(text: &str) -> Result<ReadLayer> {
+    let r = LayerRef::parse(text);
+    read_layer(&r.path, r.layer.as_deref())
+}
+
+fn class_index(classes: &mut Vec<String>, code: &str) -> usize {
+    match classes.iter().position(|c| c == code) {
+        Some(i) => i,
+        None => {
+            classes.push(code.to_string());
+            classes.len() - 1
+        }
+    }
+}
+
+pub(crate) fn run(args: EvaluateArgs) -> Result<()> {
+    if !(0.0..=1.0).contains(&args.iou) {
+        return Err(Error::parameter("iou", "must lie in [0, 1]"));
+    }
+    let threshold = if args.confidence.eq_ignore_ascii_case("best") {
+        Threshold::BestF1
+    } else {
+        let c: f64 = args
+            .confidence
+            .parse()
+            .map_err(|_| Error::parameter("confidence", "a number in [0, 1] or 'best'"))?;
+        Threshold::Fixed(c)
+    };
+    let pred_layer = read(&args.pred)?;
+    let truth_layer = read(&args.truth)?;
+    if !pred_layer.crs_wkt.is_empty() && !truth_layer.crs_wkt.is_empty() {
+        let (a, b) = (
+            fringewatch::raster::Crs::from_definition(&pred_layer.crs_wkt),
+            fringewatch::raster::Crs::from_definition(&truth_layer.crs_wkt),
+        );
+        if let (Ok(a), Ok(b)) = (a, b) {
+            if !a.same_as(&b) {
+                return Err(Error::Incompatible {
+                    first: args.pred.clone().into(),
+                    second: args.truth.clone().into(),
+                    problem: "the layers are in different CRSs; reproject one (ogr2ogr -t_srs)"
+                        .into(),
+                });
+            }
+        }
+    }
+    let mut classes: Vec<String> = SignalClass::ALL
+        .iter()
+        .map(|c| c.code().to_string())
+        .collect();
+    let mut predictions = Vec::new();
+    for f in &pred_layer.features {
+        let (Some(e), Some(code), Some(score)) = (
+            f.envelope,
+            f.attribute("class").and_then(|v| v.as_text()),
+            f.attribute("score").and_then(|v| v.as_f64()),
+        ) else {
+            return Err(Error::bad_input(
+                &args.pred,
+                "every detection needs a geometry, a `class` and a `score`",
+            ));
+        };
+        predictions.push(Prediction {
+            image: String::new(),
+            class: class_index(&mut classes, &code),
+            bbox: [e.0, e.1, e.2, e.3],
+            score,
+        });
+    }
+    let mut truths = Vec::new();
+    for f in &truth_layer.features {
+        let (Some(e), Some(code)) = (f.envelope, f.attribute("class").and_then(|v| v.as_text()))
+        else {
+            return Err(Error::bad_input(
+                &args.truth,
+                "every truth box needs a geometry and a `class`",
+            ));
+        };
+        truths.push(Truth {
+            image: String::new(),
+            class: class_index(&mut classes, &code),
+            bbox: [e.0, e.1, e.2, e.3],
+        });
+    }
+    let e = evaluate(&predictions, &truths, &classes, args.iou, threshold);
+    print_report(&e);
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&e)
+            .map_err(|err| Error::parameter("json", err.to_string()))?;
+        std::fs::write(path, text).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if let Some(path) = &args.plot {
+        let curves: Vec<(String, Vec<(f64, f64)>)> = e
+            .classes
+            .iter()
+            .filter(|c| c.n_truth > 0)
+            .map(|c| (c.class.clone(), c.curve.clone()))
+            .collect();
+        render_pr_curves(&curves, path)?;
+        println!(
+            "PR curves: {} (AR grey, CF orange, CS magenta, FS dark red)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn print_report(e: &Evaluation) {
+    println!(
+        "mAP@{:.2}: {:.3} (VOC all-point), {:.3} (COCO 101-point)",
+        e.iou_threshold, e.map_voc, e.map_coco
+    );
+    println!(
+        "at confidence {:.3}{}: P {:.3}, R {:.3}, F1 {:.3} (TP {}, FP {}, FN {})",
+        e.confidence,
+        if e.confidence_is_best_f1 {
+            " (chosen to maximise F1)"
+        } else {
+            ""
+        },
+        e.precision,
+        e.recall,
+        e.f1,
+        e.tp,
+        e.fp,
+        e.false_negatives
+    );
+    println!("| class | AP (VOC) | AP (COCO) | TP | FP | FN | P | R | #GT | #PRED |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for c in &e.classes {
+        println!(
+            "| {} | {:.3} | {:.3} | {} | {} | {} | {:.3} | {:.3} | {} | {} |",
+            c.class,
+            c.ap_voc,
+            c.ap_coco,
+            c.tp,
+            c.fp,
+            c.false_negatives,
+            c.precision,
+            c.recall,
+            c.n_truth,
+            c.n_predictions
+        );
+    }
+}
+
+/// Score a detection layer against a truth layer at the default settings (used by the demo).
+pub(crate) fn score(pred: String, truth: String) -> Result<()> {
+    run(EvaluateArgs {
+        pred,
+        truth,
+        iou: 0.5,
+        confidence: "0.5".into(),
+        json: None,
+        plot: None,
+    })
+}
