@@ -16,6 +16,7 @@
 //! - [`engine`]: inference engines behind one trait (tract on the CPU);
 //! - [`detect`]: tiling, decoding, merging across tiles, scene facts;
 //! - [`evaluate`]: matching, AP (VOC all-point, COCO 101-point), P/R/F1, per-class table;
+//! - [`overlay`]: detections against a landslide inventory (PROJ, rstar, geo);
 //! - [`vector`]: GeoPackage (transactional) and GeoJSON polygon layers;
 //! - [`render`]: PNG previews (cyclic phase colours, class boxes);
 //! - [`progress`], [`error`]: progress/cancel and typed errors shared by CLI and C ABI.
@@ -26,6 +27,7 @@ pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod model;
+pub mod overlay;
 pub mod phase;
 pub mod progress;
 pub mod raster;

@@ -4,6 +4,7 @@
 mod demo;
 mod detect;
 mod evaluate;
+mod overlay;
 mod simulate;
 
 use std::path::PathBuf;
@@ -56,6 +57,8 @@ enum Command {
     Model(detect::ModelCommand),
     /// Score detections against truth: mAP (VOC and COCO), P/R/F1, per-class table, PR curves.
     Evaluate(evaluate::EvaluateArgs),
+    /// Overlay detections with a landslide inventory: mapped / near / new, ids, types.
+    Overlay(overlay::OverlayArgs),
     /// Render a phase raster (with optional box layers) to PNG.
     Render(simulate::RenderArgs),
     /// The main job on built-in inputs: ISL, PC1 and the stack for a real or synthetic scene.
@@ -348,6 +351,7 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
         Command::Run(a) => detect::run(a, quiet),
         Command::Model(c) => detect::model(c),
         Command::Evaluate(a) => evaluate::run(a),
+        Command::Overlay(a) => overlay::run(a, quiet),
     }
 }
 
