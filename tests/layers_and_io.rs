@@ -30,7 +30,9 @@ fn gmt_netcdf_grid_is_read_with_its_georeferencing() {
     }
     let dir = tempfile::tempdir().unwrap();
     let grd = dir.path().join("phase_ll.grd");
+    // GMT writes gmt.history into its working directory: keep it in the temporary one.
     let status = Command::new("gmt")
+        .current_dir(dir.path())
         .args([
             "grdmath",
             "-R14/14.5/41/41.5",
@@ -67,6 +69,7 @@ fn gmt_netcdf_grid_is_read_with_its_georeferencing() {
     // a Cartesian GMT grid has no CRS: refused with an actionable message
     let cart = dir.path().join("xy.grd");
     Command::new("gmt")
+        .current_dir(dir.path())
         .args(["grdmath", "-R0/10/0/10", "-I1", "X", "="])
         .arg(&cart)
         .status()
