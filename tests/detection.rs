@@ -177,6 +177,7 @@ fn run_on(grid: Grid, boxes: Vec<[f64; 4]>) -> DetectionRun {
             .collect(),
         tiles_run: 1,
         tiles_skipped: 0,
+        scene: SceneInfo::default(),
     }
 }
 

@@ -4,14 +4,13 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use fringewatch::detect::output::{detection_features, write_detections, ModelInfo};
-use fringewatch::detect::scene_info::scene_info;
 use fringewatch::detect::{detect_stack, DetectSettings, DetectionRun};
 use fringewatch::engine::tract::TractEngine;
 use fringewatch::engine::{Backend, Engine};
 use fringewatch::model::yolov3::Architecture;
 use fringewatch::model::{default_model, sha256_of, write_random_model};
 use fringewatch::progress::{Progress, Silent};
-use fringewatch::raster::io::{check_output_path, RasterFile};
+use fringewatch::raster::io::check_output_path;
 use fringewatch::sensitivity::layer::{compute_isl, Incidence, IslJob, Look};
 use fringewatch::sensitivity::CoherenceWeight;
 use fringewatch::stack::{build_stack, StackJob};
@@ -193,7 +192,6 @@ fn detect_and_write(
     progress: &dyn Progress,
 ) -> Result<DetectionRun> {
     let run = detect_stack(stack, engine, &settings(o), progress)?;
-    let info = scene_info(&RasterFile::open(stack)?);
     let model = ModelInfo {
         name: engine.metadata().name.clone(),
         sha256: sha256_of(model_path)?,
@@ -201,7 +199,7 @@ fn detect_and_write(
     let features = detection_features(
         &run,
         &engine.metadata().classes,
-        &info,
+        &run.scene,
         &model,
         chrono::Utc::now(),
     );

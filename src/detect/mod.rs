@@ -58,6 +58,8 @@ pub struct DetectionRun {
     pub detections: Vec<Detection>,
     pub tiles_run: usize,
     pub tiles_skipped: usize,
+    /// What the stack says about the interferogram (dates, orbit…).
+    pub scene: scene_info::SceneInfo,
 }
 
 /// A normalised tile waiting for the engine, with its origin in the raster.
@@ -221,5 +223,6 @@ pub fn detect_stack(
         detections,
         tiles_run: run,
         tiles_skipped: skipped,
+        scene: scene_info::scene_info(&stack),
     })
 }

@@ -2,8 +2,6 @@
 //! raster (written by `simulate` and carried by `stack`), else from GMTSAR/ISCE-style file names
 //! (`…YYYYMMDD_YYYYMMDD…`), else empty.
 
-use std::path::Path;
-
 use chrono::NaiveDate;
 
 use crate::raster::io::RasterFile;
@@ -82,11 +80,6 @@ pub fn scene_info(stack: &RasterFile) -> SceneInfo {
         info.temporal_baseline_days = Some((b - a).num_days());
     }
     info
-}
-
-/// Same as [`scene_info`] for a path.
-pub fn scene_info_of(path: &Path) -> crate::Result<SceneInfo> {
-    Ok(scene_info(&RasterFile::open(path)?))
 }
 
 #[cfg(test)]

@@ -156,16 +156,3 @@ pub fn default_anchors(tile: usize) -> Vec<Anchor> {
         })
         .collect()
 }
-
-/// Anchors from k-means sizes (sorted small → large), assigned to strides 8, 16, 32.
-pub fn anchors_from_sizes(sizes: &[(f64, f64)]) -> Vec<Anchor> {
-    sizes
-        .iter()
-        .enumerate()
-        .map(|(i, (w, h))| Anchor {
-            width: *w,
-            height: *h,
-            stride: super::yolov3::STRIDES[(i / 3).min(2)],
-        })
-        .collect()
-}

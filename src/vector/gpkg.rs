@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use gdal::spatial_ref::SpatialRef;
 use gdal::vector::{
     Feature, FieldValue, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType,
@@ -308,9 +308,4 @@ pub fn read_layer(path: &Path, layer: Option<&str>) -> Result<ReadLayer> {
 pub fn layer_names(path: &Path) -> Result<Vec<String>> {
     let dataset = open_vector(path)?;
     Ok(dataset.layers().map(|l| l.name()).collect())
-}
-
-/// Current time as a UTC timestamp value.
-pub fn now() -> DateTime<Utc> {
-    Utc::now()
 }
