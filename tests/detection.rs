@@ -746,3 +746,86 @@ fn evaluate_cli_scores_detections_against_truth() {
         "{text}"
     );
 }
+
+#[test]
+fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
+    use fringewatch::simulate::output::write_scene;
+    use fringewatch::simulate::{simulate_scene, SimulationSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = SimulationSettings {
+        size: 320,
+        ..SimulationSettings::default()
+    };
+    let scene = simulate_scene(&settings, "scene_0000", 21, None, &Silent).unwrap();
+    let scene_dir = write_scene(&scene, dir.path(), 0).unwrap();
+    let model = dir.path().join("compact.onnx");
+    fringewatch::model::write_random_model(
+        &model,
+        fringewatch::model::yolov3::Architecture::Compact,
+        160,
+        2,
+    )
+    .unwrap();
+    let out = dir.path().join("out").join("detections.gpkg");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let p = |name: &str| scene_dir.join(name).display().to_string();
+    let heading = scene.description.heading_deg.to_string();
+    let status = fringewatch()
+        .args([
+            "run",
+            "--phase",
+            &p("phase.tif"),
+            "--coherence",
+            &p("coherence.tif"),
+            "--dem",
+            &p("dem.tif"),
+        ])
+        .args([
+            "--incidence",
+            &p("incidence.tif"),
+            "--heading",
+            &heading,
+            "--model",
+            model.to_str().unwrap(),
+        ])
+        .args([
+            "--out",
+            out.to_str().unwrap(),
+            "--layer",
+            "run1",
+            "--confidence",
+            "0.001",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let layer = read_layer(&out, Some("run1")).unwrap();
+    assert!(!layer.features.is_empty());
+    // The acquisition facts of the simulated phase reach the features.
+    let f = &layer.features[0];
+    let d = &scene.description;
+    assert_eq!(
+        f.attribute("primary_date").and_then(|v| v.as_text()),
+        Some(d.primary_date.to_string())
+    );
+    assert_eq!(
+        f.attribute("orbit").and_then(|v| v.as_text()).as_deref(),
+        Some(d.orbit.code())
+    );
+    assert_eq!(
+        f.attribute("temporal_baseline_days")
+            .and_then(|v| v.as_f64()),
+        Some(f64::from(d.temporal_baseline_days))
+    );
+    // Only the GeoPackage is left in the output directory (the temporary layers are removed).
+    let left: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("detections.gpkg")]);
+}

@@ -316,14 +316,21 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
         start,
         span,
     };
-    compute_isl(&job, &stage(0.0, 0.15))?;
-    compute_pc1(
-        &args.dem,
-        Some(&args.phase),
-        &pc1,
-        &Pc1Settings::default(),
-        &stage(0.15, 0.35),
-    )?;
+    // ISL (strips, light) runs beside PC1 (whose flow routing is partly sequential).
+    let (isl_done, pc1_done) = rayon::join(
+        || compute_isl(&job, &stage(0.0, 0.15)),
+        || {
+            compute_pc1(
+                &args.dem,
+                Some(&args.phase),
+                &pc1,
+                &Pc1Settings::default(),
+                &stage(0.15, 0.35),
+            )
+        },
+    );
+    isl_done?;
+    pc1_done?;
     build_stack(
         &StackJob {
             phase: args.phase.clone(),

@@ -224,7 +224,11 @@ impl Bar {
 
 impl Progress for Bar {
     fn report(&self, fraction: f64, message: &str) -> bool {
-        self.0.set_position((fraction * 1000.0) as u64);
+        // Stages may run concurrently (ISL beside PC1): the bar only moves forward.
+        let position = (fraction * 1000.0) as u64;
+        if position > self.0.position() {
+            self.0.set_position(position);
+        }
         self.0.set_message(message.to_string());
         true
     }
