@@ -3,5 +3,11 @@
 mod cli;
 
 fn main() {
+    // Like any Unix filter, end quietly when the reader of our output goes away
+    // (`fringewatch … | head`): Rust ignores SIGPIPE by default and `println!` would panic.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     std::process::exit(cli::run());
 }

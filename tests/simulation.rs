@@ -459,3 +459,60 @@ fn a_real_apennine_dem_drives_the_simulation_in_its_utm_zone() {
     assert_eq!(scene.description.dem_source, dem.display().to_string());
     assert!(scene.description.relief.is_none());
 }
+
+#[test]
+fn printed_settings_are_a_settings_file_the_simulator_takes_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_fringewatch");
+    let printed = std::process::Command::new(bin)
+        .args(["simulate", "--print-settings"])
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let mut json: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    json["size"] = serde_json::json!(128);
+    json["landslides"]["active_fraction"] = serde_json::json!(0.0);
+    let path = tmp.path().join("settings.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    let out = tmp.path().join("sim");
+    let run = std::process::Command::new(bin)
+        .args([
+            "simulate",
+            "--out",
+            out.to_str().unwrap(),
+            "--seed",
+            "3",
+            "--settings",
+            path.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let scene: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("scene_0000/scene.json")).unwrap())
+            .unwrap();
+    assert_eq!(scene["settings"]["size"], 128);
+    assert_eq!(
+        scene["active_bodies"], 0,
+        "no body is active with active_fraction 0"
+    );
+    // A broken settings file is refused with the file named.
+    std::fs::write(&path, "{\"size\": \"big\"}").unwrap();
+    let bad = std::process::Command::new(bin)
+        .args([
+            "simulate",
+            "--out",
+            tmp.path().join("x").to_str().unwrap(),
+            "--settings",
+            path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not valid simulation settings"));
+}

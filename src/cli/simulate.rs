@@ -16,8 +16,8 @@ use super::Bar;
 #[derive(Args)]
 pub(crate) struct SimulateArgs {
     /// Output directory; scene k is written to DIR/scene_k (4 digits).
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "print_settings")]
+    out: Option<PathBuf>,
     /// Seed: the same seed and settings give byte-identical scenes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -98,8 +98,11 @@ pub(crate) fn simulate(args: SimulateArgs, quiet: bool) -> Result<()> {
         return Ok(());
     }
     let settings = load_settings(&args)?;
-    std::fs::create_dir_all(&args.out).map_err(|source| Error::Io {
-        path: args.out.clone(),
+    let Some(out_dir) = args.out.clone() else {
+        return Err(Error::parameter("out", "give --out DIR"));
+    };
+    std::fs::create_dir_all(&out_dir).map_err(|source| Error::Io {
+        path: out_dir.clone(),
         source,
     })?;
     let mut labels = [0usize; 4];
@@ -108,7 +111,7 @@ pub(crate) fn simulate(args: SimulateArgs, quiet: bool) -> Result<()> {
         let bar = Bar::new(quiet, &name);
         let seed = scene_seed(args.seed, k as u64);
         let scene = simulate_scene(&settings, &name, seed, args.dem.as_deref(), &bar)?;
-        let dir = write_scene(&scene, &args.out, k)?;
+        let dir = write_scene(&scene, &out_dir, k)?;
         if args.render {
             render_scene(&scene, &dir.join("preview.png"))?;
         }
