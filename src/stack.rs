@@ -116,3 +116,70 @@ pub fn read_stack(path: &Path) -> Result<(RasterFile, [ndarray::Array2<f32>; 3])
     let bands = [file.read_band(1)?, file.read_band(2)?, file.read_band(3)?];
     Ok((file, bands))
 }
+
+/// Raw inputs of the whole layer chain on the phase grid.
+#[derive(Debug, Clone)]
+pub struct RawLayers {
+    pub phase: PathBuf,
+    pub coherence: PathBuf,
+    pub dem: PathBuf,
+    pub incidence: crate::sensitivity::layer::Incidence,
+    /// Scene heading, degrees clockwise from north.
+    pub heading_deg: f64,
+}
+
+/// ISL, PC1 (paper defaults) and the stack of `raw`, written as `isl.tif`, `pc1.tif` and
+/// `stack.tif` in `dir`; returns the stack path. ISL (light, in strips) runs beside PC1, whose
+/// flow routing is partly sequential.
+pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
+    use crate::sensitivity::layer::{compute_isl, IslJob, Look};
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let (isl, pc1, stack) = (
+        dir.join("isl.tif"),
+        dir.join("pc1.tif"),
+        dir.join("stack.tif"),
+    );
+    let job = IslJob {
+        dem: raw.dem.clone(),
+        coherence: raw.coherence.clone(),
+        incidence: raw.incidence.clone(),
+        look: Look::Heading(raw.heading_deg),
+        like: Some(raw.phase.clone()),
+        out: isl.clone(),
+        weight: crate::sensitivity::CoherenceWeight::default(),
+        gradient: crate::terrain::GradientMethod::ZevenbergenThorne,
+    };
+    let stage = |start, span| Stage {
+        parent: progress,
+        start,
+        span,
+    };
+    let (isl_done, pc1_done) = rayon::join(
+        || compute_isl(&job, &stage(0.0, 0.3)),
+        || {
+            crate::terrain::layer::compute_pc1(
+                &raw.dem,
+                Some(&raw.phase),
+                &pc1,
+                &crate::terrain::pca::Pc1Settings::default(),
+                &stage(0.3, 0.6),
+            )
+        },
+    );
+    isl_done?;
+    pc1_done?;
+    build_stack(
+        &StackJob {
+            phase: raw.phase.clone(),
+            isl,
+            pc1,
+            out: stack.clone(),
+            uint16: false,
+        },
+        &stage(0.9, 0.1),
+    )?;
+    Ok(stack)
+}

@@ -177,7 +177,7 @@ fn run_on(grid: Grid, boxes: Vec<[f64; 4]>) -> DetectionRun {
             .collect(),
         tiles_run: 1,
         tiles_skipped: 0,
-        scene: SceneInfo::default(),
+        scene: info(),
     }
 }
 
@@ -223,8 +223,7 @@ fn boxes_round_trip_between_pixels_and_map_in_projected_and_geographic_grids() {
     };
     for (name, grid) in [("utm", utm), ("wgs84", geographic)] {
         let run = run_on(grid.clone(), boxes.clone());
-        let features =
-            detection_features(&run, &classes, &info(), &model_info(), chrono::Utc::now());
+        let features = detection_features(&run, &classes, &model_info(), chrono::Utc::now());
         let out = dir.path().join(format!("{name}.gpkg"));
         write_detections(&out, "detections", &run, &features, false, &Silent).unwrap();
         let layer = read_layer(&out, Some("detections")).unwrap();
@@ -243,7 +242,7 @@ fn boxes_round_trip_between_pixels_and_map_in_projected_and_geographic_grids() {
     }
     // GeoJSON: RFC 7946 longitude/latitude, the UTM box corners near 44° N, 9° E.
     let run = run_on(common::utm32n_grid(320, 320, 15.0), boxes.clone());
-    let features = detection_features(&run, &classes, &info(), &model_info(), chrono::Utc::now());
+    let features = detection_features(&run, &classes, &model_info(), chrono::Utc::now());
     let out = dir.path().join("det.geojson");
     write_detections(&out, "detections", &run, &features, false, &Silent).unwrap();
     let layer = read_layer(&out, None).unwrap();
@@ -328,13 +327,7 @@ fn geopackage_layer_is_added_without_touching_other_layers_and_rolled_back_on_er
         .map(|i| [f64::from(i % 300), 10.0, f64::from(i % 300) + 8.0, 30.0])
         .collect();
     let run = run_on(grid.clone(), boxes);
-    let features = detection_features(
-        &run,
-        &metadata().classes,
-        &info(),
-        &model_info(),
-        chrono::Utc::now(),
-    );
+    let features = detection_features(&run, &metadata().classes, &model_info(), chrono::Utc::now());
     let failing = CancelAfter(std::sync::atomic::AtomicUsize::new(20));
     let err = write_detections(&gpkg, "detections", &run, &features, false, &failing).unwrap_err();
     assert!(matches!(err, fringewatch::Error::Cancelled));

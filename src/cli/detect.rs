@@ -11,12 +11,8 @@ use fringewatch::model::yolov3::Architecture;
 use fringewatch::model::{default_model, sha256_of, write_random_model};
 use fringewatch::progress::{Progress, Silent};
 use fringewatch::raster::io::check_output_path;
-use fringewatch::sensitivity::layer::{compute_isl, Incidence, IslJob, Look};
-use fringewatch::sensitivity::CoherenceWeight;
-use fringewatch::stack::{build_stack, StackJob};
-use fringewatch::terrain::layer::compute_pc1;
-use fringewatch::terrain::pca::Pc1Settings;
-use fringewatch::terrain::GradientMethod;
+use fringewatch::sensitivity::layer::Incidence;
+use fringewatch::stack::{layers_and_stack, RawLayers};
 use fringewatch::vector::{check_layer_name, is_geojson};
 use fringewatch::{Error, Result};
 
@@ -196,13 +192,7 @@ fn detect_and_write(
         name: engine.metadata().name.clone(),
         sha256: sha256_of(model_path)?,
     };
-    let features = detection_features(
-        &run,
-        &engine.metadata().classes,
-        &run.scene,
-        &model,
-        chrono::Utc::now(),
-    );
+    let features = detection_features(&run, &engine.metadata().classes, &model, chrono::Utc::now());
     write_detections(out, &o.layer, &run, &features, o.overwrite, &Silent)?;
     Ok(run)
 }
@@ -288,9 +278,6 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
         }
     };
     let bar = Bar::new(quiet, "run");
-    let isl = layers.join("isl.tif");
-    let pc1 = layers.join("pc1.tif");
-    let stack = layers.join("stack.tif");
     let incidence = match (&args.incidence, args.incidence_deg) {
         (Some(p), _) => Incidence::Raster(p.clone()),
         (None, Some(d)) => Incidence::Degrees(d),
@@ -301,46 +288,19 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
             ))
         }
     };
-    let job = IslJob {
-        dem: args.dem.clone(),
+    let raw = RawLayers {
+        phase: args.phase.clone(),
         coherence: args.coherence.clone(),
+        dem: args.dem.clone(),
         incidence,
-        look: Look::Heading(args.heading),
-        like: Some(args.phase.clone()),
-        out: isl.clone(),
-        weight: CoherenceWeight::default(),
-        gradient: GradientMethod::ZevenbergenThorne,
+        heading_deg: args.heading,
     };
     let stage = |start, span| fringewatch::progress::Stage {
         parent: &bar as &dyn Progress,
         start,
         span,
     };
-    // ISL (strips, light) runs beside PC1 (whose flow routing is partly sequential).
-    let (isl_done, pc1_done) = rayon::join(
-        || compute_isl(&job, &stage(0.0, 0.15)),
-        || {
-            compute_pc1(
-                &args.dem,
-                Some(&args.phase),
-                &pc1,
-                &Pc1Settings::default(),
-                &stage(0.15, 0.35),
-            )
-        },
-    );
-    isl_done?;
-    pc1_done?;
-    build_stack(
-        &StackJob {
-            phase: args.phase.clone(),
-            isl,
-            pc1,
-            out: stack.clone(),
-            uint16: false,
-        },
-        &stage(0.5, 0.05),
-    )?;
+    let stack = layers_and_stack(&raw, &layers, &stage(0.0, 0.55))?;
     let result = detect_and_write(
         &stack,
         engine.as_ref(),

@@ -22,13 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::io::{Encoding, GeoTiffWriter, RasterFile};
-use crate::sensitivity::layer::{compute_isl, Incidence, IslJob, Look};
-use crate::sensitivity::CoherenceWeight;
+use crate::sensitivity::layer::Incidence;
 use crate::simulate::SignalClass;
-use crate::stack::{build_stack, read_stack, StackJob, CHANNELS};
-use crate::terrain::layer::compute_pc1;
-use crate::terrain::pca::Pc1Settings;
-use crate::terrain::GradientMethod;
+use crate::stack::{layers_and_stack, read_stack, RawLayers, CHANNELS};
 use crate::tiling::{clip_to_tile, tile_origins, PixelBox};
 use crate::vector::gpkg::read_layer;
 
@@ -165,59 +161,15 @@ fn scene_geometry(dir: &Path) -> Result<(Incidence, f64)> {
 
 /// Compute ISL, PC1 and the stack of a scene into `layer_dir`; returns the stack path.
 pub fn scene_stack(scene_dir: &Path, layer_dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
-    std::fs::create_dir_all(layer_dir).map_err(|source| Error::Io {
-        path: layer_dir.to_path_buf(),
-        source,
-    })?;
-    let phase = scene_dir.join("phase.tif");
-    let (incidence, heading) = scene_geometry(scene_dir)?;
-    let isl = layer_dir.join("isl.tif");
-    let pc1 = layer_dir.join("pc1.tif");
-    let stack = layer_dir.join("stack.tif");
-    let job = IslJob {
-        dem: scene_dir.join("dem.tif"),
+    let (incidence, heading_deg) = scene_geometry(scene_dir)?;
+    let raw = RawLayers {
+        phase: scene_dir.join("phase.tif"),
         coherence: scene_dir.join("coherence.tif"),
+        dem: scene_dir.join("dem.tif"),
         incidence,
-        look: Look::Heading(heading),
-        like: Some(phase.clone()),
-        out: isl.clone(),
-        weight: CoherenceWeight::default(),
-        gradient: GradientMethod::ZevenbergenThorne,
+        heading_deg,
     };
-    compute_isl(
-        &job,
-        &Stage {
-            parent: progress,
-            start: 0.0,
-            span: 0.3,
-        },
-    )?;
-    compute_pc1(
-        &scene_dir.join("dem.tif"),
-        Some(&phase),
-        &pc1,
-        &Pc1Settings::default(),
-        &Stage {
-            parent: progress,
-            start: 0.3,
-            span: 0.5,
-        },
-    )?;
-    build_stack(
-        &StackJob {
-            phase,
-            isl,
-            pc1,
-            out: stack.clone(),
-            uint16: false,
-        },
-        &Stage {
-            parent: progress,
-            start: 0.8,
-            span: 0.2,
-        },
-    )?;
-    Ok(stack)
+    layers_and_stack(&raw, layer_dir, progress)
 }
 
 /// Truth boxes of a scene in the stack's pixel coordinates, with class indices.

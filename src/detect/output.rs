@@ -7,7 +7,6 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use super::scene_info::SceneInfo;
 use super::DetectionRun;
 use crate::error::Result;
 use crate::progress::Progress;
@@ -40,14 +39,14 @@ pub fn detection_fields() -> Vec<FieldSpec> {
     ]
 }
 
-/// The features of a run (boxes in map coordinates).
+/// The features of a run (boxes in map coordinates, acquisition facts from `run.scene`).
 pub fn detection_features(
     run: &DetectionRun,
     classes: &[String],
-    info: &SceneInfo,
     model: &ModelInfo,
     created: DateTime<Utc>,
 ) -> Vec<PolygonFeature> {
+    let info = &run.scene;
     let text_or_null = |v: Option<String>| v.map(Value::Text).unwrap_or(Value::Null);
     run.detections
         .iter()
