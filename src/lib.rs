@@ -15,6 +15,7 @@
 //! - [`model`]: the YOLOv3 graph, the model contract, ONNX writing and reading;
 //! - [`engine`]: inference engines behind one trait (tract on the CPU);
 //! - [`detect`]: tiling, decoding, merging across tiles, scene facts;
+//! - `train` (feature `train`): the burn trainer, YOLOv3 loss, augmentation, checked export;
 //! - [`evaluate`]: matching, AP (VOC all-point, COCO 101-point), P/R/F1, per-class table;
 //! - [`overlay`]: detections against a landslide inventory (PROJ, rstar, geo);
 //! - [`vector`]: GeoPackage (transactional) and GeoJSON polygon layers;
@@ -37,6 +38,8 @@ pub mod simulate;
 pub mod stack;
 pub mod terrain;
 pub mod tiling;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod vector;
 
 pub use error::{Error, Result};

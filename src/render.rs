@@ -141,6 +141,60 @@ pub fn render_pr_curves(curves: &[(String, Vec<(f64, f64)>)], path: &Path) -> Re
     write_png(&image, path)
 }
 
+/// One line of a panel plot: its values at x = 0, 1, 2 … and its colour.
+pub struct Series {
+    pub values: Vec<f64>,
+    pub colour: [u8; 3],
+}
+
+/// Panels of line plots side by side in a grid of `columns` (e.g. the loss terms per epoch), each
+/// panel scaled from 0 to its own maximum, with grey grid lines at tenths.
+pub fn render_panels(panels: &[Vec<Series>], columns: usize, path: &Path) -> Result<()> {
+    configure_gdal();
+    check_output_path(path)?;
+    let columns = columns.max(1);
+    let rows = panels.len().div_ceil(columns).max(1);
+    let (panel_w, panel_h, margin) = (320usize, 240usize, 20usize);
+    let mut image = Array3::<u8>::from_elem((3, rows * panel_h, columns * panel_w), 255);
+    for (k, panel) in panels.iter().enumerate() {
+        let (x0, y0) = ((k % columns) * panel_w, (k / columns) * panel_h);
+        let n = panel.iter().map(|s| s.values.len()).max().unwrap_or(0);
+        let top = panel
+            .iter()
+            .flat_map(|s| s.values.iter().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max);
+        let top = if top > 0.0 { top } else { 1.0 };
+        let to_px = |i: f64, v: f64| -> (f64, f64) {
+            let span = (n.max(2) - 1) as f64;
+            let x = (x0 + margin) as f64 + i / span * (panel_w - 2 * margin) as f64;
+            let y = (y0 + panel_h - margin) as f64
+                - (v / top).clamp(0.0, 1.0) * (panel_h - 2 * margin) as f64;
+            (x, y)
+        };
+        let last = (n.max(2) - 1) as f64;
+        for t in 0..=10 {
+            let v = top * t as f64 / 10.0;
+            let grey = if t == 0 { [0, 0, 0] } else { [225, 225, 225] };
+            draw_line(&mut image, to_px(0.0, v), to_px(last, v), grey);
+        }
+        draw_line(&mut image, to_px(0.0, 0.0), to_px(0.0, top), [0, 0, 0]);
+        for series in panel {
+            for (i, pair) in series.values.windows(2).enumerate() {
+                let (a, b) = (to_px(i as f64, pair[0]), to_px(i as f64 + 1.0, pair[1]));
+                draw_line(&mut image, a, b, series.colour);
+                draw_line(
+                    &mut image,
+                    (a.0, a.1 + 1.0),
+                    (b.0, b.1 + 1.0),
+                    series.colour,
+                );
+            }
+        }
+    }
+    write_png(&image, path)
+}
+
 /// Render `phase` with `boxes` into an RGB PNG at `path`.
 pub fn render_phase_png(phase: ArrayView2<f32>, boxes: &[DrawBox], path: &Path) -> Result<()> {
     configure_gdal();

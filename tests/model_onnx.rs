@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use fringewatch::engine::tract::TractEngine;
@@ -13,22 +13,7 @@ use ndarray::Array4;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
-/// Python with onnxruntime: `FRINGEWATCH_PYTHON`, else the venv `.ci/setup` makes.
-pub fn ort_python() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("FRINGEWATCH_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/python");
-    if venv.exists() {
-        return Some(venv);
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "CI must provide onnxruntime (run .ci/setup)"
-    );
-    eprintln!("skipping: no Python with onnxruntime (run .ci/setup)");
-    None
-}
+pub use common::venv_python as ort_python;
 
 fn compare_with_onnxruntime(architecture: Architecture, batch: usize) {
     let Some(python) = ort_python() else { return };

@@ -345,3 +345,65 @@ pub(crate) fn model(command: ModelCommand) -> Result<()> {
         }
     }
 }
+
+#[derive(Args)]
+pub(crate) struct BaselineArgs {
+    /// Detector input stack (its first band, the wrapped phase, is used) or a phase raster.
+    #[arg(long)]
+    stack: PathBuf,
+    /// Output GeoPackage (created, or a new layer added) or .geojson file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Output layer name inside the GeoPackage.
+    #[arg(long, default_value = "baseline")]
+    layer: String,
+    /// Fringe-indicator threshold (phase anomaly / π or excess fringe rate / 0.3 rad/px).
+    #[arg(long, default_value_t = fringewatch::detect::baseline::BaselineSettings::default().threshold)]
+    threshold: f64,
+    /// Smallest component kept, pixels.
+    #[arg(long, default_value_t = fringewatch::detect::baseline::BaselineSettings::default().min_area)]
+    min_area: usize,
+    /// Replace an existing layer of the same name (other layers are never touched).
+    #[arg(long)]
+    overwrite: bool,
+}
+
+/// `fringewatch baseline`: the non-learning fringe detector (class-agnostic; every box is
+/// written with class `FRINGE`).
+pub(crate) fn baseline(args: BaselineArgs) -> Result<()> {
+    let options = DetectOptions {
+        layer: args.layer.clone(),
+        confidence: 0.0,
+        iou: 0.0,
+        overlap: 0,
+        batch: 1,
+        backend: Backend::Cpu,
+        overwrite: args.overwrite,
+    };
+    check_output(&args.out, &options)?;
+    let settings = fringewatch::detect::baseline::BaselineSettings {
+        threshold: args.threshold,
+        min_area: args.min_area,
+        ..Default::default()
+    };
+    let run = fringewatch::detect::detect_baseline(&args.stack, &settings)?;
+    let model = ModelInfo {
+        name: "baseline: local fringe rate × consistency".into(),
+        sha256: String::new(),
+    };
+    let features = detection_features(&run, &["FRINGE".to_string()], &model, chrono::Utc::now());
+    write_detections(
+        &args.out,
+        &args.layer,
+        &run,
+        &features,
+        args.overwrite,
+        &Silent,
+    )?;
+    println!(
+        "{} fringe boxes (baseline, class-agnostic) → {}",
+        run.detections.len(),
+        args.out.display()
+    );
+    Ok(())
+}

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use fringewatch::evaluate::{evaluate, Evaluation, Prediction, Threshold, Truth};
+use fringewatch::engine::tract::TractEngine;
+use fringewatch::evaluate::split::{evaluate_split, Split};
+use fringewatch::evaluate::{class_agnostic, evaluate, Evaluation, Prediction, Threshold, Truth};
 use fringewatch::render::render_pr_curves;
 use fringewatch::simulate::SignalClass;
 use fringewatch::vector::gpkg::read_layer;
@@ -12,12 +14,26 @@ use fringewatch::{Error, Result};
 
 #[derive(Args)]
 pub(crate) struct EvaluateArgs {
-    /// Detections, PATH[:LAYER] (fields `class` and `score`).
+    /// Detections, PATH[:LAYER] (fields `class` and `score`). Repeat with --truth to score
+    /// several interferograms together: the n-th --pred goes with the n-th --truth and boxes
+    /// match only within their pair.
+    #[arg(long, required_unless_present = "dataset", requires = "truth")]
+    pred: Vec<String>,
+    /// Ground truth, PATH[:LAYER] (field `class`), one per --pred.
+    #[arg(long, requires = "pred")]
+    truth: Vec<String>,
+    /// Instead of layers: score a model on a dataset split straight from its tiles.
+    #[arg(long, conflicts_with_all = ["pred", "truth"], requires = "model")]
+    dataset: Option<PathBuf>,
+    /// Model for --dataset (ONNX; default: none, it must be given).
     #[arg(long)]
-    pred: String,
-    /// Ground truth, PATH[:LAYER] (field `class`).
+    model: Option<PathBuf>,
+    /// Split for --dataset.
+    #[arg(long, value_enum, default_value = "test")]
+    split: Split,
+    /// Ignore classes: score localisation only (as for the class-agnostic baseline).
     #[arg(long)]
-    truth: String,
+    class_agnostic: bool,
     /// IoU a match needs.
     #[arg(long, default_value_t = 0.5)]
     iou: f64,
@@ -47,7 +63,7 @@ fn class_index(classes: &mut Vec<String>, code: &str) -> usize {
     }
 }
 
-pub(crate) fn run(args: EvaluateArgs) -> Result<()> {
+pub(crate) fn run(args: EvaluateArgs, quiet: bool) -> Result<()> {
     if !(0.0..=1.0).contains(&args.iou) {
         return Err(Error::parameter("iou", "must lie in [0, 1]"));
     }
@@ -60,8 +76,73 @@ pub(crate) fn run(args: EvaluateArgs) -> Result<()> {
             .map_err(|_| Error::parameter("confidence", "a number in [0, 1] or 'best'"))?;
         Threshold::Fixed(c)
     };
-    let pred_layer = read(&args.pred)?;
-    let truth_layer = read(&args.truth)?;
+    let e = match &args.dataset {
+        Some(dataset) => {
+            if args.class_agnostic {
+                return Err(Error::parameter(
+                    "class-agnostic",
+                    "only with --pred/--truth layers",
+                ));
+            }
+            let model = args
+                .model
+                .as_ref()
+                .ok_or_else(|| Error::parameter("model", "--dataset needs --model"))?;
+            let engine = TractEngine::load(model, 8)?;
+            let bar = super::Bar::new(quiet, "evaluate");
+            let e = evaluate_split(
+                dataset, args.split, &engine, args.iou, threshold, 0.45, &bar,
+            )?;
+            bar.done();
+            e
+        }
+        None => {
+            if args.pred.len() != args.truth.len() || args.pred.is_empty() {
+                return Err(Error::parameter(
+                    "pred/truth",
+                    format!(
+                        "{} --pred and {} --truth: give one truth layer per detection layer",
+                        args.pred.len(),
+                        args.truth.len()
+                    ),
+                ));
+            }
+            let mut classes: Vec<String> = SignalClass::ALL
+                .iter()
+                .map(|c| c.code().to_string())
+                .collect();
+            let (mut predictions, mut truths) = (Vec::new(), Vec::new());
+            for (k, (pred, truth)) in args.pred.iter().zip(&args.truth).enumerate() {
+                read_pair(
+                    pred,
+                    truth,
+                    &k.to_string(),
+                    &mut classes,
+                    &mut predictions,
+                    &mut truths,
+                )?;
+            }
+            if args.class_agnostic {
+                class_agnostic(&mut predictions, &mut truths);
+                classes = vec!["any".to_string()];
+            }
+            evaluate(&predictions, &truths, &classes, args.iou, threshold)
+        }
+    };
+    report(&e, &args)
+}
+
+/// Read one detection layer and its truth layer as boxes of image `image`.
+fn read_pair(
+    pred: &str,
+    truth: &str,
+    image: &str,
+    classes: &mut Vec<String>,
+    predictions: &mut Vec<Prediction>,
+    truths: &mut Vec<Truth>,
+) -> Result<()> {
+    let pred_layer = read(pred)?;
+    let truth_layer = read(truth)?;
     if !pred_layer.crs_wkt.is_empty() && !truth_layer.crs_wkt.is_empty() {
         let (a, b) = (
             fringewatch::raster::Crs::from_definition(&pred_layer.crs_wkt),
@@ -70,19 +151,14 @@ pub(crate) fn run(args: EvaluateArgs) -> Result<()> {
         if let (Ok(a), Ok(b)) = (a, b) {
             if !a.same_as(&b) {
                 return Err(Error::Incompatible {
-                    first: args.pred.clone().into(),
-                    second: args.truth.clone().into(),
+                    first: pred.into(),
+                    second: truth.into(),
                     problem: "the layers are in different CRSs; reproject one (ogr2ogr -t_srs)"
                         .into(),
                 });
             }
         }
     }
-    let mut classes: Vec<String> = SignalClass::ALL
-        .iter()
-        .map(|c| c.code().to_string())
-        .collect();
-    let mut predictions = Vec::new();
     for f in &pred_layer.features {
         let (Some(e), Some(code), Some(score)) = (
             f.envelope,
@@ -90,36 +166,38 @@ pub(crate) fn run(args: EvaluateArgs) -> Result<()> {
             f.attribute("score").and_then(|v| v.as_f64()),
         ) else {
             return Err(Error::bad_input(
-                &args.pred,
+                pred,
                 "every detection needs a geometry, a `class` and a `score`",
             ));
         };
         predictions.push(Prediction {
-            image: String::new(),
-            class: class_index(&mut classes, &code),
+            image: image.to_string(),
+            class: class_index(classes, &code),
             bbox: [e.0, e.1, e.2, e.3],
             score,
         });
     }
-    let mut truths = Vec::new();
     for f in &truth_layer.features {
         let (Some(e), Some(code)) = (f.envelope, f.attribute("class").and_then(|v| v.as_text()))
         else {
             return Err(Error::bad_input(
-                &args.truth,
+                truth,
                 "every truth box needs a geometry and a `class`",
             ));
         };
         truths.push(Truth {
-            image: String::new(),
-            class: class_index(&mut classes, &code),
+            image: image.to_string(),
+            class: class_index(classes, &code),
             bbox: [e.0, e.1, e.2, e.3],
         });
     }
-    let e = evaluate(&predictions, &truths, &classes, args.iou, threshold);
-    print_report(&e);
+    Ok(())
+}
+
+fn report(e: &Evaluation, args: &EvaluateArgs) -> Result<()> {
+    print_report(e);
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&e)
+        let text = serde_json::to_string_pretty(e)
             .map_err(|err| Error::parameter("json", err.to_string()))?;
         std::fs::write(path, text).map_err(|source| Error::Io {
             path: path.clone(),
@@ -183,12 +261,19 @@ fn print_report(e: &Evaluation) {
 
 /// Score a detection layer against a truth layer at the default settings (used by the demo).
 pub(crate) fn score(pred: String, truth: String) -> Result<()> {
-    run(EvaluateArgs {
-        pred,
-        truth,
-        iou: 0.5,
-        confidence: "0.5".into(),
-        json: None,
-        plot: None,
-    })
+    run(
+        EvaluateArgs {
+            pred: vec![pred],
+            truth: vec![truth],
+            dataset: None,
+            model: None,
+            split: Split::Test,
+            class_agnostic: false,
+            iou: 0.5,
+            confidence: "0.5".into(),
+            json: None,
+            plot: None,
+        },
+        true,
+    )
 }

@@ -6,6 +6,7 @@ mod detect;
 mod evaluate;
 mod overlay;
 mod simulate;
+mod train;
 
 use std::path::PathBuf;
 
@@ -55,6 +56,10 @@ enum Command {
     /// Model files: write an untrained model, show a model's metadata.
     #[command(subcommand)]
     Model(detect::ModelCommand),
+    /// The non-learning baseline: boxes around fast, consistent local fringes (class-agnostic).
+    Baseline(detect::BaselineArgs),
+    /// Train or fine-tune the detector on a dataset (build with --features train).
+    Train(train::TrainArgs),
     /// Score detections against truth: mAP (VOC and COCO), P/R/F1, per-class table, PR curves.
     Evaluate(evaluate::EvaluateArgs),
     /// Overlay detections with a landslide inventory: mapped / near / new, ids, types.
@@ -354,7 +359,9 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
         Command::Detect(a) => detect::detect(a, quiet),
         Command::Run(a) => detect::run(a, quiet),
         Command::Model(c) => detect::model(c),
-        Command::Evaluate(a) => evaluate::run(a),
+        Command::Evaluate(a) => evaluate::run(a, quiet),
+        Command::Train(a) => train::run(a, quiet),
+        Command::Baseline(a) => detect::baseline(a),
         Command::Overlay(a) => overlay::run(a, quiet),
     }
 }

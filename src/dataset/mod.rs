@@ -429,6 +429,50 @@ fn write_tile(
     Ok(!any_valid)
 }
 
+/// Read dataset tile `name`: `tiles/NAME.tif` normalised as (x − mean)/std per channel (nodata
+/// → 0), `[3, size, size]`, and its labels from `labels/NAME.txt` in tile pixels.
+pub fn read_tile(
+    dataset: &Path,
+    name: &str,
+    channels: &[ChannelNorm],
+    size: usize,
+) -> Result<(ndarray::Array3<f32>, Vec<TileLabel>)> {
+    let path = dataset.join("tiles").join(format!("{name}.tif"));
+    let file = RasterFile::open(&path)?;
+    let mut tile = ndarray::Array3::<f32>::zeros((3, size, size));
+    for (c, norm) in channels.iter().enumerate().take(3) {
+        let band = file.read_band(c + 1)?;
+        if band.dim() != (size, size) {
+            return Err(Error::bad_input(
+                &path,
+                format!("tile of {:?} pixels, expected {size}", band.dim()),
+            ));
+        }
+        let (mean, std) = (norm.mean as f32, norm.std as f32);
+        for (out, v) in tile
+            .index_axis_mut(ndarray::Axis(0), c)
+            .iter_mut()
+            .zip(band.iter())
+        {
+            *out = if v.is_finite() { (v - mean) / std } else { 0.0 };
+        }
+    }
+    let label_path = dataset.join("labels").join(format!("{name}.txt"));
+    let text = std::fs::read_to_string(&label_path).map_err(|source| Error::Io {
+        path: label_path.clone(),
+        source,
+    })?;
+    let labels = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            parse_yolo_line(l, size)
+                .ok_or_else(|| Error::bad_input(&label_path, format!("bad YOLO line '{l}'")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((tile, labels))
+}
+
 /// Read a dataset manifest.
 pub fn read_manifest(dataset: &Path) -> Result<Manifest> {
     let path = dataset.join("dataset.json");

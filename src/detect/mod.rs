@@ -7,6 +7,7 @@
 //! tile are seen whole by the neighbour, and the merge step only has to unite the large ones. It
 //! costs 56 % more tiles than the preprint's non-overlapping tiling (`--overlap 0`).
 
+pub mod baseline;
 pub mod decode;
 pub mod merge;
 pub mod output;
@@ -223,6 +224,24 @@ pub fn detect_stack(
         detections,
         tiles_run: run,
         tiles_skipped: skipped,
+        scene: scene_info::scene_info(&stack),
+    })
+}
+
+/// The non-learning baseline ([`baseline::detect_fringes`]) on the phase band of a stack (or a
+/// single-band phase raster), as a detection run (class index 0 for every box).
+pub fn detect_baseline(
+    stack_path: &Path,
+    settings: &baseline::BaselineSettings,
+) -> Result<DetectionRun> {
+    let stack = RasterFile::open(stack_path)?;
+    let phase = stack.read_band(1)?;
+    let detections = baseline::detect_fringes(phase.view(), settings);
+    Ok(DetectionRun {
+        grid: stack.grid().clone(),
+        detections,
+        tiles_run: 0,
+        tiles_skipped: 0,
         scene: scene_info::scene_info(&stack),
     })
 }

@@ -6,6 +6,8 @@
 //! ground-truth box of the same image is ≥ the IoU threshold; predictions are taken highest score
 //! first and each one takes the unmatched truth box it overlaps most.
 
+pub mod split;
+
 use serde::Serialize;
 
 use crate::tiling::{iou, PixelBox};
@@ -264,6 +266,17 @@ pub fn evaluate(
         recall,
         f1: f1(precision, recall),
         classes: rows,
+    }
+}
+
+/// Merge every class into one (class 0): scores localisation alone, as for a class-agnostic
+/// detector such as the baseline.
+pub fn class_agnostic(predictions: &mut [Prediction], truths: &mut [Truth]) {
+    for p in predictions {
+        p.class = 0;
+    }
+    for t in truths {
+        t.class = 0;
     }
 }
 

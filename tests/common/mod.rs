@@ -86,3 +86,21 @@ pub fn abs_diff_stats(
     let q = |p: f64| d[((d.len() - 1) as f64 * p).round() as usize];
     (q(0.5), q(0.99), d.len())
 }
+
+/// Python with onnxruntime, numpy and pycocotools: `FRINGEWATCH_PYTHON`, else the venv that
+/// `.ci/setup` makes (`target/ci-venv`); in CI its absence is a failure.
+pub fn venv_python() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("FRINGEWATCH_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/python");
+    if venv.exists() {
+        return Some(venv);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI must provide the Python venv (run .ci/setup)"
+    );
+    eprintln!("SKIP: no Python venv with onnxruntime/pycocotools (run .ci/setup)");
+    None
+}

@@ -1,0 +1,128 @@
+//! `fringewatch train`: train (or fine-tune) the detector on a dataset (feature `train`).
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use fringewatch::model::yolov3::Architecture;
+use fringewatch::Result;
+
+/// Where training runs (mirrors the library's choice so the CLI parses without burn).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TrainBackendArg {
+    /// burn's flex backend on the CPU
+    Cpu,
+    /// burn's wgpu backend (any GPU; build with --features train-gpu)
+    Gpu,
+}
+
+#[derive(Args)]
+pub(crate) struct TrainArgs {
+    /// Dataset directory made by `fringewatch dataset` (holds dataset.json).
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Output model (ONNX). Checkpoints, losses.csv and losses.png go to OUT.train/ beside it.
+    #[arg(long)]
+    out: PathBuf,
+    /// Network size.
+    #[arg(long, value_enum, default_value_t = Architecture::Compact)]
+    arch: Architecture,
+    /// Maximum number of epochs.
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    /// Early stopping: epochs without a better validation loss.
+    #[arg(long, default_value_t = 30)]
+    patience: usize,
+    /// Tiles per training step.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Peak learning rate (Adam; linear warm-up, then cosine decay to 5 %).
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// At most this many steps per epoch (default: the whole training split).
+    #[arg(long)]
+    steps_per_epoch: Option<usize>,
+    /// Seed of the shuffling and augmentation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fine-tune from this model (same architecture and classes).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Continue the run whose checkpoints are in OUT.train/.
+    #[arg(long)]
+    resume: bool,
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t = TrainBackendArg::Cpu)]
+    backend: TrainBackendArg,
+    /// Model name written into its metadata.
+    #[arg(long, default_value = "fringewatch")]
+    name: String,
+}
+
+#[cfg(not(feature = "train"))]
+pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
+    let _ = (args, quiet);
+    Err(fringewatch::Error::parameter(
+        "train",
+        "this fringewatch was built without the trainer; build it with `cargo build --release --features train`",
+    ))
+}
+
+#[cfg(feature = "train")]
+pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
+    use fringewatch::train::{train, TrainBackend, TrainSettings};
+
+    let settings = TrainSettings {
+        architecture: args.arch,
+        epochs: args.epochs,
+        patience: args.patience,
+        batch: args.batch,
+        learning_rate: args.lr,
+        seed: args.seed,
+        init: args.init.clone(),
+        steps_per_epoch: args.steps_per_epoch,
+        backend: match args.backend {
+            TrainBackendArg::Cpu => TrainBackend::Cpu,
+            TrainBackendArg::Gpu => TrainBackend::Gpu,
+        },
+        name: args.name.clone(),
+        ..Default::default()
+    };
+    let bar = super::Bar::new(quiet, "train");
+    let report = train(&args.dataset, &args.out, &settings, args.resume, &bar)?;
+    bar.done();
+    println!("epoch | train box obj noobj cls | val box obj noobj cls | total train/val | s");
+    for r in &report.history {
+        println!(
+            "{:5} | {:.3} {:.3} {:.3} {:.3} | {:.3} {:.3} {:.3} {:.3} | {:.3}/{:.3} | {:.0}",
+            r.epoch,
+            r.train.box_loss,
+            r.train.objectness,
+            r.train.no_object,
+            r.train.class,
+            r.validation.box_loss,
+            r.validation.objectness,
+            r.validation.no_object,
+            r.validation.class,
+            r.train.total(),
+            r.validation.total(),
+            r.seconds
+        );
+    }
+    println!(
+        "best epoch {} of {}{}; export checked against tract (max relative error {:.1e})",
+        report.best_epoch,
+        report.history.len(),
+        if report.stopped_early {
+            " (stopped early)"
+        } else {
+            ""
+        },
+        report.export_max_relative_error
+    );
+    println!(
+        "model: {}\nlosses: {}/losses.csv, losses.png",
+        args.out.display(),
+        report.checkpoint_dir.display()
+    );
+    Ok(())
+}

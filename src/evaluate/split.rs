@@ -1,0 +1,107 @@
+//! Scoring a model on a dataset split straight from its tiles: every tile of the split goes
+//! through the engine, boxes are decoded at a low confidence floor (so that the PR curve and AP
+//! see the whole score range), suppressed per tile, and matched against the tile's labels.
+
+use std::path::Path;
+
+use ndarray::{s, Array4};
+
+use super::{evaluate, Evaluation, Prediction, Threshold, Truth};
+use crate::dataset::{read_manifest, read_tile};
+use crate::detect::decode::{decode, nms};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+
+/// Which split of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    Train,
+    Validation,
+    Test,
+}
+
+/// Least score a decoded box needs to enter the evaluation (the AP integrates over the rest).
+pub const SCORE_FLOOR: f32 = 0.001;
+
+/// Score `engine` on `split` of the dataset at `dataset`.
+pub fn evaluate_split(
+    dataset: &Path,
+    split: Split,
+    engine: &dyn Engine,
+    iou_threshold: f64,
+    threshold: Threshold,
+    nms_iou: f64,
+    progress: &dyn Progress,
+) -> Result<Evaluation> {
+    let manifest = read_manifest(dataset)?;
+    let metadata = engine.metadata();
+    if manifest.tile != metadata.tile {
+        return Err(Error::Incompatible {
+            first: dataset.to_path_buf(),
+            second: metadata.name.clone().into(),
+            problem: format!(
+                "tiles of {} px, the model takes {} px",
+                manifest.tile, metadata.tile
+            ),
+        });
+    }
+    if manifest.classes != metadata.classes {
+        return Err(Error::Incompatible {
+            first: dataset.to_path_buf(),
+            second: metadata.name.clone().into(),
+            problem: format!(
+                "dataset classes {:?}, model classes {:?}",
+                manifest.classes, metadata.classes
+            ),
+        });
+    }
+    let entries = match split {
+        Split::Train => &manifest.train,
+        Split::Validation => &manifest.validation,
+        Split::Test => &manifest.test,
+    };
+    let tile = manifest.tile;
+    let stage = crate::progress::Stage {
+        parent: progress,
+        start: 0.0,
+        span: 1.0,
+    };
+    let mut predictions = Vec::new();
+    let mut truths = Vec::new();
+    for (k, chunk) in entries.chunks(8).enumerate() {
+        let mut batch = Array4::<f32>::zeros((chunk.len(), 3, tile, tile));
+        for (i, entry) in chunk.iter().enumerate() {
+            let (values, labels) = read_tile(dataset, &entry.name, &metadata.channels, tile)?;
+            batch.slice_mut(s![i, .., .., ..]).assign(&values);
+            truths.extend(labels.into_iter().map(|l| Truth {
+                image: entry.name.clone(),
+                class: l.class,
+                bbox: l.bbox,
+            }));
+        }
+        let heads = engine.infer(batch.view())?;
+        let views = [heads[0].view(), heads[1].view(), heads[2].view()];
+        for (i, entry) in chunk.iter().enumerate() {
+            for d in nms(decode(&views, i, metadata, SCORE_FLOOR), nms_iou) {
+                predictions.push(Prediction {
+                    image: entry.name.clone(),
+                    class: d.class,
+                    bbox: d.bbox,
+                    score: f64::from(d.score),
+                });
+            }
+        }
+        stage.step(
+            ((k + 1) * 8).min(entries.len()) as f64 / entries.len().max(1) as f64,
+            "evaluating tiles",
+        )?;
+    }
+    Ok(evaluate(
+        &predictions,
+        &truths,
+        &metadata.classes,
+        iou_threshold,
+        threshold,
+    ))
+}

@@ -1,0 +1,658 @@
+//! Training the YOLOv3 detector on a dataset built by [`crate::dataset`] (feature `train`, burn
+//! 0.22 on its flex CPU backend; `train-gpu` adds burn's wgpu backend).
+//!
+//! - network: [`network::Yolov3Net`] mirrors [`crate::model::yolov3::build_graph`] conv for conv;
+//! - loss: [`loss::yolo_loss`], the four terms of the paper's Figure 5;
+//! - optimiser: Adam (β 0.9/0.999), linear warm-up then cosine decay of the learning rate to 5 %,
+//!   early stopping on the validation loss with patience;
+//! - augmentation: [`data::augment`] (flips, crops, per-channel scale and shift);
+//! - checkpoints in `MODEL.train/` (`last.bpk`, `best.bpk`, `optimizer.bpk`, `state.json`,
+//!   `losses.csv`, `losses.png`), resumable; fine-tuning from an existing ONNX (`init`);
+//! - export: batch-norm folded into the ONNX writer's graph, then tract's output on validation
+//!   tiles is compared with the trainer's own forward pass (relative 1e-4) before the file is
+//!   put in place.
+
+pub mod data;
+pub mod loss;
+pub mod network;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, OptimizerRecord};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::rngs::ChaCha8Rng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::{read_manifest, Manifest, TileEntry};
+use crate::engine::tract::TractEngine;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::model::contract::{self, Anchor, ModelMetadata, Provenance};
+use crate::model::onnx::{read_model, to_onnx, write_onnx};
+use crate::model::yolov3::{build_graph, Architecture, ConvWeights, Graph, Yolov3Config, STRIDES};
+use crate::progress::Progress;
+use data::{augment, batch_of, read_sample, Augmentation, Sample};
+use loss::{yolo_loss, LossTerms};
+use network::Yolov3Net;
+
+/// Where training runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainBackend {
+    /// burn's flex backend on the CPU.
+    Cpu,
+    /// burn's wgpu backend (Vulkan, Metal, DX12); needs the `train-gpu` build.
+    Gpu,
+}
+
+/// Settings of a training run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub architecture: Architecture,
+    pub epochs: usize,
+    /// Stop when the validation loss has not improved for this many epochs.
+    pub patience: usize,
+    pub batch: usize,
+    /// Peak learning rate (Adam).
+    pub learning_rate: f64,
+    /// Warm-up steps (linear from 0).
+    pub warmup_steps: usize,
+    /// Adam weight decay (L2), 0 for none.
+    pub weight_decay: f64,
+    pub augmentation: Augmentation,
+    pub seed: u64,
+    /// Start from this model's weights (fine-tuning).
+    pub init: Option<PathBuf>,
+    /// At most this many training batches per epoch (None: the whole training split).
+    pub steps_per_epoch: Option<usize>,
+    pub backend: TrainBackend,
+    /// Name written into the model metadata.
+    pub name: String,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        TrainSettings {
+            architecture: Architecture::Compact,
+            epochs: 100,
+            patience: 30,
+            batch: 16,
+            learning_rate: 2e-3,
+            warmup_steps: 300,
+            weight_decay: 5e-4,
+            augmentation: Augmentation::default(),
+            seed: 0,
+            init: None,
+            steps_per_epoch: None,
+            backend: TrainBackend::Cpu,
+            name: "fringewatch".into(),
+        }
+    }
+}
+
+/// Losses of one epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train: LossTerms,
+    pub validation: LossTerms,
+    pub learning_rate: f64,
+    pub seconds: f64,
+}
+
+/// State kept in the checkpoint directory to resume a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainState {
+    pub settings: TrainSettings,
+    pub dataset: PathBuf,
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: usize,
+    pub best_validation: f64,
+    pub step: usize,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    pub export_max_relative_error: f64,
+    pub metadata: ModelMetadata,
+    pub checkpoint_dir: PathBuf,
+}
+
+/// Checkpoint directory of a model path: `MODEL.train/` beside it.
+pub fn checkpoint_dir(model: &Path) -> PathBuf {
+    let name = model
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    model.with_file_name(format!("{name}.train"))
+}
+
+fn device_of(backend: TrainBackend) -> Result<Device> {
+    match backend {
+        TrainBackend::Cpu => Ok(Device::flex()),
+        #[cfg(feature = "train-gpu")]
+        TrainBackend::Gpu => Ok(Device::wgpu(Default::default())),
+        #[cfg(not(feature = "train-gpu"))]
+        TrainBackend::Gpu => Err(Error::parameter(
+            "backend",
+            "this build trains on the CPU only; rebuild with `--features train-gpu` for GPU training",
+        )),
+    }
+}
+
+/// Learning rate at `step`: linear warm-up, then cosine from the peak to 5 % of it.
+pub fn learning_rate(settings: &TrainSettings, step: usize, total_steps: usize) -> f64 {
+    let peak = settings.learning_rate;
+    if step < settings.warmup_steps {
+        return peak * (step + 1) as f64 / settings.warmup_steps as f64;
+    }
+    let span = total_steps.saturating_sub(settings.warmup_steps).max(1) as f64;
+    let t = ((step - settings.warmup_steps) as f64 / span).min(1.0);
+    let floor = 0.05 * peak;
+    floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Anchors of the manifest with the strides of their heads.
+fn anchors_of(manifest: &Manifest) -> Result<Vec<Anchor>> {
+    if manifest.anchors.len() != 9 {
+        return Err(Error::parameter(
+            "dataset",
+            format!(
+                "{} anchors in the manifest; YOLOv3 needs 9",
+                manifest.anchors.len()
+            ),
+        ));
+    }
+    Ok(manifest
+        .anchors
+        .iter()
+        .enumerate()
+        .map(|(i, &(width, height))| Anchor {
+            width,
+            height,
+            stride: STRIDES[i / 3],
+        })
+        .collect())
+}
+
+/// Folded weights of an ONNX model of the fringewatch contract, for `graph`.
+pub fn weights_of_model(path: &Path, graph: &Graph) -> Result<Vec<ConvWeights>> {
+    let (proto, metadata) = read_model(path)?;
+    let config = Yolov3Config {
+        classes: metadata.classes.len(),
+        width: metadata.width,
+        depth: metadata.depth,
+    };
+    if config != graph.config {
+        return Err(Error::bad_input(
+            path,
+            format!(
+                "model of width {} depth {} and {} classes; the run trains width {} depth {} with {} classes",
+                config.width, config.depth, config.classes, graph.config.width, graph.config.depth, graph.config.classes
+            ),
+        ));
+    }
+    let graph_proto = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::bad_input(path, "no graph"))?;
+    let find = |name: &str| -> Result<Vec<f32>> {
+        let t = graph_proto
+            .initializer
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::bad_input(path, format!("no initializer '{name}'")))?;
+        if !t.float_data.is_empty() {
+            return Ok(t.float_data.clone());
+        }
+        Ok(t.raw_data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    };
+    graph
+        .convs()
+        .map(|c| {
+            Ok(ConvWeights {
+                weight: find(&format!("{}.weight", c.name))?,
+                bias: Some(find(&format!("{}.bias", c.name))?),
+                batch_norm: None,
+            })
+        })
+        .collect()
+}
+
+/// Everything a training run needs, loaded once.
+struct Run<'a> {
+    dataset: &'a Path,
+    manifest: Manifest,
+    graph: Graph,
+    anchors: Vec<Anchor>,
+    classes: usize,
+}
+
+impl Run<'_> {
+    fn samples(&self, entries: &[TileEntry]) -> Result<Vec<Sample>> {
+        entries
+            .iter()
+            .map(|e| {
+                read_sample(
+                    self.dataset,
+                    &e.name,
+                    &self.manifest.channels,
+                    self.manifest.tile,
+                )
+            })
+            .collect()
+    }
+
+    fn input(&self, samples: &[Sample], device: &Device) -> Tensor<4> {
+        let batch = batch_of(samples);
+        let shape = batch.dim();
+        let (values, _) = batch.into_raw_vec_and_offset();
+        Tensor::from_data(
+            TensorData::new(values, [shape.0, shape.1, shape.2, shape.3]),
+            device,
+        )
+    }
+
+    /// Mean loss terms of the validation split (inference mode, no augmentation).
+    fn validation_loss(&self, net: &Yolov3Net, device: &Device, batch: usize) -> Result<LossTerms> {
+        let mut sum = LossTerms::default();
+        let mut count = 0usize;
+        for chunk in self.manifest.validation.chunks(batch.max(1)) {
+            let samples = self.samples(chunk)?;
+            let labels: Vec<_> = samples.iter().map(|s| s.labels.clone()).collect();
+            let heads = net.forward(&self.graph, self.input(&samples, device));
+            let (_, terms) = yolo_loss(
+                &heads,
+                &labels,
+                &self.anchors,
+                self.classes,
+                self.manifest.tile,
+            );
+            sum.add(&terms, chunk.len() as f64);
+            count += chunk.len();
+        }
+        let mut mean = LossTerms::default();
+        mean.add(&sum, 1.0 / count.max(1) as f64);
+        Ok(mean)
+    }
+}
+
+/// Train on `dataset` and export the best epoch's weights to `out` (ONNX). With `resume`, continue
+/// the run whose checkpoints are in `MODEL.train/`.
+pub fn train(
+    dataset: &Path,
+    out: &Path,
+    settings: &TrainSettings,
+    resume: bool,
+    progress: &dyn Progress,
+) -> Result<TrainReport> {
+    crate::raster::io::check_output_path(out)?;
+    if settings.batch == 0 || settings.epochs == 0 {
+        return Err(Error::parameter("batch/epochs", "must be at least 1"));
+    }
+    if !(settings.learning_rate > 0.0 && settings.learning_rate < 1.0) {
+        return Err(Error::parameter("lr", "must lie in (0, 1)"));
+    }
+    let manifest = read_manifest(dataset)?;
+    if manifest.train.is_empty() || manifest.validation.is_empty() {
+        return Err(Error::bad_input(
+            dataset,
+            format!(
+                "{} training and {} validation tiles: both splits need tiles; add scenes",
+                manifest.train.len(),
+                manifest.validation.len()
+            ),
+        ));
+    }
+    let classes = manifest.classes.len();
+    let graph = build_graph(Yolov3Config::of(settings.architecture, classes));
+    let run = Run {
+        dataset,
+        anchors: anchors_of(&manifest)?,
+        graph,
+        classes,
+        manifest,
+    };
+    let ckpt = checkpoint_dir(out);
+    std::fs::create_dir_all(&ckpt).map_err(io_error(&ckpt))?;
+    let device = device_of(settings.backend)?.autodiff();
+
+    let mut state = TrainState {
+        settings: settings.clone(),
+        dataset: dataset.to_path_buf(),
+        history: Vec::new(),
+        best_epoch: 0,
+        best_validation: f64::INFINITY,
+        step: 0,
+    };
+    let mut net = match &settings.init {
+        Some(init) => {
+            let weights = weights_of_model(init, &run.graph)?;
+            Yolov3Net::from_weights(&run.graph, &weights, &device)?
+        }
+        None => Yolov3Net::new(&run.graph, &device),
+    };
+    let mut optimizer = AdamConfig::new()
+        .with_weight_decay(
+            (settings.weight_decay > 0.0)
+                .then(|| burn::optim::decay::WeightDecayConfig::new(settings.weight_decay as f32)),
+        )
+        .init();
+    let state_path = ckpt.join("state.json");
+    if resume {
+        let text = std::fs::read_to_string(&state_path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => Error::bad_input(
+                &ckpt,
+                "nothing to resume: no state.json (start without --resume)",
+            ),
+            _ => Error::Io {
+                path: state_path.clone(),
+                source,
+            },
+        })?;
+        state = serde_json::from_str(&text)
+            .map_err(|e| Error::bad_input(&state_path, format!("unreadable: {e}")))?;
+        state.settings.epochs = settings.epochs;
+        state.settings.patience = settings.patience;
+        net = net
+            .try_load_file(ckpt.join("last.bpk"))
+            .map_err(|e| Error::bad_input(ckpt.join("last.bpk"), format!("{e:?}")))?;
+        let record = OptimizerRecord::load(ckpt.join("optimizer.bpk"))
+            .map_err(|e| Error::bad_input(ckpt.join("optimizer.bpk"), format!("{e:?}")))?;
+        optimizer = optimizer.load_record(record);
+    }
+    let settings = state.settings.clone();
+    let steps_per_epoch = run
+        .manifest
+        .train
+        .len()
+        .div_ceil(settings.batch)
+        .min(settings.steps_per_epoch.unwrap_or(usize::MAX));
+    let total_steps = steps_per_epoch * settings.epochs;
+    let mut order = run.manifest.train.clone();
+    let stage = crate::progress::Stage {
+        parent: progress,
+        start: 0.0,
+        span: 1.0,
+    };
+    let first_epoch = state.history.len();
+    let mut stopped_early = false;
+    for epoch in first_epoch..settings.epochs {
+        let started = Instant::now();
+        let mut rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(epoch as u64));
+        order.shuffle(&mut rng);
+        let mut sum = LossTerms::default();
+        let mut seen = 0usize;
+        let mut lr = 0.0;
+        for (k, chunk) in order
+            .chunks(settings.batch)
+            .take(steps_per_epoch)
+            .enumerate()
+        {
+            let mut samples = run.samples(chunk)?;
+            for s in &mut samples {
+                augment(s, &settings.augmentation, &mut rng);
+            }
+            let labels: Vec<_> = samples.iter().map(|s| s.labels.clone()).collect();
+            let heads = net.forward(&run.graph, run.input(&samples, &device));
+            let (loss, terms) = yolo_loss(
+                &heads,
+                &labels,
+                &run.anchors,
+                run.classes,
+                run.manifest.tile,
+            );
+            if !terms.total().is_finite() {
+                return Err(Error::parameter(
+                    "lr",
+                    format!(
+                        "the loss diverged at epoch {} step {k}: lower the learning rate",
+                        epoch + 1
+                    ),
+                ));
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            lr = learning_rate(&settings, state.step, total_steps);
+            net = optimizer.step(lr, net, grads);
+            state.step += 1;
+            sum.add(&terms, chunk.len() as f64);
+            seen += chunk.len();
+            stage.step(
+                (epoch as f64 + (k + 1) as f64 / steps_per_epoch as f64) / settings.epochs as f64,
+                &format!(
+                    "epoch {}/{} step {}/{} loss {:.3}",
+                    epoch + 1,
+                    settings.epochs,
+                    k + 1,
+                    steps_per_epoch,
+                    terms.total()
+                ),
+            )?;
+        }
+        let mut train_mean = LossTerms::default();
+        train_mean.add(&sum, 1.0 / seen.max(1) as f64);
+        let validation =
+            run.validation_loss(&net.valid(), &device.clone().inner(), settings.batch)?;
+        state.history.push(EpochRecord {
+            epoch: epoch + 1,
+            train: train_mean,
+            validation,
+            learning_rate: lr,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        if validation.total() < state.best_validation {
+            state.best_validation = validation.total();
+            state.best_epoch = epoch + 1;
+            net.clone()
+                .save_file(ckpt.join("best.bpk"))
+                .map_err(|e| Error::Output {
+                    path: ckpt.join("best.bpk"),
+                    problem: format!("{e:?}"),
+                })?;
+        }
+        save_checkpoint(&ckpt, &net, &optimizer, &state)?;
+        if epoch + 1 - state.best_epoch >= settings.patience {
+            stopped_early = true;
+            break;
+        }
+    }
+    let best = Yolov3Net::new(&run.graph, &device.clone().inner())
+        .try_load_file(ckpt.join("best.bpk"))
+        .map_err(|e| Error::bad_input(ckpt.join("best.bpk"), format!("{e:?}")))?;
+    let metadata = ModelMetadata {
+        format_version: contract::FORMAT_VERSION,
+        name: settings.name.clone(),
+        classes: run.manifest.classes.clone(),
+        anchors: run.anchors.clone(),
+        channels: run.manifest.channels.clone(),
+        tile: run.manifest.tile,
+        width: run.graph.config.width,
+        depth: run.graph.config.depth,
+        provenance: Provenance {
+            trained: true,
+            source: format!(
+                "fringewatch {} train, best of {} epochs (epoch {}), seed {}{}",
+                env!("CARGO_PKG_VERSION"),
+                state.history.len(),
+                state.best_epoch,
+                settings.seed,
+                settings
+                    .init
+                    .as_ref()
+                    .map(|p| format!(", fine-tuned from {}", p.display()))
+                    .unwrap_or_default()
+            ),
+            dataset: Some(dataset.display().to_string()),
+            epochs: Some(state.history.len()),
+            created: chrono::Utc::now().to_rfc3339(),
+            note: "trained on simulated interferograms unless the dataset says otherwise; see the model card".into(),
+        },
+    };
+    let error = export_checked(&run, &best, &metadata, out, &device.clone().inner())?;
+    Ok(TrainReport {
+        history: state.history,
+        best_epoch: state.best_epoch,
+        stopped_early,
+        export_max_relative_error: error,
+        metadata,
+        checkpoint_dir: ckpt,
+    })
+}
+
+fn save_checkpoint(
+    ckpt: &Path,
+    net: &Yolov3Net,
+    optimizer: &burn::optim::ModuleOptimizer,
+    state: &TrainState,
+) -> Result<()> {
+    let failed = |path: PathBuf| {
+        move |e: burn::store::RecordError| Error::Output {
+            path,
+            problem: format!("{e:?}"),
+        }
+    };
+    net.clone()
+        .save_file(ckpt.join("last.bpk"))
+        .map_err(failed(ckpt.join("last.bpk")))?;
+    optimizer
+        .to_record()
+        .save(ckpt.join("optimizer.bpk"))
+        .map_err(failed(ckpt.join("optimizer.bpk")))?;
+    let json = serde_json::to_string_pretty(state)
+        .map_err(|e| Error::parameter("state", e.to_string()))?;
+    let path = ckpt.join("state.json");
+    std::fs::write(&path, json).map_err(io_error(&path))?;
+    write_history(ckpt, &state.history)
+}
+
+/// `losses.csv` (one row per epoch, training and validation terms) and `losses.png` (panels box,
+/// objectness, no-object, class, total; training blue, validation orange).
+pub fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<()> {
+    let mut csv = String::from(
+        "epoch,train_box,train_objectness,train_no_object,train_class,train_total,\
+val_box,val_objectness,val_no_object,val_class,val_total,learning_rate,seconds\n",
+    );
+    for r in history {
+        let t = &r.train;
+        let v = &r.validation;
+        csv.push_str(&format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.3e},{:.1}\n",
+            r.epoch,
+            t.box_loss,
+            t.objectness,
+            t.no_object,
+            t.class,
+            t.total(),
+            v.box_loss,
+            v.objectness,
+            v.no_object,
+            v.class,
+            v.total(),
+            r.learning_rate,
+            r.seconds
+        ));
+    }
+    let path = dir.join("losses.csv");
+    std::fs::write(&path, csv).map_err(io_error(&path))?;
+    let term = |f: fn(&LossTerms) -> f64| -> Vec<crate::render::Series> {
+        vec![
+            crate::render::Series {
+                values: history.iter().map(|r| f(&r.train)).collect(),
+                colour: [31, 119, 180],
+            },
+            crate::render::Series {
+                values: history.iter().map(|r| f(&r.validation)).collect(),
+                colour: [255, 127, 14],
+            },
+        ]
+    };
+    let panels = vec![
+        term(|t| t.box_loss),
+        term(|t| t.objectness),
+        term(|t| t.no_object),
+        term(|t| t.class),
+        term(|t| t.total()),
+    ];
+    let png = dir.join("losses.png");
+    let _ = std::fs::remove_file(&png);
+    crate::render::render_panels(&panels, 3, &png)
+}
+
+/// Export `net` to `out` through the ONNX writer (batch-norm folded) after checking that tract's
+/// raw heads on up to four validation tiles equal the trainer's (relative error ≤ 1e-4).
+/// Returns the largest relative error.
+fn export_checked(
+    run: &Run,
+    net: &Yolov3Net,
+    metadata: &ModelMetadata,
+    out: &Path,
+    device: &Device,
+) -> Result<f64> {
+    let weights = net.conv_weights()?;
+    let proto = to_onnx(&run.graph, &weights, metadata)?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let candidate = out.with_file_name(format!(".{name}.check-{}.onnx", std::process::id()));
+    write_onnx(&proto, &candidate)?;
+    let outcome = (|| -> Result<f64> {
+        let check: Vec<TileEntry> = run.manifest.validation.iter().take(4).cloned().collect();
+        let samples = run.samples(&check)?;
+        let engine = TractEngine::load(&candidate, samples.len())?;
+        let batch = batch_of(&samples);
+        let ours = net.forward(&run.graph, run.input(&samples, device));
+        let theirs = engine.infer(batch.view())?;
+        let mut worst = 0.0f64;
+        for (a, b) in ours.into_iter().zip(theirs.iter()) {
+            let a = network::to_vec(a)?;
+            let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            for (x, y) in a.iter().zip(b.iter()) {
+                worst = worst.max(f64::from((x - y).abs() / scale));
+            }
+        }
+        if worst > 1e-4 {
+            return Err(Error::Output {
+                path: out.to_path_buf(),
+                problem: format!(
+                    "the exported ONNX differs from the trained network by {worst:.2e} (relative) in tract; not written"
+                ),
+            });
+        }
+        Ok(worst)
+    })();
+    match outcome {
+        Ok(worst) => {
+            std::fs::rename(&candidate, out).map_err(|source| {
+                let _ = std::fs::remove_file(&candidate);
+                Error::Io {
+                    path: out.to_path_buf(),
+                    source,
+                }
+            })?;
+            Ok(worst)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&candidate);
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The YOLOv3 network of [`crate::model::yolov3`] as a burn module: one conv (+ batch-norm +
+//! LeakyReLU 0.1) per graph conv, executed in graph order, so that what is trained is exactly
+//! what the ONNX writer emits. Export folds batch-norm (W' = s·W, b' = β − s·μ, s = γ/√(σ²+ε)).
+
+use std::collections::HashMap;
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::activation::leaky_relu;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::error::{Error, Result};
+use crate::model::onnx::LEAKY_SLOPE;
+use crate::model::yolov3::{self, ConvWeights, Graph, Node};
+
+/// One graph conv: kernel (bias only on the linear output convs) and its batch-norm.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    pub conv: Conv2d,
+    pub norm: Option<BatchNorm>,
+}
+
+/// Every conv of the graph, in graph order.
+#[derive(Module, Debug)]
+pub struct Yolov3Net {
+    pub blocks: Vec<ConvBlock>,
+}
+
+/// Initial bias of the objectness outputs: σ(−4.6) ≈ 1 % (as YOLO implementations do).
+const OBJECTNESS_PRIOR_BIAS: f32 = -4.6;
+
+impl Yolov3Net {
+    /// Fresh network for `graph` (Kaiming-uniform kernels, identity batch-norm, objectness prior).
+    pub fn new(graph: &Graph, device: &Device) -> Yolov3Net {
+        let blocks = graph
+            .convs()
+            .map(|c| {
+                let pad = c.kernel / 2;
+                let mut conv = Conv2dConfig::new([c.in_channels, c.out_channels], [c.kernel; 2])
+                    .with_stride([c.stride; 2])
+                    .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                    .with_bias(!c.batch_norm)
+                    .init(device);
+                if !c.batch_norm {
+                    let per_anchor = c.out_channels / 3;
+                    let bias: Vec<f32> = (0..c.out_channels)
+                        .map(|o| {
+                            if o % per_anchor == 4 {
+                                OBJECTNESS_PRIOR_BIAS
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    conv.bias = Some(Param::from_tensor(Tensor::from_data(
+                        TensorData::new(bias, [c.out_channels]),
+                        device,
+                    )));
+                }
+                ConvBlock {
+                    conv,
+                    norm: c
+                        .batch_norm
+                        .then(|| BatchNormConfig::new(c.out_channels).init(device)),
+                }
+            })
+            .collect();
+        Yolov3Net { blocks }
+    }
+
+    /// Network whose inference output equals the given (folded) weights: kernels and biases are
+    /// loaded, batch-norm starts as identity (γ = √(1+ε), β = bias, μ = 0, σ² = 1).
+    pub fn from_weights(graph: &Graph, weights: &[ConvWeights], device: &Device) -> Result<Self> {
+        let mut net = Yolov3Net::new(graph, device);
+        let convs: Vec<_> = graph.convs().collect();
+        if convs.len() != weights.len() {
+            return Err(Error::parameter(
+                "init",
+                format!(
+                    "the model has {} convs, the architecture {}",
+                    weights.len(),
+                    convs.len()
+                ),
+            ));
+        }
+        for ((block, c), w) in net.blocks.iter_mut().zip(&convs).zip(weights) {
+            let (kernel, bias) = w.folded(c.out_channels);
+            let shape = [c.out_channels, c.in_channels, c.kernel, c.kernel];
+            if kernel.len() != shape.iter().product::<usize>() {
+                return Err(Error::parameter(
+                    "init",
+                    format!(
+                        "{}: kernel of {} values, expected {shape:?}",
+                        c.name,
+                        kernel.len()
+                    ),
+                ));
+            }
+            block.conv.weight =
+                Param::from_tensor(Tensor::from_data(TensorData::new(kernel, shape), device));
+            let bias_tensor = |values: Vec<f32>| {
+                Param::from_tensor(Tensor::<1>::from_data(
+                    TensorData::new(values, [c.out_channels]),
+                    device,
+                ))
+            };
+            match block.norm.as_mut() {
+                Some(norm) => {
+                    let eps = norm.epsilon as f32;
+                    norm.gamma = bias_tensor(vec![(1.0 + eps).sqrt(); c.out_channels]);
+                    norm.beta = bias_tensor(bias);
+                }
+                None => block.conv.bias = Some(bias_tensor(bias)),
+            }
+        }
+        Ok(net)
+    }
+
+    /// Raw head outputs (stride 8, 16, 32) of a normalised batch `[N, 3, T, T]`.
+    pub fn forward(&self, graph: &Graph, input: Tensor<4>) -> [Tensor<4>; 3] {
+        let mut values: HashMap<&str, Tensor<4>> = HashMap::new();
+        values.insert(graph.input.as_str(), input);
+        let mut remaining_uses = uses(graph);
+        let mut take = |values: &mut HashMap<&str, Tensor<4>>, name: &str| -> Tensor<4> {
+            let left = remaining_uses.get_mut(name).expect("graph input");
+            *left -= 1;
+            if *left == 0 {
+                values.remove(name).expect("computed before use")
+            } else {
+                values.get(name).expect("computed before use").clone()
+            }
+        };
+        let mut block = 0;
+        for node in &graph.nodes {
+            match node {
+                Node::Conv(c) => {
+                    let b = &self.blocks[block];
+                    block += 1;
+                    let x = take(&mut values, &c.input);
+                    let mut y = b.conv.forward(x);
+                    if let Some(norm) = &b.norm {
+                        y = leaky_relu(norm.forward(y), f64::from(LEAKY_SLOPE));
+                    }
+                    values.insert(c.output.as_str(), y);
+                }
+                Node::Add { a, b, output } => {
+                    let x = take(&mut values, a);
+                    let y = take(&mut values, b);
+                    values.insert(output.as_str(), x + y);
+                }
+                Node::Upsample { input, output } => {
+                    let x = take(&mut values, input);
+                    values.insert(output.as_str(), upsample_nearest_2x(x));
+                }
+                Node::Concat { inputs, output } => {
+                    let parts: Vec<Tensor<4>> =
+                        inputs.iter().map(|i| take(&mut values, i)).collect();
+                    values.insert(output.as_str(), Tensor::cat(parts, 1));
+                }
+            }
+        }
+        yolov3::OUTPUTS.map(|name| values.remove(name).expect("graph output"))
+    }
+
+    /// Weights in the ONNX writer's form (one per conv, graph order), batch-norm unfolded.
+    pub fn conv_weights(&self) -> Result<Vec<ConvWeights>> {
+        self.blocks
+            .iter()
+            .map(|b| {
+                let weight = to_vec(b.conv.weight.val())?;
+                let bias = match &b.conv.bias {
+                    Some(p) => Some(to_vec(p.val())?),
+                    None => None,
+                };
+                let batch_norm = match &b.norm {
+                    Some(n) => Some(yolov3::BatchNorm {
+                        gamma: to_vec(n.gamma.val())?,
+                        beta: to_vec(n.beta.val())?,
+                        mean: to_vec(n.running_mean.value())?,
+                        var: to_vec(n.running_var.value())?,
+                        eps: n.epsilon as f32,
+                    }),
+                    None => None,
+                };
+                Ok(ConvWeights {
+                    weight,
+                    bias,
+                    batch_norm,
+                })
+            })
+            .collect()
+    }
+}
+
+/// How many nodes read each tensor (outputs count once, so they stay to the end).
+fn uses(graph: &Graph) -> HashMap<&str, usize> {
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for node in &graph.nodes {
+        let inputs: Vec<&str> = match node {
+            Node::Conv(c) => vec![c.input.as_str()],
+            Node::Add { a, b, .. } => vec![a.as_str(), b.as_str()],
+            Node::Upsample { input, .. } => vec![input.as_str()],
+            Node::Concat { inputs, .. } => inputs.iter().map(String::as_str).collect(),
+        };
+        for i in inputs {
+            *count.entry(i).or_default() += 1;
+        }
+    }
+    for o in &graph.outputs {
+        *count.entry(o.as_str()).or_default() += 1;
+    }
+    count
+}
+
+/// Nearest-neighbour ×2 upsampling, out[y, x] = in[⌊y/2⌋, ⌊x/2⌋] (ONNX Resize nearest,
+/// asymmetric, floor).
+pub fn upsample_nearest_2x(x: Tensor<4>) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c, h, 1, w, 1])
+        .repeat_dim(3, 2)
+        .repeat_dim(5, 2)
+        .reshape([n, c, 2 * h, 2 * w])
+}
+
+/// The values of a tensor, row-major.
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| Error::parameter("tensor", format!("{e:?}")))
+}
