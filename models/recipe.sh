@@ -14,7 +14,7 @@ mkdir -p "$work"
 [ -f "$work/dataset/dataset.json" ] || "$fw" --quiet dataset --scenes "$work"/scenes/scene_* --out "$work/dataset" --seed 2026
 # 3. Training: compact YOLOv3 on the CPU, early stopping on the validation loss.
 "$fw" train --dataset "$work/dataset" --out "$work/fringewatch-default.onnx" --arch compact \
-  --epochs 16 --steps-per-epoch 260 --patience 30 --batch 8 --lr 2e-3 --seed 2026 \
+  --epochs 20 --steps-per-epoch 260 --patience 30 --batch 8 --lr 2e-3 --seed 2026 \
   --name fringewatch-default-sim-v1
 # 4. Held-out scenes: other seeds and other terrain (steeper synthetic relief; real DEMs).
 [ -d "$work/heldout/synthetic" ] || "$fw" --quiet simulate --out "$work/heldout/synthetic" --seed 7001 --scenes 30 --settings "$root/models/heldout-terrain.json"

@@ -118,13 +118,15 @@ pub fn ap_all_point(curve: &[(f64, f64)]) -> f64 {
 }
 
 /// AP with COCO 101-point interpolation: mean over r ∈ {0, 0.01, …, 1} of max_{r' ≥ r} p(r').
+/// The thresholds are `k · 0.01` compared exactly, as numpy's `linspace` makes them in
+/// pycocotools (k/100 differs from it in the last bit for 10 of the 101 values).
 pub fn ap_101_point(curve: &[(f64, f64)]) -> f64 {
     (0..=100)
         .map(|k| {
-            let r = k as f64 / 100.0;
+            let r = k as f64 * 0.01;
             curve
                 .iter()
-                .filter(|c| c.0 >= r - 1e-12)
+                .filter(|c| c.0 >= r)
                 .map(|c| c.1)
                 .fold(0.0, f64::max)
         })

@@ -25,7 +25,7 @@ def main(path_in, path_out):
         annotations.append({"id": k + 1, "image_id": image_id[image], "category_id": cls + 1,
                             "bbox": [x0, y0, w, h], "area": w * h, "iscrowd": 0})
     gt = COCO()
-    gt.dataset = {"images": [{"id": i} for i in image_id.values()],
+    gt.dataset = {"info": {}, "licenses": [], "images": [{"id": i} for i in image_id.values()],
                   "categories": [{"id": c + 1} for c in range(data["classes"])],
                   "annotations": annotations}
     with contextlib.redirect_stdout(io.StringIO()):
