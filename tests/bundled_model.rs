@@ -43,7 +43,11 @@ fn the_bundled_model_finds_the_signals_of_an_unseen_scene() {
             &Silent,
         )
         .unwrap();
-        let run = detect_stack(&stack, &engine, &DetectSettings::default(), &Silent).unwrap();
+        let settings = DetectSettings {
+            confidence: engine.metadata().default_confidence(),
+            ..DetectSettings::default()
+        };
+        let run = detect_stack(&stack, &engine, &settings, &Silent).unwrap();
         predictions.extend(run.detections.iter().map(|d| Prediction {
             image: k.to_string(),
             class: d.class,
@@ -56,7 +60,9 @@ fn the_bundled_model_finds_the_signals_of_an_unseen_scene() {
         "too few labelled signals: {}",
         truths.len()
     );
-    // Class-agnostic localisation and the per-class scores at the default confidence 0.5.
+    // Class-agnostic localisation and the per-class scores at the model's recommended confidence
+    // (what `detect` and `run` use by default).
+    let confidence = f64::from(engine.metadata().default_confidence());
     let mut agnostic_p = predictions.clone();
     let mut agnostic_t = truths.clone();
     fringewatch::evaluate::class_agnostic(&mut agnostic_p, &mut agnostic_t);
@@ -65,9 +71,15 @@ fn the_bundled_model_finds_the_signals_of_an_unseen_scene() {
         &agnostic_t,
         &["any".to_string()],
         0.5,
-        Threshold::Fixed(0.5),
+        Threshold::Fixed(confidence),
     );
-    let per_class = evaluate(&predictions, &truths, &classes, 0.5, Threshold::Fixed(0.5));
+    let per_class = evaluate(
+        &predictions,
+        &truths,
+        &classes,
+        0.5,
+        Threshold::Fixed(confidence),
+    );
     eprintln!(
         "{} truths, {} detections: agnostic P {:.2} R {:.2}; per class P {:.2} R {:.2} mAP {:.2}",
         truths.len(),

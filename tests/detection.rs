@@ -38,6 +38,7 @@ fn metadata() -> ModelMetadata {
             created: String::new(),
             note: String::new(),
         },
+        recommended_confidence: None,
     }
 }
 

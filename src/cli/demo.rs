@@ -128,15 +128,13 @@ fn simulated_part(args: &DemoArgs, quiet: bool) -> Result<()> {
     })?;
     let model = match &args.model {
         Some(m) => m.clone(),
-        None => {
-            match fringewatch::model::default_model() {
-                Ok(m) => m,
-                Err(_) => {
-                    println!("detection skipped: no trained model is bundled yet; pass --model FILE.onnx");
-                    return Ok(());
-                }
+        None => match fringewatch::model::default_model() {
+            Ok(m) => m,
+            Err(_) => {
+                println!("detection skipped: no bundled model found; pass --model FILE.onnx");
+                return Ok(());
             }
-        }
+        },
     };
     let out = args.out.join("detections.gpkg");
     if out.exists() {
@@ -145,6 +143,8 @@ fn simulated_part(args: &DemoArgs, quiet: bool) -> Result<()> {
             source: e,
         })?;
     }
+    let (_, metadata) = fringewatch::model::onnx::read_model(&model)?;
+    let confidence = metadata.default_confidence();
     let detect = super::detect::DetectArgs::for_demo(stack, model, out.clone());
     super::detect::detect(detect, quiet)?;
     super::simulate::render(super::simulate::RenderArgs {
@@ -153,10 +153,13 @@ fn simulated_part(args: &DemoArgs, quiet: bool) -> Result<()> {
         boxes: vec![format!("{}:detections", out.display())],
         out: args.out.join("detections.png"),
     })?;
-    println!("score against the scene's truth (simulated data: not real-world accuracy):");
+    println!(
+        "score against the scene's truth at the model's confidence {confidence:.3} (simulated data: not real-world accuracy):"
+    );
     super::evaluate::score(
         format!("{}:detections", out.display()),
         format!("{}:truth", truth.display()),
+        confidence,
     )
 }
 

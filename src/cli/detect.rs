@@ -23,9 +23,10 @@ pub(crate) struct DetectOptions {
     /// Output layer name inside the GeoPackage.
     #[arg(long, default_value = "detections")]
     layer: String,
-    /// Least score (objectness × class probability) of a reported box.
-    #[arg(long, default_value_t = 0.5)]
-    confidence: f32,
+    /// Least score (objectness × class probability) of a reported box (default: the model's
+    /// recommended threshold, from its validation split, else 0.5).
+    #[arg(long)]
+    confidence: Option<f32>,
     /// IoU above which a box of the same class is suppressed.
     #[arg(long, default_value_t = 0.45)]
     iou: f64,
@@ -67,7 +68,7 @@ impl DetectArgs {
             out,
             options: DetectOptions {
                 layer: "detections".into(),
-                confidence: 0.5,
+                confidence: None,
                 iou: 0.45,
                 overlap: 32,
                 batch: 1,
@@ -132,9 +133,11 @@ pub(crate) enum ModelCommand {
     Info { model: PathBuf },
 }
 
-fn settings(o: &DetectOptions) -> DetectSettings {
+fn settings(o: &DetectOptions, engine: &dyn Engine) -> DetectSettings {
     DetectSettings {
-        confidence: o.confidence,
+        confidence: o
+            .confidence
+            .unwrap_or_else(|| engine.metadata().default_confidence()),
         iou: o.iou,
         overlap: o.overlap,
         batch: o.batch,
@@ -187,7 +190,7 @@ fn detect_and_write(
     o: &DetectOptions,
     progress: &dyn Progress,
 ) -> Result<DetectionRun> {
-    let run = detect_stack(stack, engine, &settings(o), progress)?;
+    let run = detect_stack(stack, engine, &settings(o, engine), progress)?;
     let model = ModelInfo {
         name: engine.metadata().name.clone(),
         sha256: sha256_of(model_path)?,
@@ -373,7 +376,7 @@ pub(crate) struct BaselineArgs {
 pub(crate) fn baseline(args: BaselineArgs) -> Result<()> {
     let options = DetectOptions {
         layer: args.layer.clone(),
-        confidence: 0.0,
+        confidence: None,
         iou: 0.0,
         overlap: 0,
         batch: 1,

@@ -259,8 +259,8 @@ fn print_report(e: &Evaluation) {
     }
 }
 
-/// Score a detection layer against a truth layer at the default settings (used by the demo).
-pub(crate) fn score(pred: String, truth: String) -> Result<()> {
+/// Score a detection layer against a truth layer at IoU 0.5 and `confidence` (used by the demo).
+pub(crate) fn score(pred: String, truth: String, confidence: f32) -> Result<()> {
     run(
         EvaluateArgs {
             pred: vec![pred],
@@ -270,7 +270,7 @@ pub(crate) fn score(pred: String, truth: String) -> Result<()> {
             split: Split::Test,
             class_agnostic: false,
             iou: 0.5,
-            confidence: "0.5".into(),
+            confidence: format!("{confidence}"),
             json: None,
             plot: None,
         },

@@ -58,6 +58,10 @@ pub struct ModelMetadata {
     pub width: f64,
     pub depth: f64,
     pub provenance: Provenance,
+    /// The score threshold the trainer recommends (best F1 on the validation split); detection
+    /// uses it when no confidence is given, else 0.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommended_confidence: Option<f64>,
 }
 
 impl ModelMetadata {
@@ -102,6 +106,13 @@ impl ModelMetadata {
             return Err(format!("tile {} is not a multiple of 32", self.tile));
         }
         Ok(())
+    }
+
+    /// Confidence threshold to use when the user gives none: the model's recommendation, else 0.5.
+    pub fn default_confidence(&self) -> f32 {
+        self.recommended_confidence
+            .filter(|c| (0.0..=1.0).contains(c))
+            .unwrap_or(0.5) as f32
     }
 
     /// The anchors of head `h` (0: stride 8, 1: 16, 2: 32).

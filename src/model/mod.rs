@@ -59,6 +59,7 @@ pub fn write_random_model(
             created: chrono::Utc::now().to_rfc3339(),
             note: "untrained: for tests and benchmarks only; its detections mean nothing".into(),
         },
+        recommended_confidence: None,
     };
     let proto = onnx::to_onnx(&graph, &weights, &metadata)?;
     onnx::write_onnx(&proto, path)?;

@@ -363,6 +363,7 @@ mod tests {
                 created: String::new(),
                 note: String::new(),
             },
+            recommended_confidence: None,
         };
         let arrays: Vec<ndarray::Array4<f32>> = heads
             .iter()

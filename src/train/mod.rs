@@ -505,6 +505,7 @@ pub fn train(
             created: chrono::Utc::now().to_rfc3339(),
             note: "trained on simulated interferograms unless the dataset says otherwise; see the model card".into(),
         },
+        recommended_confidence: None,
     };
     let error = export_checked(&run, &best, &metadata, out, &device.clone().inner())?;
     Ok(TrainReport {
@@ -597,7 +598,8 @@ val_box,val_objectness,val_no_object,val_class,val_total,learning_rate,seconds\n
 }
 
 /// Export `net` to `out` through the ONNX writer (batch-norm folded) after checking that tract's
-/// raw heads on up to four validation tiles equal the trainer's (relative error ≤ 1e-4).
+/// raw heads on up to four validation tiles equal the trainer's (relative error ≤ 1e-4); the
+/// metadata gets the best-F1 confidence on the validation split as the recommended threshold.
 /// Returns the largest relative error.
 fn export_checked(
     run: &Run,
@@ -637,22 +639,21 @@ fn export_checked(
                 ),
             });
         }
+        // The operating point: the threshold of best F1 on the validation split.
+        let validation = crate::evaluate::split::evaluate_split(
+            run.dataset,
+            crate::evaluate::split::Split::Validation,
+            &engine,
+            0.5,
+            crate::evaluate::Threshold::BestF1,
+            0.45,
+            &crate::progress::Silent,
+        )?;
+        let mut tuned = metadata.clone();
+        tuned.recommended_confidence = Some(validation.confidence);
+        write_onnx(&to_onnx(&run.graph, &weights, &tuned)?, out)?;
         Ok(worst)
     })();
-    match outcome {
-        Ok(worst) => {
-            std::fs::rename(&candidate, out).map_err(|source| {
-                let _ = std::fs::remove_file(&candidate);
-                Error::Io {
-                    path: out.to_path_buf(),
-                    source,
-                }
-            })?;
-            Ok(worst)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&candidate);
-            Err(e)
-        }
-    }
+    let _ = std::fs::remove_file(&candidate);
+    outcome
 }
