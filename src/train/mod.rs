@@ -334,6 +334,8 @@ pub fn train(
     let ckpt = checkpoint_dir(out);
     std::fs::create_dir_all(&ckpt).map_err(io_error(&ckpt))?;
     let device = device_of(settings.backend)?.autodiff();
+    // Seed burn's generator too: the initial weights follow from `seed`.
+    device.seed(settings.seed);
 
     let mut state = TrainState {
         settings: settings.clone(),
