@@ -9,13 +9,14 @@ use burn::tensor::{Device, Tensor, TensorData};
 use fringewatch::dataset::{build_dataset, DatasetSettings};
 use fringewatch::engine::tract::TractEngine;
 use fringewatch::engine::Engine;
+use fringewatch::model::onnx::read_conv_weights;
 use fringewatch::model::yolov3::{build_graph, Yolov3Config};
 use fringewatch::progress::Silent;
 use fringewatch::simulate::output::write_scene;
 use fringewatch::simulate::{simulate_scene, SimulationSettings};
 use fringewatch::train::data::Augmentation;
 use fringewatch::train::network::{to_vec, Yolov3Net};
-use fringewatch::train::{train, weights_of_model, TrainSettings};
+use fringewatch::train::{train, TrainSettings};
 use ndarray::Array4;
 use rand::{RngExt, SeedableRng};
 
@@ -91,7 +92,7 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
         width: engine.metadata().width,
         depth: engine.metadata().depth,
     });
-    let weights = weights_of_model(&model, &graph).unwrap();
+    let weights = read_conv_weights(&model, &graph).unwrap();
     let device = Device::flex();
     let net = Yolov3Net::from_weights(&graph, &weights, &device).unwrap();
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(rand::random());
@@ -150,6 +151,6 @@ fn a_broken_dataset_or_init_model_is_a_clear_error() {
         width: 0.25,
         depth: 0.33,
     });
-    let err = weights_of_model(&bad, &graph).unwrap_err().to_string();
+    let err = read_conv_weights(&bad, &graph).unwrap_err().to_string();
     assert!(err.contains("not an ONNX model"), "{err}");
 }

@@ -385,3 +385,51 @@ pub fn read_model(path: &Path) -> Result<(ModelProto, ModelMetadata)> {
     }
     Ok((proto, metadata))
 }
+
+/// The (folded) kernels and biases of a model file of the contract, one per conv of `graph` — the
+/// inverse of [`to_onnx`]; fails when the file's architecture is not `graph`'s.
+pub fn read_conv_weights(path: &Path, graph: &Graph) -> Result<Vec<ConvWeights>> {
+    let (proto, metadata) = read_model(path)?;
+    let config = super::yolov3::Yolov3Config {
+        classes: metadata.classes.len(),
+        width: metadata.width,
+        depth: metadata.depth,
+    };
+    if config != graph.config {
+        return Err(Error::bad_input(
+            path,
+            format!(
+                "model of width {} depth {} and {} classes; the run trains width {} depth {} with {} classes",
+                config.width, config.depth, config.classes, graph.config.width, graph.config.depth, graph.config.classes
+            ),
+        ));
+    }
+    let graph_proto = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::bad_input(path, "no graph"))?;
+    let find = |name: &str| -> Result<Vec<f32>> {
+        let t = graph_proto
+            .initializer
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::bad_input(path, format!("no initializer '{name}'")))?;
+        if !t.float_data.is_empty() {
+            return Ok(t.float_data.clone());
+        }
+        Ok(t.raw_data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    };
+    graph
+        .convs()
+        .map(|c| {
+            Ok(ConvWeights {
+                weight: find(&format!("{}.weight", c.name))?,
+                bias: Some(find(&format!("{}.bias", c.name))?),
+                batch_norm: None,
+            })
+        })
+        .collect()
+}

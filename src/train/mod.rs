@@ -32,8 +32,8 @@ use crate::engine::tract::TractEngine;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::contract::{self, Anchor, ModelMetadata, Provenance};
-use crate::model::onnx::{read_model, to_onnx, write_onnx};
-use crate::model::yolov3::{build_graph, Architecture, ConvWeights, Graph, Yolov3Config, STRIDES};
+use crate::model::onnx::{read_conv_weights, to_onnx, write_onnx};
+use crate::model::yolov3::{build_graph, Architecture, Graph, Yolov3Config, STRIDES};
 use crate::progress::Progress;
 use data::{augment, batch_of, read_sample, Augmentation, Sample};
 use loss::{yolo_loss, LossTerms};
@@ -190,53 +190,6 @@ fn anchors_of(manifest: &Manifest) -> Result<Vec<Anchor>> {
         .collect())
 }
 
-/// Folded weights of an ONNX model of the fringewatch contract, for `graph`.
-pub fn weights_of_model(path: &Path, graph: &Graph) -> Result<Vec<ConvWeights>> {
-    let (proto, metadata) = read_model(path)?;
-    let config = Yolov3Config {
-        classes: metadata.classes.len(),
-        width: metadata.width,
-        depth: metadata.depth,
-    };
-    if config != graph.config {
-        return Err(Error::bad_input(
-            path,
-            format!(
-                "model of width {} depth {} and {} classes; the run trains width {} depth {} with {} classes",
-                config.width, config.depth, config.classes, graph.config.width, graph.config.depth, graph.config.classes
-            ),
-        ));
-    }
-    let graph_proto = proto
-        .graph
-        .as_ref()
-        .ok_or_else(|| Error::bad_input(path, "no graph"))?;
-    let find = |name: &str| -> Result<Vec<f32>> {
-        let t = graph_proto
-            .initializer
-            .iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| Error::bad_input(path, format!("no initializer '{name}'")))?;
-        if !t.float_data.is_empty() {
-            return Ok(t.float_data.clone());
-        }
-        Ok(t.raw_data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
-    };
-    graph
-        .convs()
-        .map(|c| {
-            Ok(ConvWeights {
-                weight: find(&format!("{}.weight", c.name))?,
-                bias: Some(find(&format!("{}.bias", c.name))?),
-                batch_norm: None,
-            })
-        })
-        .collect()
-}
-
 /// Everything a training run needs, loaded once.
 struct Run<'a> {
     dataset: &'a Path,
@@ -347,7 +300,7 @@ pub fn train(
     };
     let mut net = match &settings.init {
         Some(init) => {
-            let weights = weights_of_model(init, &run.graph)?;
+            let weights = read_conv_weights(init, &run.graph)?;
             Yolov3Net::from_weights(&run.graph, &weights, &device)?
         }
         None => Yolov3Net::new(&run.graph, &device),
