@@ -20,6 +20,7 @@
 //! - [`overlay`]: detections against a landslide inventory (PROJ, rstar, geo);
 //! - [`vector`]: GeoPackage (transactional) and GeoJSON polygon layers;
 //! - [`render`]: PNG previews (cyclic phase colours, class boxes);
+//! - [`ffi`]: the C ABI (`include/fringewatch.h`) for the QGIS plugin and other hosts;
 //! - [`progress`], [`error`]: progress/cancel and typed errors shared by CLI and C ABI.
 
 pub mod dataset;
@@ -27,6 +28,7 @@ pub mod detect;
 pub mod engine;
 pub mod error;
 pub mod evaluate;
+pub mod ffi;
 pub mod model;
 pub mod overlay;
 pub mod phase;

@@ -3,17 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use fringewatch::detect::output::{detection_features, write_detections, ModelInfo};
-use fringewatch::detect::{detect_stack, DetectSettings, DetectionRun};
-use fringewatch::engine::tract::TractEngine;
+use fringewatch::detect::job::{DetectionOutput, Detector};
+use fringewatch::detect::{DetectSettings, DetectionRun};
 use fringewatch::engine::{Backend, Engine};
+use fringewatch::model::write_random_model;
 use fringewatch::model::yolov3::Architecture;
-use fringewatch::model::{default_model, sha256_of, write_random_model};
-use fringewatch::progress::{Progress, Silent};
-use fringewatch::raster::io::check_output_path;
 use fringewatch::sensitivity::layer::Incidence;
-use fringewatch::stack::{layers_and_stack, RawLayers};
-use fringewatch::vector::{check_layer_name, is_geojson};
+use fringewatch::stack::RawLayers;
+use fringewatch::vector::is_geojson;
 use fringewatch::{Error, Result};
 
 use super::Bar;
@@ -133,71 +130,25 @@ pub(crate) enum ModelCommand {
     Info { model: PathBuf },
 }
 
-fn settings(o: &DetectOptions, engine: &dyn Engine) -> DetectSettings {
-    DetectSettings {
-        confidence: o
-            .confidence
-            .unwrap_or_else(|| engine.metadata().default_confidence()),
-        iou: o.iou,
-        overlap: o.overlap,
-        batch: o.batch,
-    }
-}
-
-fn load_engine(model: &Option<PathBuf>, o: &DetectOptions) -> Result<(Box<dyn Engine>, PathBuf)> {
-    let path = match model {
-        Some(p) => p.clone(),
-        None => default_model()?,
-    };
-    let engine: Box<dyn Engine> = match o.backend {
-        Backend::Cpu => Box::new(TractEngine::load(&path, o.batch)?),
-    };
-    Ok((engine, path))
-}
-
-/// Checks that need no work: output location, layer name, existing layer.
-fn check_output(out: &Path, o: &DetectOptions) -> Result<()> {
-    check_output_path(out)?;
-    if !is_geojson(out) {
-        check_layer_name(&o.layer)?;
-        if out.exists() && !o.overwrite {
-            if let Ok(names) = fringewatch::vector::gpkg::layer_names(out) {
-                if names.iter().any(|n| n.eq_ignore_ascii_case(&o.layer)) {
-                    return Err(Error::Output {
-                        path: out.to_path_buf(),
-                        problem: format!(
-                            "layer '{}' already exists; choose another --layer or pass --overwrite",
-                            o.layer
-                        ),
-                    });
-                }
-            }
-        }
-    } else if out.exists() && !o.overwrite {
-        return Err(Error::Output {
+impl DetectOptions {
+    fn output(&self, out: &Path) -> DetectionOutput {
+        DetectionOutput {
             path: out.to_path_buf(),
-            problem: "already exists; pass --overwrite to replace it".into(),
-        });
+            layer: self.layer.clone(),
+            overwrite: self.overwrite,
+        }
     }
-    Ok(())
-}
 
-fn detect_and_write(
-    stack: &Path,
-    engine: &dyn Engine,
-    model_path: &Path,
-    out: &Path,
-    o: &DetectOptions,
-    progress: &dyn Progress,
-) -> Result<DetectionRun> {
-    let run = detect_stack(stack, engine, &settings(o, engine), progress)?;
-    let model = ModelInfo {
-        name: engine.metadata().name.clone(),
-        sha256: sha256_of(model_path)?,
-    };
-    let features = detection_features(&run, &engine.metadata().classes, &model, chrono::Utc::now());
-    write_detections(out, &o.layer, &run, &features, o.overwrite, &Silent)?;
-    Ok(run)
+    fn settings(&self, detector: &Detector) -> DetectSettings {
+        DetectSettings {
+            confidence: self
+                .confidence
+                .unwrap_or_else(|| detector.default_settings().confidence),
+            iou: self.iou,
+            overlap: self.overlap,
+            batch: self.batch,
+        }
+    }
 }
 
 fn report(run: &DetectionRun, out: &Path, layer: &str, engine: &dyn Engine) {
@@ -236,51 +187,21 @@ fn report(run: &DetectionRun, out: &Path, layer: &str, engine: &dyn Engine) {
 }
 
 pub(crate) fn detect(args: DetectArgs, quiet: bool) -> Result<()> {
-    check_output(&args.out, &args.options)?;
-    let (engine, model_path) = load_engine(&args.model, &args.options)?;
+    let output = args.options.output(&args.out);
+    output.check()?;
+    let o = &args.options;
+    let detector = Detector::open(args.model.as_deref(), o.backend, o.batch)?;
     let bar = Bar::new(quiet, "detect");
-    let run = detect_and_write(
-        &args.stack,
-        engine.as_ref(),
-        &model_path,
-        &args.out,
-        &args.options,
-        &bar,
-    )?;
+    let run = detector.detect_to_output(&args.stack, &output, &o.settings(&detector), &bar)?;
     bar.done();
-    report(&run, &args.out, &args.options.layer, engine.as_ref());
+    report(&run, &args.out, &o.layer, detector.engine());
     Ok(())
 }
 
 pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
-    check_output(&args.out, &args.options)?;
-    let (engine, model_path) = load_engine(&args.model, &args.options)?;
-    let temp;
-    let layers = match &args.keep_layers {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.clone(),
-                source,
-            })?;
-            dir.clone()
-        }
-        None => {
-            let parent = args
-                .out
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            temp = tempfile::Builder::new()
-                .prefix(".fringewatch-layers-")
-                .tempdir_in(parent)
-                .map_err(|source| Error::Io {
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
-            temp.path().to_path_buf()
-        }
-    };
-    let bar = Bar::new(quiet, "run");
+    let output = args.options.output(&args.out);
+    output.check()?;
+    let o = &args.options;
     let incidence = match (&args.incidence, args.incidence_deg) {
         (Some(p), _) => Incidence::Raster(p.clone()),
         (None, Some(d)) => Incidence::Degrees(d),
@@ -298,22 +219,17 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
         incidence,
         heading_deg: args.heading,
     };
-    let stage = |start, span| fringewatch::progress::Stage {
-        parent: &bar as &dyn Progress,
-        start,
-        span,
-    };
-    let stack = layers_and_stack(&raw, &layers, &stage(0.0, 0.55))?;
-    let result = detect_and_write(
-        &stack,
-        engine.as_ref(),
-        &model_path,
-        &args.out,
-        &args.options,
-        &stage(0.55, 0.45),
+    let detector = Detector::open(args.model.as_deref(), o.backend, o.batch)?;
+    let bar = Bar::new(quiet, "run");
+    let result = detector.detect_raw_to_output(
+        &raw,
+        args.keep_layers.as_deref(),
+        &output,
+        &o.settings(&detector),
+        &bar,
     )?;
     bar.done();
-    report(&result, &args.out, &args.options.layer, engine.as_ref());
+    report(&result, &args.out, &o.layer, detector.engine());
     Ok(())
 }
 
@@ -374,34 +290,35 @@ pub(crate) struct BaselineArgs {
 /// `fringewatch baseline`: the non-learning fringe detector (class-agnostic; every box is
 /// written with class `FRINGE`).
 pub(crate) fn baseline(args: BaselineArgs) -> Result<()> {
-    let options = DetectOptions {
+    let output = DetectionOutput {
+        path: args.out.clone(),
         layer: args.layer.clone(),
-        confidence: None,
-        iou: 0.0,
-        overlap: 0,
-        batch: 1,
-        backend: Backend::Cpu,
         overwrite: args.overwrite,
     };
-    check_output(&args.out, &options)?;
+    output.check()?;
     let settings = fringewatch::detect::baseline::BaselineSettings {
         threshold: args.threshold,
         min_area: args.min_area,
         ..Default::default()
     };
     let run = fringewatch::detect::detect_baseline(&args.stack, &settings)?;
-    let model = ModelInfo {
+    let model = fringewatch::detect::output::ModelInfo {
         name: "baseline: local fringe rate × consistency".into(),
         sha256: String::new(),
     };
-    let features = detection_features(&run, &["FRINGE".to_string()], &model, chrono::Utc::now());
-    write_detections(
+    let features = fringewatch::detect::output::detection_features(
+        &run,
+        &["FRINGE".to_string()],
+        &model,
+        chrono::Utc::now(),
+    );
+    fringewatch::detect::output::write_detections(
         &args.out,
         &args.layer,
         &run,
         &features,
         args.overwrite,
-        &Silent,
+        &fringewatch::progress::Silent,
     )?;
     println!(
         "{} fringe boxes (baseline, class-agnostic) → {}",

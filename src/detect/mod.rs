@@ -9,6 +9,7 @@
 
 pub mod baseline;
 pub mod decode;
+pub mod job;
 pub mod merge;
 pub mod output;
 pub mod scene_info;

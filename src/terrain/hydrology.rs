@@ -137,6 +137,24 @@ pub fn mfd_catchment_area(
     spacing: &CellSpacing,
     convergence: f64,
 ) -> Array2<f32> {
+    match mfd_catchment_area_until(filled, spacing, convergence, &|_| true) {
+        Some(area) => area,
+        None => unreachable!("routing that is never asked to stop finishes"),
+    }
+}
+
+/// Cells routed between two calls of the `keep_going` check (about 50 ms on one core).
+const ROUTING_CHECK_CELLS: usize = 1 << 18;
+
+/// [`mfd_catchment_area`] that asks `keep_going(fraction of cells routed)` every
+/// [`ROUTING_CHECK_CELLS`] cells and returns `None` as soon as it answers `false` (cancellation
+/// of long runs).
+pub fn mfd_catchment_area_until(
+    filled: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    convergence: f64,
+    keep_going: &dyn Fn(f64) -> bool,
+) -> Option<Array2<f32>> {
     let (rows, cols) = filled.dim();
     let mut area = Array2::<f32>::from_elem((rows, cols), f32::NAN);
     // number of higher (donor) neighbours of each cell
@@ -166,7 +184,13 @@ pub fn mfd_catchment_area(
         .map(|i| i as u32)
         .collect();
     let mut weights = [0.0f64; 8];
+    let cells = (rows * cols).max(1) as f64;
+    let mut routed = 0usize;
     while let Some(i) = ready.pop() {
+        routed += 1;
+        if routed % ROUTING_CHECK_CELLS == 0 && !keep_going(routed as f64 / cells) {
+            return None;
+        }
         let (r, c) = ((i as usize) / cols, (i as usize) % cols);
         let z = filled[(r, c)] as f64;
         let mut total = 0.0;
@@ -198,7 +222,7 @@ pub fn mfd_catchment_area(
             }
         }
     }
-    area
+    Some(area)
 }
 
 /// Specific catchment area (m²/m) = catchment area / flow width, with SAGA's default
@@ -241,6 +265,28 @@ pub fn twi(dem: ArrayView2<f32>, spacing: &CellSpacing) -> Array2<f32> {
     let mut sca = mfd_catchment_area(filled.view(), spacing, DEFAULT_CONVERGENCE);
     specific_catchment_area(filled.view(), spacing, &mut sca);
     drop(filled);
+    twi_from_sca(dem, spacing, sca)
+}
+
+/// SCA of a depression-filled DEM: MFD catchment area (convergence 1.1) over the aspect-based
+/// flow width (the middle stage of [`twi`]).
+/// `keep_going` as in [`mfd_catchment_area_until`]; `None` when it stopped the routing.
+pub fn specific_catchment_area_of_filled(
+    filled: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    keep_going: &dyn Fn(f64) -> bool,
+) -> Option<Array2<f32>> {
+    let mut sca = mfd_catchment_area_until(filled, spacing, DEFAULT_CONVERGENCE, keep_going)?;
+    specific_catchment_area(filled, spacing, &mut sca);
+    Some(sca)
+}
+
+/// TWI = ln(SCA / tan β) from the SCA, computed in place (the last stage of [`twi`]).
+pub fn twi_from_sca(
+    dem: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    mut sca: Array2<f32>,
+) -> Array2<f32> {
     let cols = dem.ncols();
     sca.axis_iter_mut(Axis(0))
         .into_par_iter()

@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use super::convexity::{convexity, ConvexitySettings};
 use super::gradient::{slope, GradientMethod};
-use super::hydrology::twi;
+use super::hydrology::{fill_depressions, specific_catchment_area_of_filled, twi_from_sca};
 use super::ruggedness::{tri, TriMethod};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::CellSpacing;
 
@@ -99,19 +99,39 @@ pub struct Pc1Result {
     pub explained_variance: Option<[f64; 4]>,
 }
 
-/// One terrain variable of a DEM.
+/// One terrain variable of a DEM. TWI, whose flow routing is partly sequential and the longest
+/// step, reports its stages to `progress` (so a cancel is seen between them).
 pub fn terrain_variable(
     variable: TerrainVariable,
     dem: ArrayView2<f32>,
     spacing: &CellSpacing,
     settings: &Pc1Settings,
-) -> Array2<f32> {
-    match variable {
+    progress: &dyn Progress,
+) -> Result<Array2<f32>> {
+    let step = |fraction: f64, message: &str| {
+        if progress.report(fraction, message) {
+            Ok(())
+        } else {
+            Err(Error::Cancelled)
+        }
+    };
+    Ok(match variable {
         TerrainVariable::Slope => slope(dem, spacing, settings.gradient),
         TerrainVariable::Tri => tri(dem, settings.tri),
-        TerrainVariable::Twi => twi(dem, spacing),
+        TerrainVariable::Twi => {
+            step(0.0, "TWI: filling depressions")?;
+            let filled = fill_depressions(dem);
+            step(0.3, "TWI: flow routing")?;
+            let sca = specific_catchment_area_of_filled(filled.view(), spacing, &|f| {
+                progress.report(0.3 + 0.5 * f, "TWI: flow routing")
+            })
+            .ok_or(Error::Cancelled)?;
+            drop(filled);
+            step(0.8, "TWI: wetness index")?;
+            twi_from_sca(dem, spacing, sca)
+        }
         TerrainVariable::Convexity => convexity(dem, spacing, settings.convexity),
-    }
+    })
 }
 
 /// Mean and standard deviation over finite cells (f64 accumulation).
@@ -165,7 +185,12 @@ pub fn pc1(
             let mut constant = 0.0f64;
             for (k, var) in TerrainVariable::ALL.iter().enumerate() {
                 stage.step(k as f64 / 4.0, var.name())?;
-                let values = terrain_variable(*var, dem, spacing, settings);
+                let part = Stage {
+                    parent: &stage,
+                    start: k as f64 / 4.0,
+                    span: 0.25,
+                };
+                let values = terrain_variable(*var, dem, spacing, settings, &part)?;
                 let s = stats(values.view());
                 all_stats[k] = s;
                 let w = if s.std > 0.0 {
@@ -193,7 +218,12 @@ pub fn pc1(
             let mut vars = Vec::with_capacity(4);
             for (k, var) in TerrainVariable::ALL.iter().enumerate() {
                 stage.step(k as f64 / 5.0, var.name())?;
-                let v = terrain_variable(*var, dem, spacing, settings);
+                let part = Stage {
+                    parent: &stage,
+                    start: k as f64 / 5.0,
+                    span: 0.2,
+                };
+                let v = terrain_variable(*var, dem, spacing, settings, &part)?;
                 all_stats[k] = stats(v.view());
                 vars.push(v);
             }

@@ -1,0 +1,471 @@
+"""Processing algorithms of the Fringewatch provider: each one calls the native library through
+:mod:`native`, with progress and cancel wired to the Processing feedback and library errors
+raised as QgsProcessingException with the library's message."""
+
+import math
+import os
+import re
+
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingParameterVectorDestination,
+    QgsProcessingParameterVectorLayer,
+)
+
+from . import native
+
+STYLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "styles")
+DETECTIONS_STYLE = os.path.join(STYLES, "detections.qml")
+PHASE_STYLE = os.path.join(STYLES, "wrapped_phase.qml")
+
+# Sentinel-1 effective headings over the Northern Apennines (METHOD.md §2).
+ORBITS = [
+    ("Sentinel-1 ascending (heading −10.5°)", -10.5),
+    ("Sentinel-1 descending (heading −169.5°)", -169.5),
+    ("Custom heading", None),
+]
+BACKENDS = [("Automatic (GPU when available, else CPU)", native.FW_BACKEND_AUTO),
+            ("CPU (tract)", native.FW_BACKEND_CPU)]
+
+
+class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
+    """Applies a shipped QML style to an output layer when Processing loads it."""
+
+    def __init__(self, qml):
+        super().__init__()
+        self.qml = qml
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 - QGIS API name
+        message, ok = layer.loadNamedStyle(self.qml)
+        if not ok:
+            feedback.reportError(f"style {self.qml} not applied: {message}")
+        layer.triggerRepaint()
+
+
+# Post-processors must outlive the algorithm run (QGIS keeps only a raw pointer).
+_POST_PROCESSORS = {
+    "detections": StyleOnLoad(DETECTIONS_STYLE),
+    "phase": StyleOnLoad(PHASE_STYLE),
+}
+
+
+def parse_vector_destination(destination, default_layer):
+    """(path, layer) of a Processing vector destination: ``ogr:dbname='X.gpkg' table="name"``
+    names the layer; a plain path gets ``default_layer``. A GeoJSON path has no layer."""
+    match = re.match(r"^ogr:dbname='((?:[^']|'')*)'\s+table=\"((?:[^\"]|\"\")*)\"", destination)
+    if match:
+        return match.group(1).replace("''", "'"), match.group(2).replace('""', '"')
+    path = destination
+    if path.lower().endswith((".geojson", ".json")):
+        return path, None
+    if not path.lower().endswith(".gpkg"):
+        raise QgsProcessingException(
+            f"{path}: detections are written to a GeoPackage (.gpkg) or GeoJSON (.geojson)")
+    return path, default_layer
+
+
+def source_path_and_layer(uri):
+    """Split an OGR layer source ``path|layername=x`` into (path, layer or None)."""
+    parts = uri.split("|")
+    layer = None
+    for part in parts[1:]:
+        if part.startswith("layername="):
+            layer = part[len("layername="):]
+    return parts[0], layer
+
+
+class FringewatchAlgorithm(QgsProcessingAlgorithm):
+    """Common plumbing: the library, errors, raster paths, output loading."""
+
+    def tr(self, text):
+        return QCoreApplication.translate("Fringewatch", text)
+
+    def group(self):
+        return self.tr("Landslide detection")
+
+    def groupId(self):  # noqa: N802 - QGIS API name
+        return "detection"
+
+    def createInstance(self):  # noqa: N802
+        return type(self)()
+
+    def library(self):
+        try:
+            return native.load()
+        except native.LibraryNotFoundError as error:
+            raise QgsProcessingException(str(error)) from error
+
+    def call(self, function, *args, **kwargs):
+        """Run a native call; library errors become QgsProcessingException."""
+        try:
+            return function(*args, **kwargs)
+        except native.FringewatchError as error:
+            if error.cancelled:
+                raise QgsProcessingException(
+                    self.tr("Cancelled: nothing was written.")) from error
+            raise QgsProcessingException(str(error)) from error
+
+    def raster_path(self, parameters, name, context, required=True):
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None:
+            if required:
+                raise QgsProcessingException(self.tr(f"{name}: no raster layer given"))
+            return None
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(
+                f"{layer.name()}: only rasters GDAL reads from files are supported "
+                f"(provider '{layer.providerType()}')")
+        return layer.source()
+
+    def style_output(self, context, destination, uri, style):
+        """Load `uri` (instead of `destination`) on completion, with a shipped style."""
+        if not context.willLoadLayerOnCompletion(destination):
+            return
+        details = context.layerToLoadOnCompletionDetails(destination)
+        name, project, output_name = details.name, details.project, details.outputName
+        layers = context.layersToLoadOnCompletion()
+        layers.pop(destination, None)
+        context.setLayersToLoadOnCompletion(layers)
+        new_details = QgsProcessingContext.LayerDetails(name or output_name, project,
+                                                        output_name)
+        context.addLayerToLoadOnCompletion(uri, new_details)
+        context.layerToLoadOnCompletionDetails(uri).setPostProcessor(_POST_PROCESSORS[style])
+
+
+class DetectionParameters:
+    """Parameters shared by both detection algorithms."""
+
+    @staticmethod
+    def add(algorithm):
+        algorithm.addParameter(QgsProcessingParameterFile(
+            "MODEL", algorithm.tr("Model (ONNX; empty: the bundled default model)"),
+            extension="onnx", optional=True))
+        algorithm.addParameter(QgsProcessingParameterEnum(
+            "BACKEND", algorithm.tr("Inference backend"), [b[0] for b in BACKENDS],
+            defaultValue=0))
+        algorithm.addParameter(QgsProcessingParameterNumber(
+            "CONFIDENCE",
+            algorithm.tr("Confidence threshold (empty: the model's recommended value)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=1.0))
+        algorithm.addParameter(QgsProcessingParameterNumber(
+            "IOU", algorithm.tr("IoU threshold of non-maximum suppression"),
+            QgsProcessingParameterNumber.Double, defaultValue=0.45, minValue=0.0, maxValue=1.0))
+        algorithm.addParameter(QgsProcessingParameterNumber(
+            "OVERLAP", algorithm.tr("Tile overlap (pixels)"),
+            QgsProcessingParameterNumber.Integer, defaultValue=32, minValue=0, maxValue=79))
+        algorithm.addParameter(QgsProcessingParameterString(
+            "LAYER_NAME", algorithm.tr("Layer name in the GeoPackage"),
+            defaultValue="detections"))
+        algorithm.addParameter(QgsProcessingParameterBoolean(
+            "OVERWRITE",
+            algorithm.tr("Replace a layer of the same name (other layers are never touched)"),
+            defaultValue=False))
+        algorithm.addParameter(QgsProcessingParameterVectorDestination(
+            "OUTPUT", algorithm.tr("Detections"), QgsProcessing.TypeVectorPolygon))
+
+    @staticmethod
+    def read(algorithm, parameters, context):
+        model = algorithm.parameterAsFile(parameters, "MODEL", context) or native.bundled_model()
+        backend = BACKENDS[algorithm.parameterAsEnum(parameters, "BACKEND", context)][1]
+        confidence = None
+        if parameters.get("CONFIDENCE") is not None:
+            confidence = algorithm.parameterAsDouble(parameters, "CONFIDENCE", context)
+        destination = algorithm.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        layer_name = algorithm.parameterAsString(parameters, "LAYER_NAME", context)
+        path, layer = parse_vector_destination(destination, layer_name or "detections")
+        return {
+            "model": model,
+            "backend": backend,
+            "options": {
+                "confidence": confidence,
+                "iou": algorithm.parameterAsDouble(parameters, "IOU", context),
+                "overlap": algorithm.parameterAsInt(parameters, "OVERLAP", context),
+                "overwrite": algorithm.parameterAsBoolean(parameters, "OVERWRITE", context),
+                "layer": layer,
+            },
+            "destination": destination,
+            "path": path,
+        }
+
+    @staticmethod
+    def finish(algorithm, summary, read, context, feedback):
+        layer = read["options"]["layer"]
+        uri = read["path"] if layer is None else f"{read['path']}|layername={layer}"
+        algorithm.style_output(context, read["destination"], uri, "detections")
+        by_class = ", ".join(f"{k} {v}" for k, v in summary.get("by_class", {}).items())
+        feedback.pushInfo(
+            f"{summary['detections']} detections ({by_class}) from {summary['tiles_run']} "
+            f"tiles with {summary['engine']}, model {summary['model']} → {uri}")
+        if not summary.get("trained", True):
+            feedback.reportError("the model is untrained: its detections mean nothing")
+        return {"OUTPUT": uri, "DETECTIONS": summary["detections"]}
+
+
+class ComputeIsl(FringewatchAlgorithm):
+    def name(self):
+        return "compute_isl"
+
+    def displayName(self):  # noqa: N802
+        return self.tr("Compute ISL (InSAR sensitivity)")
+
+    def shortHelpString(self):  # noqa: N802
+        return self.tr(
+            "ISL = S2L × W(γ) with the layover/shadow mask (Mondini et al. 2026, METHOD.md §2): "
+            "sensitivity of the line of sight to downslope motion, weighted by coherence "
+            "(k = 20, γm = 0.3). Output on the coherence grid.")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer("DEM", self.tr("DEM (metres)")))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            "COHERENCE", self.tr("Coherence [0, 1]")))
+        add_geometry_parameters(self)
+        self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("ISL")))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        library = self.library()
+        out = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        incidence_raster, incidence_deg, heading = read_geometry(self, parameters, context)
+        summary = self.call(
+            library.compute_isl, self.raster_path(parameters, "DEM", context),
+            self.raster_path(parameters, "COHERENCE", context), out, heading,
+            incidence_raster=incidence_raster, incidence_deg=incidence_deg, feedback=feedback)
+        feedback.pushInfo(f"ISL: mean {summary['mean_isl']:.3f}, "
+                          f"{100 * summary['zero_fraction']:.1f} % masked or flat")
+        return {"OUTPUT": out}
+
+
+class ComputePc1(FringewatchAlgorithm):
+    def name(self):
+        return "compute_pc1"
+
+    def displayName(self):  # noqa: N802
+        return self.tr("Compute PC1 (terrain principal component)")
+
+    def shortHelpString(self):  # noqa: N802
+        return self.tr(
+            "PC1 of standardised slope, TRI, TWI and convexity (METHOD.md §3) with the paper's "
+            "loadings, or loadings fitted to this DEM.")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer("DEM", self.tr("DEM (metres)")))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            "LIKE", self.tr("Output grid like (empty: the DEM's grid)"), optional=True))
+        self.addParameter(QgsProcessingParameterBoolean(
+            "FIT_LOADINGS", self.tr("Fit the loadings to this DEM (default: the paper's)"),
+            defaultValue=False))
+        self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("PC1")))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        library = self.library()
+        out = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        report = self.call(
+            library.compute_pc1, self.raster_path(parameters, "DEM", context), out,
+            like=self.raster_path(parameters, "LIKE", context, required=False),
+            fit_loadings=self.parameterAsBoolean(parameters, "FIT_LOADINGS", context),
+            feedback=feedback)
+        loadings = ", ".join(f"{k} {v:.3f}" for k, v in report["loadings"].items())
+        feedback.pushInfo(f"PC1 loadings: {loadings}")
+        return {"OUTPUT": out}
+
+
+class BuildStack(FringewatchAlgorithm):
+    def name(self):
+        return "build_stack"
+
+    def displayName(self):  # noqa: N802
+        return self.tr("Build detector input stack")
+
+    def shortHelpString(self):  # noqa: N802
+        return self.tr("Three bands on the phase grid: wrapped phase, ISL, PC1 (METHOD.md §1).")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            "PHASE", self.tr("Wrapped phase (radians)")))
+        self.addParameter(QgsProcessingParameterRasterLayer("ISL", self.tr("ISL")))
+        self.addParameter(QgsProcessingParameterRasterLayer("PC1", self.tr("PC1")))
+        self.addParameter(QgsProcessingParameterBoolean(
+            "UINT16", self.tr("16-bit unsigned with scale/offset (the preprint's form)"),
+            defaultValue=False))
+        self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Stack")))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        library = self.library()
+        out = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        self.call(library.build_stack, self.raster_path(parameters, "PHASE", context),
+                  self.raster_path(parameters, "ISL", context),
+                  self.raster_path(parameters, "PC1", context), out,
+                  uint16=self.parameterAsBoolean(parameters, "UINT16", context),
+                  feedback=feedback)
+        self.style_output(context, out, out, "phase")
+        return {"OUTPUT": out}
+
+
+class DetectFromStack(FringewatchAlgorithm):
+    def name(self):
+        return "detect_stack"
+
+    def displayName(self):  # noqa: N802
+        return self.tr("Detect landslides")
+
+    def shortHelpString(self):  # noqa: N802
+        return self.tr(
+            "YOLOv3 on a detector input stack (phase, ISL, PC1). Boxes are classified AR, CF, "
+            "CS or FS (artifact, earthflow, earthslide, rockslide) and written as a layer of a "
+            "GeoPackage: pick an existing GeoPackage to add the layer beside your inventory (its "
+            "other layers are never touched). Each box has a review field (unreviewed / "
+            "confirmed / rejected) for the expert's check.")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            "STACK", self.tr("Detector input stack")))
+        DetectionParameters.add(self)
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        library = self.library()
+        read = DetectionParameters.read(self, parameters, context)
+        stack = self.raster_path(parameters, "STACK", context)
+        detector = self.call(library.open_detector, read["model"], read["backend"])
+        with detector:
+            options = dict(read["options"])
+            summary = self.call(detector.detect_stack, stack, read["path"],
+                                feedback=feedback, **options)
+        return DetectionParameters.finish(self, summary, read, context, feedback)
+
+
+class DetectFromInterferogram(FringewatchAlgorithm):
+    def name(self):
+        return "detect_interferogram"
+
+    def displayName(self):  # noqa: N802
+        return self.tr("Detect landslides from interferogram")
+
+    def shortHelpString(self):  # noqa: N802
+        return self.tr(
+            "End to end: ISL and PC1 from the coherence, DEM and acquisition geometry (the "
+            "paper's defaults), the stack, then detection (see Detect landslides). Intermediate "
+            "rasters go to a temporary folder beside the output and are removed.")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            "PHASE", self.tr("Wrapped phase (radians)")))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            "COHERENCE", self.tr("Coherence [0, 1]")))
+        self.addParameter(QgsProcessingParameterRasterLayer("DEM", self.tr("DEM (metres)")))
+        add_geometry_parameters(self)
+        DetectionParameters.add(self)
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        library = self.library()
+        read = DetectionParameters.read(self, parameters, context)
+        incidence_raster, incidence_deg, heading = read_geometry(self, parameters, context)
+        phase = self.raster_path(parameters, "PHASE", context)
+        coherence = self.raster_path(parameters, "COHERENCE", context)
+        dem = self.raster_path(parameters, "DEM", context)
+        detector = self.call(library.open_detector, read["model"], read["backend"])
+        with detector:
+            summary = self.call(
+                detector.detect_interferogram, phase, coherence, dem, heading, read["path"],
+                incidence_raster=incidence_raster, incidence_deg=incidence_deg,
+                feedback=feedback, **read["options"])
+        return DetectionParameters.finish(self, summary, read, context, feedback)
+
+
+class OverlayInventory(FringewatchAlgorithm):
+    def name(self):
+        return "overlay_inventory"
+
+    def displayName(self):  # noqa: N802
+        return self.tr("Overlay detections with a landslide inventory")
+
+    def shortHelpString(self):  # noqa: N802
+        return self.tr(
+            "Each detection gains the ids (id_frana or FID) of the inventory polygons it "
+            "overlaps, the best match's movement type (nome_tipo), the overlapped fraction, the "
+            "distance to the nearest polygon and a status: mapped (overlaps a mapped "
+            "landslide), near (within the given distance) or new (nothing mapped within it). "
+            "The inventory is reprojected to the detections' CRS when they differ.")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterVectorLayer(
+            "DETECTIONS", self.tr("Detections"), [QgsProcessing.TypeVectorPolygon]))
+        self.addParameter(QgsProcessingParameterVectorLayer(
+            "INVENTORY", self.tr("Landslide inventory"), [QgsProcessing.TypeVectorPolygon]))
+        self.addParameter(QgsProcessingParameterNumber(
+            "NEW_DISTANCE", self.tr("Distance beyond which a detection is new (metres)"),
+            QgsProcessingParameterNumber.Double, defaultValue=250.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterString(
+            "LAYER_NAME", self.tr("Layer name in the GeoPackage"),
+            defaultValue="detections_overlay"))
+        self.addParameter(QgsProcessingParameterBoolean(
+            "OVERWRITE", self.tr("Replace a layer of the same name"), defaultValue=False))
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            "OUTPUT", self.tr("Detections with inventory overlay"),
+            QgsProcessing.TypeVectorPolygon))
+
+    def _layer_source(self, parameters, name, context, feedback):
+        path, layer = self.parameterAsCompatibleSourceLayerPathAndLayerName(
+            parameters, name, context, ["gpkg", "shp", "geojson", "json", "fgb", "sqlite"],
+            "gpkg", feedback)
+        return path, layer or None
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        library = self.library()
+        detections, detections_layer = self._layer_source(parameters, "DETECTIONS", context,
+                                                          feedback)
+        inventory, inventory_layer = self._layer_source(parameters, "INVENTORY", context,
+                                                        feedback)
+        destination = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        layer_name = self.parameterAsString(parameters, "LAYER_NAME", context)
+        path, layer = parse_vector_destination(destination, layer_name or "detections_overlay")
+        summary = self.call(
+            library.overlay, detections, detections_layer, inventory, inventory_layer, path,
+            layer, self.parameterAsDouble(parameters, "NEW_DISTANCE", context),
+            self.parameterAsBoolean(parameters, "OVERWRITE", context), feedback=feedback)
+        for cls, counts in summary["counts"].items():
+            feedback.pushInfo(f"{cls}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        uri = path if layer is None else f"{path}|layername={layer}"
+        self.style_output(context, destination, uri, "detections")
+        return {"OUTPUT": uri}
+
+
+def add_geometry_parameters(algorithm):
+    algorithm.addParameter(QgsProcessingParameterRasterLayer(
+        "INCIDENCE", algorithm.tr("Incidence angle raster (degrees; empty: a constant angle)"),
+        optional=True))
+    algorithm.addParameter(QgsProcessingParameterNumber(
+        "INCIDENCE_DEG", algorithm.tr("Constant incidence angle (degrees)"),
+        QgsProcessingParameterNumber.Double, defaultValue=37.0, minValue=0.0, maxValue=89.0))
+    algorithm.addParameter(QgsProcessingParameterEnum(
+        "ORBIT", algorithm.tr("Orbit"), [o[0] for o in ORBITS], defaultValue=0))
+    algorithm.addParameter(QgsProcessingParameterNumber(
+        "HEADING", algorithm.tr("Custom heading (degrees clockwise from north)"),
+        QgsProcessingParameterNumber.Double, defaultValue=-10.5, minValue=-360.0,
+        maxValue=360.0))
+
+
+def read_geometry(algorithm, parameters, context):
+    """(incidence raster or None, incidence degrees or NaN, heading degrees)."""
+    incidence_raster = algorithm.raster_path(parameters, "INCIDENCE", context, required=False)
+    incidence_deg = math.nan
+    if incidence_raster is None:
+        incidence_deg = algorithm.parameterAsDouble(parameters, "INCIDENCE_DEG", context)
+    preset = ORBITS[algorithm.parameterAsEnum(parameters, "ORBIT", context)][1]
+    heading = preset if preset is not None else algorithm.parameterAsDouble(
+        parameters, "HEADING", context)
+    return incidence_raster, incidence_deg, heading
+
+
+ALGORITHMS = [ComputeIsl, ComputePc1, BuildStack, DetectFromStack, DetectFromInterferogram,
+              OverlayInventory]

@@ -1,0 +1,173 @@
+//! Detection jobs as the CLI and the C ABI run them: open a detector (a model file or the bundled
+//! default) once, then detect on a stack or end to end from raw layers into a GeoPackage layer
+//! (or a GeoJSON file). The output is checked before any work starts, and nothing is written
+//! when the work fails or is cancelled.
+
+use std::path::{Path, PathBuf};
+
+use super::output::{detection_features, write_detections, ModelInfo};
+use super::{detect_stack, DetectSettings, DetectionRun};
+use crate::engine::tract::TractEngine;
+use crate::engine::{Backend, Engine};
+use crate::error::{Error, Result};
+use crate::model::{default_model, sha256_of};
+use crate::progress::{Progress, Silent, Stage};
+use crate::raster::io::check_output_path;
+use crate::stack::{layers_and_stack, RawLayers};
+use crate::vector::{check_layer_name, is_geojson};
+
+/// Where detections go: a layer of a GeoPackage (created or added to; other layers are never
+/// touched), or a GeoJSON file when `path` ends in `.geojson`/`.json` (`layer` then unused).
+#[derive(Debug, Clone)]
+pub struct DetectionOutput {
+    pub path: PathBuf,
+    pub layer: String,
+    /// Replace an existing layer of the same name (or an existing GeoJSON file).
+    pub overwrite: bool,
+}
+
+impl DetectionOutput {
+    /// Checks that need no work: output directory, layer name, an existing layer or file.
+    pub fn check(&self) -> Result<()> {
+        check_output_path(&self.path)?;
+        if is_geojson(&self.path) {
+            if self.path.exists() && !self.overwrite {
+                return Err(Error::Output {
+                    path: self.path.clone(),
+                    problem: "already exists; pass --overwrite to replace it".into(),
+                });
+            }
+            return Ok(());
+        }
+        check_layer_name(&self.layer)?;
+        if self.path.exists() && !self.overwrite {
+            if let Ok(names) = crate::vector::gpkg::layer_names(&self.path) {
+                if names.iter().any(|n| n.eq_ignore_ascii_case(&self.layer)) {
+                    return Err(Error::Output {
+                        path: self.path.clone(),
+                        problem: format!(
+                            "layer '{}' already exists; choose another layer name or allow overwriting",
+                            self.layer
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A loaded model on an engine, ready for any number of detection runs.
+pub struct Detector {
+    engine: Box<dyn Engine>,
+    model_path: PathBuf,
+    model_sha256: String,
+}
+
+impl Detector {
+    /// Open `model` (default: the bundled model, see [`default_model`]) on `backend`, compiled
+    /// for `batch` tiles per engine call.
+    pub fn open(model: Option<&Path>, backend: Backend, batch: usize) -> Result<Detector> {
+        let model_path = match model {
+            Some(p) => p.to_path_buf(),
+            None => default_model()?,
+        };
+        let engine: Box<dyn Engine> = match backend {
+            Backend::Cpu => Box::new(TractEngine::load(&model_path, batch)?),
+        };
+        let model_sha256 = sha256_of(&model_path)?;
+        Ok(Detector {
+            engine,
+            model_path,
+            model_sha256,
+        })
+    }
+
+    pub fn engine(&self) -> &dyn Engine {
+        self.engine.as_ref()
+    }
+
+    pub fn model_path(&self) -> &Path {
+        &self.model_path
+    }
+
+    /// Default settings with the model's recommended confidence (else 0.5).
+    pub fn default_settings(&self) -> DetectSettings {
+        DetectSettings {
+            confidence: self.engine.metadata().default_confidence(),
+            ..DetectSettings::default()
+        }
+    }
+
+    /// Detect on a 3-band stack and write the layer.
+    pub fn detect_to_output(
+        &self,
+        stack: &Path,
+        output: &DetectionOutput,
+        settings: &DetectSettings,
+        progress: &dyn Progress,
+    ) -> Result<DetectionRun> {
+        output.check()?;
+        let run = detect_stack(stack, self.engine.as_ref(), settings, progress)?;
+        let metadata = self.engine.metadata();
+        let model = ModelInfo {
+            name: metadata.name.clone(),
+            sha256: self.model_sha256.clone(),
+        };
+        let features = detection_features(&run, &metadata.classes, &model, chrono::Utc::now());
+        write_detections(
+            &output.path,
+            &output.layer,
+            &run,
+            &features,
+            output.overwrite,
+            &Silent,
+        )?;
+        Ok(run)
+    }
+
+    /// End to end from raw layers: ISL, PC1 and the stack (in `keep_layers`, or in a temporary
+    /// directory beside the output that is removed afterwards), then detection into `output`.
+    pub fn detect_raw_to_output(
+        &self,
+        raw: &RawLayers,
+        keep_layers: Option<&Path>,
+        output: &DetectionOutput,
+        settings: &DetectSettings,
+        progress: &dyn Progress,
+    ) -> Result<DetectionRun> {
+        output.check()?;
+        let temp;
+        let layers = match keep_layers {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+                dir.to_path_buf()
+            }
+            None => {
+                let parent = output
+                    .path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                temp = tempfile::Builder::new()
+                    .prefix(".fringewatch-layers-")
+                    .tempdir_in(parent)
+                    .map_err(|source| Error::Io {
+                        path: parent.to_path_buf(),
+                        source,
+                    })?;
+                temp.path().to_path_buf()
+            }
+        };
+        let stage = |start, span| Stage {
+            parent: progress,
+            start,
+            span,
+        };
+        let stack = layers_and_stack(raw, &layers, &stage(0.0, 0.55))?;
+        self.detect_to_output(&stack, output, settings, &stage(0.55, 0.45))
+    }
+}
