@@ -243,6 +243,26 @@ enum FwStatus fw_overlay(const char *detections,
                          const struct FwCallbacks *callbacks,
                          char **summary_json);
 
+// Persistent areas across interferograms (as `fringewatch persistence`): `count` detection
+// layers, one per interferogram, given by `paths[i]` and `layers[i]` (`layers` NULL, or an
+// entry NULL: the dataset's only layer), clustered by IoU ≥ `iou` or centre distance ≤
+// `distance` (CRS units) into GeoPackage layer `out_layer` (NULL: "persistence") of `out`.
+// Summary as JSON in `summary_json`.
+//
+// # Safety
+// `paths` points to `count` NUL-terminated strings; `layers` is NULL or points to `count`
+// pointers (each NULL or NUL-terminated); other pointers NULL or valid.
+enum FwStatus fw_persistence(const char *const *paths,
+                             const char *const *layers,
+                             size_t count,
+                             const char *out,
+                             const char *out_layer,
+                             double iou,
+                             double distance,
+                             bool overwrite,
+                             const struct FwCallbacks *callbacks,
+                             char **summary_json);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -18,6 +18,7 @@
 //! - `train` (feature `train`): the burn trainer, YOLOv3 loss, augmentation, checked export;
 //! - [`evaluate`]: matching, AP (VOC all-point, COCO 101-point), P/R/F1, per-class table;
 //! - [`overlay`]: detections against a landslide inventory (PROJ, rstar, geo);
+//! - [`persistence`]: detections of several interferograms clustered into persistent areas;
 //! - [`vector`]: GeoPackage (transactional) and GeoJSON polygon layers;
 //! - [`render`]: PNG previews (cyclic phase colours, class boxes);
 //! - [`ffi`]: the C ABI (`include/fringewatch.h`) for the QGIS plugin and other hosts;
@@ -31,6 +32,7 @@ pub mod evaluate;
 pub mod ffi;
 pub mod model;
 pub mod overlay;
+pub mod persistence;
 pub mod phase;
 pub mod progress;
 pub mod raster;

@@ -209,6 +209,7 @@ fn c_program_calls_every_function_clean_under_valgrind() {
         "every detection in the overlay layer"
     );
     assert!(feature_count(&target, "end_to_end") > 0);
+    assert!(feature_count(&target, "persistence") > 0);
     assert_eq!(dump(&target), inventory_before, "inventory layer touched");
 }
 

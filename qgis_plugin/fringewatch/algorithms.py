@@ -16,6 +16,7 @@ from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
+    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
@@ -440,6 +441,71 @@ class OverlayInventory(FringewatchAlgorithm):
         return {"OUTPUT": uri}
 
 
+class PersistentAreas(FringewatchAlgorithm):
+    def name(self):
+        return "persistence"
+
+    def displayName(self):  # noqa: N802
+        return self.tr("Persistent areas across interferograms")
+
+    def shortHelpString(self):  # noqa: N802
+        return self.tr(
+            "Clusters the detection layers of several interferograms (one layer each; any CRS, "
+            "ascending and descending together) into areas: two boxes are one area when their "
+            "IoU reaches the threshold or their centres lie within the distance. Each area "
+            "tells in how many interferograms it appears out of those whose scene covers it, "
+            "the first and last dates, the orbits, the class vote and the scores.")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            "DETECTIONS", self.tr("Detection layers (one per interferogram)"),
+            QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterNumber(
+            "IOU", self.tr("IoU for the same area"), QgsProcessingParameterNumber.Double,
+            defaultValue=0.25, minValue=0.0, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            "DISTANCE", self.tr("Or centres within (metres)"),
+            QgsProcessingParameterNumber.Double, defaultValue=150.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterString(
+            "LAYER_NAME", self.tr("Layer name in the GeoPackage"), defaultValue="persistence"))
+        self.addParameter(QgsProcessingParameterBoolean(
+            "OVERWRITE", self.tr("Replace a layer of the same name"), defaultValue=False))
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            "OUTPUT", self.tr("Persistent areas"), QgsProcessing.TypeVectorPolygon))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        library = self.library()
+        layers = self.parameterAsLayerList(parameters, "DETECTIONS", context)
+        if len(layers) < 2:
+            raise QgsProcessingException(
+                self.tr("Give the detection layers of at least two interferograms."))
+        inputs = []
+        for layer in layers:
+            if layer.providerType() != "ogr":
+                raise QgsProcessingException(
+                    f"{layer.name()}: only file layers (GeoPackage, shapefile, GeoJSON) are "
+                    "supported")
+            inputs.append(source_path_and_layer(layer.source()))
+        destination = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        layer_name = self.parameterAsString(parameters, "LAYER_NAME", context)
+        path, layer = parse_vector_destination(destination, layer_name or "persistence")
+        summary = self.call(
+            library.persistence, inputs, path, layer,
+            iou=self.parameterAsDouble(parameters, "IOU", context),
+            distance=self.parameterAsDouble(parameters, "DISTANCE", context),
+            overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context),
+            feedback=feedback)
+        feedback.pushInfo(
+            f"{summary['detections']} detections of {summary['interferograms']} "
+            f"interferograms → {summary['areas']} areas, {summary['persistent_areas']} seen "
+            "in two or more")
+        for label in summary["without_footprint"]:
+            feedback.reportError(
+                f"{label} records no scene footprint: it counts as covering every area")
+        uri = path if layer is None else f"{path}|layername={layer}"
+        return {"OUTPUT": uri, "AREAS": summary["areas"]}
+
+
 def add_geometry_parameters(algorithm):
     algorithm.addParameter(QgsProcessingParameterRasterLayer(
         "INCIDENCE", algorithm.tr("Incidence angle raster (degrees; empty: a constant angle)"),
@@ -468,4 +534,4 @@ def read_geometry(algorithm, parameters, context):
 
 
 ALGORITHMS = [ComputeIsl, ComputePc1, BuildStack, DetectFromStack, DetectFromInterferogram,
-              OverlayInventory]
+              OverlayInventory, PersistentAreas]

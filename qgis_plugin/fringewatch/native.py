@@ -162,6 +162,12 @@ class Library:
                  ctypes.POINTER(FwCallbacks), string_out],
                 ctypes.c_int,
             ),
+            "fw_persistence": (
+                [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p),
+                 ctypes.c_size_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double,
+                 ctypes.c_double, ctypes.c_bool, ctypes.POINTER(FwCallbacks), string_out],
+                ctypes.c_int,
+            ),
         }
         for name, (argtypes, restype) in signatures.items():
             try:
@@ -272,6 +278,20 @@ class Library:
             _encode(detections), _encode(detections_layer), _encode(inventory),
             _encode(inventory_layer), _encode(out), _encode(out_layer), float(new_distance),
             bool(overwrite), self._ref(callbacks), ctypes.byref(summary)))
+        return self._take_json(summary)
+
+
+    def persistence(self, inputs, out, out_layer, iou=0.25, distance=150.0, overwrite=False,
+                    feedback=None):
+        """Persistent areas of detection layers ``inputs`` = [(path, layer or None), ...]."""
+        count = len(inputs)
+        paths = (ctypes.c_char_p * count)(*[_encode(p) for p, _ in inputs])
+        layers = (ctypes.c_char_p * count)(*[_encode(layer) for _, layer in inputs])
+        summary = ctypes.c_void_p()
+        callbacks = self._callbacks(feedback)
+        self._check(self._lib.fw_persistence(
+            paths, layers, count, _encode(out), _encode(out_layer), float(iou),
+            float(distance), bool(overwrite), self._ref(callbacks), ctypes.byref(summary)))
         return self._take_json(summary)
 
 

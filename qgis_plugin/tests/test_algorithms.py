@@ -21,7 +21,7 @@ gdal.UseExceptions()
 ogr.UseExceptions()
 
 ALGORITHMS = ["compute_isl", "compute_pc1", "build_stack", "detect_stack",
-              "detect_interferogram", "overlay_inventory"]
+              "detect_interferogram", "overlay_inventory", "persistence"]
 
 
 def band_stats(path, band=1):
@@ -180,6 +180,29 @@ def test_detect_from_interferogram_and_overlay(plugin, scene, tmp_path):
     assert layer.GetFeatureCount() == result["DETECTIONS"]
     statuses = {f["status"] for f in layer}
     assert statuses <= {"mapped", "near", "new"} and statuses
+
+
+def test_persistence_of_two_detection_runs(plugin, scene, stack, tmp_path):
+    # The same stack detected twice (two "interferograms"): every area is seen 2 of 2.
+    target = tmp_path / "runs.gpkg"
+    first = processing.run("fringewatch:detect_stack", {
+        "STACK": stack, "LAYER_NAME": "run_a", "OUTPUT": str(target)})
+    second = processing.run("fringewatch:detect_stack", {
+        "STACK": stack, "LAYER_NAME": "run_b", "OUTPUT": str(target)})
+    result = processing.run("fringewatch:persistence", {
+        "DETECTIONS": [first["OUTPUT"], second["OUTPUT"]], "OUTPUT": str(target)})
+    assert result["OUTPUT"] == f"{target}|layername=persistence"
+    dataset = ogr.Open(str(target))
+    layer = dataset.GetLayerByName("persistence")
+    assert 0 < layer.GetFeatureCount() == result["AREAS"] <= first["DETECTIONS"]
+    members = 0
+    for feature in layer:
+        assert (feature["interferograms"], feature["covering"]) == (2, 2)
+        members += feature["detections"]
+    assert members == first["DETECTIONS"] + second["DETECTIONS"]
+    with pytest.raises(QgsProcessingException, match="at least two"):
+        processing.run("fringewatch:persistence", {
+            "DETECTIONS": [first["OUTPUT"]], "OUTPUT": str(tmp_path / "p.gpkg")})
 
 
 def test_constant_incidence_and_custom_heading(plugin, scene, tmp_path):

@@ -64,6 +64,9 @@ enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Overlay detections with a landslide inventory: mapped / near / new, ids, types.
     Overlay(overlay::OverlayArgs),
+    /// Cluster detections of several interferograms into persistent areas (count of
+    /// interferograms seen in / covering, dates, orbits, class vote).
+    Persistence(overlay::PersistenceArgs),
     /// Render a phase raster (with optional box layers) to PNG.
     Render(simulate::RenderArgs),
     /// The main job on built-in inputs: ISL, PC1 and the stack for a real or synthetic scene.
@@ -363,6 +366,7 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
         Command::Train(a) => train::run(a, quiet),
         Command::Baseline(a) => detect::baseline(a),
         Command::Overlay(a) => overlay::run(a, quiet),
+        Command::Persistence(a) => overlay::persistence(a, quiet),
     }
 }
 

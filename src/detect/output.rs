@@ -107,9 +107,36 @@ pub fn write_detections(
             features,
             &WriteOptions {
                 overwrite,
-                timestamp: None,
+                metadata: footprint_metadata(&run.grid).into_iter().collect(),
+                ..Default::default()
             },
             progress,
         )
     }
+}
+
+/// The scene footprint as layer metadata (`FRINGEWATCH_FOOTPRINT_LONLAT`): the grid's outline,
+/// 16 points per edge, in OGC:CRS84 lon/lat, so that it survives any reprojection of the layer.
+/// `None` when PROJ cannot transform the grid's CRS (the layer is written without it).
+pub fn footprint_metadata(grid: &crate::raster::Grid) -> Option<(String, String)> {
+    let (x0, y0, x1, y1) = grid.bounds();
+    let corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)];
+    let to_lonlat = proj::Proj::new_known_crs(&grid.crs.wkt, "OGC:CRS84", None).ok()?;
+    let mut points = Vec::new();
+    for pair in corners.windows(2) {
+        for k in 0..16 {
+            let t = k as f64 / 16.0;
+            let p = (
+                pair[0].0 + t * (pair[1].0 - pair[0].0),
+                pair[0].1 + t * (pair[1].1 - pair[0].1),
+            );
+            points.push(to_lonlat.convert(p).ok()?);
+        }
+    }
+    points.push(points[0]);
+    let ring: Vec<String> = points.iter().map(|(x, y)| format!("{x} {y}")).collect();
+    Some((
+        crate::persistence::layer::FOOTPRINT_KEY.to_string(),
+        format!("POLYGON (({}))", ring.join(",")),
+    ))
 }

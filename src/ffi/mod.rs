@@ -671,3 +671,63 @@ pub unsafe extern "C" fn fw_overlay(
         Ok(())
     })
 }
+
+/// Persistent areas across interferograms (as `fringewatch persistence`): `count` detection
+/// layers, one per interferogram, given by `paths[i]` and `layers[i]` (`layers` NULL, or an
+/// entry NULL: the dataset's only layer), clustered by IoU ≥ `iou` or centre distance ≤
+/// `distance` (CRS units) into GeoPackage layer `out_layer` (NULL: "persistence") of `out`.
+/// Summary as JSON in `summary_json`.
+///
+/// # Safety
+/// `paths` points to `count` NUL-terminated strings; `layers` is NULL or points to `count`
+/// pointers (each NULL or NUL-terminated); other pointers NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn fw_persistence(
+    paths: *const *const c_char,
+    layers: *const *const c_char,
+    count: usize,
+    out: *const c_char,
+    out_layer: *const c_char,
+    iou: f64,
+    distance: f64,
+    overwrite: bool,
+    callbacks: *const FwCallbacks,
+    summary_json: *mut *mut c_char,
+) -> FwStatus {
+    guard(|| {
+        clear_out(summary_json);
+        if paths.is_null() {
+            return Err(ArgumentError("argument 'paths' is NULL".into()).into());
+        }
+        let mut inputs = Vec::with_capacity(count);
+        for i in 0..count {
+            let path = required_str(*paths.add(i), &format!("paths[{i}]"))?;
+            let layer = if layers.is_null() {
+                None
+            } else {
+                optional_str(*layers.add(i), &format!("layers[{i}]"))?
+            };
+            inputs.push(LayerRef {
+                path: PathBuf::from(path),
+                layer: layer.map(str::to_string),
+            });
+        }
+        let out = LayerRef {
+            path: PathBuf::from(required_str(out, "out")?),
+            layer: optional_str(out_layer, "out_layer")?.map(str::to_string),
+        };
+        let progress = CallbackProgress::new(callbacks);
+        let summary = crate::persistence::layer::persistence_files(
+            &inputs,
+            &out,
+            &crate::persistence::MatchRule { iou, distance },
+            overwrite,
+            &progress,
+        )?;
+        give_string(
+            summary_json,
+            serde_json::to_string(&summary).unwrap_or_default(),
+        );
+        Ok(())
+    })
+}

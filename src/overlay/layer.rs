@@ -159,7 +159,7 @@ pub fn overlay_files(
         &features,
         &WriteOptions {
             overwrite,
-            timestamp: None,
+            ..Default::default()
         },
         progress,
     )?;

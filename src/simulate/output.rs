@@ -171,6 +171,7 @@ fn write_files(scene: &Scene, dir: &Path, scene_index: usize) -> Result<()> {
     let options = WriteOptions {
         overwrite: false,
         timestamp: Some(format!("{}T00:00:00Z", d.secondary_date.format("%Y-%m-%d"))),
+        ..Default::default()
     };
     let truth: Vec<PolygonFeature> = scene
         .signals

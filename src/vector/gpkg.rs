@@ -7,7 +7,7 @@ use gdal::spatial_ref::SpatialRef;
 use gdal::vector::{
     Feature, FieldValue, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType,
 };
-use gdal::{Dataset, DatasetOptions, DriverManager, GdalOpenFlags};
+use gdal::{Dataset, DatasetOptions, DriverManager, GdalOpenFlags, Metadata};
 
 use super::{
     check_layer_name, FieldKind, LayerSpec, PolygonFeature, ReadFeature, ReadLayer, Value,
@@ -23,6 +23,9 @@ pub struct WriteOptions {
     pub overwrite: bool,
     /// Fixed `last_change` timestamp (ISO 8601) for byte-reproducible files; None = now.
     pub timestamp: Option<String>,
+    /// Layer metadata items (default domain; GeoPackage `gpkg_metadata`), e.g. the scene
+    /// footprint of a detection layer.
+    pub metadata: Vec<(String, String)>,
 }
 
 fn ogr_type(kind: FieldKind) -> OGRFieldType::Type {
@@ -145,7 +148,7 @@ fn write_in_transaction(
     }
     let mut layer_handle = std::ptr::null_mut();
     let outcome = (|| -> Result<()> {
-        let layer = txn
+        let mut layer = txn
             .create_layer(LayerOptions {
                 name: &spec.name,
                 srs: Some(srs),
@@ -154,6 +157,11 @@ fn write_in_transaction(
             })
             .map_err(|e| Error::gdal(path, e))?;
         layer_handle = unsafe { layer.c_layer() };
+        for (key, value) in &options.metadata {
+            layer
+                .set_metadata_item(key, value, "")
+                .map_err(|e| Error::gdal(path, e))?;
+        }
         let defs: Vec<(&str, OGRFieldType::Type)> = spec
             .fields
             .iter()
@@ -271,6 +279,11 @@ pub fn read_layer(path: &Path, layer: Option<&str>) -> Result<ReadLayer> {
             .map_err(|_| Error::bad_input(path, "holds no vector layer"))?,
     };
     let name = ogr_layer.name();
+    let metadata = ogr_layer
+        .metadata()
+        .filter(|entry| entry.domain.is_empty())
+        .map(|entry| (entry.key, entry.value))
+        .collect();
     let crs_wkt = ogr_layer
         .spatial_ref()
         .and_then(|s| s.to_wkt().ok())
@@ -301,6 +314,7 @@ pub fn read_layer(path: &Path, layer: Option<&str>) -> Result<ReadLayer> {
         name,
         crs_wkt,
         features,
+        metadata,
     })
 }
 

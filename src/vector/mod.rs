@@ -165,6 +165,18 @@ pub struct ReadLayer {
     pub name: String,
     pub crs_wkt: String,
     pub features: Vec<ReadFeature>,
+    /// Layer metadata items of the default domain.
+    pub metadata: Vec<(String, String)>,
+}
+
+impl ReadLayer {
+    /// The value of layer metadata item `key`.
+    pub fn metadata_item(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Validate a layer name for GeoPackage (non-empty, no control characters, not a GeoPackage

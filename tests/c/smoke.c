@@ -217,6 +217,21 @@ int main(int argc, char **argv) {
                              "o2", 100.0, false, NULL, NULL),
                   FW_NOT_FOUND);
 
+    /* persistence of the two detection layers (same scene: every area 2 of 2) */
+    const char *paths[2] = {results, results};
+    const char *layers[2] = {"detections", "end_to_end"};
+    EXPECT_STATUS(fw_persistence(paths, layers, 2, results, NULL, 0.25, 150.0, false, NULL,
+                                 &json),
+                  FW_OK);
+    CHECK(json != NULL && strstr(json, "\"areas\"") != NULL, "persistence summary");
+    printf("persistence: %s\n", json);
+    fw_string_free(json);
+    json = NULL;
+    EXPECT_STATUS(fw_persistence(paths, layers, 1, results, "p1", 0.25, 150.0, false, NULL, NULL),
+                  FW_INVALID_ARGUMENT);
+    EXPECT_STATUS(fw_persistence(NULL, NULL, 2, results, "p2", 0.25, 150.0, false, NULL, NULL),
+                  FW_INVALID_ARGUMENT);
+
     fw_detector_free(detector);
     fw_detector_free(NULL);
 
