@@ -40,11 +40,13 @@ typedef enum FwStatus {
 
 // Inference backend of a detector.
 typedef enum FwBackend {
-  // The best available: a hardware GPU when the GPU engine is built and finds one, else the
-  // CPU (today: always the CPU).
+  // A hardware GPU when there is one, else tract on the CPU.
   FW_BACKEND_AUTO = 0,
   // tract on the CPU.
   FW_BACKEND_CPU = 1,
+  // The GPU engine on any adapter (software Vulkan included); tract when there is none or
+  // it fails.
+  FW_BACKEND_GPU = 2,
 } FwBackend;
 
 // An opened model on an engine; create with [`fw_detector_open`], free with

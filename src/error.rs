@@ -49,6 +49,10 @@ pub enum Error {
     #[error("coordinate transformation failed: {0}")]
     Proj(String),
 
+    /// No usable GPU, or the GPU failed (lost device, out of memory).
+    #[error("GPU: {0}")]
+    Gpu(String),
+
     /// The caller asked to stop (progress callback returned false).
     #[error("cancelled by the user; no output was written")]
     Cancelled,

@@ -37,8 +37,9 @@ ORBITS = [
     ("Sentinel-1 descending (heading −169.5°)", -169.5),
     ("Custom heading", None),
 ]
-BACKENDS = [("Automatic (GPU when available, else CPU)", native.FW_BACKEND_AUTO),
-            ("CPU (tract)", native.FW_BACKEND_CPU)]
+BACKENDS = [("Automatic (a hardware GPU when available, else CPU)", native.FW_BACKEND_AUTO),
+            ("CPU (tract)", native.FW_BACKEND_CPU),
+            ("GPU (wgpu; also software Vulkan)", native.FW_BACKEND_GPU)]
 
 
 class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
@@ -338,6 +339,8 @@ class DetectFromStack(FringewatchAlgorithm):
         read = DetectionParameters.read(self, parameters, context)
         stack = self.raster_path(parameters, "STACK", context)
         detector = self.call(library.open_detector, read["model"], read["backend"])
+        for note in detector.info().get("engine_notes", []):
+            feedback.pushInfo(note)
         with detector:
             options = dict(read["options"])
             summary = self.call(detector.detect_stack, stack, read["path"],
@@ -375,6 +378,8 @@ class DetectFromInterferogram(FringewatchAlgorithm):
         coherence = self.raster_path(parameters, "COHERENCE", context)
         dem = self.raster_path(parameters, "DEM", context)
         detector = self.call(library.open_detector, read["model"], read["backend"])
+        for note in detector.info().get("engine_notes", []):
+            feedback.pushInfo(note)
         with detector:
             summary = self.call(
                 detector.detect_interferogram, phase, coherence, dem, heading, read["path"],

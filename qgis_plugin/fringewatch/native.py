@@ -26,6 +26,7 @@ FW_INTERNAL = 8
 
 FW_BACKEND_AUTO = 0
 FW_BACKEND_CPU = 1
+FW_BACKEND_GPU = 2
 
 PROGRESS_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_double, ctypes.c_char_p, ctypes.c_void_p)
 CANCEL_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)

@@ -30,11 +30,13 @@ pub(crate) struct DetectOptions {
     /// Tile overlap in pixels (0 = the preprint's non-overlapping tiles).
     #[arg(long, default_value_t = 32)]
     overlap: usize,
-    /// Tiles per engine call (tract on the CPU is fastest at 1; calls run on all cores).
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
-    /// Inference backend.
-    #[arg(long, value_enum, default_value = "cpu")]
+    /// Tiles per engine call (default: the engine's; tract is fastest at 1 with calls on all
+    /// cores, the GPU engine takes 16).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Inference backend: auto takes a hardware GPU when there is one, else tract; gpu also
+    /// takes software Vulkan adapters (lavapipe); a missing or failing GPU falls back to tract.
+    #[arg(long, value_enum, default_value = "auto")]
     backend: Backend,
     /// Replace an existing layer of the same name (other layers are never touched).
     #[arg(long)]
@@ -68,8 +70,8 @@ impl DetectArgs {
                 confidence: None,
                 iou: 0.45,
                 overlap: 32,
-                batch: 1,
-                backend: Backend::Cpu,
+                batch: None,
+                backend: Backend::Auto,
                 overwrite: false,
             },
         }
@@ -146,7 +148,18 @@ impl DetectOptions {
                 .unwrap_or_else(|| detector.default_settings().confidence),
             iou: self.iou,
             overlap: self.overlap,
-            batch: self.batch,
+            batch: self
+                .batch
+                .unwrap_or_else(|| detector.default_settings().batch),
+        }
+    }
+}
+
+/// Which engine runs and why, on standard error.
+fn print_notes(detector: &Detector, quiet: bool) {
+    for note in detector.notes() {
+        if !quiet || !note.starts_with("engine:") {
+            eprintln!("{note}");
         }
     }
 }
@@ -190,7 +203,8 @@ pub(crate) fn detect(args: DetectArgs, quiet: bool) -> Result<()> {
     let output = args.options.output(&args.out);
     output.check()?;
     let o = &args.options;
-    let detector = Detector::open(args.model.as_deref(), o.backend, o.batch)?;
+    let detector = Detector::open(args.model.as_deref(), o.backend, o.batch.unwrap_or(1))?;
+    print_notes(&detector, quiet);
     let bar = Bar::new(quiet, "detect");
     let run = detector.detect_to_output(&args.stack, &output, &o.settings(&detector), &bar)?;
     bar.done();
@@ -219,7 +233,8 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
         incidence,
         heading_deg: args.heading,
     };
-    let detector = Detector::open(args.model.as_deref(), o.backend, o.batch)?;
+    let detector = Detector::open(args.model.as_deref(), o.backend, o.batch.unwrap_or(1))?;
+    print_notes(&detector, quiet);
     let bar = Bar::new(quiet, "run");
     let result = detector.detect_raw_to_output(
         &raw,

@@ -75,15 +75,7 @@ pub(crate) fn run(args: OverlayArgs, quiet: bool) -> Result<()> {
             get("new")
         );
     }
-    if let Some(path) = &args.summary {
-        let text = serde_json::to_string_pretty(&summary)
-            .map_err(|e| Error::parameter("summary", e.to_string()))?;
-        std::fs::write(path, text).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-    }
-    Ok(())
+    write_summary(args.summary.as_deref(), &summary)
 }
 
 #[derive(Args)]
@@ -132,11 +124,16 @@ pub(crate) fn persistence(args: PersistenceArgs, quiet: bool) -> Result<()> {
             "note: {label} records no scene footprint (not written by fringewatch, or GeoJSON): it counts as covering every area"
         );
     }
-    if let Some(path) = &args.summary {
-        let text = serde_json::to_string_pretty(&summary)
+    write_summary(args.summary.as_deref(), &summary)
+}
+
+/// Write a command's summary as pretty JSON when a path was given.
+fn write_summary(path: Option<&std::path::Path>, summary: &impl serde::Serialize) -> Result<()> {
+    if let Some(path) = path {
+        let text = serde_json::to_string_pretty(summary)
             .map_err(|e| Error::parameter("summary", e.to_string()))?;
         std::fs::write(path, text).map_err(|source| Error::Io {
-            path: path.clone(),
+            path: path.to_path_buf(),
             source,
         })?;
     }

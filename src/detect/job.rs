@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::output::{detection_features, write_detections, ModelInfo};
 use super::{detect_stack, DetectSettings, DetectionRun};
-use crate::engine::tract::TractEngine;
-use crate::engine::{Backend, Engine};
+use crate::engine::{open_engine, Backend, Engine};
 use crate::error::{Error, Result};
 use crate::model::{default_model, sha256_of};
 use crate::progress::{Progress, Silent, Stage};
@@ -62,25 +61,31 @@ pub struct Detector {
     engine: Box<dyn Engine>,
     model_path: PathBuf,
     model_sha256: String,
+    notes: Vec<String>,
 }
 
 impl Detector {
-    /// Open `model` (default: the bundled model, see [`default_model`]) on `backend`, compiled
-    /// for `batch` tiles per engine call.
+    /// Open `model` (default: the bundled model, see [`default_model`]) on `backend` (see
+    /// [`open_engine`]: a missing or failing GPU falls back to tract), compiled for `batch`
+    /// tiles per engine call.
     pub fn open(model: Option<&Path>, backend: Backend, batch: usize) -> Result<Detector> {
         let model_path = match model {
             Some(p) => p.to_path_buf(),
             None => default_model()?,
         };
-        let engine: Box<dyn Engine> = match backend {
-            Backend::Cpu => Box::new(TractEngine::load(&model_path, batch)?),
-        };
+        let opened = open_engine(&model_path, backend, batch)?;
         let model_sha256 = sha256_of(&model_path)?;
         Ok(Detector {
-            engine,
+            engine: opened.engine,
             model_path,
             model_sha256,
+            notes: opened.notes,
         })
+    }
+
+    /// Which engine runs and why (one line each).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     pub fn engine(&self) -> &dyn Engine {
@@ -91,10 +96,12 @@ impl Detector {
         &self.model_path
     }
 
-    /// Default settings with the model's recommended confidence (else 0.5).
+    /// Default settings with the model's recommended confidence (else 0.5) and the engine's
+    /// preferred batch.
     pub fn default_settings(&self) -> DetectSettings {
         DetectSettings {
             confidence: self.engine.metadata().default_confidence(),
+            batch: self.engine.preferred_batch(),
             ..DetectSettings::default()
         }
     }

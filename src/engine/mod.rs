@@ -1,6 +1,9 @@
 //! Inference engines behind one trait: they take a batch of normalised tiles `[N, 3, T, T]` and
-//! return the three raw YOLOv3 head tensors. [`tract::TractEngine`] runs the ONNX file on the CPU.
+//! return the three raw YOLOv3 head tensors. [`tract::TractEngine`] runs the ONNX file on the CPU,
+//! [`gpu::GpuEngine`] on any GPU through wgpu; [`open_engine`] chooses between them and falls
+//! back to tract when the GPU is missing or fails.
 
+pub mod gpu;
 pub mod tract;
 
 use ndarray::{Array4, ArrayView4};
@@ -16,11 +19,137 @@ pub trait Engine: Send + Sync {
     fn metadata(&self) -> &ModelMetadata;
     /// Raw head outputs for stride 8, 16, 32 of a normalised batch `[N, 3, T, T]`.
     fn infer(&self, batch: ArrayView4<f32>) -> Result<[Array4<f32>; 3]>;
+    /// Tiles per call that suit the engine (tract: 1, calls run in parallel; GPU: 16).
+    fn preferred_batch(&self) -> usize {
+        1
+    }
 }
 
-/// Backend choice on the CLI and in the library.
+/// Backend choice on the CLI, in the library and in the C ABI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
+    /// A hardware GPU when there is one, else tract on the CPU (software Vulkan adapters such as
+    /// lavapipe are slower than tract and are not taken).
+    Auto,
+    /// The GPU engine on any adapter, software ones included; tract when there is none.
+    Gpu,
     /// tract on the CPU.
     Cpu,
+}
+
+/// An engine with what the choice of it should tell the user.
+pub struct OpenedEngine {
+    pub engine: Box<dyn Engine>,
+    /// One line each: which engine runs and why (printed by the CLI, returned by the C ABI).
+    pub notes: Vec<String>,
+}
+
+/// Open `model` on `backend`. A missing GPU, or one that cannot load the model, falls back to
+/// tract with a note; a GPU that fails later (lost device, out of memory) falls back to tract
+/// for the rest of the run ([`Fallback`]).
+pub fn open_engine(
+    model: &std::path::Path,
+    backend: Backend,
+    batch: usize,
+) -> Result<OpenedEngine> {
+    use gpu::{AdapterChoice, GpuEngine};
+    let choice = match backend {
+        Backend::Cpu => None,
+        Backend::Auto => Some(AdapterChoice::Hardware),
+        Backend::Gpu => Some(AdapterChoice::Any),
+    };
+    let mut notes = Vec::new();
+    if let Some(choice) = choice {
+        match GpuEngine::load(model, choice) {
+            Ok(gpu) => {
+                notes.push(format!("engine: {}", gpu.name()));
+                if gpu.is_software() {
+                    notes.push(
+                        "note: this is a software Vulkan adapter (CPU); tract (--backend cpu) is faster here"
+                            .into(),
+                    );
+                }
+                return Ok(OpenedEngine {
+                    engine: Box::new(Fallback::new(Box::new(gpu), model.to_path_buf(), batch)),
+                    notes,
+                });
+            }
+            Err(crate::Error::Gpu(why)) => {
+                notes.push(format!("{why}: using tract on the CPU"));
+            }
+            Err(e @ crate::Error::BadInput { .. }) if backend == Backend::Auto => {
+                notes.push(format!("{e}: using tract on the CPU"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let engine = tract::TractEngine::load(model, batch)?;
+    notes.push(format!("engine: {}", engine.name()));
+    Ok(OpenedEngine {
+        engine: Box::new(engine),
+        notes,
+    })
+}
+
+/// A GPU engine that hands over to tract (loaded on first need) when the GPU fails, with a
+/// warning on standard error: a run never dies of a lost device or an out-of-memory error.
+pub struct Fallback {
+    primary: Box<dyn Engine>,
+    model: std::path::PathBuf,
+    batch: usize,
+    failed: std::sync::OnceLock<std::result::Result<tract::TractEngine, String>>,
+}
+
+impl Fallback {
+    pub fn new(primary: Box<dyn Engine>, model: std::path::PathBuf, batch: usize) -> Fallback {
+        Fallback {
+            primary,
+            model,
+            batch,
+            failed: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn tract(&self, why: &str) -> Result<&tract::TractEngine> {
+        let loaded = self.failed.get_or_init(|| {
+            eprintln!("warning: GPU failed ({why}); continuing with tract on the CPU");
+            tract::TractEngine::load(&self.model, self.batch).map_err(|e| e.to_string())
+        });
+        loaded
+            .as_ref()
+            .map_err(|e| crate::Error::Gpu(format!("GPU failed and tract could not load: {e}")))
+    }
+}
+
+impl Engine for Fallback {
+    fn name(&self) -> String {
+        match self.failed.get() {
+            Some(Ok(t)) => format!("{} (after a GPU failure)", t.name()),
+            _ => self.primary.name(),
+        }
+    }
+
+    fn metadata(&self) -> &ModelMetadata {
+        self.primary.metadata()
+    }
+
+    fn infer(&self, batch: ArrayView4<f32>) -> Result<[Array4<f32>; 3]> {
+        if self.failed.get().is_none() {
+            match self.primary.infer(batch) {
+                Ok(heads) => return Ok(heads),
+                Err(crate::Error::Gpu(why)) => {
+                    return self.tract(&why)?.infer(batch);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.tract("")?.infer(batch)
+    }
+
+    fn preferred_batch(&self) -> usize {
+        match self.failed.get() {
+            Some(_) => 1,
+            None => self.primary.preferred_batch(),
+        }
+    }
 }

@@ -60,11 +60,13 @@ pub enum FwStatus {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FwBackend {
-    /// The best available: a hardware GPU when the GPU engine is built and finds one, else the
-    /// CPU (today: always the CPU).
+    /// A hardware GPU when there is one, else tract on the CPU.
     FwBackendAuto = 0,
     /// tract on the CPU.
     FwBackendCpu = 1,
+    /// The GPU engine on any adapter (software Vulkan included); tract when there is none or
+    /// it fails.
+    FwBackendGpu = 2,
 }
 
 /// Detection settings; fill with [`fw_detect_options_default`] and change what you need.
@@ -124,6 +126,7 @@ fn status_of(error: &Error) -> FwStatus {
         Error::Parameter { .. } => FwStatus::FwInvalidArgument,
         Error::Output { .. } => FwStatus::FwOutputError,
         Error::Cancelled => FwStatus::FwCancelled,
+        Error::Gpu(_) => FwStatus::FwIoError,
         _ => FwStatus::FwIoError,
     }
 }
@@ -275,7 +278,7 @@ pub unsafe extern "C" fn fw_build_info(json_out: *mut *mut c_char) -> FwStatus {
             "version": env!("CARGO_PKG_VERSION"),
             "gdal": gdal::version::version_info("RELEASE_NAME"),
             "proj": proj,
-            "backends": ["cpu"],
+            "backends": ["auto", "cpu", "gpu"],
             "train": cfg!(feature = "train"),
             "default_model": crate::model::default_model().ok().map(|p| p.display().to_string()),
         });
@@ -411,7 +414,9 @@ pub unsafe extern "C" fn fw_detector_open(
         *detector = std::ptr::null_mut();
         let model = optional_str(model, "model")?.map(PathBuf::from);
         let backend = match backend {
-            FwBackend::FwBackendAuto | FwBackend::FwBackendCpu => Backend::Cpu,
+            FwBackend::FwBackendAuto => Backend::Auto,
+            FwBackend::FwBackendCpu => Backend::Cpu,
+            FwBackend::FwBackendGpu => Backend::Gpu,
         };
         let inner = Detector::open(model.as_deref(), backend, 1)?;
         *detector = Box::into_raw(Box::new(FwDetector { inner }));
@@ -440,6 +445,7 @@ pub unsafe extern "C" fn fw_detector_info(
         let info = json!({
             "model_path": d.model_path().display().to_string(),
             "engine": d.engine().name(),
+            "engine_notes": d.notes(),
             "default_confidence": d.default_settings().confidence,
             "metadata": d.engine().metadata(),
         });
@@ -512,6 +518,33 @@ unsafe fn detection_output(
     })
 }
 
+/// The common part of the detection calls: detector, settings, output, callbacks, summary.
+unsafe fn run_detection(
+    detector: *const FwDetector,
+    out: *const c_char,
+    layer: *const c_char,
+    options: *const FwDetectOptions,
+    callbacks: *const FwCallbacks,
+    summary_json: *mut *mut c_char,
+    detect: impl FnOnce(
+        &Detector,
+        &DetectionOutput,
+        &DetectSettings,
+        &CallbackProgress,
+    ) -> crate::Result<DetectionRun>,
+) -> CallResult {
+    let detector = &detector
+        .as_ref()
+        .ok_or_else(|| ArgumentError("argument 'detector' is NULL".into()))?
+        .inner;
+    let (settings, overwrite) = detection_settings(detector, options);
+    let output = detection_output(out, layer, overwrite)?;
+    let progress = CallbackProgress::new(callbacks);
+    let run = detect(detector, &output, &settings, &progress)?;
+    give_string(summary_json, run_summary(&run, detector, &output));
+    Ok(())
+}
+
 fn run_summary(run: &DetectionRun, detector: &Detector, output: &DetectionOutput) -> String {
     let classes = &detector.engine().metadata().classes;
     let mut by_class = serde_json::Map::new();
@@ -557,17 +590,16 @@ pub unsafe extern "C" fn fw_detect_stack(
 ) -> FwStatus {
     guard(|| {
         clear_out(summary_json);
-        let detector = &detector
-            .as_ref()
-            .ok_or_else(|| ArgumentError("argument 'detector' is NULL".into()))?
-            .inner;
         let stack = PathBuf::from(required_str(stack, "stack")?);
-        let (settings, overwrite) = detection_settings(detector, options);
-        let output = detection_output(out, layer, overwrite)?;
-        let progress = CallbackProgress::new(callbacks);
-        let run = detector.detect_to_output(&stack, &output, &settings, &progress)?;
-        give_string(summary_json, run_summary(&run, detector, &output));
-        Ok(())
+        run_detection(
+            detector,
+            out,
+            layer,
+            options,
+            callbacks,
+            summary_json,
+            |d, o, s, p| d.detect_to_output(&stack, o, s, p),
+        )
     })
 }
 
@@ -588,10 +620,6 @@ pub unsafe extern "C" fn fw_detect_interferogram(
 ) -> FwStatus {
     guard(|| {
         clear_out(summary_json);
-        let detector = &detector
-            .as_ref()
-            .ok_or_else(|| ArgumentError("argument 'detector' is NULL".into()))?
-            .inner;
         let layers = layers
             .as_ref()
             .ok_or_else(|| ArgumentError("argument 'layers' is NULL".into()))?;
@@ -606,12 +634,15 @@ pub unsafe extern "C" fn fw_detect_interferogram(
             incidence,
             heading_deg: layers.heading_deg,
         };
-        let (settings, overwrite) = detection_settings(detector, options);
-        let output = detection_output(out, layer, overwrite)?;
-        let progress = CallbackProgress::new(callbacks);
-        let run = detector.detect_raw_to_output(&raw, None, &output, &settings, &progress)?;
-        give_string(summary_json, run_summary(&run, detector, &output));
-        Ok(())
+        run_detection(
+            detector,
+            out,
+            layer,
+            options,
+            callbacks,
+            summary_json,
+            |d, o, s, p| d.detect_raw_to_output(&raw, None, o, s, p),
+        )
     })
 }
 

@@ -414,13 +414,7 @@ pub fn read_conv_weights(path: &Path, graph: &Graph) -> Result<Vec<ConvWeights>>
             .iter()
             .find(|t| t.name == name)
             .ok_or_else(|| Error::bad_input(path, format!("no initializer '{name}'")))?;
-        if !t.float_data.is_empty() {
-            return Ok(t.float_data.clone());
-        }
-        Ok(t.raw_data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+        Ok(tensor_floats(t))
     };
     graph
         .convs()
@@ -431,5 +425,16 @@ pub fn read_conv_weights(path: &Path, graph: &Graph) -> Result<Vec<ConvWeights>>
                 batch_norm: None,
             })
         })
+        .collect()
+}
+
+/// The values of a float tensor (`float_data`, or little-endian `raw_data`).
+pub fn tensor_floats(t: &TensorProto) -> Vec<f32> {
+    if !t.float_data.is_empty() {
+        return t.float_data.clone();
+    }
+    t.raw_data
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
 }

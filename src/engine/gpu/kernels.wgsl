@@ -1,0 +1,88 @@
+// fringewatch GPU kernels (f32). Tensors are NCHW channel views of pooled buffers: element
+// (n, c, y, x) of a view lies at ((n * buffer_channels + channel_offset + c) * H + y) * W + x.
+
+struct ConvParams {
+    in_channels: u32, in_height: u32, in_width: u32, in_offset: u32,
+    in_total: u32, out_channels: u32, out_height: u32, out_width: u32,
+    out_offset: u32, out_total: u32, kernel: u32, stride: u32,
+    pad: u32, leaky: u32, alpha: f32, batch: u32,
+};
+
+@group(0) @binding(0) var<storage, read> conv_input: array<f32>;
+@group(0) @binding(1) var<storage, read> conv_weight: array<f32>;
+@group(0) @binding(2) var<storage, read> conv_bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> conv_output: array<f32>;
+@group(0) @binding(4) var<uniform> cp: ConvParams;
+
+const TILE: u32 = 16u;
+const WORK: u32 = 4u;          // outputs per thread along the pixel axis
+const TILE_N: u32 = 64u;       // pixels per workgroup = TILE * WORK
+var<workgroup> tile_w: array<array<f32, 16>, 16>;   // [out channel][k]
+var<workgroup> tile_x: array<array<f32, 64>, 16>;   // [k][pixel]
+
+// Implicit GEMM: C[m, n] = Σ_k W[m, k] · X[k, n], m = output channel, n = output pixel of item
+// `wg.z`, k = (input channel, ky, kx). A 16×64 output tile per workgroup of 16×16 threads, each
+// thread 4 pixels; K is walked in steps of 16 through shared memory.
+@compute @workgroup_size(16, 16)
+fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let kk = cp.kernel * cp.kernel;
+    let k_total = cp.in_channels * kk;
+    let pixels = cp.out_height * cp.out_width;
+    let item = wg.z;
+    let m = wg.y * TILE + lid.y;
+    let n0 = wg.x * TILE_N;
+    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    let in_base = (item * cp.in_total + cp.in_offset) * cp.in_height * cp.in_width;
+    let steps = (k_total + TILE - 1u) / TILE;
+    for (var t = 0u; t < steps; t = t + 1u) {
+        let k_w = t * TILE + lid.x;
+        var w = 0.0;
+        if (m < cp.out_channels && k_w < k_total) {
+            w = conv_weight[m * k_total + k_w];
+        }
+        tile_w[lid.y][lid.x] = w;
+        let k_x = t * TILE + lid.y;
+        let ci = k_x / kk;
+        let r = k_x % kk;
+        let ky = r / cp.kernel;
+        let kx = r % cp.kernel;
+        for (var j = 0u; j < WORK; j = j + 1u) {
+            let col = lid.x + j * TILE;
+            let n = n0 + col;
+            var v = 0.0;
+            if (k_x < k_total && n < pixels) {
+                let oy = n / cp.out_width;
+                let ox = n % cp.out_width;
+                let iy = i32(oy * cp.stride + ky) - i32(cp.pad);
+                let ix = i32(ox * cp.stride + kx) - i32(cp.pad);
+                if (iy >= 0 && ix >= 0 && iy < i32(cp.in_height) && ix < i32(cp.in_width)) {
+                    v = conv_input[in_base + (ci * cp.in_height + u32(iy)) * cp.in_width + u32(ix)];
+                }
+            }
+            tile_x[lid.y][col] = v;
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < TILE; k = k + 1u) {
+            let a = tile_w[lid.y][k];
+            for (var j = 0u; j < WORK; j = j + 1u) {
+                acc[j] = acc[j] + a * tile_x[k][lid.x + j * TILE];
+            }
+        }
+        workgroupBarrier();
+    }
+    if (m >= cp.out_channels) {
+        return;
+    }
+    let out_base = (item * cp.out_total + cp.out_offset + m) * pixels;
+    for (var j = 0u; j < WORK; j = j + 1u) {
+        let n = n0 + lid.x + j * TILE;
+        if (n < pixels) {
+            var y = acc[j] + conv_bias[m];
+            if (cp.leaky != 0u && y < 0.0) {
+                y = y * cp.alpha;
+            }
+            conv_output[out_base + n] = y;
+        }
+    }
+}
+
