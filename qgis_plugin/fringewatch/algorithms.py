@@ -339,9 +339,8 @@ class DetectFromStack(FringewatchAlgorithm):
         read = DetectionParameters.read(self, parameters, context)
         stack = self.raster_path(parameters, "STACK", context)
         detector = self.call(library.open_detector, read["model"], read["backend"])
-        for note in detector.info().get("engine_notes", []):
-            feedback.pushInfo(note)
         with detector:
+            report_engine(detector, feedback)
             options = dict(read["options"])
             summary = self.call(detector.detect_stack, stack, read["path"],
                                 feedback=feedback, **options)
@@ -378,9 +377,8 @@ class DetectFromInterferogram(FringewatchAlgorithm):
         coherence = self.raster_path(parameters, "COHERENCE", context)
         dem = self.raster_path(parameters, "DEM", context)
         detector = self.call(library.open_detector, read["model"], read["backend"])
-        for note in detector.info().get("engine_notes", []):
-            feedback.pushInfo(note)
         with detector:
+            report_engine(detector, feedback)
             summary = self.call(
                 detector.detect_interferogram, phase, coherence, dem, heading, read["path"],
                 incidence_raster=incidence_raster, incidence_deg=incidence_deg,
@@ -509,6 +507,12 @@ class PersistentAreas(FringewatchAlgorithm):
                 f"{label} records no scene footprint: it counts as covering every area")
         uri = path if layer is None else f"{path}|layername={layer}"
         return {"OUTPUT": uri, "AREAS": summary["areas"]}
+
+
+def report_engine(detector, feedback):
+    """Tell which engine runs and why (e.g. no hardware GPU: tract on the CPU)."""
+    for note in detector.info().get("engine_notes", []):
+        feedback.pushInfo(note)
 
 
 def add_geometry_parameters(algorithm):
