@@ -115,6 +115,17 @@ impl Detector {
         progress: &dyn Progress,
     ) -> Result<DetectionRun> {
         output.check()?;
+        self.detect_and_write(stack, output, settings, progress)
+    }
+
+    /// Detection and writing, the output already checked.
+    fn detect_and_write(
+        &self,
+        stack: &Path,
+        output: &DetectionOutput,
+        settings: &DetectSettings,
+        progress: &dyn Progress,
+    ) -> Result<DetectionRun> {
         let run = detect_stack(stack, self.engine.as_ref(), settings, progress)?;
         let metadata = self.engine.metadata();
         let model = ModelInfo {
@@ -175,6 +186,6 @@ impl Detector {
             span,
         };
         let stack = layers_and_stack(raw, &layers, &stage(0.0, 0.55))?;
-        self.detect_to_output(&stack, output, settings, &stage(0.55, 0.45))
+        self.detect_and_write(&stack, output, settings, &stage(0.55, 0.45))
     }
 }

@@ -115,7 +115,11 @@ pub fn write_detections(
     }
 }
 
-/// The scene footprint as layer metadata (`FRINGEWATCH_FOOTPRINT_LONLAT`): the grid's outline,
+/// Layer metadata item holding the scene footprint of a detection layer (read by persistence for
+/// coverage): a WKT polygon in OGC:CRS84 lon/lat, so it survives reprojection of the layer.
+pub const FOOTPRINT_KEY: &str = "FRINGEWATCH_FOOTPRINT_LONLAT";
+
+/// The scene footprint as layer metadata ([`FOOTPRINT_KEY`]): the grid's outline,
 /// 16 points per edge, in OGC:CRS84 lon/lat, so that it survives any reprojection of the layer.
 /// `None` when PROJ cannot transform the grid's CRS (the layer is written without it).
 pub fn footprint_metadata(grid: &crate::raster::Grid) -> Option<(String, String)> {
@@ -136,7 +140,7 @@ pub fn footprint_metadata(grid: &crate::raster::Grid) -> Option<(String, String)
     points.push(points[0]);
     let ring: Vec<String> = points.iter().map(|(x, y)| format!("{x} {y}")).collect();
     Some((
-        crate::persistence::layer::FOOTPRINT_KEY.to_string(),
+        FOOTPRINT_KEY.to_string(),
         format!("POLYGON (({}))", ring.join(",")),
     ))
 }

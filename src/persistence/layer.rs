@@ -6,15 +6,12 @@ use geo::{Coord, LineString, Polygon};
 use serde::Serialize;
 
 use super::{persistent_areas, Interferogram, MatchRule, Observation};
+use crate::detect::output::FOOTPRINT_KEY;
 use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::progress::{Progress, Stage};
 use crate::raster::Crs;
 use crate::vector::gpkg::{read_layer, write_layer, WriteOptions};
 use crate::vector::{FieldKind, FieldSpec, LayerRef, LayerSpec, PolygonFeature, Value};
-
-/// Layer metadata item holding the scene footprint that detection writes into GeoPackage
-/// layers: a WKT polygon in OGC:CRS84 lon/lat (it survives reprojection of the layer).
-pub const FOOTPRINT_KEY: &str = "FRINGEWATCH_FOOTPRINT_LONLAT";
 
 /// What a persistence run did.
 #[derive(Debug, Clone, Serialize)]
@@ -95,13 +92,16 @@ pub fn persistence_files(
         reprojected: Vec::new(),
         index_queries: 0,
     };
+    let stage = Stage {
+        parent: progress,
+        start: 0.0,
+        span: 1.0,
+    };
     for (source, input) in inputs.iter().enumerate() {
-        if !progress.report(
+        stage.step(
             0.6 * source as f64 / inputs.len() as f64,
             "reading detections",
-        ) {
-            return Err(Error::Cancelled);
-        }
+        )?;
         let layer = read_layer(&input.path, input.layer.as_deref())?;
         let label = format!("{}:{}", input.path.display(), layer.name);
         if layer.crs_wkt.is_empty() {
@@ -198,9 +198,7 @@ pub fn persistence_files(
         }
     }
     summary.detections = observations.len();
-    if !progress.report(0.6, "clustering") {
-        return Err(Error::Cancelled);
-    }
+    stage.step(0.6, "clustering")?;
     let (areas, queries) = persistent_areas(&observations, &interferograms, rule);
     summary.index_queries = queries;
     summary.areas = areas.len();
@@ -281,7 +279,7 @@ pub fn persistence_files(
             overwrite,
             ..Default::default()
         },
-        &crate::progress::Stage {
+        &Stage {
             parent: progress,
             start: 0.7,
             span: 0.3,

@@ -11,9 +11,11 @@ pub mod layer;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
-use geo::{Contains, Coord, LineString, Point, Polygon};
+use geo::{Contains, Point, Polygon};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
+
+use crate::tiling::iou;
 
 /// One detection of one interferogram, in the common CRS.
 #[derive(Debug, Clone)]
@@ -74,18 +76,6 @@ pub struct PersistentArea {
     pub max_score: f64,
 }
 
-fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
-}
-
 fn centre(b: &[f64; 4]) -> (f64, f64) {
     ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
 }
@@ -142,20 +132,6 @@ pub fn cluster(observations: &[Observation], rule: &MatchRule) -> (Vec<Vec<usize
         groups.entry(root).or_default().push(i);
     }
     (groups.into_values().collect(), observations.len())
-}
-
-/// Rectangle as a geo polygon.
-pub fn rectangle(b: [f64; 4]) -> Polygon<f64> {
-    Polygon::new(
-        LineString::from(vec![
-            Coord { x: b[0], y: b[1] },
-            Coord { x: b[2], y: b[1] },
-            Coord { x: b[2], y: b[3] },
-            Coord { x: b[0], y: b[3] },
-            Coord { x: b[0], y: b[1] },
-        ]),
-        vec![],
-    )
 }
 
 /// Persistent areas of `observations` from `interferograms` (indexed by `Observation::source`).
@@ -235,6 +211,10 @@ mod tests {
             class: class.into(),
             score: 0.5,
         }
+    }
+
+    fn rectangle(b: [f64; 4]) -> Polygon<f64> {
+        geo::Rect::new((b[0], b[1]), (b[2], b[3])).to_polygon()
     }
 
     #[test]

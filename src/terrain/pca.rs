@@ -108,26 +108,24 @@ pub fn terrain_variable(
     settings: &Pc1Settings,
     progress: &dyn Progress,
 ) -> Result<Array2<f32>> {
-    let step = |fraction: f64, message: &str| {
-        if progress.report(fraction, message) {
-            Ok(())
-        } else {
-            Err(Error::Cancelled)
-        }
+    let stage = Stage {
+        parent: progress,
+        start: 0.0,
+        span: 1.0,
     };
     Ok(match variable {
         TerrainVariable::Slope => slope(dem, spacing, settings.gradient),
         TerrainVariable::Tri => tri(dem, settings.tri),
         TerrainVariable::Twi => {
-            step(0.0, "TWI: filling depressions")?;
+            stage.step(0.0, "TWI: filling depressions")?;
             let filled = fill_depressions(dem);
-            step(0.3, "TWI: flow routing")?;
+            stage.step(0.3, "TWI: flow routing")?;
             let sca = specific_catchment_area_of_filled(filled.view(), spacing, &|f| {
                 progress.report(0.3 + 0.5 * f, "TWI: flow routing")
             })
             .ok_or(Error::Cancelled)?;
             drop(filled);
-            step(0.8, "TWI: wetness index")?;
+            stage.step(0.8, "TWI: wetness index")?;
             twi_from_sca(dem, spacing, sca)
         }
         TerrainVariable::Convexity => convexity(dem, spacing, settings.convexity),

@@ -5,7 +5,7 @@ struct ConvParams {
     in_channels: u32, in_height: u32, in_width: u32, in_offset: u32,
     in_total: u32, out_channels: u32, out_height: u32, out_width: u32,
     out_offset: u32, out_total: u32, kernel: u32, stride: u32,
-    pad: u32, leaky: u32, alpha: f32, batch: u32,
+    pad: u32, leaky: u32, alpha: f32, unused: u32,  // 16 words
 };
 
 @group(0) @binding(0) var<storage, read> conv_input: array<f32>;

@@ -180,11 +180,13 @@ fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
 
 impl GpuEngine {
     /// Load `path` (model contract ONNX) on the adapter `choice` allows.
+    /// The adapter is looked for first, so that without a GPU the model is not read twice
+    /// (once here, once by the tract fallback).
     pub fn load(path: &Path, choice: AdapterChoice) -> Result<GpuEngine> {
+        let adapter = find_adapter(choice).map_err(Error::Gpu)?;
         let (proto, metadata) = read_model(path)?;
         let plan = plan::plan(&proto, metadata.tile)
             .map_err(|e| Error::bad_input(path, format!("GPU engine: {e}")))?;
-        let adapter = find_adapter(choice).map_err(Error::Gpu)?;
         Self::with_adapter(adapter, metadata, plan)
     }
 
@@ -318,22 +320,9 @@ impl GpuEngine {
         })
     }
 
-    /// The adapter's description ("llvmpipe (LLVM 15.0.6, 256 bits), Vulkan, Cpu").
-    pub fn adapter(&self) -> String {
-        format!(
-            "{}, {:?}, {:?}",
-            self.adapter.name, self.adapter.backend, self.adapter.device_type
-        )
-    }
-
     /// Whether the adapter is a software rasteriser (lavapipe, llvmpipe).
     pub fn is_software(&self) -> bool {
         self.adapter.device_type == wgpu::DeviceType::Cpu
-    }
-
-    /// FLOPs per tile of the model.
-    pub fn flops_per_tile(&self) -> f64 {
-        self.plan.flops()
     }
 
     fn make_batch(&self, size: usize) -> Batch {
@@ -592,8 +581,10 @@ impl Engine for GpuEngine {
                 format!("expected [N, 3, {tile}, {tile}], got [{n}, {c}, {h}, {w}]"),
             ));
         }
-        let data: Vec<f32> = batch.iter().copied().collect();
-        let heads = self.run(&data, n)?;
+        let heads = match batch.as_slice() {
+            Some(data) => self.run(data, n)?,
+            None => self.run(&batch.iter().copied().collect::<Vec<f32>>(), n)?,
+        };
         let shape = |k: usize| {
             let s = self.plan.outputs[k].shape;
             (n, s.channels, s.height, s.width)
