@@ -1,6 +1,8 @@
 //! The wgpu engine against tract on the same ONNX files (a benchmark, not a test): per-tile
 //! latency and tiles/s at batch 1, 16 and 64 for each engine and for the compact model and the
 //! full Darknet-53 YOLOv3 at 160×160, with the model's GFLOPs per tile and the GFLOP/s achieved.
+//! The GPU rows: f32 and (where the adapter has SHADER_F16) f16 storage, each with the raw heads
+//! read back and with the heads decoded on the GPU (only boxes at score ≥ 0.25 read back).
 //! Runs on whatever adapter `--backend gpu` would take (lavapipe on GPU-less machines) and on a
 //! real GPU unchanged.
 //!
@@ -8,7 +10,9 @@
 
 use std::time::Instant;
 
-use fringewatch::engine::gpu::{find_adapter, plan, AdapterChoice, GpuEngine};
+use fringewatch::engine::gpu::{
+    find_adapter, plan, AdapterChoice, GpuEngine, GpuOptions, Precision,
+};
 use fringewatch::engine::tract::TractEngine;
 use fringewatch::engine::Engine;
 use fringewatch::model::onnx::read_model;
@@ -70,21 +74,51 @@ fn main() {
         let (proto, meta) = read_model(&path).unwrap();
         let plan = plan::plan(&proto, 160).unwrap();
         let gflops = plan.flops() / 1e9;
-        let gpu = GpuEngine::with_adapter(adapter.clone(), meta, plan).unwrap();
+        let f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
+        let precisions: &[Precision] = if f16 {
+            &[Precision::F32, Precision::F16]
+        } else {
+            &[Precision::F32]
+        };
+        let engines: Vec<GpuEngine> = precisions
+            .iter()
+            .map(|&p| {
+                let options = GpuOptions {
+                    precision: Some(p),
+                    chunk: None,
+                };
+                GpuEngine::with_adapter(adapter.clone(), meta.clone(), plan.clone(), options)
+                    .unwrap()
+            })
+            .collect();
         let tract = TractEngine::load(&path, 1).unwrap();
         for &n in &batches {
             let x = Array4::<f32>::from_elem((n, 3, 160, 160), 0.3);
-            // tract as detection runs it: one tile per call, calls in parallel on all cores.
+            // tract as detection runs it: one tile per call, calls in parallel on all cores,
+            // decoded on the host.
             let t_tract = time(|| {
                 (0..n).into_par_iter().for_each(|i| {
                     let one = x.slice(ndarray::s![i..i + 1, .., .., ..]);
-                    tract.infer(one).unwrap();
+                    tract.candidates(one, 0.25).unwrap();
                 })
             });
-            let t_gpu = time(|| {
-                gpu.infer(x.view()).unwrap();
-            });
-            for (name, t) in [("tract (CPU)", t_tract), ("wgpu", t_gpu)] {
+            let mut rows = vec![("tract (CPU), host decode".to_string(), t_tract)];
+            for gpu in &engines {
+                let p = gpu.precision();
+                rows.push((
+                    format!("wgpu {p:?}, raw heads back"),
+                    time(|| {
+                        gpu.infer(x.view()).unwrap();
+                    }),
+                ));
+                rows.push((
+                    format!("wgpu {p:?}, GPU decode"),
+                    time(|| {
+                        gpu.candidates(x.view(), 0.25).unwrap();
+                    }),
+                ));
+            }
+            for (name, t) in &rows {
                 println!(
                     "| {arch:?} | {gflops:.2} | {name} | {n} | {:.1} | {:.1} | {:.1} |",
                     1e3 * t / n as f64,
@@ -92,10 +126,9 @@ fn main() {
                     gflops * n as f64 / t
                 );
             }
-            println!(
-                "| | | wgpu / tract time | {n} | {:.2} | | |",
-                t_gpu / t_tract
-            );
+            for (name, t) in rows.iter().skip(1) {
+                println!("| | | {name} / tract time | {n} | {:.2} | | |", t / t_tract);
+            }
         }
     }
 }

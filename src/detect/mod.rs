@@ -183,14 +183,10 @@ pub fn detect_stack(
                 for (k, q) in group.iter().enumerate() {
                     input.slice_mut(s![k, .., .., ..]).assign(&q.values);
                 }
-                let heads = engine.infer(input.view())?;
-                let views = [heads[0].view(), heads[1].view(), heads[2].view()];
+                let candidates = engine.candidates(input.view(), settings.confidence)?;
                 let mut found = Vec::new();
-                for (k, q) in group.iter().enumerate() {
-                    let tile_detections = decode::nms(
-                        decode::decode(&views, k, &metadata, settings.confidence),
-                        settings.iou,
-                    );
+                for (q, tile_candidates) in group.iter().zip(candidates) {
+                    let tile_detections = decode::nms(tile_candidates, settings.iou);
                     found.extend(place(
                         &tile_detections,
                         q.col0,

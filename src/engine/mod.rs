@@ -8,6 +8,7 @@ pub mod tract;
 
 use ndarray::{Array4, ArrayView4};
 
+use crate::detect::decode::{decode, Detection};
 use crate::error::Result;
 use crate::model::contract::ModelMetadata;
 
@@ -19,6 +20,16 @@ pub trait Engine: Send + Sync {
     fn metadata(&self) -> &ModelMetadata;
     /// Raw head outputs for stride 8, 16, 32 of a normalised batch `[N, 3, T, T]`.
     fn infer(&self, batch: ArrayView4<f32>) -> Result<[Array4<f32>; 3]>;
+    /// Decoded boxes (score ≥ `confidence`, clipped to the tile, before NMS) of each item of a
+    /// normalised batch, in the host decoder's order ([`crate::detect::decode::decode`]). The
+    /// GPU engine decodes on the GPU and reads back only these boxes.
+    fn candidates(&self, batch: ArrayView4<f32>, confidence: f32) -> Result<Vec<Vec<Detection>>> {
+        let heads = self.infer(batch)?;
+        let views = [heads[0].view(), heads[1].view(), heads[2].view()];
+        Ok((0..batch.dim().0)
+            .map(|k| decode(&views, k, self.metadata(), confidence))
+            .collect())
+    }
     /// Tiles per call that suit the engine (tract: 1, calls run in parallel; GPU: 16).
     fn preferred_batch(&self) -> usize {
         1
@@ -144,6 +155,19 @@ impl Engine for Fallback {
             }
         }
         self.tract("")?.infer(batch)
+    }
+
+    fn candidates(&self, batch: ArrayView4<f32>, confidence: f32) -> Result<Vec<Vec<Detection>>> {
+        if self.failed.get().is_none() {
+            match self.primary.candidates(batch, confidence) {
+                Ok(found) => return Ok(found),
+                Err(crate::Error::Gpu(why)) => {
+                    return self.tract(&why)?.candidates(batch, confidence);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.tract("")?.candidates(batch, confidence)
     }
 
     fn preferred_batch(&self) -> usize {

@@ -1,4 +1,4 @@
-// fringewatch element-wise kernels on channel views (see kernels.wgsl for the layout).
+// fringewatch element-wise kernels on channel views (see kernels.wgsl for the layout and `store`).
 
 struct EltParams {
     channels: u32, height: u32, width: u32, batch: u32,
@@ -6,9 +6,9 @@ struct EltParams {
     out_offset: u32, out_total: u32, pad0: u32, pad1: u32,
 };
 
-@group(0) @binding(0) var<storage, read> elt_a: array<f32>;
-@group(0) @binding(1) var<storage, read> elt_b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> elt_out: array<f32>;
+@group(0) @binding(0) var<storage, read> elt_a: array<store>;
+@group(0) @binding(1) var<storage, read> elt_b: array<store>;
+@group(0) @binding(2) var<storage, read_write> elt_out: array<store>;
 @group(0) @binding(3) var<uniform> ep: EltParams;
 
 // out = a + b over one output element per thread (x: pixel, y: channel, z: item).
@@ -20,7 +20,7 @@ fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let a = elt_a[((gid.z * ep.a_total + ep.a_offset + gid.y) * pixels) + gid.x];
     let b = elt_b[((gid.z * ep.b_total + ep.b_offset + gid.y) * pixels) + gid.x];
-    elt_out[((gid.z * ep.out_total + ep.out_offset + gid.y) * pixels) + gid.x] = a + b;
+    elt_out[((gid.z * ep.out_total + ep.out_offset + gid.y) * pixels) + gid.x] = store(f32(a) + f32(b));
 }
 
 // Nearest ×2: out (y, x) = a (y / 2, x / 2); `height`, `width` are the output's.

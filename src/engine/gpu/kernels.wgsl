@@ -1,5 +1,7 @@
-// fringewatch GPU kernels (f32). Tensors are NCHW channel views of pooled buffers: element
+// fringewatch GPU kernels. Tensors are NCHW channel views of pooled buffers: element
 // (n, c, y, x) of a view lies at ((n * buffer_channels + channel_offset + c) * H + y) * W + x.
+// `store` (tensors and weights in memory) and `STORE_MAX` are prepended by the engine: f16 on
+// adapters with SHADER_F16, f32 otherwise. Arithmetic and accumulation are always f32.
 
 struct ConvParams {
     in_channels: u32, in_height: u32, in_width: u32, in_offset: u32,
@@ -8,10 +10,10 @@ struct ConvParams {
     pad: u32, leaky: u32, alpha: f32, unused: u32,  // 16 words
 };
 
-@group(0) @binding(0) var<storage, read> conv_input: array<f32>;
-@group(0) @binding(1) var<storage, read> conv_weight: array<f32>;
+@group(0) @binding(0) var<storage, read> conv_input: array<store>;
+@group(0) @binding(1) var<storage, read> conv_weight: array<store>;
 @group(0) @binding(2) var<storage, read> conv_bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> conv_output: array<f32>;
+@group(0) @binding(3) var<storage, read_write> conv_output: array<store>;
 @group(0) @binding(4) var<uniform> cp: ConvParams;
 
 const TILE: u32 = 16u;
@@ -38,7 +40,7 @@ fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         let k_w = t * TILE + lid.x;
         var w = 0.0;
         if (m < cp.out_channels && k_w < k_total) {
-            w = conv_weight[m * k_total + k_w];
+            w = f32(conv_weight[m * k_total + k_w]);
         }
         tile_w[lid.y][lid.x] = w;
         let k_x = t * TILE + lid.y;
@@ -56,7 +58,7 @@ fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 let iy = i32(oy * cp.stride + ky) - i32(cp.pad);
                 let ix = i32(ox * cp.stride + kx) - i32(cp.pad);
                 if (iy >= 0 && ix >= 0 && iy < i32(cp.in_height) && ix < i32(cp.in_width)) {
-                    v = conv_input[in_base + (ci * cp.in_height + u32(iy)) * cp.in_width + u32(ix)];
+                    v = f32(conv_input[in_base + (ci * cp.in_height + u32(iy)) * cp.in_width + u32(ix)]);
                 }
             }
             tile_x[lid.y][col] = v;
@@ -81,7 +83,7 @@ fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             if (cp.leaky != 0u && y < 0.0) {
                 y = y * cp.alpha;
             }
-            conv_output[out_base + n] = y;
+            conv_output[out_base + n] = store(clamp(y, -STORE_MAX, STORE_MAX));
         }
     }
 }

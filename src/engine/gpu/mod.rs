@@ -1,38 +1,97 @@
 //! The GPU engine: YOLOv3 from the same ONNX file on any GPU through wgpu (Vulkan, Metal, DX12)
-//! with the project's own WGSL compute shaders (`kernels.wgsl`, `eltwise.wgsl`).
+//! with the project's own WGSL compute shaders (`kernels.wgsl`, `eltwise.wgsl`, `decode.wgsl`).
 //!
-//! Design (f32 path):
+//! Design:
 //! - **Load**: [`plan::plan`] walks the ONNX graph (the YOLOv3 operator set only; anything else
 //!   is refused with its name), fuses each LeakyRelu into its Conv, places concatenation inputs
 //!   in the channel slices of the concatenation's buffer (no copies), and pools the buffers by
 //!   liveness. Weights and per-op parameters go to the GPU once.
+//! - **Precision**: on adapters with `SHADER_F16`, tensors and weights are stored as f16 (half
+//!   the memory traffic) and every sum is accumulated in f32; elsewhere everything is f32
+//!   ([`Precision`]; `FRINGEWATCH_GPU_PRECISION=f32` forces f32 where f16 would be chosen).
 //! - **Convolution** is an implicit GEMM (M = output channels, N = output pixels, K = input
 //!   channels × k²): a workgroup of 16×16 threads computes a 16-channel × 64-pixel tile, each
 //!   thread 4 pixels, walking K in steps of 16 through workgroup (shared) memory; the im2col
 //!   gather, zero padding, bias and LeakyRelu happen in the kernel. The batch is the third
 //!   dispatch dimension, so several tiles run in one dispatch.
-//! - **Per batch size** the buffers and bind groups are created once and reused for every
-//!   later batch of that size; batches larger than the adapter's storage-binding limit allows
-//!   are cut into chunks.
-//! - One command buffer per chunk: upload, every dispatch, copies of the three heads into
-//!   mappable buffers, one wait.
-//!
-//! Not yet: f16 storage on `SHADER_F16` adapters, head decoding on the GPU, overlapping uploads
-//! with compute across chunks (see the README's GPU section).
+//! - **Head decoding on the GPU** ([`GpuEngine::detect`]): a kernel per head applies the YOLOv3
+//!   box formulas and the confidence threshold and appends the surviving boxes with an atomic
+//!   counter; only the count and those records (at most [`CANDIDATES_PER_TILE`] per tile, 36
+//!   bytes each) come back instead of the raw heads (about 57 kB per 160 px tile in f32). A
+//!   chunk with more candidates than that is run again with its raw heads decoded on the host,
+//!   so nothing is lost.
+//! - **Buffers per batch size** are created once and reused for every later batch of that size;
+//!   batches larger than the adapter's storage-binding limit (or [`GpuOptions::chunk`]) are cut
+//!   into chunks.
+//! - **Overlap**: a submission (input upload, every dispatch, copies into mappable read-back
+//!   buffers) is queued under a short lock and waited for outside it. Read-back buffers come
+//!   from a pool, so the next chunk — of the same call, or of another thread's call (detection
+//!   calls the engine from every rayon thread) — is uploaded and computing while the previous
+//!   one is mapped, read and decoded. The GPU queue orders submissions, so the activation
+//!   buffers of one batch size are shared by all of them.
 
 pub mod plan;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Mutex;
 
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use ndarray::{Array4, ArrayView4};
 
 use super::Engine;
+use crate::detect::decode::Detection;
 use crate::error::{Error, Result};
 use crate::model::contract::ModelMetadata;
 use crate::model::onnx::read_model;
 use plan::{Op, Plan, View};
+
+/// Most decoded boxes one tile may send back from [`GpuEngine::detect`] before its chunk is
+/// decoded on the host instead (a 160 px tile has 1,575 anchor positions).
+pub const CANDIDATES_PER_TILE: usize = 256;
+
+/// Words per decoded box record (see `decode.wgsl`).
+const RECORD_WORDS: usize = 9;
+
+/// How tensors and weights are stored on the GPU (arithmetic is f32 in both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    /// IEEE half precision storage; needs the adapter feature `SHADER_F16`.
+    F16,
+}
+
+impl Precision {
+    fn bytes(self) -> usize {
+        match self {
+            Precision::F32 => 4,
+            Precision::F16 => 2,
+        }
+    }
+
+    /// The declarations the WGSL sources expect in front of them.
+    fn prelude(self) -> &'static str {
+        match self {
+            Precision::F32 => "alias store = f32;\nconst STORE_MAX: f32 = 3.4028235e38;\n",
+            Precision::F16 => "enable f16;\nalias store = f16;\nconst STORE_MAX: f32 = 65504.0;\n",
+        }
+    }
+}
+
+/// Engine options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GpuOptions {
+    /// `None`: f16 where the adapter has `SHADER_F16`, else f32 (the environment variable
+    /// `FRINGEWATCH_GPU_PRECISION=f32|f16` overrides this default in [`GpuEngine::load`]).
+    pub precision: Option<Precision>,
+    /// Most tiles per submission (`None`: as many as the storage-binding limit allows).
+    pub chunk: Option<usize>,
+}
+
+/// Bytes rounded up to the 4-byte multiple that buffer copies and bindings need.
+fn padded(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(4) * 4
+}
 
 /// Which adapters may run the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,31 +182,72 @@ fn as_bytes<T: bytemuck::Pod>(v: &[T]) -> &[u8] {
     bytemuck::cast_slice(v)
 }
 
-/// GPU resources for one batch size.
-struct Batch {
+/// GPU tensors of one batch size, shared by every submission of that size (the queue orders
+/// them), and the pool of read-back buffers of the submissions in flight.
+struct Resources {
     size: usize,
     buffers: Vec<wgpu::Buffer>,
     bind_groups: Vec<wgpu::BindGroup>,
-    staging: Vec<wgpu::Buffer>,
+    /// Decoded box records and their counter (`decode.wgsl`).
+    records: wgpu::Buffer,
+    count: wgpu::Buffer,
+    /// One per decodable head: (head index, bind group).
+    decode_groups: Vec<(usize, wgpu::BindGroup)>,
+    free: Vec<Readback>,
+}
+
+/// Mappable buffers one submission copies its results into.
+struct Readback {
+    heads: Vec<wgpu::Buffer>,
+    /// Count (one word), then the records.
+    records: wgpu::Buffer,
+}
+
+/// What a submission brings back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Want {
+    Heads,
+    Boxes { confidence: f32 },
+}
+
+/// A queued submission.
+struct Pending {
+    size: usize,
+    want: Want,
+    readback: Readback,
+    index: wgpu::SubmissionIndex,
+}
+
+/// What a collected submission brought back.
+enum Collected {
+    Heads(Vec<Vec<f32>>),
+    /// Per item of the chunk; `None` when a tile had more than [`CANDIDATES_PER_TILE`].
+    Boxes(Option<Vec<Vec<Detection>>>),
 }
 
 /// YOLOv3 on a wgpu adapter.
 pub struct GpuEngine {
     metadata: ModelMetadata,
     plan: Plan,
+    precision: Precision,
     adapter: wgpu::AdapterInfo,
     device: wgpu::Device,
     queue: wgpu::Queue,
     conv: wgpu::ComputePipeline,
     add: wgpu::ComputePipeline,
     upsample: wgpu::ComputePipeline,
+    decode: wgpu::ComputePipeline,
     conv_layout: wgpu::BindGroupLayout,
     elt_layout: wgpu::BindGroupLayout,
+    decode_layout: wgpu::BindGroupLayout,
     weights: Vec<(wgpu::Buffer, wgpu::Buffer)>,
     params: Vec<wgpu::Buffer>,
-    /// Largest number of tiles one dispatch chain takes (storage binding limit).
+    /// Per head: the decoding parameters (the confidence word is rewritten per call).
+    decode_params: Vec<Option<(wgpu::Buffer, [u32; 20])>>,
+    /// Largest number of tiles one submission takes.
     max_batch: usize,
-    batches: Mutex<HashMap<usize, Batch>>,
+    /// Per batch size; locked only while a submission is queued or a read-back returned.
+    resources: Mutex<HashMap<usize, Resources>>,
     /// First device error (validation, out of memory, lost device) reported by wgpu.
     errors: std::sync::Arc<Mutex<Option<String>>>,
 }
@@ -178,16 +278,91 @@ fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
+fn entries<'a>(resources: &[wgpu::BindingResource<'a>]) -> Vec<wgpu::BindGroupEntry<'a>> {
+    resources
+        .iter()
+        .enumerate()
+        .map(|(binding, resource)| wgpu::BindGroupEntry {
+            binding: binding as u32,
+            resource: resource.clone(),
+        })
+        .collect()
+}
+
+/// The precision asked for in `FRINGEWATCH_GPU_PRECISION` (f32 or f16), if any.
+fn precision_from_env() -> Result<Option<Precision>> {
+    match std::env::var("FRINGEWATCH_GPU_PRECISION") {
+        Err(_) => Ok(None),
+        Ok(v) => match v.to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(None),
+            "f32" => Ok(Some(Precision::F32)),
+            "f16" => Ok(Some(Precision::F16)),
+            other => Err(Error::parameter(
+                "FRINGEWATCH_GPU_PRECISION",
+                format!("'{other}': use f32, f16 or auto"),
+            )),
+        },
+    }
+}
+
+/// Decoding parameters of head `h` (16 words + 2 anchor vectors, see `decode.wgsl`), or `None`
+/// when the head does not have the 3 × (5 + classes) channels of the model contract.
+fn decode_words(
+    metadata: &ModelMetadata,
+    h: usize,
+    head: &View,
+    order_base: usize,
+) -> Option<[u32; 20]> {
+    let classes = metadata.classes.len();
+    if head.shape.channels != 3 * (5 + classes) || metadata.anchors.len() < 3 * h + 3 {
+        return None;
+    }
+    let anchors = metadata.head_anchors(h);
+    let f = |v: f64| (v as f32).to_bits();
+    Some([
+        head.channel_offset as u32,
+        head.buffer_channels as u32,
+        head.shape.height as u32,
+        head.shape.width as u32,
+        classes as u32,
+        order_base as u32,
+        0, // capacity, per batch size
+        (anchors[0].stride as f32).to_bits(),
+        (metadata.tile as f32).to_bits(),
+        0, // confidence, per call
+        0,
+        0,
+        f(anchors[0].width),
+        f(anchors[0].height),
+        f(anchors[1].width),
+        f(anchors[1].height),
+        f(anchors[2].width),
+        f(anchors[2].height),
+        0,
+        0,
+    ])
+}
+
 impl GpuEngine {
-    /// Load `path` (model contract ONNX) on the adapter `choice` allows.
+    /// Load `path` (model contract ONNX) on the adapter `choice` allows, f16 storage where the
+    /// adapter has `SHADER_F16` (unless `FRINGEWATCH_GPU_PRECISION=f32`).
     /// The adapter is looked for first, so that without a GPU the model is not read twice
     /// (once here, once by the tract fallback).
     pub fn load(path: &Path, choice: AdapterChoice) -> Result<GpuEngine> {
+        let precision = precision_from_env()?;
         let adapter = find_adapter(choice).map_err(Error::Gpu)?;
         let (proto, metadata) = read_model(path)?;
         let plan = plan::plan(&proto, metadata.tile)
             .map_err(|e| Error::bad_input(path, format!("GPU engine: {e}")))?;
-        Self::with_adapter(adapter, metadata, plan)
+        Self::with_adapter(
+            adapter,
+            metadata,
+            plan,
+            GpuOptions {
+                precision,
+                chunk: None,
+            },
+        )
     }
 
     /// The engine on a given adapter (tests and benchmarks).
@@ -195,12 +370,30 @@ impl GpuEngine {
         adapter: wgpu::Adapter,
         metadata: ModelMetadata,
         plan: Plan,
+        options: GpuOptions,
     ) -> Result<GpuEngine> {
         let info = adapter.get_info();
+        let has_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
+        let precision = match options.precision {
+            Some(Precision::F16) if !has_f16 => {
+                return Err(Error::Gpu(format!(
+                    "{}: f16 storage asked for, but the adapter has no SHADER_F16",
+                    info.name
+                )))
+            }
+            Some(p) => p,
+            None if has_f16 => Precision::F16,
+            None => Precision::F32,
+        };
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("fringewatch"),
             required_limits: limits.clone(),
+            required_features: if precision == Precision::F16 {
+                wgpu::Features::SHADER_F16
+            } else {
+                wgpu::Features::empty()
+            },
             ..Default::default()
         }))
         .map_err(|e| Error::Gpu(format!("{}: cannot open the device: {e}", info.name)))?;
@@ -211,38 +404,56 @@ impl GpuEngine {
                 slot.get_or_insert_with(|| e.to_string());
             }
         }));
-        let largest = plan.buffers.iter().copied().max().unwrap_or(1).max(1) * 4;
-        let max_batch = ((limits.max_storage_buffer_binding_size as usize)
+        let largest = plan.buffers.iter().copied().max().unwrap_or(1).max(1) * precision.bytes();
+        let binding_limit = (limits.max_storage_buffer_binding_size as usize)
             .min(limits.max_buffer_size as usize)
-            / largest)
+            / largest;
+        let max_batch = binding_limit
+            .min(options.chunk.unwrap_or(usize::MAX))
             .max(1);
-        let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("conv"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("kernels.wgsl").into()),
-        });
-        let eltwise = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("eltwise"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("eltwise.wgsl").into()),
-        });
-        let conv_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("conv"),
-            entries: &[
+        let module = |label: &str, source: &str| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(format!("{}{source}", precision.prelude()).into()),
+            })
+        };
+        let kernels = module("conv", include_str!("kernels.wgsl"));
+        let eltwise = module("eltwise", include_str!("eltwise.wgsl"));
+        let decoding = module("decode", include_str!("decode.wgsl"));
+        let layout = |label: &str, entries: &[wgpu::BindGroupLayoutEntry]| {
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries,
+            })
+        };
+        let conv_layout = layout(
+            "conv",
+            &[
                 storage_entry(0, true),
                 storage_entry(1, true),
                 storage_entry(2, true),
                 storage_entry(3, false),
                 uniform_entry(4),
             ],
-        });
-        let elt_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("eltwise"),
-            entries: &[
+        );
+        let elt_layout = layout(
+            "eltwise",
+            &[
                 storage_entry(0, true),
                 storage_entry(1, true),
                 storage_entry(2, false),
                 uniform_entry(3),
             ],
-        });
+        );
+        let decode_layout = layout(
+            "decode",
+            &[
+                storage_entry(0, true),
+                storage_entry(1, false),
+                storage_entry(2, false),
+                uniform_entry(3),
+            ],
+        );
         let pipeline =
             |module: &wgpu::ShaderModule, layout: &wgpu::BindGroupLayout, entry: &str| {
                 let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -259,22 +470,27 @@ impl GpuEngine {
                     cache: None,
                 })
             };
-        let conv = pipeline(&shader, &conv_layout, "conv");
+        let conv = pipeline(&kernels, &conv_layout, "conv");
         let add = pipeline(&eltwise, &elt_layout, "add");
         let upsample = pipeline(&eltwise, &elt_layout, "upsample");
+        let decode = pipeline(&decoding, &decode_layout, "decode");
         use wgpu::util::DeviceExt;
+        let init = |label: &str, contents: &[u8], usage: wgpu::BufferUsages| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage,
+            })
+        };
         let weights = plan
             .weights
             .iter()
             .map(|w| {
-                let make = |data: &[f32], label: &str| {
-                    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some(label),
-                        contents: as_bytes(data),
-                        usage: wgpu::BufferUsages::STORAGE,
-                    })
-                };
-                (make(&w.weight, "weight"), make(&w.bias, "bias"))
+                let stored = Self::encode(precision, &w.weight);
+                (
+                    init("weight", &stored, wgpu::BufferUsages::STORAGE),
+                    init("bias", as_bytes(&w.bias), wgpu::BufferUsages::STORAGE),
+                )
             })
             .collect();
         let params = plan
@@ -294,28 +510,46 @@ impl GpuEngine {
                     Op::Add { a, b, output } => elt_params(a, b, output).to_vec(),
                     Op::Upsample { input, output } => elt_params(input, input, output).to_vec(),
                 };
-                device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("params"),
-                    contents: as_bytes(&words),
-                    usage: wgpu::BufferUsages::UNIFORM,
+                init("params", as_bytes(&words), wgpu::BufferUsages::UNIFORM)
+            })
+            .collect();
+        let mut order_base = 0;
+        let decode_params = plan
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(h, head)| {
+                let words = decode_words(&metadata, h, head, order_base);
+                order_base += 3 * head.shape.height * head.shape.width;
+                words.map(|words| {
+                    let buffer = init(
+                        "decode params",
+                        as_bytes(&words),
+                        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    );
+                    (buffer, words)
                 })
             })
             .collect();
         Ok(GpuEngine {
             metadata,
             plan,
+            precision,
             adapter: info,
             device,
             queue,
             conv,
             add,
             upsample,
+            decode,
             conv_layout,
             elt_layout,
+            decode_layout,
             weights,
             params,
+            decode_params,
             max_batch,
-            batches: Mutex::new(HashMap::new()),
+            resources: Mutex::new(HashMap::new()),
             errors,
         })
     }
@@ -325,7 +559,41 @@ impl GpuEngine {
         self.adapter.device_type == wgpu::DeviceType::Cpu
     }
 
-    fn make_batch(&self, size: usize) -> Batch {
+    /// How tensors are stored on this engine.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// f32 values as the bytes of the storage type, zero-padded to a multiple of 4 bytes.
+    fn encode(precision: Precision, values: &[f32]) -> Vec<u8> {
+        let mut bytes = match precision {
+            Precision::F32 => as_bytes(values).to_vec(),
+            Precision::F16 => {
+                let mut half = vec![half::f16::ZERO; values.len()];
+                half.convert_from_f32_slice(values);
+                as_bytes(half.reinterpret_cast()).to_vec()
+            }
+        };
+        bytes.resize(padded(bytes.len()) as usize, 0);
+        bytes
+    }
+
+    /// Stored values back to f32 (`len` values; the bytes may carry padding).
+    fn decode_values(&self, bytes: &[u8], len: usize) -> Vec<f32> {
+        match self.precision {
+            Precision::F32 => bytemuck::cast_slice::<u8, f32>(&bytes[..len * 4]).to_vec(),
+            Precision::F16 => {
+                let bits: &[u16] = bytemuck::cast_slice(&bytes[..len * 2]);
+                let mut out = vec![0.0f32; len];
+                bits.reinterpret_cast::<half::f16>()
+                    .convert_to_f32_slice(&mut out);
+                out
+            }
+        }
+    }
+
+    fn make_resources(&self, size: usize) -> Resources {
+        let bytes = self.precision.bytes();
         let buffers: Vec<wgpu::Buffer> = self
             .plan
             .buffers
@@ -333,7 +601,7 @@ impl GpuEngine {
             .map(|&floats| {
                 self.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("tensor"),
-                    size: (floats * size * 4) as u64,
+                    size: padded(floats * size * bytes),
                     usage: wgpu::BufferUsages::STORAGE
                         | wgpu::BufferUsages::COPY_DST
                         | wgpu::BufferUsages::COPY_SRC,
@@ -341,195 +609,324 @@ impl GpuEngine {
                 })
             })
             .collect();
+        let buffer = |b: usize| buffers[b].as_entire_binding();
         let bind_groups = self
             .plan
             .ops
             .iter()
             .zip(&self.params)
             .map(|(op, params)| {
-                let buffer = |b: usize| buffers[b].as_entire_binding();
-                match op {
+                let (layout, resources) = match op {
                     Op::Conv {
                         input,
                         output,
                         weights,
                         ..
-                    } => self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("conv"),
-                        layout: &self.conv_layout,
-                        entries: &[
-                            wgpu::BindGroupEntry {
-                                binding: 0,
-                                resource: buffer(input.buffer),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 1,
-                                resource: self.weights[*weights].0.as_entire_binding(),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 2,
-                                resource: self.weights[*weights].1.as_entire_binding(),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 3,
-                                resource: buffer(output.buffer),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 4,
-                                resource: params.as_entire_binding(),
-                            },
+                    } => (
+                        &self.conv_layout,
+                        vec![
+                            buffer(input.buffer),
+                            self.weights[*weights].0.as_entire_binding(),
+                            self.weights[*weights].1.as_entire_binding(),
+                            buffer(output.buffer),
+                            params.as_entire_binding(),
                         ],
-                    }),
-                    Op::Add { a, b, output } => self.elt_group(
-                        buffer(a.buffer),
-                        buffer(b.buffer),
-                        buffer(output.buffer),
-                        params,
                     ),
-                    Op::Upsample { input, output } => self.elt_group(
-                        buffer(input.buffer),
-                        buffer(input.buffer),
-                        buffer(output.buffer),
-                        params,
+                    Op::Add { a, b, output } => (
+                        &self.elt_layout,
+                        vec![
+                            buffer(a.buffer),
+                            buffer(b.buffer),
+                            buffer(output.buffer),
+                            params.as_entire_binding(),
+                        ],
                     ),
-                }
-            })
-            .collect();
-        let staging = self
-            .plan
-            .outputs
-            .iter()
-            .map(|v| {
-                self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("head"),
-                    size: (v.shape.len() * size * 4) as u64,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
+                    Op::Upsample { input, output } => (
+                        &self.elt_layout,
+                        vec![
+                            buffer(input.buffer),
+                            buffer(input.buffer),
+                            buffer(output.buffer),
+                            params.as_entire_binding(),
+                        ],
+                    ),
+                };
+                self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("op"),
+                    layout,
+                    entries: &entries(&resources),
                 })
             })
             .collect();
-        Batch {
+        let records = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("boxes"),
+            size: (size * CANDIDATES_PER_TILE * RECORD_WORDS * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let count = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("box count"),
+            size: 4,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let decode_groups = self
+            .decode_params
+            .iter()
+            .enumerate()
+            .filter_map(|(h, p)| p.as_ref().map(|(params, _)| (h, params)))
+            .map(|(h, params)| {
+                let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("decode"),
+                    layout: &self.decode_layout,
+                    entries: &entries(&[
+                        buffer(self.plan.outputs[h].buffer),
+                        records.as_entire_binding(),
+                        count.as_entire_binding(),
+                        params.as_entire_binding(),
+                    ]),
+                });
+                (h, group)
+            })
+            .collect();
+        Resources {
             size,
             buffers,
             bind_groups,
-            staging,
+            records,
+            count,
+            decode_groups,
+            free: Vec::new(),
         }
     }
 
-    fn elt_group(
-        &self,
-        a: wgpu::BindingResource,
-        b: wgpu::BindingResource,
-        out: wgpu::BindingResource,
-        params: &wgpu::Buffer,
-    ) -> wgpu::BindGroup {
-        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("eltwise"),
-            layout: &self.elt_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: a,
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: b,
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: out,
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: params.as_entire_binding(),
-                },
-            ],
-        })
+    fn make_readback(&self, size: usize) -> Readback {
+        let mappable = |label: &str, bytes: u64| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        Readback {
+            heads: self
+                .plan
+                .outputs
+                .iter()
+                .map(|v| {
+                    mappable(
+                        "head",
+                        padded(v.shape.len() * size * self.precision.bytes()),
+                    )
+                })
+                .collect(),
+            records: mappable(
+                "boxes",
+                4 + (size * CANDIDATES_PER_TILE * RECORD_WORDS * 4) as u64,
+            ),
+        }
     }
 
-    fn run_chunk(&self, batch: &Batch, input: &[f32]) -> Result<Vec<Vec<f32>>> {
-        let n = batch.size as u32;
-        self.queue
-            .write_buffer(&batch.buffers[self.plan.input.buffer], 0, as_bytes(input));
+    fn encode_ops(&self, pass: &mut wgpu::ComputePass<'_>, resources: &Resources) {
+        let n = resources.size as u32;
+        for (op, group) in self.plan.ops.iter().zip(&resources.bind_groups) {
+            let (pipeline, output, channels_per_group) = match op {
+                Op::Conv { output, .. } => (&self.conv, output, 16),
+                Op::Add { output, .. } => (&self.add, output, 4),
+                Op::Upsample { output, .. } => (&self.upsample, output, 4),
+            };
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, group, &[]);
+            let pixels = (output.shape.height * output.shape.width) as u32;
+            pass.dispatch_workgroups(
+                pixels.div_ceil(64),
+                (output.shape.channels as u32).div_ceil(channels_per_group),
+                n,
+            );
+        }
+    }
+
+    /// Queue one chunk: upload, every dispatch, (decoding,) copies into a read-back buffer.
+    fn submit(&self, input: &[f32], size: usize, want: Want) -> Result<Pending> {
+        let mut all = self
+            .resources
+            .lock()
+            .map_err(|_| Error::Gpu("engine poisoned".into()))?;
+        let resources = all.entry(size).or_insert_with(|| self.make_resources(size));
+        let readback = match resources.free.pop() {
+            Some(r) => r,
+            None => self.make_readback(size),
+        };
+        self.queue.write_buffer(
+            &resources.buffers[self.plan.input.buffer],
+            0,
+            &Self::encode(self.precision, input),
+        );
+        if let Want::Boxes { confidence } = want {
+            for (params, words) in self.decode_params.iter().flatten() {
+                let mut words = *words;
+                words[6] = (size * CANDIDATES_PER_TILE) as u32;
+                words[9] = confidence.to_bits();
+                self.queue.write_buffer(params, 0, as_bytes(&words));
+            }
+        }
         let mut encoder = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("yolov3"),
             });
+        if matches!(want, Want::Boxes { .. }) {
+            encoder.clear_buffer(&resources.count, 0, None);
+        }
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("yolov3"),
                 timestamp_writes: None,
             });
-            for (op, group) in self.plan.ops.iter().zip(&batch.bind_groups) {
-                match op {
-                    Op::Conv { output, .. } => {
-                        pass.set_pipeline(&self.conv);
-                        pass.set_bind_group(0, group, &[]);
-                        let pixels = (output.shape.height * output.shape.width) as u32;
-                        pass.dispatch_workgroups(
-                            pixels.div_ceil(64),
-                            (output.shape.channels as u32).div_ceil(16),
-                            n,
-                        );
-                    }
-                    Op::Add { output, .. } | Op::Upsample { output, .. } => {
-                        pass.set_pipeline(if matches!(op, Op::Add { .. }) {
-                            &self.add
-                        } else {
-                            &self.upsample
-                        });
-                        pass.set_bind_group(0, group, &[]);
-                        let pixels = (output.shape.height * output.shape.width) as u32;
-                        pass.dispatch_workgroups(
-                            pixels.div_ceil(64),
-                            (output.shape.channels as u32).div_ceil(4),
-                            n,
-                        );
-                    }
+            self.encode_ops(&mut pass, resources);
+            if matches!(want, Want::Boxes { .. }) {
+                pass.set_pipeline(&self.decode);
+                for (h, group) in &resources.decode_groups {
+                    let head = &self.plan.outputs[*h].shape;
+                    pass.set_bind_group(0, group, &[]);
+                    pass.dispatch_workgroups(
+                        ((head.height * head.width) as u32).div_ceil(64),
+                        3,
+                        size as u32,
+                    );
                 }
             }
         }
-        for (view, staging) in self.plan.outputs.iter().zip(&batch.staging) {
-            // heads are whole buffers of their own (offset 0, all channels)
-            encoder.copy_buffer_to_buffer(
-                &batch.buffers[view.buffer],
-                0,
-                staging,
-                0,
-                staging.size(),
-            );
-        }
-        self.queue.submit([encoder.finish()]);
-        for staging in &batch.staging {
-            staging.map_async(wgpu::MapMode::Read, .., |_| {});
-        }
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("{}: {e}", self.adapter.name)))?;
-        if let Some(e) = self.errors.lock().ok().and_then(|mut slot| slot.take()) {
-            for staging in &batch.staging {
-                staging.unmap();
+        match want {
+            Want::Heads => {
+                // heads are whole buffers of their own (offset 0, all channels)
+                for (view, staging) in self.plan.outputs.iter().zip(&readback.heads) {
+                    encoder.copy_buffer_to_buffer(
+                        &resources.buffers[view.buffer],
+                        0,
+                        staging,
+                        0,
+                        staging.size(),
+                    );
+                }
             }
-            return Err(Error::Gpu(format!("{}: {e}", self.adapter.name)));
+            Want::Boxes { .. } => {
+                encoder.copy_buffer_to_buffer(&resources.count, 0, &readback.records, 0, 4);
+                encoder.copy_buffer_to_buffer(
+                    &resources.records,
+                    0,
+                    &readback.records,
+                    4,
+                    resources.records.size(),
+                );
+            }
         }
-        let mut heads = Vec::with_capacity(batch.staging.len());
-        for staging in &batch.staging {
-            let view = staging
-                .get_mapped_range(..)
-                .map_err(|e| Error::Gpu(format!("read-back: {e}")))?;
-            heads.push(bytemuck::cast_slice::<u8, f32>(&view).to_vec());
-            drop(view);
-            staging.unmap();
-        }
-        Ok(heads)
+        let index = self.queue.submit([encoder.finish()]);
+        Ok(Pending {
+            size,
+            want,
+            readback,
+            index,
+        })
     }
-}
 
-impl GpuEngine {
-    /// Run the plan on `n` items laid out as the plan's input (NCHW); returns every output,
-    /// NCHW. Batches beyond the storage-binding limit run in chunks.
-    pub fn run(&self, input: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
+    /// Wait for a submission and read its results; the read-back buffers go back to the pool.
+    fn collect(&self, pending: Pending) -> Result<Collected> {
+        let Pending {
+            size,
+            want,
+            readback,
+            index,
+        } = pending;
+        let mapped: Vec<&wgpu::Buffer> = match want {
+            Want::Heads => readback.heads.iter().collect(),
+            Want::Boxes { .. } => vec![&readback.records],
+        };
+        for buffer in &mapped {
+            buffer.map_async(wgpu::MapMode::Read, .., |_| {});
+        }
+        let waited = self
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("{}: {e}", self.adapter.name)));
+        let failed = self.errors.lock().ok().and_then(|mut slot| slot.take());
+        let result = match (waited, failed) {
+            (Err(e), _) => Err(e),
+            (_, Some(e)) => Err(Error::Gpu(format!("{}: {e}", self.adapter.name))),
+            _ => self.read(&mapped, size, want),
+        };
+        for buffer in &mapped {
+            buffer.unmap();
+        }
+        if let Ok(mut all) = self.resources.lock() {
+            if let Some(resources) = all.get_mut(&size) {
+                resources.free.push(readback);
+            }
+        }
+        result
+    }
+
+    fn read(&self, mapped: &[&wgpu::Buffer], size: usize, want: Want) -> Result<Collected> {
+        let bytes = |buffer: &wgpu::Buffer| {
+            buffer
+                .get_mapped_range(..)
+                .map_err(|e| Error::Gpu(format!("read-back: {e}")))
+        };
+        match want {
+            Want::Heads => {
+                let mut heads = Vec::with_capacity(mapped.len());
+                for (buffer, view) in mapped.iter().zip(&self.plan.outputs) {
+                    let range = bytes(buffer)?;
+                    heads.push(self.decode_values(&range, view.shape.len() * size));
+                }
+                Ok(Collected::Heads(heads))
+            }
+            Want::Boxes { .. } => {
+                let range = bytes(mapped[0])?;
+                let words: &[u32] = bytemuck::cast_slice(&range);
+                let count = words[0] as usize;
+                if count > size * CANDIDATES_PER_TILE {
+                    return Ok(Collected::Boxes(None));
+                }
+                let mut records: Vec<&[u32]> = words[1..1 + count * RECORD_WORDS]
+                    .chunks(RECORD_WORDS)
+                    .collect();
+                // The atomic counter hands out slots in no fixed order: sort into the host
+                // decoder's order (item, head, anchor, row, column).
+                records.sort_by_key(|r| (r[0], r[1]));
+                let mut per_item = vec![Vec::new(); size];
+                for r in records {
+                    let f = |k: usize| f32::from_bits(r[k]);
+                    if let Some(item) = per_item.get_mut(r[0] as usize) {
+                        item.push(Detection {
+                            bbox: [f(5), f(6), f(7), f(8)].map(f64::from),
+                            class: r[2] as usize,
+                            score: f(3),
+                            objectness: f(4),
+                        });
+                    }
+                }
+                Ok(Collected::Boxes(Some(per_item)))
+            }
+        }
+    }
+
+    /// Run `n` items (NCHW, as the plan's input) in chunks of at most the engine's batch limit,
+    /// keeping two chunks in flight, and hand each chunk's result with its first item's index
+    /// to `take`.
+    fn pipelined(
+        &self,
+        input: &[f32],
+        n: usize,
+        want: Want,
+        mut take: impl FnMut(usize, Collected) -> Result<()>,
+    ) -> Result<()> {
         let per_item = self.plan.input.shape.len();
         if input.len() != n * per_item {
             return Err(Error::parameter(
@@ -537,54 +934,81 @@ impl GpuEngine {
                 format!("{} values for {n} items of {per_item}", input.len()),
             ));
         }
-        let mut outputs: Vec<Vec<f32>> = vec![Vec::new(); self.plan.outputs.len()];
-        let mut batches = self
-            .batches
-            .lock()
-            .map_err(|_| Error::Gpu("engine poisoned".into()))?;
+        let mut in_flight: VecDeque<(usize, Pending)> = VecDeque::new();
         let mut start = 0;
-        while start < n {
-            let size = (n - start).min(self.max_batch);
-            let resources = batches.entry(size).or_insert_with(|| self.make_batch(size));
-            let out = self.run_chunk(
-                resources,
-                &input[start * per_item..(start + size) * per_item],
-            )?;
-            for (all, part) in outputs.iter_mut().zip(out) {
-                all.extend(part);
+        while start < n || !in_flight.is_empty() {
+            if start < n && in_flight.len() < 2 {
+                let size = (n - start).min(self.max_batch);
+                let chunk = &input[start * per_item..(start + size) * per_item];
+                in_flight.push_back((start, self.submit(chunk, size, want)?));
+                start += size;
+                continue;
             }
-            start += size;
+            if let Some((first, pending)) = in_flight.pop_front() {
+                take(first, self.collect(pending)?)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Run the plan on `n` items laid out as the plan's input (NCHW); returns every output,
+    /// NCHW, as f32.
+    pub fn run(&self, input: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
+        let mut outputs: Vec<Vec<f32>> = vec![Vec::new(); self.plan.outputs.len()];
+        self.pipelined(input, n, Want::Heads, |_, collected| {
+            if let Collected::Heads(parts) = collected {
+                for (all, part) in outputs.iter_mut().zip(parts) {
+                    all.extend(part);
+                }
+            }
+            Ok(())
+        })?;
         Ok(outputs)
     }
-}
 
-impl Engine for GpuEngine {
-    fn name(&self) -> String {
-        format!("wgpu ({}, {:?})", self.adapter.name, self.adapter.backend)
-    }
-
-    fn preferred_batch(&self) -> usize {
-        16
-    }
-
-    fn metadata(&self) -> &ModelMetadata {
-        &self.metadata
-    }
-
-    fn infer(&self, batch: ArrayView4<f32>) -> Result<[Array4<f32>; 3]> {
-        let (n, c, h, w) = batch.dim();
-        let tile = self.metadata.tile;
-        if c != 3 || h != tile || w != tile {
+    /// Decoded boxes (score ≥ `confidence`, before NMS) of `n` items, decoded on the GPU; a
+    /// chunk with more than [`CANDIDATES_PER_TILE`] boxes in a tile is decoded on the host.
+    pub fn detect(&self, input: &[f32], n: usize, confidence: f32) -> Result<Vec<Vec<Detection>>> {
+        if self.decode_params.iter().all(Option::is_none) {
             return Err(Error::parameter(
-                "batch",
-                format!("expected [N, 3, {tile}, {tile}], got [{n}, {c}, {h}, {w}]"),
+                "model",
+                "its heads do not have the 3 × (5 + classes) channels of the model contract",
             ));
         }
-        let heads = match batch.as_slice() {
-            Some(data) => self.run(data, n)?,
-            None => self.run(&batch.iter().copied().collect::<Vec<f32>>(), n)?,
-        };
+        let per_item = self.plan.input.shape.len();
+        let mut found: Vec<Vec<Detection>> = vec![Vec::new(); n];
+        self.pipelined(input, n, Want::Boxes { confidence }, |first, collected| {
+            let boxes = match collected {
+                Collected::Boxes(Some(boxes)) => boxes,
+                _ => {
+                    let size = (n - first).min(self.max_batch);
+                    let chunk = &input[first * per_item..(first + size) * per_item];
+                    self.host_decode(chunk, size, confidence)?
+                }
+            };
+            for (k, item) in boxes.into_iter().enumerate() {
+                found[first + k] = item;
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Raw heads of one chunk decoded on the host (the overflow path of [`Self::detect`]).
+    fn host_decode(
+        &self,
+        chunk: &[f32],
+        size: usize,
+        confidence: f32,
+    ) -> Result<Vec<Vec<Detection>>> {
+        let heads = self.heads_as_arrays(self.run(chunk, size)?, size)?;
+        let views = [heads[0].view(), heads[1].view(), heads[2].view()];
+        Ok((0..size)
+            .map(|k| crate::detect::decode::decode(&views, k, &self.metadata, confidence))
+            .collect())
+    }
+
+    fn heads_as_arrays(&self, heads: Vec<Vec<f32>>, n: usize) -> Result<[Array4<f32>; 3]> {
         let shape = |k: usize| {
             let s = self.plan.outputs[k].shape;
             (n, s.channels, s.height, s.width)
@@ -598,5 +1022,57 @@ impl Engine for GpuEngine {
                 .unwrap_or_else(|| Err(Error::Gpu("missing head".into())))
         };
         Ok([next()?, next()?, next()?])
+    }
+
+    fn check_batch(&self, batch: &ArrayView4<f32>) -> Result<()> {
+        let (n, c, h, w) = batch.dim();
+        let tile = self.metadata.tile;
+        if c != 3 || h != tile || w != tile {
+            return Err(Error::parameter(
+                "batch",
+                format!("expected [N, 3, {tile}, {tile}], got [{n}, {c}, {h}, {w}]"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Engine for GpuEngine {
+    fn name(&self) -> String {
+        let storage = match self.precision {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16 storage",
+        };
+        format!(
+            "wgpu ({}, {:?}, {storage})",
+            self.adapter.name, self.adapter.backend
+        )
+    }
+
+    fn preferred_batch(&self) -> usize {
+        16
+    }
+
+    fn metadata(&self) -> &ModelMetadata {
+        &self.metadata
+    }
+
+    fn infer(&self, batch: ArrayView4<f32>) -> Result<[Array4<f32>; 3]> {
+        self.check_batch(&batch)?;
+        let n = batch.dim().0;
+        let heads = match batch.as_slice() {
+            Some(data) => self.run(data, n)?,
+            None => self.run(&batch.iter().copied().collect::<Vec<f32>>(), n)?,
+        };
+        self.heads_as_arrays(heads, n)
+    }
+
+    fn candidates(&self, batch: ArrayView4<f32>, confidence: f32) -> Result<Vec<Vec<Detection>>> {
+        self.check_batch(&batch)?;
+        let n = batch.dim().0;
+        match batch.as_slice() {
+            Some(data) => self.detect(data, n, confidence),
+            None => self.detect(&batch.iter().copied().collect::<Vec<f32>>(), n, confidence),
+        }
     }
 }
