@@ -167,6 +167,9 @@ fn conv_kernel_matches_cpu_at_awkward_shapes() {
         (3, 17, 9, 19, 3, 2, None, 2),
         (37, 6, 7, 5, 1, 1, Some(0.1), 1),
         (6, 9, 9, 33, 3, 2, Some(0.1), 5),
+        // 64 channels and more: the wide kernel (4 × 4 per thread), partial channel tiles
+        (7, 11, 13, 67, 3, 2, Some(0.1), 2),
+        (19, 5, 9, 130, 1, 1, None, 3),
     ];
     let meta = metadata();
     for (i, &(cin, h, w, cout, k, stride, leaky, n)) in cases.iter().enumerate() {
@@ -440,7 +443,12 @@ fn gpu_head_decoding_equals_host_decoding() {
             .map(|d| d.score)
             .collect();
         scores.sort_by(|a, b| b.total_cmp(a));
-        let few = scores[100.min(scores.len() - 1)];
+        // midway in a gap of the scores, so that no box sits on the threshold (where the last
+        // bit of a GPU `exp` may decide)
+        let gap = (100..scores.len() - 1)
+            .find(|&i| scores[i] - scores[i + 1] > 1e-5 * scores[i])
+            .expect("a gap in the scores");
+        let few = (scores[gap] + scores[gap + 1]) / 2.0;
         let mut checked = 0;
         for confidence in [0.0f32, few] {
             let on_gpu = gpu.candidates(x.view(), confidence).unwrap();

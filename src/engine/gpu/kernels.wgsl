@@ -88,3 +88,90 @@ fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
 }
 
+
+// The wide variant for layers with many output channels: a 64-channel × 64-pixel tile per
+// workgroup of 16×16 threads, each thread a 4 × 4 register block (channels ly + 16i, pixels
+// lx + 16j): four times the multiply–adds per shared-memory load and per barrier of `conv`.
+var<workgroup> wide_w: array<array<f32, 16>, 64>;   // [out channel][k]
+const WIDE_M: u32 = 64u;
+
+@compute @workgroup_size(16, 16)
+fn conv_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let kk = cp.kernel * cp.kernel;
+    let k_total = cp.in_channels * kk;
+    let pixels = cp.out_height * cp.out_width;
+    let item = wg.z;
+    let m0 = wg.y * WIDE_M;
+    let n0 = wg.x * TILE_N;
+    var acc: array<array<f32, 4>, 4>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            acc[i][j] = 0.0;
+        }
+    }
+    let in_base = (item * cp.in_total + cp.in_offset) * cp.in_height * cp.in_width;
+    let steps = (k_total + TILE - 1u) / TILE;
+    for (var t = 0u; t < steps; t = t + 1u) {
+        let k_w = t * TILE + lid.x;
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            let row = lid.y + i * TILE;
+            let m = m0 + row;
+            var w = 0.0;
+            if (m < cp.out_channels && k_w < k_total) {
+                w = f32(conv_weight[m * k_total + k_w]);
+            }
+            wide_w[row][lid.x] = w;
+        }
+        let k_x = t * TILE + lid.y;
+        let ci = k_x / kk;
+        let r = k_x % kk;
+        let ky = r / cp.kernel;
+        let kx = r % cp.kernel;
+        for (var j = 0u; j < WORK; j = j + 1u) {
+            let col = lid.x + j * TILE;
+            let n = n0 + col;
+            var v = 0.0;
+            if (k_x < k_total && n < pixels) {
+                let oy = n / cp.out_width;
+                let ox = n % cp.out_width;
+                let iy = i32(oy * cp.stride + ky) - i32(cp.pad);
+                let ix = i32(ox * cp.stride + kx) - i32(cp.pad);
+                if (iy >= 0 && ix >= 0 && iy < i32(cp.in_height) && ix < i32(cp.in_width)) {
+                    v = f32(conv_input[in_base + (ci * cp.in_height + u32(iy)) * cp.in_width + u32(ix)]);
+                }
+            }
+            tile_x[lid.y][col] = v;
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < TILE; k = k + 1u) {
+            var b: array<f32, 4>;
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                b[j] = tile_x[k][lid.x + j * TILE];
+            }
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                let a = wide_w[lid.y + i * TILE][k];
+                for (var j = 0u; j < 4u; j = j + 1u) {
+                    acc[i][j] = acc[i][j] + a * b[j];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let m = m0 + lid.y + i * TILE;
+        if (m >= cp.out_channels) {
+            continue;
+        }
+        let out_base = (item * cp.out_total + cp.out_offset + m) * pixels;
+        for (var j = 0u; j < WORK; j = j + 1u) {
+            let n = n0 + lid.x + j * TILE;
+            if (n < pixels) {
+                var y = acc[i][j] + conv_bias[m];
+                if (cp.leaky != 0u && y < 0.0) {
+                    y = y * cp.alpha;
+                }
+                conv_output[out_base + n] = store(clamp(y, -STORE_MAX, STORE_MAX));
+            }
+        }
+    }
+}

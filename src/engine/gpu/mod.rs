@@ -10,10 +10,13 @@
 //!   the memory traffic) and every sum is accumulated in f32; elsewhere everything is f32
 //!   ([`Precision`]; `FRINGEWATCH_GPU_PRECISION=f32` forces f32 where f16 would be chosen).
 //! - **Convolution** is an implicit GEMM (M = output channels, N = output pixels, K = input
-//!   channels × k²): a workgroup of 16×16 threads computes a 16-channel × 64-pixel tile, each
-//!   thread 4 pixels, walking K in steps of 16 through workgroup (shared) memory; the im2col
-//!   gather, zero padding, bias and LeakyRelu happen in the kernel. The batch is the third
-//!   dispatch dimension, so several tiles run in one dispatch.
+//!   channels × k²) walking K in steps of 16 through workgroup (shared) memory; the im2col
+//!   gather, zero padding, bias and LeakyRelu happen in the kernel. Layers with 64 or more output
+//!   channels run `conv_wide` (a 64-channel × 64-pixel tile per 16×16 workgroup, a 4 × 4
+//!   register block per thread: 16 multiply–adds per pair of shared-memory loads); narrower
+//!   ones run `conv` (16 × 64, 1 × 4 per thread) so that an 8- or 16-channel layer does not
+//!   compute 64 channels. The batch is the third dispatch dimension, so several tiles run in
+//!   one dispatch.
 //! - **Head decoding on the GPU** ([`GpuEngine::detect`]): a kernel per head applies the YOLOv3
 //!   box formulas and the confidence threshold and appends the surviving boxes with an atomic
 //!   counter; only the count and those records (at most [`CANDIDATES_PER_TILE`] per tile, 36
@@ -49,6 +52,10 @@ use plan::{Op, Plan, View};
 /// Most decoded boxes one tile may send back from [`GpuEngine::detect`] before its chunk is
 /// decoded on the host instead (a 160 px tile has 1,575 anchor positions).
 pub const CANDIDATES_PER_TILE: usize = 256;
+
+/// Output channels from which a convolution runs the wide kernel (`conv_wide`: 64 channels ×
+/// 64 pixels per workgroup, a 4 × 4 register block per thread) instead of `conv` (16 × 64, 1 × 4).
+const WIDE_CHANNELS: usize = 64;
 
 /// Words per decoded box record (see `decode.wgsl`).
 const RECORD_WORDS: usize = 9;
@@ -234,6 +241,7 @@ pub struct GpuEngine {
     device: wgpu::Device,
     queue: wgpu::Queue,
     conv: wgpu::ComputePipeline,
+    conv_wide: wgpu::ComputePipeline,
     add: wgpu::ComputePipeline,
     upsample: wgpu::ComputePipeline,
     decode: wgpu::ComputePipeline,
@@ -471,6 +479,7 @@ impl GpuEngine {
                 })
             };
         let conv = pipeline(&kernels, &conv_layout, "conv");
+        let conv_wide = pipeline(&kernels, &conv_layout, "conv_wide");
         let add = pipeline(&eltwise, &elt_layout, "add");
         let upsample = pipeline(&eltwise, &elt_layout, "upsample");
         let decode = pipeline(&decoding, &decode_layout, "decode");
@@ -539,6 +548,7 @@ impl GpuEngine {
             device,
             queue,
             conv,
+            conv_wide,
             add,
             upsample,
             decode,
@@ -734,6 +744,9 @@ impl GpuEngine {
         let n = resources.size as u32;
         for (op, group) in self.plan.ops.iter().zip(&resources.bind_groups) {
             let (pipeline, output, channels_per_group) = match op {
+                Op::Conv { output, .. } if output.shape.channels >= WIDE_CHANNELS => {
+                    (&self.conv_wide, output, 64)
+                }
                 Op::Conv { output, .. } => (&self.conv, output, 16),
                 Op::Add { output, .. } => (&self.add, output, 4),
                 Op::Upsample { output, .. } => (&self.upsample, output, 4),
