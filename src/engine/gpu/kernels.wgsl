@@ -22,6 +22,32 @@ const TILE_N: u32 = 64u;       // pixels per workgroup = TILE * WORK
 var<workgroup> tile_w: array<array<f32, 16>, 16>;   // [out channel][k]
 var<workgroup> tile_x: array<array<f32, 64>, 16>;   // [k][pixel]
 
+// Element k (input channel, ky, kx) of output pixel n of the im2col matrix: the input value
+// under that kernel tap, 0 in the zero padding and past the ends of K or of the pixels.
+fn im2col(in_base: u32, k: u32, n: u32, k_total: u32, pixels: u32) -> f32 {
+    if (k >= k_total || n >= pixels) {
+        return 0.0;
+    }
+    let kk = cp.kernel * cp.kernel;
+    let ci = k / kk;
+    let r = k % kk;
+    let iy = i32((n / cp.out_width) * cp.stride + r / cp.kernel) - i32(cp.pad);
+    let ix = i32((n % cp.out_width) * cp.stride + r % cp.kernel) - i32(cp.pad);
+    if (iy < 0 || ix < 0 || iy >= i32(cp.in_height) || ix >= i32(cp.in_width)) {
+        return 0.0;
+    }
+    return f32(conv_input[in_base + (ci * cp.in_height + u32(iy)) * cp.in_width + u32(ix)]);
+}
+
+// LeakyRelu when fused, then the value clamped to the storage type's range and stored.
+fn write_output(index: u32, value: f32) {
+    var y = value;
+    if (cp.leaky != 0u && y < 0.0) {
+        y = y * cp.alpha;
+    }
+    conv_output[index] = store(clamp(y, -STORE_MAX, STORE_MAX));
+}
+
 // Implicit GEMM: C[m, n] = Σ_k W[m, k] · X[k, n], m = output channel, n = output pixel of item
 // `wg.z`, k = (input channel, ky, kx). A 16×64 output tile per workgroup of 16×16 threads, each
 // thread 4 pixels; K is walked in steps of 16 through shared memory.
@@ -44,24 +70,9 @@ fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         tile_w[lid.y][lid.x] = w;
         let k_x = t * TILE + lid.y;
-        let ci = k_x / kk;
-        let r = k_x % kk;
-        let ky = r / cp.kernel;
-        let kx = r % cp.kernel;
         for (var j = 0u; j < WORK; j = j + 1u) {
             let col = lid.x + j * TILE;
-            let n = n0 + col;
-            var v = 0.0;
-            if (k_x < k_total && n < pixels) {
-                let oy = n / cp.out_width;
-                let ox = n % cp.out_width;
-                let iy = i32(oy * cp.stride + ky) - i32(cp.pad);
-                let ix = i32(ox * cp.stride + kx) - i32(cp.pad);
-                if (iy >= 0 && ix >= 0 && iy < i32(cp.in_height) && ix < i32(cp.in_width)) {
-                    v = f32(conv_input[in_base + (ci * cp.in_height + u32(iy)) * cp.in_width + u32(ix)]);
-                }
-            }
-            tile_x[lid.y][col] = v;
+            tile_x[lid.y][col] = im2col(in_base, k_x, n0 + col, k_total, pixels);
         }
         workgroupBarrier();
         for (var k = 0u; k < TILE; k = k + 1u) {
@@ -79,11 +90,7 @@ fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     for (var j = 0u; j < WORK; j = j + 1u) {
         let n = n0 + lid.x + j * TILE;
         if (n < pixels) {
-            var y = acc[j] + conv_bias[m];
-            if (cp.leaky != 0u && y < 0.0) {
-                y = y * cp.alpha;
-            }
-            conv_output[out_base + n] = store(clamp(y, -STORE_MAX, STORE_MAX));
+            write_output(out_base + n, acc[j] + conv_bias[m]);
         }
     }
 }
@@ -123,24 +130,9 @@ fn conv_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
             wide_w[row][lid.x] = w;
         }
         let k_x = t * TILE + lid.y;
-        let ci = k_x / kk;
-        let r = k_x % kk;
-        let ky = r / cp.kernel;
-        let kx = r % cp.kernel;
         for (var j = 0u; j < WORK; j = j + 1u) {
             let col = lid.x + j * TILE;
-            let n = n0 + col;
-            var v = 0.0;
-            if (k_x < k_total && n < pixels) {
-                let oy = n / cp.out_width;
-                let ox = n % cp.out_width;
-                let iy = i32(oy * cp.stride + ky) - i32(cp.pad);
-                let ix = i32(ox * cp.stride + kx) - i32(cp.pad);
-                if (iy >= 0 && ix >= 0 && iy < i32(cp.in_height) && ix < i32(cp.in_width)) {
-                    v = f32(conv_input[in_base + (ci * cp.in_height + u32(iy)) * cp.in_width + u32(ix)]);
-                }
-            }
-            tile_x[lid.y][col] = v;
+            tile_x[lid.y][col] = im2col(in_base, k_x, n0 + col, k_total, pixels);
         }
         workgroupBarrier();
         for (var k = 0u; k < TILE; k = k + 1u) {
@@ -166,11 +158,7 @@ fn conv_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
         for (var j = 0u; j < WORK; j = j + 1u) {
             let n = n0 + lid.x + j * TILE;
             if (n < pixels) {
-                var y = acc[i][j] + conv_bias[m];
-                if (cp.leaky != 0u && y < 0.0) {
-                    y = y * cp.alpha;
-                }
-                conv_output[out_base + n] = store(clamp(y, -STORE_MAX, STORE_MAX));
+                write_output(out_base + n, acc[i][j] + conv_bias[m]);
             }
         }
     }
