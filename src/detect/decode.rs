@@ -87,6 +87,18 @@ pub fn decode(
     out
 }
 
+/// [`decode`] for every item of a batch of heads `[N, C, H, W]`.
+pub fn decode_batch(
+    heads: &[ndarray::Array4<f32>; 3],
+    metadata: &ModelMetadata,
+    confidence: f32,
+) -> Vec<Vec<Detection>> {
+    let views = [heads[0].view(), heads[1].view(), heads[2].view()];
+    (0..heads[0].dim().0)
+        .map(|k| decode(&views, k, metadata, confidence))
+        .collect()
+}
+
 /// Per-class non-maximum suppression: highest score first, a box is dropped when its IoU with a
 /// kept box of the same class exceeds `iou_threshold`.
 pub fn nms(mut detections: Vec<Detection>, iou_threshold: f64) -> Vec<Detection> {

@@ -8,7 +8,7 @@ pub mod tract;
 
 use ndarray::{Array4, ArrayView4};
 
-use crate::detect::decode::{decode, Detection};
+use crate::detect::decode::{decode_batch, Detection};
 use crate::error::Result;
 use crate::model::contract::ModelMetadata;
 
@@ -24,11 +24,11 @@ pub trait Engine: Send + Sync {
     /// normalised batch, in the host decoder's order ([`crate::detect::decode::decode`]). The
     /// GPU engine decodes on the GPU and reads back only these boxes.
     fn candidates(&self, batch: ArrayView4<f32>, confidence: f32) -> Result<Vec<Vec<Detection>>> {
-        let heads = self.infer(batch)?;
-        let views = [heads[0].view(), heads[1].view(), heads[2].view()];
-        Ok((0..batch.dim().0)
-            .map(|k| decode(&views, k, self.metadata(), confidence))
-            .collect())
+        Ok(decode_batch(
+            &self.infer(batch)?,
+            self.metadata(),
+            confidence,
+        ))
     }
     /// Tiles per call that suit the engine (tract: 1, calls run in parallel; GPU: 16).
     fn preferred_batch(&self) -> usize {
@@ -121,6 +121,17 @@ impl Fallback {
         }
     }
 
+    /// `call` on the GPU engine; on a GPU error, and from then on, on tract.
+    fn call<T>(&self, call: impl Fn(&dyn Engine) -> Result<T>) -> Result<T> {
+        if self.failed.get().is_none() {
+            match call(self.primary.as_ref()) {
+                Err(crate::Error::Gpu(why)) => return call(self.tract(&why)?),
+                done => return done,
+            }
+        }
+        call(self.tract("")?)
+    }
+
     fn tract(&self, why: &str) -> Result<&tract::TractEngine> {
         let loaded = self.failed.get_or_init(|| {
             eprintln!("warning: GPU failed ({why}); continuing with tract on the CPU");
@@ -145,29 +156,11 @@ impl Engine for Fallback {
     }
 
     fn infer(&self, batch: ArrayView4<f32>) -> Result<[Array4<f32>; 3]> {
-        if self.failed.get().is_none() {
-            match self.primary.infer(batch) {
-                Ok(heads) => return Ok(heads),
-                Err(crate::Error::Gpu(why)) => {
-                    return self.tract(&why)?.infer(batch);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        self.tract("")?.infer(batch)
+        self.call(|engine| engine.infer(batch))
     }
 
     fn candidates(&self, batch: ArrayView4<f32>, confidence: f32) -> Result<Vec<Vec<Detection>>> {
-        if self.failed.get().is_none() {
-            match self.primary.candidates(batch, confidence) {
-                Ok(found) => return Ok(found),
-                Err(crate::Error::Gpu(why)) => {
-                    return self.tract(&why)?.candidates(batch, confidence);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        self.tract("")?.candidates(batch, confidence)
+        self.call(|engine| engine.candidates(batch, confidence))
     }
 
     fn preferred_batch(&self) -> usize {

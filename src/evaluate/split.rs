@@ -8,7 +8,7 @@ use ndarray::{s, Array4};
 
 use super::{evaluate, Evaluation, Prediction, Threshold, Truth};
 use crate::dataset::{read_manifest, read_tile};
-use crate::detect::decode::{decode, nms};
+use crate::detect::decode::nms;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -80,10 +80,9 @@ pub fn evaluate_split(
                 bbox: l.bbox,
             }));
         }
-        let heads = engine.infer(batch.view())?;
-        let views = [heads[0].view(), heads[1].view(), heads[2].view()];
-        for (i, entry) in chunk.iter().enumerate() {
-            for d in nms(decode(&views, i, metadata, SCORE_FLOOR), nms_iou) {
+        let candidates = engine.candidates(batch.view(), SCORE_FLOOR)?;
+        for (entry, tile_candidates) in chunk.iter().zip(candidates) {
+            for d in nms(tile_candidates, nms_iou) {
                 predictions.push(Prediction {
                     image: entry.name.clone(),
                     class: d.class,

@@ -17,7 +17,7 @@
 //!   ones run `conv` (16 × 64, 1 × 4 per thread) so that an 8- or 16-channel layer does not
 //!   compute 64 channels. The batch is the third dispatch dimension, so several tiles run in
 //!   one dispatch.
-//! - **Head decoding on the GPU** ([`GpuEngine::detect`]): a kernel per head applies the YOLOv3
+//! - **Head decoding on the GPU** ([`GpuEngine::run_decoded`]): a kernel per head applies the YOLOv3
 //!   box formulas and the confidence threshold and appends the surviving boxes with an atomic
 //!   counter; only the count and those records (at most [`CANDIDATES_PER_TILE`] per tile, 36
 //!   bytes each) come back instead of the raw heads (about 57 kB per 160 px tile in f32). A
@@ -49,7 +49,7 @@ use crate::model::contract::ModelMetadata;
 use crate::model::onnx::read_model;
 use plan::{Op, Plan, View};
 
-/// Most decoded boxes one tile may send back from [`GpuEngine::detect`] before its chunk is
+/// Most decoded boxes one tile may send back from [`GpuEngine::run_decoded`] before its chunk is
 /// decoded on the host instead (a 160 px tile has 1,575 anchor positions).
 pub const CANDIDATES_PER_TILE: usize = 256;
 
@@ -981,13 +981,12 @@ impl GpuEngine {
 
     /// Decoded boxes (score ≥ `confidence`, before NMS) of `n` items, decoded on the GPU; a
     /// chunk with more than [`CANDIDATES_PER_TILE`] boxes in a tile is decoded on the host.
-    pub fn detect(&self, input: &[f32], n: usize, confidence: f32) -> Result<Vec<Vec<Detection>>> {
-        if self.decode_params.iter().all(Option::is_none) {
-            return Err(Error::parameter(
-                "model",
-                "its heads do not have the 3 × (5 + classes) channels of the model contract",
-            ));
-        }
+    pub fn run_decoded(
+        &self,
+        input: &[f32],
+        n: usize,
+        confidence: f32,
+    ) -> Result<Vec<Vec<Detection>>> {
         let per_item = self.plan.input.shape.len();
         let mut found: Vec<Vec<Detection>> = vec![Vec::new(); n];
         self.pipelined(input, n, Want::Boxes { confidence }, |first, collected| {
@@ -1007,7 +1006,7 @@ impl GpuEngine {
         Ok(found)
     }
 
-    /// Raw heads of one chunk decoded on the host (the overflow path of [`Self::detect`]).
+    /// Raw heads of one chunk decoded on the host (the overflow path of [`Self::run_decoded`]).
     fn host_decode(
         &self,
         chunk: &[f32],
@@ -1015,10 +1014,11 @@ impl GpuEngine {
         confidence: f32,
     ) -> Result<Vec<Vec<Detection>>> {
         let heads = self.heads_as_arrays(self.run(chunk, size)?, size)?;
-        let views = [heads[0].view(), heads[1].view(), heads[2].view()];
-        Ok((0..size)
-            .map(|k| crate::detect::decode::decode(&views, k, &self.metadata, confidence))
-            .collect())
+        Ok(crate::detect::decode::decode_batch(
+            &heads,
+            &self.metadata,
+            confidence,
+        ))
     }
 
     fn heads_as_arrays(&self, heads: Vec<Vec<f32>>, n: usize) -> Result<[Array4<f32>; 3]> {
@@ -1037,7 +1037,9 @@ impl GpuEngine {
         Ok([next()?, next()?, next()?])
     }
 
-    fn check_batch(&self, batch: &ArrayView4<f32>) -> Result<()> {
+    /// The batch as contiguous NCHW values (borrowed when it already is), after checking its
+    /// shape against the model's tile.
+    fn batch_values<'a>(&self, batch: &'a ArrayView4<f32>) -> Result<std::borrow::Cow<'a, [f32]>> {
         let (n, c, h, w) = batch.dim();
         let tile = self.metadata.tile;
         if c != 3 || h != tile || w != tile {
@@ -1046,7 +1048,10 @@ impl GpuEngine {
                 format!("expected [N, 3, {tile}, {tile}], got [{n}, {c}, {h}, {w}]"),
             ));
         }
-        Ok(())
+        Ok(match batch.as_slice() {
+            Some(values) => std::borrow::Cow::Borrowed(values),
+            None => std::borrow::Cow::Owned(batch.iter().copied().collect()),
+        })
     }
 }
 
@@ -1071,21 +1076,12 @@ impl Engine for GpuEngine {
     }
 
     fn infer(&self, batch: ArrayView4<f32>) -> Result<[Array4<f32>; 3]> {
-        self.check_batch(&batch)?;
         let n = batch.dim().0;
-        let heads = match batch.as_slice() {
-            Some(data) => self.run(data, n)?,
-            None => self.run(&batch.iter().copied().collect::<Vec<f32>>(), n)?,
-        };
+        let heads = self.run(&self.batch_values(&batch)?, n)?;
         self.heads_as_arrays(heads, n)
     }
 
     fn candidates(&self, batch: ArrayView4<f32>, confidence: f32) -> Result<Vec<Vec<Detection>>> {
-        self.check_batch(&batch)?;
-        let n = batch.dim().0;
-        match batch.as_slice() {
-            Some(data) => self.detect(data, n, confidence),
-            None => self.detect(&batch.iter().copied().collect::<Vec<f32>>(), n, confidence),
-        }
+        self.run_decoded(&self.batch_values(&batch)?, batch.dim().0, confidence)
     }
 }
