@@ -13,7 +13,7 @@ for scene in "$heldout"/*/scene_*; do
   heading=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['heading_deg'])" "$scene/scene.json")
   rm -f "$out/$name.gpkg"
   "$fw" --quiet run --phase "$scene/phase.tif" --coherence "$scene/coherence.tif" --dem "$scene/dem.tif" \
-    --incidence "$scene/incidence.tif" --heading="$heading" --model "$model" --confidence 0.01 \
+    --incidence "$scene/incidence.tif" --heading="$heading" --model "$model" --backend cpu --confidence 0.01 \
     --keep-layers "$out/layers_$name" --out "$out/$name.gpkg" --layer detections > /dev/null
   "$fw" --quiet baseline --stack "$out/layers_$name/stack.tif" --out "$out/$name.gpkg" --layer baseline > /dev/null
   net_args+=(--pred "$out/$name.gpkg:detections" --truth "$scene/truth.gpkg:truth")

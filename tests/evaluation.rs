@@ -164,3 +164,85 @@ fn voc_all_point_worked_example() {
     assert_eq!((e.tp, e.fp, e.false_negatives), (3, 2, 0));
     assert!((e.precision - 0.6).abs() < 1e-12 && (e.recall - 1.0).abs() < 1e-12);
 }
+
+/// `fringewatch evaluate --dataset`: a model scored on a dataset split straight from its tiles,
+/// through the same CLI a user runs; every labelled box of the split is counted once.
+#[test]
+fn evaluate_dataset_from_the_cli_counts_every_label_of_the_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fw = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+            .arg("--quiet")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let scenes = tmp.path().join("scenes");
+    let dataset = tmp.path().join("dataset");
+    let (ok, _, err) = fw(&[
+        "simulate",
+        "--out",
+        scenes.to_str().unwrap(),
+        "--seed",
+        "41",
+        "--scenes",
+        "4",
+        "--size",
+        "480",
+    ]);
+    assert!(ok, "{err}");
+    let scene_dirs: Vec<String> = (0..4)
+        .map(|k| scenes.join(format!("scene_{k:04}")).display().to_string())
+        .collect();
+    let mut args = vec!["dataset", "--out", dataset.to_str().unwrap(), "--scenes"];
+    args.extend(scene_dirs.iter().map(String::as_str));
+    let (ok, _, err) = fw(&args);
+    assert!(ok, "{err}");
+
+    let model = fringewatch::model::default_model().unwrap();
+    let json = tmp.path().join("train.json");
+    let (ok, stdout, err) = fw(&[
+        "evaluate",
+        "--dataset",
+        dataset.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--split",
+        "train",
+        "--confidence",
+        "best",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        stdout.contains("VOC") && stdout.contains("COCO"),
+        "{stdout}"
+    );
+    let manifest = fringewatch::dataset::read_manifest(&dataset).unwrap();
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(e["confidence_is_best_f1"], true);
+    let classes = e["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 4);
+    let mut labels = 0;
+    for (k, c) in classes.iter().enumerate() {
+        let n_truth = c["n_truth"].as_u64().unwrap() as usize;
+        assert_eq!(n_truth, manifest.class_counts[0][k], "{}", c["class"]);
+        let (tp, false_negatives) = (c["tp"].as_u64().unwrap(), c["fn"].as_u64().unwrap());
+        assert_eq!((tp + false_negatives) as usize, n_truth);
+        labels += n_truth;
+    }
+    assert!(labels > 0, "the simulated split holds labels");
+    let map = e["map_voc"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&map));
+
+    // A dataset without a model is a parameter error.
+    let (ok, _, err) = fw(&["evaluate", "--dataset", dataset.to_str().unwrap()]);
+    assert!(!ok && err.contains("--model"), "{err}");
+}

@@ -249,6 +249,7 @@ fn same_seed_gives_byte_identical_scenes_and_labels_match_visible_signals() {
         if s.visible {
             assert!(s.visible_peak_rad >= settings.labels.min_peak_phase_rad);
             assert!(s.mean_coherence >= settings.labels.min_coherence);
+            assert!(s.fringe_fidelity >= settings.labels.min_fringe_fidelity);
         }
         assert!(s.box_px[2] <= settings.size && s.box_px[3] <= settings.size);
     }

@@ -129,6 +129,46 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
     assert_eq!(resumed.history.len(), 5);
     // The first epochs are the saved ones (JSON round trip: equal to the last bit or two).
     assert!((resumed.history[0].train.total() - report.history[0].train.total()).abs() < 1e-12);
+
+    // Fine-tuning (--init) with class-balanced sampling on a dataset whose manifest now holds
+    // other anchors: the run reads every training tile's labels, trains, and keeps the initial
+    // model's anchors and channel normalisation (what its heads and filters were trained for).
+    let manifest_path = dataset.join("dataset.json");
+    let mut manifest_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    for anchor in manifest_json["anchors"].as_array_mut().unwrap() {
+        let scaled: Vec<f64> = anchor
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| 1.5 * v.as_f64().unwrap())
+            .collect();
+        *anchor = serde_json::json!(scaled);
+    }
+    std::fs::write(&manifest_path, manifest_json.to_string()).unwrap();
+    let balanced = TrainSettings {
+        epochs: 1,
+        class_balance: 0.5,
+        init: Some(model.clone()),
+        ..settings.clone()
+    };
+    let tuned_path = tmp.path().join("balanced.onnx");
+    let one = train(&dataset, &tuned_path, &balanced, false, &Silent).unwrap();
+    assert_eq!(one.history.len(), 1);
+    assert!(one.history[0].train.total().is_finite());
+    let tuned = TractEngine::load(&tuned_path, 1).unwrap();
+    assert_eq!(tuned.metadata().anchors, engine.metadata().anchors);
+    assert_eq!(tuned.metadata().channels, engine.metadata().channels);
+    let changed = fringewatch::dataset::read_manifest(&dataset).unwrap();
+    assert!((tuned.metadata().anchors[4].width - changed.anchors[4].0).abs() > 1.0);
+    let wrong = TrainSettings {
+        class_balance: 1.5,
+        ..settings.clone()
+    };
+    let err = train(&dataset, &tmp.path().join("w.onnx"), &wrong, false, &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("class-balance"), "{err}");
 }
 
 #[test]

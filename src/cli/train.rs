@@ -41,6 +41,11 @@ pub(crate) struct TrainArgs {
     /// At most this many steps per epoch (default: the whole training split).
     #[arg(long)]
     steps_per_epoch: Option<usize>,
+    /// Class-balanced sampling: tiles holding a class present on fewer than this share of the
+    /// training tiles are repeated √(share threshold / class share) times per epoch (LVIS repeat
+    /// factors); 0 = every tile once.
+    #[arg(long, default_value_t = 0.0)]
+    class_balance: f64,
     /// Seed of the shuffling and augmentation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -80,6 +85,7 @@ pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         seed: args.seed,
         init: args.init.clone(),
         steps_per_epoch: args.steps_per_epoch,
+        class_balance: args.class_balance,
         backend: match args.backend {
             TrainBackendArg::Cpu => TrainBackend::Cpu,
             TrainBackendArg::Gpu => TrainBackend::Gpu,

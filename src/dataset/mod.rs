@@ -457,20 +457,23 @@ pub fn read_tile(
             *out = if v.is_finite() { (v - mean) / std } else { 0.0 };
         }
     }
+    Ok((tile, read_tile_labels(dataset, name, size)?))
+}
+
+/// Read the labels of dataset tile `name` (`labels/NAME.txt`) in tile pixels.
+pub fn read_tile_labels(dataset: &Path, name: &str, size: usize) -> Result<Vec<TileLabel>> {
     let label_path = dataset.join("labels").join(format!("{name}.txt"));
     let text = std::fs::read_to_string(&label_path).map_err(|source| Error::Io {
         path: label_path.clone(),
         source,
     })?;
-    let labels = text
-        .lines()
+    text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             parse_yolo_line(l, size)
                 .ok_or_else(|| Error::bad_input(&label_path, format!("bad YOLO line '{l}'")))
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((tile, labels))
+        .collect()
 }
 
 /// Read a dataset manifest.

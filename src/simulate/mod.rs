@@ -20,9 +20,10 @@
 //!   have heads, toes, internal blocks, accelerations and aliasing fast zones that decorrelate.
 //! - Relief is fractal with carved valleys, not a drained river network; with `--dem` a real DEM
 //!   is used instead (`../shared/data/real/`).
-//! - Labels follow fixed visibility thresholds (signal left after filtering, mean coherence over
-//!   the box); a signal still readable on low-coherence ground can stay unlabelled, as a faint
-//!   one an expert missed would. Real experts also use inventories, orthophotos and persistence.
+//! - Labels follow fixed visibility thresholds (signal left after filtering, fringe fidelity of
+//!   the processed phase over the box, a coherence floor), not a person's judgement: borderline
+//!   signals are labelled or not by a threshold, not by context. Real experts also use
+//!   inventories, orthophotos and persistence.
 //!   Figures on these scenes are not real-world accuracy.
 
 pub mod atmosphere;
@@ -508,9 +509,12 @@ pub fn simulate_scene(
         .filter_map(|fp| {
             labels::label(
                 fp,
-                true_coherence.view(),
-                clean_filtered.view(),
-                true_phase.view(),
+                labels::LabelEvidence {
+                    coherence: true_coherence.view(),
+                    clean_filtered: clean_filtered.view(),
+                    processed: phase.view(),
+                    true_phase: true_phase.view(),
+                },
                 &settings.labels,
             )
         })

@@ -60,6 +60,7 @@ pub fn truth_fields() -> Vec<FieldSpec> {
         FieldSpec::new("velocity_m_yr", FieldKind::Real),
         FieldSpec::new("peak_phase_rad", FieldKind::Real),
         FieldSpec::new("mean_coherence", FieldKind::Real),
+        FieldSpec::new("fringe_fidelity", FieldKind::Real),
         FieldSpec::new("id_frana", FieldKind::Text),
         FieldSpec::new("mapped", FieldKind::Integer),
     ]
@@ -193,6 +194,7 @@ fn write_files(scene: &Scene, dir: &Path, scene_index: usize) -> Result<()> {
                     s.velocity_m_per_yr.map(Value::Real).unwrap_or(Value::Null),
                     Value::Real(s.peak_phase_rad),
                     Value::Real(s.mean_coherence),
+                    Value::Real(s.fringe_fidelity),
                     match body {
                         Some(b) if b.mapped => Value::Text(id_frana(scene_index, b.id)),
                         _ => Value::Null,

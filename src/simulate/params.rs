@@ -192,8 +192,12 @@ pub struct FilterSettings {
 pub struct LabelSettings {
     /// Least visible |phase| of the signal after filtering, radians (1 rad ≈ 1/6 fringe, 4.4 mm).
     pub min_peak_phase_rad: f64,
-    /// Least mean coherence over the signal.
+    /// Least mean true coherence over the signal: below it the interferogram holds no information
+    /// on the motion, whatever the filtered noise happens to look like.
     pub min_coherence: f64,
+    /// Least fringe fidelity over the signal: |mean exp i(processed − noise-free processed phase)|
+    /// over the boxed pixels (`labels` module; 0.7 ≈ 0.84 rad circular std of the phase error).
+    pub min_fringe_fidelity: f64,
     /// The box encloses pixels whose |signal phase| ≥ this fraction of the peak.
     pub outline_fraction: f64,
     /// Least box side, pixels.
@@ -312,7 +316,8 @@ impl Default for SimulationSettings {
             },
             labels: LabelSettings {
                 min_peak_phase_rad: 1.0,
-                min_coherence: 0.35,
+                min_coherence: 0.1,
+                min_fringe_fidelity: 0.7,
                 outline_fraction: 0.15,
                 min_box_px: 8,
             },

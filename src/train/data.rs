@@ -123,6 +123,57 @@ pub fn shift_tile(sample: &mut Sample, dx: i64, dy: i64, min_visible_fraction: f
     });
 }
 
+/// Repeat factor of each tile for class-balanced sampling (Gupta et al. 2019, LVIS, §3.2):
+/// r_c = max(1, √(t / f_c)) with f_c the share of tiles holding class c, and a tile's factor is
+/// the largest r_c of its classes (1 for a tile without labels). `threshold` t = 0 turns it off.
+pub fn repeat_factors(tile_classes: &[Vec<usize>], classes: usize, threshold: f64) -> Vec<f64> {
+    let tiles = tile_classes.len().max(1) as f64;
+    let mut holding = vec![0usize; classes];
+    for present in tile_classes {
+        let mut seen = vec![false; classes];
+        for &c in present.iter().filter(|&&c| c < classes) {
+            if !std::mem::replace(&mut seen[c], true) {
+                holding[c] += 1;
+            }
+        }
+    }
+    let per_class: Vec<f64> = holding
+        .iter()
+        .map(|&n| {
+            let share = n as f64 / tiles;
+            if threshold > 0.0 && share > 0.0 {
+                (threshold / share).sqrt().max(1.0)
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    tile_classes
+        .iter()
+        .map(|present| {
+            present
+                .iter()
+                .filter_map(|&c| per_class.get(c).copied())
+                .fold(1.0, f64::max)
+        })
+        .collect()
+}
+
+/// One epoch's tile order: tile i appears ⌊rᵢ⌋ times plus once more with probability rᵢ − ⌊rᵢ⌋
+/// (stochastic rounding, so the expected count is rᵢ), shuffled.
+pub fn epoch_order<T: Clone>(tiles: &[T], factors: &[f64], rng: &mut ChaCha8Rng) -> Vec<T> {
+    use rand::seq::SliceRandom;
+    let mut order = Vec::with_capacity(tiles.len());
+    for (tile, &r) in tiles.iter().zip(factors) {
+        let whole = r.floor();
+        let extra = r > whole && rng.random_bool((r - whole).min(1.0));
+        let copies = whole as usize + usize::from(extra);
+        order.extend(std::iter::repeat_n(tile, copies).cloned());
+    }
+    order.shuffle(rng);
+    order
+}
+
 /// Stack samples into a batch `[N, 3, T, T]`.
 pub fn batch_of(samples: &[Sample]) -> Array4<f32> {
     let (c, h, w) = samples[0].tile.dim();
@@ -192,6 +243,33 @@ mod tests {
             assert_eq!(s.labels.len(), 1);
             box_frames_content(&s);
         }
+    }
+
+    #[test]
+    fn rare_classes_are_repeated_as_lvis_prescribes() {
+        use rand::SeedableRng;
+        // Class 0 on 8 of 10 tiles, class 1 on 1 tile, one tile empty; t = 0.4.
+        let mut tiles: Vec<Vec<usize>> = (0..8).map(|_| vec![0]).collect();
+        tiles.push(vec![1, 0]);
+        tiles.push(vec![]);
+        let r = repeat_factors(&tiles, 2, 0.4);
+        // f₀ = 0.9 → 1; f₁ = 0.1 → √4 = 2.
+        assert_eq!(r[..8], [1.0; 8]);
+        assert!((r[8] - 2.0).abs() < 1e-12);
+        assert_eq!(r[9], 1.0);
+        assert_eq!(repeat_factors(&tiles, 2, 0.0), vec![1.0; 10]);
+        let names: Vec<usize> = (0..10).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let order = epoch_order(&names, &r, &mut rng);
+        assert_eq!(order.len(), 11);
+        assert_eq!(order.iter().filter(|&&i| i == 8).count(), 2);
+        // Fractional factors are honoured on average.
+        let half = vec![1.5; 10];
+        let total: usize = (0..200)
+            .map(|_| epoch_order(&names, &half, &mut rng).len())
+            .sum();
+        let mean = total as f64 / 200.0;
+        assert!((mean - 15.0).abs() < 0.5, "{mean}");
     }
 
     #[test]

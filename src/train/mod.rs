@@ -23,16 +23,15 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, OptimizerRecord};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::ChaCha8Rng;
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{read_manifest, Manifest, TileEntry};
+use crate::dataset::{read_manifest, read_tile_labels, Manifest, TileEntry};
 use crate::engine::tract::TractEngine;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::contract::{self, Anchor, ModelMetadata, Provenance};
-use crate::model::onnx::{read_conv_weights, to_onnx, write_onnx};
+use crate::model::onnx::{read_conv_weights, read_model, to_onnx, write_onnx};
 use crate::model::yolov3::{build_graph, Architecture, Graph, Yolov3Config, STRIDES};
 use crate::progress::Progress;
 use data::{augment, batch_of, read_sample, Augmentation, Sample};
@@ -67,6 +66,10 @@ pub struct TrainSettings {
     pub seed: u64,
     /// Start from this model's weights (fine-tuning).
     pub init: Option<PathBuf>,
+    /// Class-balanced sampling threshold t of repeat-factor sampling ([`data::repeat_factors`]):
+    /// tiles holding a class found on fewer than this share of tiles are repeated; 0 = off.
+    #[serde(default)]
+    pub class_balance: f64,
     /// At most this many training batches per epoch (None: the whole training split).
     pub steps_per_epoch: Option<usize>,
     pub backend: TrainBackend,
@@ -87,6 +90,7 @@ impl Default for TrainSettings {
             augmentation: Augmentation::default(),
             seed: 0,
             init: None,
+            class_balance: 0.0,
             steps_per_epoch: None,
             backend: TrainBackend::Cpu,
             name: "fringewatch".into(),
@@ -224,6 +228,22 @@ impl Run<'_> {
         )
     }
 
+    /// Repeat factors of the training tiles for class-balanced sampling (all 1 when off).
+    fn repeat_factors(&self, threshold: f64) -> Result<Vec<f64>> {
+        let train = &self.manifest.train;
+        if threshold <= 0.0 {
+            return Ok(vec![1.0; train.len()]);
+        }
+        let tile_classes = train
+            .iter()
+            .map(|e| {
+                let labels = read_tile_labels(self.dataset, &e.name, self.manifest.tile)?;
+                Ok(labels.iter().map(|l| l.class).collect())
+            })
+            .collect::<Result<Vec<Vec<usize>>>>()?;
+        Ok(data::repeat_factors(&tile_classes, self.classes, threshold))
+    }
+
     /// Mean loss terms of the validation split (inference mode, no augmentation).
     fn validation_loss(&self, net: &Yolov3Net, device: &Device, batch: usize) -> Result<LossTerms> {
         let mut sum = LossTerms::default();
@@ -248,6 +268,26 @@ impl Run<'_> {
     }
 }
 
+/// Fine-tuning keeps what the initial model's weights were trained for: its anchors (the heads'
+/// box sizes) and its channel normalisation, in place of the dataset's k-means anchors and
+/// statistics. Its classes and tile side must be the dataset's.
+fn adopt_model_inputs(run: &mut Run<'_>, init: &Path) -> Result<()> {
+    let (_, model) = read_model(init)?;
+    if model.classes != run.manifest.classes || model.tile != run.manifest.tile {
+        return Err(Error::bad_input(
+            init,
+            format!(
+                "the model detects {:?} on {} px tiles, the dataset labels {:?} on {} px tiles: \
+                 fine-tune on a dataset with the model's classes and tile size",
+                model.classes, model.tile, run.manifest.classes, run.manifest.tile
+            ),
+        ));
+    }
+    run.anchors = model.anchors;
+    run.manifest.channels = model.channels;
+    Ok(())
+}
+
 /// Train on `dataset` and export the best epoch's weights to `out` (ONNX). With `resume`, continue
 /// the run whose checkpoints are in `MODEL.train/`.
 pub fn train(
@@ -264,6 +304,12 @@ pub fn train(
     if !(settings.learning_rate > 0.0 && settings.learning_rate < 1.0) {
         return Err(Error::parameter("lr", "must lie in (0, 1)"));
     }
+    if !(0.0..=1.0).contains(&settings.class_balance) {
+        return Err(Error::parameter(
+            "class-balance",
+            "is a share of tiles in [0, 1] (0 = off; 0.3 repeats tiles of classes rarer than 30 %)",
+        ));
+    }
     let manifest = read_manifest(dataset)?;
     if manifest.train.is_empty() || manifest.validation.is_empty() {
         return Err(Error::bad_input(
@@ -277,7 +323,7 @@ pub fn train(
     }
     let classes = manifest.classes.len();
     let graph = build_graph(Yolov3Config::of(settings.architecture, classes));
-    let run = Run {
+    let mut run = Run {
         dataset,
         anchors: anchors_of(&manifest)?,
         graph,
@@ -335,6 +381,9 @@ pub fn train(
         optimizer = optimizer.load_record(record);
     }
     let settings = state.settings.clone();
+    if let Some(init) = &settings.init {
+        adopt_model_inputs(&mut run, init)?;
+    }
     let steps_per_epoch = run
         .manifest
         .train
@@ -342,7 +391,7 @@ pub fn train(
         .div_ceil(settings.batch)
         .min(settings.steps_per_epoch.unwrap_or(usize::MAX));
     let total_steps = steps_per_epoch * settings.epochs;
-    let mut order = run.manifest.train.clone();
+    let factors = run.repeat_factors(settings.class_balance)?;
     let stage = crate::progress::Stage {
         parent: progress,
         start: 0.0,
@@ -353,7 +402,7 @@ pub fn train(
     for epoch in first_epoch..settings.epochs {
         let started = Instant::now();
         let mut rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(epoch as u64));
-        order.shuffle(&mut rng);
+        let order = data::epoch_order(&run.manifest.train, &factors, &mut rng);
         let mut sum = LossTerms::default();
         let mut seen = 0usize;
         let mut lr = 0.0;
