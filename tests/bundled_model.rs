@@ -90,15 +90,21 @@ fn the_bundled_model_finds_the_signals_of_an_unseen_scene() {
         per_class.recall,
         per_class.map_voc
     );
-    // Measured with fringewatch-default-sim-v1: agnostic P 0.29, R 0.42 (11 of 26); per class
-    // P 0.18, R 0.27. An untrained model reports nothing at this threshold (objectness prior
-    // σ(−4.6) ≈ 0.01), so every floor below fails for it. The floors are low because the bundled
-    // model is undertrained (models/README.md); raise them with a better model.
-    assert!(found.recall >= 0.3, "recall {:.2}", found.recall);
-    assert!(found.precision >= 0.2, "precision {:.2}", found.precision);
+    // Measured with fringewatch-default-sim-v2 (39 labelled signals): agnostic P 0.41, R 0.41
+    // (16 of 39); per class P 0.31, R 0.31, mAP 0.21 (v1 on the same scenes: 0.38 / 0.26 / 0.12).
+    // An untrained model reports nothing at this threshold (objectness prior σ(−4.6) ≈ 0.01), so
+    // every floor below fails for it; the mAP floor fails for v1 too. The floors are low because
+    // the bundled model is undertrained (models/README.md); raise them with a better model.
+    assert!(found.recall >= 0.33, "recall {:.2}", found.recall);
+    assert!(found.precision >= 0.3, "precision {:.2}", found.precision);
     assert!(
-        per_class.recall >= 0.15,
+        per_class.recall >= 0.2,
         "per-class recall {:.2}",
         per_class.recall
+    );
+    assert!(
+        per_class.map_voc >= 0.15,
+        "per-class mAP {:.2}",
+        per_class.map_voc
     );
 }
