@@ -169,6 +169,25 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("class-balance"), "{err}");
+    // A model made for other tiles is refused by name before any step, nothing exported.
+    let other_tile = tmp.path().join("tile128.onnx");
+    fringewatch::model::write_random_model(
+        &other_tile,
+        fringewatch::model::yolov3::Architecture::Compact,
+        128,
+        3,
+    )
+    .unwrap();
+    let mismatched = TrainSettings {
+        init: Some(other_tile),
+        ..balanced.clone()
+    };
+    let refused = tmp.path().join("refused.onnx");
+    let err = train(&dataset, &refused, &mismatched, false, &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("128 px") && err.contains("160 px"), "{err}");
+    assert!(!refused.exists());
 }
 
 #[test]
