@@ -141,7 +141,7 @@ fn a_box_across_a_tile_corner_is_reported_once() {
         160,
         raster,
     ));
-    let merged = merge(&placed, 0.45);
+    let merged = merge(&placed, 0, 0.45);
     let cf: Vec<_> = merged.iter().filter(|d| d.class == 1).collect();
     assert_eq!(cf.len(), 1, "{merged:?}");
     assert_eq!(cf[0].bbox, truth);
@@ -161,6 +161,142 @@ fn a_box_across_a_tile_corner_is_reported_once() {
         raster,
     );
     assert_eq!(lone[0].cut, [false; 4]);
+}
+
+/// What tiles of `tile` px laid with `overlap` over a `raster` would report for `objects` (class,
+/// box in raster pixels, score): each tile reports the part of each object it sees, scored by
+/// the share it sees (a whole view scores `score`, a piece less).
+fn tiled_views(
+    objects: &[(usize, [f64; 4], f32)],
+    tile: usize,
+    overlap: usize,
+    raster: (usize, usize),
+) -> Vec<fringewatch::detect::merge::PlacedDetection> {
+    use fringewatch::tiling::{clip_to_tile, tile_origins};
+    let mut placed = Vec::new();
+    for &row0 in &tile_origins(raster.1, tile, overlap) {
+        for &col0 in &tile_origins(raster.0, tile, overlap) {
+            for &(class, b, score) in objects {
+                if let Some((piece, share)) = clip_to_tile(&b, col0, row0, tile) {
+                    let d = Detection {
+                        bbox: piece,
+                        class,
+                        score: score * (0.5 + 0.5 * share as f32),
+                        objectness: score,
+                    };
+                    placed.extend(place(&[d], col0, row0, tile, raster));
+                }
+            }
+        }
+    }
+    placed
+}
+
+fn assert_boxes(merged: &[Detection], expected: &[[f64; 4]]) {
+    let mut got: Vec<[f64; 4]> = merged.iter().map(|d| d.bbox).collect();
+    let mut want = expected.to_vec();
+    let key = |b: &[f64; 4]| (b[0] as i64, b[1] as i64);
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(got, want, "merged boxes");
+}
+
+#[test]
+fn an_object_cut_by_an_overlapping_tile_edge_is_rejoined_but_close_neighbours_stay_apart() {
+    let raster = (416, 416); // tiles at 0, 128, 256 with 32 px overlap
+                             // 100 px wide: cut by the edges of both tiles around x = 128..160, so seen whole by none.
+    let long = [100.0, 40.0, 200.0, 80.0];
+    // Two objects of one class 1 px apart across the overlap strip of the same edge.
+    let left = [90.0, 200.0, 140.0, 240.0];
+    let right = [141.0, 200.0, 200.0, 240.0];
+    let placed = tiled_views(
+        &[(1, long, 0.8), (1, left, 0.7), (1, right, 0.6)],
+        160,
+        32,
+        raster,
+    );
+    let merged = merge(&placed, 32, 0.45);
+    assert_boxes(&merged, &[long, left, right]);
+    // The piece scores never exceed the whole object's, so the rejoined box has the best one.
+    assert!(merged.iter().all(|d| d.score <= 0.8 + 1e-6));
+}
+
+#[test]
+fn a_chain_of_low_score_boxes_across_tile_edges_is_not_united() {
+    let raster = (672, 672); // tiles at 0, 128, …, 512
+                             // 20 boxes of 40 px, each overlapping the next, marching diagonally over several tile
+                             // edges and corners: the old union-find merge made one box of ~520 px of them.
+    let chain: Vec<(usize, [f64; 4], f32)> = (0..20)
+        .map(|k| {
+            let o = 100.0 + 24.0 * k as f64;
+            (2, [o, o, o + 40.0, o + 40.0], 0.1 + 0.004 * k as f32)
+        })
+        .collect();
+    let placed = tiled_views(&chain, 160, 32, raster);
+    let merged = merge(&placed, 32, 0.45);
+    let expected: Vec<[f64; 4]> = chain.iter().map(|c| c.1).collect();
+    assert_boxes(&merged, &expected);
+    let largest = merged
+        .iter()
+        .map(|d| (d.bbox[2] - d.bbox[0]).max(d.bbox[3] - d.bbox[1]))
+        .fold(0.0, f64::max);
+    assert!(largest <= 40.0, "largest merged box {largest} px");
+}
+
+#[test]
+fn a_united_box_is_never_larger_than_a_tile_plus_the_overlap() {
+    // An object larger than two tiles can see is left in pieces rather than grown without bound.
+    let raster = (800, 200);
+    let huge = [20.0, 20.0, 700.0, 60.0];
+    let placed = tiled_views(&[(0, huge, 0.9)], 160, 32, raster);
+    let merged = merge(&placed, 32, 0.45);
+    assert!(merged.len() > 1);
+    for d in &merged {
+        assert!(d.bbox[2] - d.bbox[0] <= 160.0 + 32.0 + 2.0, "{:?}", d.bbox);
+    }
+}
+
+#[test]
+fn lower_scored_candidates_never_change_higher_boxes_except_by_completing_them() {
+    let raster = (416, 416);
+    let objects = [
+        (1, [100.0, 40.0, 200.0, 80.0], 0.8),
+        (3, [20.0, 300.0, 60.0, 340.0], 0.6),
+    ];
+    let alone = merge(&tiled_views(&objects, 160, 32, raster), 32, 0.45);
+    // Noise: many low-score boxes of the same classes, everywhere, overlapping the objects.
+    let mut noisy = tiled_views(&objects, 160, 32, raster);
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    for _ in 0..400 {
+        // Under 32 px, so never across the overlap strip: they can only duplicate or enlarge.
+        let (x, y) = (next() * 380.0, next() * 380.0);
+        let (w, h) = (5.0 + next() * 25.0, 5.0 + next() * 25.0);
+        let class = if next() < 0.5 { 1 } else { 3 };
+        noisy.extend(tiled_views(
+            &[(
+                class,
+                [x, y, (x + w).min(416.0), (y + h).min(416.0)],
+                0.04 + 0.2 * next() as f32,
+            )],
+            160,
+            32,
+            raster,
+        ));
+    }
+    let merged = merge(&noisy, 32, 0.45);
+    let above: Vec<[f64; 4]> = merged
+        .iter()
+        .filter(|d| d.score >= 0.5)
+        .map(|d| d.bbox)
+        .collect();
+    let before: Vec<[f64; 4]> = alone.iter().map(|d| d.bbox).collect();
+    assert_eq!(above, before);
 }
 
 fn run_on(grid: Grid, boxes: Vec<[f64; 4]>) -> DetectionRun {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use fringewatch::raster::io::RasterFile;
 use fringewatch::render::{class_colour, render_phase_png, DrawBox};
+use fringewatch::simulate::domain::Family;
 use fringewatch::simulate::output::write_scene;
 use fringewatch::simulate::{scene_seed, simulate_scene, Orbit, Scene, SimulationSettings};
 use fringewatch::vector::gpkg::read_layer;
@@ -37,8 +38,17 @@ pub(crate) struct SimulateArgs {
     #[arg(long)]
     dem: Option<PathBuf>,
     /// JSON file overriding simulation settings (see --print-settings for every parameter).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "family")]
     settings: Option<PathBuf>,
+    /// Scene family: `fixed` (one GMTSAR-like chain, the defaults), `randomised` (training: each
+    /// scene draws its processing chain and physics from wide ranges), `outside` (held out:
+    /// processing choices outside the training ranges).
+    #[arg(long, value_parser = ["fixed", "randomised", "outside"])]
+    family: Option<String>,
+    /// Real DEMs that randomised scenes cut their relief from (with synthetic relief); the
+    /// held-out Matese tile (N41E014) is refused for `randomised`.
+    #[arg(long, num_args = 1.., requires = "family")]
+    dems: Vec<PathBuf>,
     /// Print the default settings as JSON and exit.
     #[arg(long)]
     print_settings: bool,
@@ -77,7 +87,13 @@ fn load_settings(args: &SimulateArgs) -> Result<SimulationSettings> {
                 Error::bad_input(path, format!("not valid simulation settings: {e}"))
             })?
         }
-        None => SimulationSettings::default(),
+        None => match args.family.as_deref().and_then(Family::parse) {
+            Some(family) => {
+                let dems: Vec<String> = args.dems.iter().map(|d| d.display().to_string()).collect();
+                family.settings(&dems)
+            }
+            None => SimulationSettings::default(),
+        },
     };
     if let Some(size) = args.size {
         settings.size = size;
@@ -93,7 +109,7 @@ fn load_settings(args: &SimulateArgs) -> Result<SimulationSettings> {
 
 pub(crate) fn simulate(args: SimulateArgs, quiet: bool) -> Result<()> {
     if args.print_settings {
-        let text = serde_json::to_string_pretty(&SimulationSettings::default()).unwrap_or_default();
+        let text = serde_json::to_string_pretty(&load_settings(&args)?).unwrap_or_default();
         println!("{text}");
         return Ok(());
     }

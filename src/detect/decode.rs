@@ -7,7 +7,7 @@
 use ndarray::ArrayView4;
 
 use crate::model::contract::ModelMetadata;
-use crate::tiling::{iou, PixelBox};
+use crate::tiling::PixelBox;
 
 /// One detection in pixel coordinates of its tile (or, after placement, of the raster).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,18 +99,4 @@ pub fn decode_batch(
         .collect()
 }
 
-/// Per-class non-maximum suppression: highest score first, a box is dropped when its IoU with a
-/// kept box of the same class exceeds `iou_threshold`.
-pub fn nms(mut detections: Vec<Detection>, iou_threshold: f64) -> Vec<Detection> {
-    detections.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<Detection> = Vec::with_capacity(detections.len());
-    for d in detections {
-        if kept
-            .iter()
-            .all(|k| k.class != d.class || iou(&k.bbox, &d.bbox) <= iou_threshold)
-        {
-            kept.push(d);
-        }
-    }
-    kept
-}
+pub use super::suppress::nms;

@@ -4,8 +4,8 @@
 //!
 //! Tile overlap default: 32 px (20 % of a 160 px tile, 480 m at 15 m). The median labelled box of
 //! the default simulated set is about 30–40 px, so with 32 px of overlap most slides cut by one
-//! tile are seen whole by the neighbour, and the merge step only has to unite the large ones. It
-//! costs 56 % more tiles than the preprint's non-overlapping tiling (`--overlap 0`).
+//! tile are seen whole by the neighbour, and the merge step ([`merge`]) only has to join the
+//! two pieces of the large ones across one edge. It costs 56 % more tiles than the preprint's non-overlapping tiling (`--overlap 0`).
 
 pub mod baseline;
 pub mod decode;
@@ -13,6 +13,7 @@ pub mod job;
 pub mod merge;
 pub mod output;
 pub mod scene_info;
+pub mod suppress;
 
 use std::path::Path;
 
@@ -131,6 +132,9 @@ pub fn detect_stack(
     };
     let threads = rayon::current_num_threads().max(1);
     let chunk = settings.batch.max(1);
+    // Decoded down to the merge's completion floor whatever the confidence, so the boxes above
+    // the confidence do not depend on it (see `merge`).
+    let decode_confidence = settings.confidence.min(merge::COMPLETION_FLOOR);
     let mut placed: Vec<PlacedDetection> = Vec::new();
     let (mut run, mut skipped) = (0, 0);
     // Tiles wait in a queue until every thread can take a full chunk, so the engine sees one
@@ -183,7 +187,7 @@ pub fn detect_stack(
                 for (k, q) in group.iter().enumerate() {
                     input.slice_mut(s![k, .., .., ..]).assign(&q.values);
                 }
-                let candidates = engine.candidates(input.view(), settings.confidence)?;
+                let candidates = engine.candidates(input.view(), decode_confidence)?;
                 let mut found = Vec::new();
                 for (q, tile_candidates) in group.iter().zip(candidates) {
                     let tile_detections = decode::nms(tile_candidates, settings.iou);
@@ -204,7 +208,8 @@ pub fn detect_stack(
     }
     // Boxes padded past the raster are clipped to it.
     let (w, h) = (grid.width as f64, grid.height as f64);
-    let mut detections = merge(&placed, settings.iou);
+    let mut detections = merge(&placed, settings.overlap, settings.iou);
+    detections.retain(|d| d.score >= settings.confidence);
     for d in &mut detections {
         d.bbox = [
             d.bbox[0].max(0.0),

@@ -1,10 +1,13 @@
 //! Wrapped interferometric phase: the radar constants and sign convention (METHOD.md §7),
-//! wrapping, phase residues, 2-D FFTs and the Goldstein–Werner filter.
+//! wrapping, phase residues, 2-D FFTs and the phase filters (Goldstein–Werner, its
+//! coherence-adaptive and GAMMA-`adf`-like variants, complex boxcar).
 //!
 //! Sign convention (GMTSAR, MintPy, SNAP): positive phase = range increase = motion away from the
 //! satellite. With Δr the range increase, φ = 4π·Δr/λ, and the line-of-sight displacement towards
 //! the satellite is d_LOS = −λ·φ/(4π) = −Δr.
 
+pub mod adf;
+pub mod boxcar;
 pub mod fft;
 pub mod goldstein;
 

@@ -137,6 +137,26 @@ pub fn estimated_coherence(interferogram: ArrayView2<Complex32>, radius: usize) 
     out
 }
 
+/// Remove the sample-coherence bias at low γ with the moment estimator
+/// γ² ≈ (N·γ̂² − 1)/(N − 1), clamped at 0, from E[γ̂²] ≈ γ² + (1 − γ²)/N for N independent
+/// samples (e.g. Touzi et al. 1999); N is the number of independent samples in the estimation
+/// window (window cells × looks). Estimates are clamped to [0, 1] first; NaN stays NaN; with
+/// N ≤ 1 no correction is defined and the estimate is returned unchanged.
+pub fn debiased_coherence(estimated: ArrayView2<f32>, samples: usize) -> Array2<f32> {
+    if samples <= 1 {
+        return estimated.to_owned();
+    }
+    let n = samples as f64;
+    estimated.mapv(|g| {
+        if g.is_finite() {
+            let g = f64::from(g).clamp(0.0, 1.0);
+            ((n * g * g - 1.0) / (n - 1.0)).max(0.0).sqrt() as f32
+        } else {
+            f32::NAN
+        }
+    })
+}
+
 /// Probability density of the L-look interferometric phase ψ for coherence γ around φ₀ = 0
 /// (Lee et al. 1994, eq. 21; Tough et al. 1995), with β = γ·cos ψ:
 /// p(ψ) = Γ(L+½)(1−γ²)^L β / (2√π Γ(L)(1−β²)^(L+½)) + (1−γ²)^L / (2π) · ₂F₁(L, 1; ½; β²).
@@ -171,6 +191,31 @@ pub fn phase_pdf(psi: f64, gamma: f64, looks: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debiasing_removes_the_noise_floor() {
+        for samples in [9usize, 45] {
+            let floor = (1.0 / (samples as f64).sqrt()) as f32;
+            let input = ndarray::array![[floor, 1.0, 0.0, f32::NAN]];
+            let out = debiased_coherence(input.view(), samples);
+            assert!(out[(0, 0)] < 1e-3, "{samples}: {}", out[(0, 0)]);
+            assert!((out[(0, 1)] - 1.0).abs() < 1e-6);
+            assert_eq!(out[(0, 2)], 0.0);
+            assert!(out[(0, 3)].is_nan());
+        }
+        // The expected estimate of a true γ = 0.6 from 9 samples comes back to 0.6.
+        let biased = (0.36f64 + 0.64 / 9.0).sqrt() as f32;
+        let out = debiased_coherence(ndarray::array![[biased]].view(), 9);
+        assert!((out[(0, 0)] - 0.6).abs() < 1e-5, "{}", out[(0, 0)]);
+        let grid = Array2::from_shape_fn((1, 101), |(_, i)| i as f32 / 100.0);
+        let out = debiased_coherence(grid.view(), 15);
+        for (&g, &d) in grid.iter().zip(out.iter()) {
+            assert!(d <= g, "{g} → {d}");
+            if g > 0.0 && g < 1.0 {
+                assert!(d < g, "{g} → {d}");
+            }
+        }
+    }
 
     #[test]
     fn temporal_and_geometric_limits() {

@@ -1,17 +1,22 @@
 //! Simulated labelled interferograms (METHOD.md §2, §4, §7): the paper's labelled data cannot be
 //! downloaded, so the detector is trained and scored on scenes simulated here.
 //!
-//! One scene, in order: relief (synthetic or a given DEM) → geometry (heading, per-pixel
+//! One scene, in order: relief (synthetic or a real DEM crop) → geometry (heading, per-pixel
 //! incidence) → landslide bodies per class where the class lives, moving downslope → coherence
-//! (thermal, baseline, temporal with vegetation, terrain) → artifacts (atmospheric blobs, DEM
-//! errors) → atmosphere (turbulent + stratified) → L-look noise with the exact interferometric
-//! statistics → Gaussian and Goldstein filtering as GMTSAR does → wrapping. Signals a person could
-//! see are labelled with boxes; every body goes to an IFFI-like inventory.
+//! (thermal, baseline, temporal with vegetation, terrain, snow) → artifacts (atmospheric blobs, DEM
+//! errors) → atmosphere (turbulent + stratified, orbital ramp, ionosphere) → L-look noise with the
+//! exact interferometric statistics → the processing chain (`process`: Gaussian prefilter, phase
+//! filter — Goldstein, coherence-adaptive Goldstein, adf-like, boxcar or none — and geocoding from
+//! a coarser processor grid) → wrapping. Signals a person could see are labelled with boxes; every
+//! body goes to an IFFI-like inventory. With `settings.domain` set (domain randomisation, the
+//! `domain` module) each scene first draws its chain and physics from ranges.
 //!
 //! # Known limits (what real interferograms have that these do not)
-//! - No radar-coordinate processing: the scene is simulated directly on the geocoded grid, so
-//!   there is no geocoding resampling, no sub-swath or burst seams, no azimuth ambiguities, no
-//!   orbital ramps and no ionospheric streaks.
+//! - No radar-coordinate processing: the scene is simulated directly on the geocoded grid.
+//!   Geocoding is emulated by averaging the processed product onto a coarser source grid and
+//!   resampling it back (nearest or bilinear), so a source finer than 15 m is not emulated (only
+//!   its look count is); there are no sub-swath or burst seams and no azimuth ambiguities;
+//!   ramps and the ionosphere are smooth fields, not streaks.
 //! - No unwrapping errors or processing artifacts of a real chain (the topographic phase is
 //!   removed perfectly except for the simulated DEM-error patches).
 //! - Coherence is a parametric model (vegetation patches, slopes, baselines), not land cover; no
@@ -28,6 +33,8 @@
 
 pub mod atmosphere;
 pub mod coherence;
+pub mod domain;
+pub mod geocoding;
 pub mod geometry;
 pub mod labels;
 pub mod landslides;
@@ -46,7 +53,7 @@ use rustfft::num_complex::Complex32;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::phase::goldstein::goldstein;
+use crate::phase::goldstein::{goldstein, goldstein_adaptive};
 use crate::progress::{Progress, Stage};
 use crate::raster::align::{warp_band, Resampling};
 use crate::raster::io::RasterFile;
@@ -132,6 +139,8 @@ pub struct SceneDescription {
     pub turbulence_rms_mm: f64,
     pub stratified_mm_per_km: f64,
     pub vegetation_cover: f64,
+    /// The randomisation family the settings were drawn from (None: given settings).
+    pub family: Option<String>,
     pub bodies: usize,
     pub active_bodies: usize,
     pub labelled_signals: usize,
@@ -189,7 +198,11 @@ fn scene_grid(settings: &SimulationSettings) -> Result<Grid> {
 
 /// A given DEM on a scene grid centred on it, in its own CRS when projected, else in the UTM zone
 /// of its centre.
-fn dem_scene(path: &Path, settings: &SimulationSettings) -> Result<(Grid, Array2<f32>)> {
+fn dem_scene(
+    path: &Path,
+    settings: &SimulationSettings,
+    offset: (f64, f64),
+) -> Result<(Grid, Array2<f32>)> {
     let file = RasterFile::open(path)?;
     let source = file.grid();
     let (minx, miny, maxx, maxy) = source.bounds();
@@ -214,6 +227,22 @@ fn dem_scene(path: &Path, settings: &SimulationSettings) -> Result<(Grid, Array2
     } else {
         (cx, cy)
     };
+    // Half extents of the DEM in metres (local scale for degrees), and the room left around the
+    // scene (90 %: a lat/lon DEM's footprint is slightly rotated in UTM).
+    let (half_w, half_h) = if source.crs.geographic {
+        let m_per_deg = 111_320.0;
+        (
+            (maxx - minx) / 2.0 * m_per_deg * cy.to_radians().cos(),
+            (maxy - miny) / 2.0 * m_per_deg,
+        )
+    } else {
+        ((maxx - minx) / 2.0, (maxy - miny) / 2.0)
+    };
+    let room = |half: f64| 0.9 * (half - side / 2.0).max(0.0);
+    let (ux, uy) = (
+        ux + offset.0.clamp(-1.0, 1.0) * room(half_w),
+        uy + offset.1.clamp(-1.0, 1.0) * room(half_h),
+    );
     let grid = Grid {
         width: settings.size,
         height: settings.size,
@@ -227,9 +256,12 @@ fn dem_scene(path: &Path, settings: &SimulationSettings) -> Result<(Grid, Array2
         ],
         crs,
     };
-    let dem = warp_band(&file, &grid, Resampling::Bilinear)?;
+    let mut dem = warp_band(&file, &grid, Resampling::Bilinear)?;
     let missing = dem.iter().filter(|v| !v.is_finite()).count() as f64 / dem.len() as f64;
-    if missing > 0.02 {
+    if missing <= 0.1 {
+        fill_voids(&mut dem);
+    }
+    if missing > 0.1 {
         return Err(Error::bad_input(
             path,
             format!(
@@ -241,6 +273,45 @@ fn dem_scene(path: &Path, settings: &SimulationSettings) -> Result<(Grid, Array2
         ));
     }
     Ok((grid, dem))
+}
+
+/// Fill a DEM's voids (NaN cells: SRTM/ASTER holes, a crop's ragged edge) by diffusion from
+/// their edges: each pass sets every void cell with a valid 4-neighbour to the mean of those, until
+/// none is left. Small holes get the surrounding elevation; the scene then has no nodata.
+fn fill_voids(dem: &mut Array2<f32>) {
+    let (rows, cols) = dem.dim();
+    loop {
+        let mut updates = Vec::new();
+        for r in 0..rows {
+            for c in 0..cols {
+                if dem[(r, c)].is_finite() {
+                    continue;
+                }
+                let (mut sum, mut n) = (0.0f32, 0);
+                let neighbours = [
+                    (r.wrapping_sub(1), c),
+                    (r + 1, c),
+                    (r, c.wrapping_sub(1)),
+                    (r, c + 1),
+                ];
+                for (i, j) in neighbours {
+                    if let Some(v) = dem.get((i, j)).filter(|v| v.is_finite()) {
+                        sum += v;
+                        n += 1;
+                    }
+                }
+                if n > 0 {
+                    updates.push((r, c, sum / n as f32));
+                }
+            }
+        }
+        if updates.is_empty() {
+            return;
+        }
+        for (r, c, v) in updates {
+            dem[(r, c)] = v;
+        }
+    }
 }
 
 /// Laplacian of a field on a square grid (positive in hollows), mirrored at the edges.
@@ -267,6 +338,21 @@ pub fn simulate_scene(
     dem_path: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<Scene> {
+    // A DEM given here becomes the settings' DEM crop, so that the recorded settings name it.
+    if let Some(path) = dem_path {
+        let mut pinned = settings.clone();
+        pinned.dem = Some(params::DemCrop {
+            path: path.display().to_string(),
+            offset: (0.0, 0.0),
+        });
+        return simulate_scene(&pinned, name, seed, None, progress);
+    }
+    if let Some(domain) = &settings.domain {
+        let drawn = domain::draw_scene_settings(settings, seed)?;
+        let mut scene = simulate_scene(&drawn, name, seed, None, progress)?;
+        scene.description.family = Some(domain.family.clone());
+        return Ok(scene);
+    }
     validate(settings)?;
     let stage = Stage {
         parent: progress,
@@ -279,9 +365,13 @@ pub fn simulate_scene(
     let g = &settings.geometry;
 
     stage.step(0.0, "relief")?;
-    let (grid, dem, relief_draw, dem_source) = match dem_path {
-        Some(path) => {
-            let (grid, dem) = dem_scene(path, settings)?;
+    let crop = settings
+        .dem
+        .as_ref()
+        .map(|c| (std::path::PathBuf::from(&c.path), c.offset));
+    let (grid, dem, relief_draw, dem_source) = match crop {
+        Some((path, offset)) => {
+            let (grid, dem) = dem_scene(&path, settings, offset)?;
             (grid, dem, None, path.display().to_string())
         }
         None => {
@@ -392,6 +482,16 @@ pub fn simulate_scene(
         c.vegetation_tau_days,
         f64::from(baseline_days),
     );
+    // Snow on the highest `snow_cover` of the ground decorrelates it (γ × 0.1).
+    let snow_line = if c.snow_cover > 0.0 {
+        let mut heights: Vec<f32> = dem.iter().copied().filter(|z| z.is_finite()).collect();
+        heights.sort_by(|a, b| a.total_cmp(b));
+        let q = ((1.0 - c.snow_cover.clamp(0.0, 1.0)) * heights.len().saturating_sub(1) as f64)
+            as usize;
+        heights.get(q).copied().unwrap_or(f32::INFINITY)
+    } else {
+        f32::INFINITY
+    };
     let mut true_coherence = Array2::<f32>::zeros((size, size));
     Zip::indexed(&mut true_coherence).par_for_each(|(r, col), gamma| {
         let z = dem[(r, col)];
@@ -411,7 +511,8 @@ pub fn simulate_scene(
         let local = f64::from(incidence_deg[(r, col)]) - range_slope.to_degrees();
         let terrain = coherence::terrain_coherence(local, c.foreshortening_deg);
         let tex = 1.0 + 0.06 * f64::from(texture[(r, col)]);
-        *gamma = (base * temporal * terrain * tex).clamp(0.02, 0.98) as f32;
+        let snow = if z > snow_line { 0.1 } else { 1.0 };
+        *gamma = (base * temporal * terrain * tex * snow).clamp(0.02, 0.98) as f32;
     });
     for fp in &footprints {
         for ((i, j), w) in fp.weight.indexed_iter() {
@@ -460,6 +561,29 @@ pub fn simulate_scene(
     let stratified = atmosphere::stratified_delay(dem.view(), stratified_mm_per_km);
     let mm_to_rad = atmosphere::delay_phase(1.0, settings.wavelength_m) as f32;
     let mut true_phase = (&turbulence + &stratified) * mm_to_rad;
+    if let Some(r) = a.ramp {
+        true_phase += &atmosphere::orbital_ramp(
+            size,
+            size,
+            r.amplitude_rad,
+            r.azimuth_deg.to_radians(),
+            r.quadratic,
+        );
+    }
+    if let Some(i) = a.ionosphere {
+        // Its own stream, so that adding it moves no other draw.
+        let mut iono_rng = ChaCha8Rng::seed_from_u64(seed);
+        iono_rng.set_stream(0x10_05);
+        true_phase += &atmosphere::ionospheric_screen(
+            size,
+            size,
+            px,
+            i.rms_rad,
+            i.gradient_rad_per_km,
+            i.azimuth_deg.to_radians(),
+            &mut iono_rng,
+        );
+    }
     for fp in &footprints {
         let mut window = true_phase.slice_mut(ndarray::s![
             fp.row0..fp.row0 + fp.phase.nrows(),
@@ -484,10 +608,31 @@ pub fn simulate_scene(
     let estimated = coherence::estimated_coherence(raw.view(), c.estimation_radius);
 
     stage.step(0.7, "filtering")?;
-    let sigma_px = 0.265 * settings.filter.gaussian_wavelength_m / px;
-    let smoothed: Array2<Complex32> = smoothing::gaussian_smooth(raw.view(), sigma_px);
-    let filtered = goldstein(smoothed.view(), settings.filter.goldstein);
-    let phase = filtered.mapv(|z| if z.re.is_finite() { z.arg() } else { f32::NAN });
+    let phase = process(raw.view(), estimated.view(), settings).mapv(|z| {
+        if z.re.is_finite() {
+            z.arg()
+        } else {
+            f32::NAN
+        }
+    });
+    let written_coherence = {
+        let window = (2 * c.estimation_radius + 1).pow(2) * c.looks;
+        let coherence = if c.debiased {
+            coherence::debiased_coherence(estimated.view(), window)
+        } else {
+            estimated.clone()
+        };
+        match settings.geocoding {
+            Some(g) => geocoding::geocode_real_from_source(
+                coherence.view(),
+                px,
+                g.source_pixel_m,
+                g.offset_px,
+                g.resampling,
+            ),
+            None => coherence,
+        }
+    };
 
     stage.step(0.85, "labels")?;
     let clean = Zip::from(&true_coherence)
@@ -499,11 +644,18 @@ pub fn simulate_scene(
                 Complex32::new(f32::NAN, f32::NAN)
             }
         });
-    let clean_filtered = goldstein(
-        smoothing::gaussian_smooth(clean.view(), sigma_px).view(),
-        settings.filter.goldstein,
-    )
-    .mapv(|z| if z.re.is_finite() { z.arg() } else { f32::NAN });
+    let clean_filtered = process(clean.view(), estimated.view(), settings).mapv(|z| {
+        if z.re.is_finite() {
+            z.arg()
+        } else {
+            f32::NAN
+        }
+    });
+    let noise_std = if settings.labels.noise_factor > 0.0 {
+        labels::local_noise(phase.view(), clean_filtered.view(), 7)
+    } else {
+        Array2::zeros(phase.dim())
+    };
     let signals: Vec<TruthSignal> = footprints
         .iter()
         .filter_map(|fp| {
@@ -514,6 +666,7 @@ pub fn simulate_scene(
                     clean_filtered: clean_filtered.view(),
                     processed: phase.view(),
                     true_phase: true_phase.view(),
+                    noise_std: noise_std.view(),
                 },
                 &settings.labels,
             )
@@ -535,6 +688,7 @@ pub fn simulate_scene(
         turbulence_rms_mm,
         stratified_mm_per_km,
         vegetation_cover,
+        family: None,
         bodies: bodies.len(),
         active_bodies: bodies.iter().filter(|b| b.active).count(),
         labelled_signals: signals.iter().filter(|s| s.visible).count(),
@@ -545,13 +699,51 @@ pub fn simulate_scene(
         grid,
         dem,
         phase,
-        coherence: estimated,
+        coherence: written_coherence,
         true_coherence,
         incidence_deg,
         bodies,
         signals,
         description,
     })
+}
+
+/// The processing chain of the settings on a complex interferogram, as a processor runs it:
+/// Gaussian prefilter → phase filter (`filter.method`; the adaptive ones take α from
+/// `coherence`) → geocoding from the processor's grid. The noise-free scene goes through the same
+/// chain for the labels.
+fn process(
+    interferogram: ndarray::ArrayView2<Complex32>,
+    coherence: ndarray::ArrayView2<f32>,
+    settings: &SimulationSettings,
+) -> Array2<Complex32> {
+    use params::FilterMethod;
+    let f = &settings.filter;
+    let sigma_px = 0.265 * f.gaussian_wavelength_m / settings.pixel_m;
+    let smoothed: Array2<Complex32> = if sigma_px > 0.0 {
+        smoothing::gaussian_smooth(interferogram, sigma_px)
+    } else {
+        interferogram.to_owned()
+    };
+    let filtered = match f.method {
+        FilterMethod::Goldstein => goldstein(smoothed.view(), f.goldstein),
+        FilterMethod::GoldsteinAdaptive => {
+            goldstein_adaptive(smoothed.view(), coherence, f.goldstein.patch)
+        }
+        FilterMethod::Adf(a) => crate::phase::adf::adf(smoothed.view(), coherence, a),
+        FilterMethod::Boxcar { side } => crate::phase::boxcar::boxcar(smoothed.view(), side),
+        FilterMethod::None => smoothed,
+    };
+    match settings.geocoding {
+        Some(g) => geocoding::geocode_from_source(
+            filtered.view(),
+            settings.pixel_m,
+            g.source_pixel_m,
+            g.offset_px,
+            g.resampling,
+        ),
+        None => filtered,
+    }
 }
 
 /// Vegetation share in [0, 1]: a smooth random field passed through a logistic so that about
@@ -584,6 +776,31 @@ fn validate(settings: &SimulationSettings) -> Result<()> {
             "must be a power of two ≥ 4",
         ));
     }
+    match settings.filter.method {
+        params::FilterMethod::Boxcar { side } if side == 0 || side > 63 => {
+            return Err(Error::parameter(
+                "filter.method.side",
+                format!("{side} px: use 1 to 63"),
+            ));
+        }
+        params::FilterMethod::Adf(a)
+            if a.patch < 4 || !a.patch.is_power_of_two() || a.step == 0 || a.step > a.patch =>
+        {
+            return Err(Error::parameter(
+                "filter.method",
+                "adf patch must be a power of two ≥ 4 and its step in 1..=patch",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(g) = settings.geocoding {
+        if !(g.source_pixel_m > 0.0 && g.source_pixel_m <= 1000.0) {
+            return Err(Error::parameter(
+                "geocoding.source_pixel_m",
+                "must lie in (0, 1000] m",
+            ));
+        }
+    }
     if let Some(d) = settings.baseline_days {
         if d == 0 || d > 400 {
             return Err(Error::parameter(
@@ -593,4 +810,27 @@ fn validate(settings: &SimulationSettings) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dem_voids_are_filled_from_their_edges() {
+        // A tilted plane with a 3 × 3 hole and a missing corner: filled cells lie between their
+        // neighbours, and nothing is left void.
+        let mut dem = Array2::from_shape_fn((8, 8), |(r, c)| (10 * r + c) as f32);
+        for r in 3..6 {
+            for c in 3..6 {
+                dem[(r, c)] = f32::NAN;
+            }
+        }
+        dem[(0, 0)] = f32::NAN;
+        fill_voids(&mut dem);
+        assert!(dem.iter().all(|v| v.is_finite()));
+        assert_eq!(dem[(0, 0)], 5.5, "mean of (0,1) = 1 and (1,0) = 10");
+        assert!(dem[(4, 4)] > 30.0 && dem[(4, 4)] < 60.0, "{}", dem[(4, 4)]);
+        assert_eq!(dem[(2, 2)], 22.0, "valid cells untouched");
+    }
 }

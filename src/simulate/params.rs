@@ -5,6 +5,9 @@
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
+use super::domain::DomainSettings;
+use super::geocoding::GeocodeResampling;
+use crate::phase::adf::AdfSettings;
 use crate::phase::goldstein::GoldsteinSettings;
 use crate::phase::SENTINEL1_WAVELENGTH_M;
 
@@ -156,6 +159,67 @@ pub struct AtmosphereSettings {
     pub dem_error_m: Interval,
     /// DEM error patch radius (Gaussian σ), metres.
     pub dem_error_sigma_m: Interval,
+    /// Residual orbital ramp (none by default).
+    #[serde(default)]
+    pub ramp: Option<RampSettings>,
+    /// Long-wavelength ionospheric phase (none by default).
+    #[serde(default)]
+    pub ionosphere: Option<IonosphereSettings>,
+}
+
+/// A residual orbit error: a plane, slightly quadratic (`atmosphere::orbital_ramp`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RampSettings {
+    /// Peak-to-peak phase over the scene, radians.
+    pub amplitude_rad: f64,
+    /// Direction of the ramp, degrees counter-clockwise from east.
+    pub azimuth_deg: f64,
+    /// Quadratic term as a share of the amplitude.
+    pub quadratic: f64,
+}
+
+/// Ionospheric phase: a smooth screen plus a gradient (`atmosphere::ionospheric_screen`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct IonosphereSettings {
+    pub rms_rad: f64,
+    pub gradient_rad_per_km: f64,
+    /// Direction of the gradient, degrees counter-clockwise from east.
+    pub azimuth_deg: f64,
+}
+
+/// Which phase filter the processing chain applies after the Gaussian prefilter.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FilterMethod {
+    /// Goldstein with the fixed α and patch of `FilterSettings::goldstein` (GMTSAR, SNAP).
+    #[default]
+    Goldstein,
+    /// Goldstein with α = 1 − γ̂ per patch (Baran et al. 2003), patch of `goldstein.patch`.
+    GoldsteinAdaptive,
+    /// GAMMA-adf-like: smoothed spectrum, α from coherence, finer patch steps.
+    Adf(AdfSettings),
+    /// Complex boxcar mean of `side` × `side` pixels (multilook-style smoothing).
+    Boxcar { side: usize },
+    /// No phase filter.
+    None,
+}
+
+/// The product was processed on a grid of another spacing and geocoded onto the scene grid.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GeocodingSettings {
+    /// Spacing of the processor's grid, metres (≤ the scene pixel: no effect).
+    pub source_pixel_m: f64,
+    pub resampling: GeocodeResampling,
+    /// Origin of the source grid relative to the scene grid, scene pixels.
+    pub offset_px: (f64, f64),
+}
+
+/// A crop of a real DEM: the scene is centred at the DEM's centre moved by `offset` (each in
+/// −1…1, a share of the room left between the scene and the DEM's edges).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemCrop {
+    pub path: String,
+    pub offset: (f64, f64),
 }
 
 /// Coherence (Zebker & Villasenor 1992; temporal model of Rocca 2007).
@@ -177,6 +241,13 @@ pub struct CoherenceSettings {
     pub foreshortening_deg: f64,
     /// Half-size of the coherence estimation window in pixels (1 → 3×3).
     pub estimation_radius: usize,
+    /// Remove the sample-coherence bias at low γ from the written coherence (moment estimator,
+    /// `coherence::debiased_coherence`); processors differ in this.
+    #[serde(default)]
+    pub debiased: bool,
+    /// Share of the scene's highest ground under snow (decorrelated: γ × 0.1); 0 = none.
+    #[serde(default)]
+    pub snow_cover: f64,
 }
 
 /// Processing applied after noise, as GMTSAR does it (METHOD.md §1, §7).
@@ -185,6 +256,8 @@ pub struct FilterSettings {
     /// Gaussian filter wavelength (half gain), metres; 0 = none. The preprint: ~100 m.
     pub gaussian_wavelength_m: f64,
     pub goldstein: GoldsteinSettings,
+    #[serde(default)]
+    pub method: FilterMethod,
 }
 
 /// When a human labeller would see a signal.
@@ -202,6 +275,11 @@ pub struct LabelSettings {
     pub outline_fraction: f64,
     /// Least box side, pixels.
     pub min_box_px: usize,
+    /// The box encloses only pixels whose |signal phase| also stands above this many local
+    /// circular standard deviations of the processed phase's error (`labels` module); 0 = the
+    /// outline alone (files written before this rule).
+    #[serde(default)]
+    pub noise_factor: f64,
 }
 
 /// Everything the simulator uses.
@@ -227,6 +305,16 @@ pub struct SimulationSettings {
     pub coherence: CoherenceSettings,
     pub filter: FilterSettings,
     pub labels: LabelSettings,
+    /// Geocoding from a processor grid of another spacing (none by default).
+    #[serde(default)]
+    pub geocoding: Option<GeocodingSettings>,
+    /// A real DEM crop for the relief (used when no DEM is passed to `simulate_scene`).
+    #[serde(default)]
+    pub dem: Option<DemCrop>,
+    /// Domain randomisation: when set, each scene draws its processing chain and physics from
+    /// these ranges (`domain` module) and records the drawn settings, with this unset.
+    #[serde(default)]
+    pub domain: Option<DomainSettings>,
 }
 
 impl Default for SimulationSettings {
@@ -298,6 +386,8 @@ impl Default for SimulationSettings {
                 dem_errors_per_100km2: Interval::new(0.2, 1.0),
                 dem_error_m: Interval::new(10.0, 40.0),
                 dem_error_sigma_m: Interval::new(90.0, 300.0),
+                ramp: None,
+                ionosphere: None,
             },
             coherence: CoherenceSettings {
                 looks: 5,
@@ -309,10 +399,13 @@ impl Default for SimulationSettings {
                 vegetation_tau_days: 4.0,
                 foreshortening_deg: 20.0,
                 estimation_radius: 1,
+                debiased: false,
+                snow_cover: 0.0,
             },
             filter: FilterSettings {
                 gaussian_wavelength_m: 100.0,
                 goldstein: GoldsteinSettings::default(),
+                method: FilterMethod::Goldstein,
             },
             labels: LabelSettings {
                 min_peak_phase_rad: 1.0,
@@ -320,7 +413,11 @@ impl Default for SimulationSettings {
                 min_fringe_fidelity: 0.7,
                 outline_fraction: 0.15,
                 min_box_px: 8,
+                noise_factor: 1.0,
             },
+            geocoding: None,
+            dem: None,
+            domain: None,
         }
     }
 }
