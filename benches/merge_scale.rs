@@ -38,9 +38,9 @@ fn main() {
                     let w = if rng.random_bool(0.9) {
                         rng.random_range(4.0..50.0)
                     } else {
-                        rng.random_range(50.0..t)
+                        rng.random_range(50.0..t - 1.0)
                     };
-                    let h = (w * rng.random_range(0.5..2.0f64)).min(t);
+                    let h = (w * rng.random_range(0.5..2.0f64)).min(t - 1.0);
                     let (mut x0, mut y0) =
                         (rng.random_range(0.0..t - w), rng.random_range(0.0..t - h));
                     // A fifth of the candidates touch a tile edge (pieces of cut objects).
