@@ -11,6 +11,23 @@ use fringewatch::progress::Silent;
 use fringewatch::simulate::output::write_scene;
 use fringewatch::simulate::{simulate_scene, SignalClass, SimulationSettings};
 
+/// The labelled (visible) signals of scene `k` as truth boxes in pixels.
+fn labelled_boxes(scene: &fringewatch::simulate::Scene, k: usize) -> Vec<Truth> {
+    scene
+        .signals
+        .iter()
+        .filter(|s| s.visible)
+        .map(|s| {
+            let b = s.box_px;
+            Truth {
+                image: k.to_string(),
+                class: s.class as usize,
+                bbox: [b[0] as f64, b[1] as f64, b[2] as f64, b[3] as f64],
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn the_bundled_model_finds_the_signals_of_an_unseen_scene() {
     let model =
@@ -28,14 +45,7 @@ fn the_bundled_model_finds_the_signals_of_an_unseen_scene() {
     for (k, seed) in [90_001u64, 90_002, 90_003, 90_004].into_iter().enumerate() {
         let scene =
             simulate_scene(&settings, &format!("scene_{k:04}"), seed, None, &Silent).unwrap();
-        for s in scene.signals.iter().filter(|s| s.visible) {
-            let b = s.box_px;
-            truths.push(Truth {
-                image: k.to_string(),
-                class: s.class as usize,
-                bbox: [b[0] as f64, b[1] as f64, b[2] as f64, b[3] as f64],
-            });
-        }
+        truths.extend(labelled_boxes(&scene, k));
         let dir = write_scene(&scene, tmp.path(), k).unwrap();
         let stack = fringewatch::dataset::scene_stack(
             &dir,
@@ -130,14 +140,7 @@ fn a_lower_confidence_run_keeps_the_higher_boxes_and_never_lowers_ap() {
     for (k, seed) in [91_001u64, 91_002, 91_003].into_iter().enumerate() {
         let scene =
             simulate_scene(&settings, &format!("scene_{k:04}"), seed, None, &Silent).unwrap();
-        for s in scene.signals.iter().filter(|s| s.visible) {
-            let b = s.box_px;
-            truths.push(Truth {
-                image: k.to_string(),
-                class: s.class as usize,
-                bbox: [b[0] as f64, b[1] as f64, b[2] as f64, b[3] as f64],
-            });
-        }
+        truths.extend(labelled_boxes(&scene, k));
         let dir = write_scene(&scene, tmp.path(), k).unwrap();
         let out = tmp.path().join(format!("scene{k}.gpkg"));
         let p = |name: &str| dir.join(name).display().to_string();
