@@ -266,9 +266,10 @@ impl DomainSettings {
     }
 }
 
-/// The delay in millimetres whose phase is `rad` radians (4π·d/λ).
+/// The delay in millimetres whose phase is `rad` radians: the inverse of
+/// [`super::atmosphere::delay_phase`] (φ = 4π·d/λ, linear in d).
 fn mm_of_rad(rad: f64, wavelength_m: f64) -> f64 {
-    rad * wavelength_m * 1000.0 / (4.0 * std::f64::consts::PI)
+    rad / super::atmosphere::delay_phase(1.0, wavelength_m)
 }
 
 /// Uniform integer in [lo, hi].
