@@ -9,5 +9,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // The program owns GDAL here (the library leaves a host's GDAL settings alone).
+    fringewatch::raster::io::configure_gdal();
     std::process::exit(cli::run());
 }

@@ -10,7 +10,7 @@ use gdal::DriverManager;
 use ndarray::{Array3, ArrayView2};
 
 use crate::error::{Error, Result};
-use crate::raster::io::{check_output_path, configure_gdal};
+use crate::raster::io::check_output_path;
 
 /// A box to draw: first column, first row, end column, end row (pixels, ends exclusive), and its
 /// colour.
@@ -111,7 +111,6 @@ fn draw_line(image: &mut Array3<u8>, a: (f64, f64), b: (f64, f64), colour: [u8; 
 /// Precision–recall curves (recall on x, precision on y, both 0…1) on a white 480×360 canvas
 /// with a frame and 0.1 grid lines; one polyline per class in [`plot_colour`].
 pub fn render_pr_curves(curves: &[(String, Vec<(f64, f64)>)], path: &Path) -> Result<()> {
-    configure_gdal();
     check_output_path(path)?;
     let (width, height, margin) = (480usize, 360usize, 30usize);
     let mut image = Array3::<u8>::from_elem((3, height, width), 255);
@@ -150,7 +149,6 @@ pub struct Series {
 /// Panels of line plots side by side in a grid of `columns` (e.g. the loss terms per epoch), each
 /// panel scaled from 0 to its own maximum, with grey grid lines at tenths.
 pub fn render_panels(panels: &[Vec<Series>], columns: usize, path: &Path) -> Result<()> {
-    configure_gdal();
     check_output_path(path)?;
     let columns = columns.max(1);
     let rows = panels.len().div_ceil(columns).max(1);
@@ -197,7 +195,6 @@ pub fn render_panels(panels: &[Vec<Series>], columns: usize, path: &Path) -> Res
 
 /// Render `phase` with `boxes` into an RGB PNG at `path`.
 pub fn render_phase_png(phase: ArrayView2<f32>, boxes: &[DrawBox], path: &Path) -> Result<()> {
-    configure_gdal();
     check_output_path(path)?;
     let (rows, cols) = phase.dim();
     let mut image = Array3::<u8>::zeros((3, rows, cols));

@@ -157,15 +157,17 @@ pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) ->
         start,
         span,
     };
+    // ISL and PC1 run at the same time: one combined fraction, so progress never runs back.
+    let layers = crate::progress::Concurrent::new(progress, 0.0, 0.9, &[1.0, 2.0]);
     let (isl_done, pc1_done) = rayon::join(
-        || compute_isl(&job, &stage(0.0, 0.3)),
+        || compute_isl(&job, &layers.part(0)),
         || {
             crate::terrain::layer::compute_pc1(
                 &raw.dem,
                 Some(&raw.phase),
                 &pc1,
                 &crate::terrain::pca::Pc1Settings::default(),
-                &stage(0.3, 0.6),
+                &layers.part(1),
             )
         },
     );

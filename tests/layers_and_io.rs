@@ -373,3 +373,39 @@ fn writer_leaves_nothing_when_dropped_unfinished() {
     );
     assert!(!Path::new(&out).exists());
 }
+
+/// ISL and PC1 run side by side; their progress reaches the caller as one fraction that never
+/// runs backwards (issue: the QGIS plugin as analysts use it all day, defect 4: it went
+/// 16.5 → 0 → 19.8 → 26.4 → 4.4 %).
+#[test]
+fn the_layer_chain_reports_one_monotone_progress() {
+    use fringewatch::progress::Progress;
+    use fringewatch::simulate::{output::write_scene, simulate_scene, SimulationSettings};
+    struct Recorder(std::sync::Mutex<Vec<f64>>);
+    impl Progress for Recorder {
+        fn report(&self, fraction: f64, _message: &str) -> bool {
+            self.0.lock().unwrap().push(fraction);
+            true
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = SimulationSettings {
+        size: 400,
+        ..SimulationSettings::default()
+    };
+    let scene = simulate_scene(&settings, "scene_0000", 5, None, &Silent).unwrap();
+    let dir = write_scene(&scene, tmp.path(), 0).unwrap();
+    let recorder = Recorder(std::sync::Mutex::new(Vec::new()));
+    fringewatch::dataset::scene_stack(&dir, &tmp.path().join("layers"), &recorder).unwrap();
+    let seen = recorder.0.into_inner().unwrap();
+    assert!(seen.len() >= 10, "{} reports", seen.len());
+    for w in seen.windows(2) {
+        assert!(w[1] >= w[0], "progress ran back: {} → {}", w[0], w[1]);
+    }
+    assert!(seen.iter().all(|f| (0.0..=1.0).contains(f)));
+    assert!(
+        *seen.last().unwrap() > 0.99,
+        "ends at {}",
+        seen.last().unwrap()
+    );
+}

@@ -6,6 +6,7 @@ import math
 import os
 import re
 
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.core import (
     QgsProcessing,
@@ -56,11 +57,22 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
-# Post-processors must outlive the algorithm run (QGIS keeps only a raw pointer).
-_POST_PROCESSORS = {
-    "detections": StyleOnLoad(DETECTIONS_STYLE),
-    "phase": StyleOnLoad(PHASE_STYLE),
-}
+_STYLES = {"detections": DETECTIONS_STYLE, "phase": PHASE_STYLE}
+
+
+# Post-processors waiting for their layer. QGIS keeps only a raw pointer, so Python must hold
+# each one until QGIS has used it, and QGIS deletes it after use, so none may serve two runs (a
+# shared instance failed every run after the first with "wrapped C/C++ object ... has been
+# deleted"). One new instance per output; used ones are dropped on the next call.
+_PENDING_POST_PROCESSORS = []
+
+
+def post_processor(style):
+    """A new post-processor for one output of one run, kept alive until QGIS has used it."""
+    _PENDING_POST_PROCESSORS[:] = [p for p in _PENDING_POST_PROCESSORS if not sip.isdeleted(p)]
+    processor = StyleOnLoad(_STYLES[style])
+    _PENDING_POST_PROCESSORS.append(processor)
+    return processor
 
 
 def parse_vector_destination(destination, default_layer):
@@ -143,7 +155,7 @@ class FringewatchAlgorithm(QgsProcessingAlgorithm):
         new_details = QgsProcessingContext.LayerDetails(name or output_name, project,
                                                         output_name)
         context.addLayerToLoadOnCompletion(uri, new_details)
-        context.layerToLoadOnCompletionDetails(uri).setPostProcessor(_POST_PROCESSORS[style])
+        context.layerToLoadOnCompletionDetails(uri).setPostProcessor(post_processor(style))
 
 
 class DetectionParameters:

@@ -5,6 +5,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 
 import processing
@@ -18,6 +19,10 @@ from qgis.core import (
 )
 
 gdal.UseExceptions()
+
+# Confidence for the tests of the plugin's plumbing (outputs, layers, persistence): low enough
+# that the small test scene gives the bundled model's boxes whatever its recommended threshold.
+PLUMBING_CONFIDENCE = 0.05
 ogr.UseExceptions()
 
 ALGORITHMS = ["compute_isl", "compute_pc1", "build_stack", "detect_stack",
@@ -127,8 +132,10 @@ def test_detect_into_geopackage_with_inventory(plugin, scene, stack, tmp_path):
     scene_dir, _ = scene
     target = with_inventory(scene_dir, tmp_path / "iffi.gpkg")
     before = layer_dump(target, "inventory")
+    # A low confidence: these tests check the plumbing, and the 320 px scene has few signals.
     result = processing.run("fringewatch:detect_stack", {
-        "STACK": stack, "OUTPUT": f"ogr:dbname='{target}' table=\"detections\" (geom)"})
+        "STACK": stack, "CONFIDENCE": PLUMBING_CONFIDENCE,
+        "OUTPUT": f"ogr:dbname='{target}' table=\"detections\" (geom)"})
     assert result["OUTPUT"] == f"{target}|layername=detections"
     assert sorted(layer_names(target)) == ["detections", "inventory"]
     assert layer_dump(target, "inventory") == before, "the inventory layer was touched"
@@ -158,13 +165,28 @@ def test_detect_into_geopackage_with_inventory(plugin, scene, stack, tmp_path):
     assert layer_dump(target, "inventory") == before
 
 
+class RecordProgress(QgsProcessingFeedback):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def setProgress(self, progress):  # noqa: N802 - QGIS API name
+        super().setProgress(progress)
+        self.seen.append(progress)
+
+
 def test_detect_from_interferogram_and_overlay(plugin, scene, tmp_path):
     scene_dir, facts = scene
     target = with_inventory(scene_dir, tmp_path / "results.gpkg")
+    feedback = RecordProgress()
     result = processing.run("fringewatch:detect_interferogram", {
         "PHASE": str(scene_dir / "phase.tif"), "COHERENCE": str(scene_dir / "coherence.tif"),
         "DEM": str(scene_dir / "dem.tif"), "INCIDENCE": str(scene_dir / "incidence.tif"),
-        "ORBIT": orbit_index(facts), "LAYER_NAME": "s1_detections", "OUTPUT": str(target)})
+        "ORBIT": orbit_index(facts), "LAYER_NAME": "s1_detections",
+        "CONFIDENCE": PLUMBING_CONFIDENCE, "OUTPUT": str(target)}, feedback=feedback)
+    # One progress that never runs backwards, although ISL and PC1 run side by side.
+    assert len(feedback.seen) >= 10
+    assert all(b >= a for a, b in zip(feedback.seen, feedback.seen[1:])), feedback.seen
     assert result["OUTPUT"] == f"{target}|layername=s1_detections"
     assert result["DETECTIONS"] > 0
     assert sorted(layer_names(target)) == ["inventory", "s1_detections"]
@@ -186,9 +208,11 @@ def test_persistence_of_two_detection_runs(plugin, scene, stack, tmp_path):
     # The same stack detected twice (two "interferograms"): every area is seen 2 of 2.
     target = tmp_path / "runs.gpkg"
     first = processing.run("fringewatch:detect_stack", {
-        "STACK": stack, "LAYER_NAME": "run_a", "OUTPUT": str(target)})
+        "STACK": stack, "LAYER_NAME": "run_a", "CONFIDENCE": PLUMBING_CONFIDENCE,
+        "OUTPUT": str(target)})
     second = processing.run("fringewatch:detect_stack", {
-        "STACK": stack, "LAYER_NAME": "run_b", "OUTPUT": str(target)})
+        "STACK": stack, "LAYER_NAME": "run_b", "CONFIDENCE": PLUMBING_CONFIDENCE,
+        "OUTPUT": str(target)})
     result = processing.run("fringewatch:persistence", {
         "DETECTIONS": [first["OUTPUT"], second["OUTPUT"]], "OUTPUT": str(target)})
     assert result["OUTPUT"] == f"{target}|layername=persistence"
@@ -308,6 +332,47 @@ def test_outputs_load_with_the_shipped_styles(plugin, scene, stack, tmp_path):
         assert items[0].color == items[-1].color, "the phase ramp is cyclic"
     finally:
         project.removeAllMapLayers()
+
+
+def test_repeated_runs_in_one_session_are_each_styled(plugin, scene, stack, tmp_path):
+    """Five detection runs in one QGIS process: every output loads, styled (issue: the QGIS
+    plugin as analysts use it all day, defect 1)."""
+    project = QgsProject.instance()
+    try:
+        for k in range(5):
+            result = processing.runAndLoadResults("fringewatch:detect_stack", {
+                "STACK": stack, "OUTPUT": str(tmp_path / f"run{k}.gpkg")})
+            layers = [lyr for lyr in project.mapLayers().values()
+                      if lyr.source() == result["OUTPUT"]]
+            assert len(layers) == 1, (k, [lyr.source() for lyr in project.mapLayers().values()])
+            renderer = layers[0].renderer()
+            assert renderer.type() == "categorizedSymbol", (k, renderer.type())
+            assert renderer.classAttribute() == "class"
+    finally:
+        project.removeAllMapLayers()
+
+
+def test_a_run_leaves_the_hosts_gdal_cache_alone(plugin, scene, stack, tmp_path):
+    """The library must not change process-wide GDAL settings of its host (issue: the QGIS
+    plugin as analysts use it all day, defect 3). In a fresh process, as QGIS is before its
+    first fringewatch run: the host's block cache is the same after PC1 and a detection."""
+    script = f"""
+import sys
+from osgeo import gdal
+sys.path.insert(0, {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))!r})
+from fringewatch import native
+gdal.SetCacheMax(777 * 1024 * 1024)
+library = native.load()
+library.compute_pc1({str(scene[0] / "dem.tif")!r}, {str(tmp_path / "pc1.tif")!r})
+with library.open_detector() as detector:
+    detector.detect_stack({stack!r}, {str(tmp_path / "cache.gpkg")!r})
+print(gdal.GetCacheMax() // (1024 * 1024))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=os.environ.copy(), timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "777", done.stdout
+    assert (tmp_path / "pc1.tif").exists() and (tmp_path / "cache.gpkg").exists()
 
 
 def test_plugin_zip_installs_and_finds_its_library(tmp_path):

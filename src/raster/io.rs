@@ -12,11 +12,14 @@ use ndarray::{Array2, ArrayView2};
 use super::{Crs, Grid, FLOAT_NODATA};
 use crate::error::{Error, Result};
 
-/// GDAL block cache for this process, in MiB, unless the user set `GDAL_CACHEMAX`: keeps the
-/// memory of windowed processing bounded (GDAL's own default is 5 % of RAM).
+/// GDAL block cache of the command-line program, in MiB, unless the user set `GDAL_CACHEMAX`:
+/// keeps the memory of windowed processing bounded (GDAL's own default is 5 % of RAM).
 const DEFAULT_CACHE_MIB: i64 = 64;
 
-/// Apply process-wide GDAL settings once (bounded block cache).
+/// Bound GDAL's block cache for a process that owns GDAL (the `fringewatch` program), once.
+///
+/// The library never calls this: loaded into a host (QGIS, a Python process), it must not change
+/// process-wide settings the host owns, such as the host's own block cache.
 pub fn configure_gdal() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -52,7 +55,6 @@ impl RasterFile {
     /// GMT/GMTSAR NetCDF grids carry no CRS; when their coordinate variables are CF longitude
     /// and latitude (`gmt … -fg`, GMTSAR `*_ll.grd`) the grid is taken as WGS 84 (EPSG:4326).
     pub fn open(path: impl AsRef<Path>) -> Result<RasterFile> {
-        configure_gdal();
         let path = path.as_ref().to_path_buf();
         if !path.exists() {
             return Err(Error::NotFound { path });
@@ -285,7 +287,6 @@ impl GeoTiffWriter {
         encodings: &[Encoding],
         descriptions: &[&str],
     ) -> Result<GeoTiffWriter> {
-        configure_gdal();
         check_output_path(target)?;
         let file_name = target
             .file_name()

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::raster::io::{check_output_path, configure_gdal};
+use crate::raster::io::check_output_path;
 
 /// How to write a layer.
 #[derive(Debug, Clone, Default)]
@@ -83,7 +83,6 @@ pub fn write_layer(
     options: &WriteOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
-    configure_gdal();
     check_output_path(path)?;
     check_layer_name(&spec.name)?;
     for f in features {
@@ -247,7 +246,6 @@ fn exterior_rings(geometry: &Geometry, rings: &mut Vec<Vec<(f64, f64)>>) {
 
 /// Open any OGR vector dataset read-only.
 fn open_vector(path: &Path) -> Result<Dataset> {
-    configure_gdal();
     if !path.exists() {
         return Err(Error::NotFound {
             path: path.to_path_buf(),
