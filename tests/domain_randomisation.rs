@@ -388,3 +388,73 @@ fn score_heldout_prints_one_row_per_family() {
         }
     }
 }
+
+#[test]
+fn fast_bodies_decorrelate_where_their_fringes_would_alias_and_nowhere_else() {
+    // Fast earthflows (30–60 m/yr over 12 days: several fringes across a few pixels).
+    let mut without = unfiltered(320);
+    without.baseline_days = Some(12);
+    without.landslides.earthflow.bodies_per_km2 = 1.5;
+    without.landslides.earthflow.velocity_m_per_yr =
+        fringewatch::simulate::params::Interval::new(30.0, 60.0);
+    without.landslides.active_fraction = 1.0;
+    without.landslides.gradient_decorrelation = false;
+    let mut with = without.clone();
+    with.landslides.gradient_decorrelation = true;
+    let (a, b) = (scene(&without, 21), scene(&with, 21));
+    assert!(a.bodies.iter().any(|body| body.active), "no active body");
+    // Pixels of moving bodies; the gradient of a pixel also reads its 4 neighbours.
+    let in_body = Array2::from_shape_fn(a.true_coherence.dim(), |(r, c)| {
+        let (x, y) = a.grid.pixel_to_map(c as f64 + 0.5, r as f64 + 0.5);
+        a.bodies
+            .iter()
+            .any(|body| body.active && body.normalised_radius(x, y) < 1.0)
+    });
+    let (rows, cols) = in_body.dim();
+    let near_body = |r: usize, c: usize| {
+        (r.saturating_sub(1)..(r + 2).min(rows))
+            .any(|i| (c.saturating_sub(1)..(c + 2).min(cols)).any(|j| in_body[(i, j)]))
+    };
+    let (mut lowered, mut inside) = (0usize, 0usize);
+    for ((r, c), ga) in a.true_coherence.indexed_iter() {
+        let gb = b.true_coherence[(r, c)];
+        assert!(gb <= *ga + 1e-6);
+        if in_body[(r, c)] {
+            inside += 1;
+            if gb < 0.5 * *ga {
+                lowered += 1;
+            }
+        } else if !near_body(r, c) {
+            assert_eq!(*ga, gb, "away from the bodies at ({r}, {c})");
+        }
+    }
+    assert!(inside > 100, "{inside} body pixels");
+    assert!(
+        lowered * 10 >= inside,
+        "aliasing decorrelated {lowered} of {inside} body pixels"
+    );
+}
+
+#[test]
+fn randomised_bodies_draw_varied_profiles_and_the_fixed_family_keeps_the_smooth_one() {
+    let mut family = Family::Randomised.settings(&[]);
+    family.size = 320;
+    let mut profiles = Vec::new();
+    for seed in [31u64, 32, 33] {
+        let s = scene(&family, seed);
+        assert!(s.description.settings.landslides.profiles.is_some());
+        profiles.extend(s.bodies.iter().map(|b| b.profile));
+    }
+    assert!(profiles.len() >= 6, "{} bodies", profiles.len());
+    let edges: Vec<f64> = profiles.iter().map(|p| p.edge_exponent).collect();
+    let skews: Vec<f64> = profiles.iter().map(|p| p.skew).collect();
+    assert!(edges.iter().any(|&p| p > 4.0) && edges.iter().any(|&p| p < 3.0));
+    assert!(skews.iter().any(|&k| k > 0.2) && skews.iter().any(|&k| k < -0.2));
+    let mut fixed = Family::Fixed.settings(&[]);
+    fixed.size = 320;
+    let s = scene(&fixed, 31);
+    assert!(s
+        .bodies
+        .iter()
+        .all(|b| b.profile == fringewatch::simulate::landslides::Profile::default()));
+}

@@ -81,6 +81,7 @@ fn known_displacement_gives_the_expected_fringes_and_sign() {
         mapped: true,
         velocity_m_per_yr: velocity,
         decorrelation: 0.0,
+        profile: Default::default(),
     };
     let size = 200;
     let zeros = Array2::<f32>::zeros((size, size));
@@ -516,4 +517,27 @@ fn printed_settings_are_a_settings_file_the_simulator_takes_back() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not valid simulation settings"));
+}
+
+#[test]
+fn two_scene_folders_of_one_name_are_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = SimulationSettings {
+        size: 128,
+        ..SimulationSettings::default()
+    };
+    let scene = simulate_scene(&settings, "scene_0000", 3, None, &Silent).unwrap();
+    let a = write_scene(&scene, &tmp.path().join("a"), 0).unwrap();
+    let b = write_scene(&scene, &tmp.path().join("b"), 0).unwrap();
+    let out = tmp.path().join("dataset");
+    let err = fringewatch::dataset::build_dataset(
+        &[a, b],
+        &out,
+        &fringewatch::dataset::DatasetSettings::default(),
+        &Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("same folder name 'scene_0000'"), "{err}");
+    assert!(!out.exists(), "nothing written");
 }

@@ -127,6 +127,22 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
     };
     let resumed = train(&dataset, &model, &more, true, &Silent).unwrap();
     assert_eq!(resumed.history.len(), 5);
+    // A run planned for 8 epochs and stopped after the 6th: one more epoch, at the learning
+    // rate of the 8-epoch schedule, then the export.
+    let cut = TrainSettings {
+        epochs: 8,
+        stop_after: Some(6),
+        ..settings.clone()
+    };
+    let stopped = train(&dataset, &model, &cut, true, &Silent).unwrap();
+    assert_eq!(stopped.history.len(), 6);
+    // After 6 of 8 epochs the cosine stands near 0.2 of the peak; a 6-epoch schedule would have
+    // ended on its 5 % floor.
+    let lr = stopped.history[5].learning_rate / settings.learning_rate;
+    assert!(
+        lr > 0.15 && lr < 0.3,
+        "learning rate {lr} of the peak after epoch 6 of 8"
+    );
     // The first epochs are the saved ones (JSON round trip: equal to the last bit or two).
     assert!((resumed.history[0].train.total() - report.history[0].train.total()).abs() < 1e-12);
 
@@ -212,4 +228,70 @@ fn a_broken_dataset_or_init_model_is_a_clear_error() {
     });
     let err = read_conv_weights(&bad, &graph).unwrap_err().to_string();
     assert!(err.contains("not an ONNX model"), "{err}");
+}
+
+/// The loss of one fixed batch before and after one Adam step, from seeded weights: pinned, so
+/// that work on the trainer's speed (layout, fusion, threads) cannot change what is learnt
+/// (issue: retraining for robustness). Recorded with the trainer as of this test's writing;
+/// the tolerance covers the order of floating-point sums across thread counts.
+#[test]
+fn one_step_on_a_fixed_batch_keeps_its_loss() {
+    use burn::module::Module;
+    use burn::optim::{AdamConfig, GradientsParams};
+    use fringewatch::dataset::TileLabel;
+    use fringewatch::model::contract::default_anchors;
+    use fringewatch::model::yolov3::{random_weights, Architecture};
+    use fringewatch::train::loss::yolo_loss;
+
+    let graph = build_graph(Yolov3Config::of(Architecture::Compact, 4));
+    let device = Device::flex().autodiff();
+    let net = Yolov3Net::from_weights(&graph, &random_weights(&graph, 7), &device).unwrap();
+    let tile = 160;
+    // Two tiles of smooth deterministic patterns (phase-like fringes, ISL, PC1) and four boxes.
+    let values: Vec<f32> = (0..2 * 3 * tile * tile)
+        .map(|i| {
+            let (n, c, y, x) = (
+                i / (3 * tile * tile),
+                (i / (tile * tile)) % 3,
+                (i / tile) % tile,
+                i % tile,
+            );
+            let (x, y) = (x as f32, y as f32);
+            match c {
+                0 => (x * 0.21 + y * 0.07 + n as f32).sin() * 0.9,
+                1 => (x - 80.0).hypot(y - 60.0) / 120.0 - 0.4,
+                _ => (x * 0.03).cos() * (y * 0.05).sin(),
+            }
+        })
+        .collect();
+    let data = TensorData::new(values, [2, 3, tile, tile]);
+    let input = Tensor::<4>::from_data(data.clone(), &device);
+    let label = |class, bbox| TileLabel { class, bbox };
+    let labels = vec![
+        vec![
+            label(1, [20.0, 30.0, 64.0, 58.0]),
+            label(3, [100.0, 90.0, 118.0, 140.0]),
+        ],
+        vec![
+            label(0, [5.0, 5.0, 45.0, 35.0]),
+            label(2, [70.0, 80.0, 150.0, 150.0]),
+        ],
+    ];
+    let anchors = default_anchors(tile);
+    let heads = net.forward(&graph, input);
+    let (loss, before) = yolo_loss(&heads, &labels, &anchors, 4, tile);
+    let grads = GradientsParams::from_grads(loss.backward(), &net);
+    let mut optimizer = AdamConfig::new().init();
+    let net = optimizer.step(1e-3, net, grads);
+    let plain = Tensor::<4>::from_data(data, &device.clone().inner());
+    let heads = net.valid().forward(&graph, plain);
+    let (_, after) = yolo_loss(&heads, &labels, &anchors, 4, tile);
+    eprintln!(
+        "loss before {:.6}, after one step {:.6}",
+        before.total(),
+        after.total()
+    );
+    let close = |got: f64, want: f64| (got - want).abs() <= 1e-4 * want.abs();
+    assert!(close(before.total(), 60.156338), "{}", before.total());
+    assert!(close(after.total(), 40.166376), "{}", after.total());
 }

@@ -41,6 +41,10 @@ pub(crate) struct TrainArgs {
     /// At most this many steps per epoch (default: the whole training split).
     #[arg(long)]
     steps_per_epoch: Option<usize>,
+    /// End the run after this epoch and export it, keeping the learning-rate schedule planned
+    /// for --epochs (to cut a run where the held-out scores stop improving).
+    #[arg(long)]
+    stop_after: Option<usize>,
     /// Class-balanced sampling: tiles holding a class present on fewer than this share of the
     /// training tiles are repeated √(share threshold / class share) times per epoch (LVIS repeat
     /// factors); 0 = every tile once.
@@ -85,6 +89,7 @@ pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         seed: args.seed,
         init: args.init.clone(),
         steps_per_epoch: args.steps_per_epoch,
+        stop_after: args.stop_after,
         class_balance: args.class_balance,
         backend: match args.backend {
             TrainBackendArg::Cpu => TrainBackend::Cpu,

@@ -216,6 +216,25 @@ pub fn build_dataset(
     if scenes.is_empty() {
         return Err(Error::parameter("scenes", "no scene directory given"));
     }
+    // Tiles are named after their scene folder: two folders of one name would overwrite each
+    // other's tiles and labels.
+    let mut seen = std::collections::HashMap::new();
+    for dir in scenes {
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(name) = name {
+            if let Some(first) = seen.insert(name.clone(), dir) {
+                return Err(Error::parameter(
+                    "scenes",
+                    format!(
+                        "{} and {} have the same folder name '{name}' (tiles are named after it): \
+                         rename or link one under another name",
+                        first.display(),
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+    }
     if out.exists()
         && std::fs::read_dir(out)
             .map(|mut d| d.next().is_some())

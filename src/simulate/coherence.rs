@@ -7,6 +7,11 @@
 //! - γ_terrain: foreshortened slopes (local incidence below a threshold) decorrelate, layover and
 //!   shadow carry no signal.
 //!
+//! - γ_gradient: a signal whose phase changes by g radians across a pixel averages to
+//!   |sinc(g/2)| of its magnitude over the pixel, per axis (the deformation-gradient limit of one
+//!   fringe per pixel; Baran et al. 2005, Hanssen 2001 §4.6): fast bodies decorrelate where their
+//!   fringes would alias.
+//!
 //! Phase noise is not additive Gaussian noise: each pixel's L looks are drawn as pairs of circular
 //! complex Gaussian samples with correlation γ, s₁ = a, s₂ = (γ·a + √(1−γ²)·b)·e^(−iφ), and the
 //! pixel's interferogram is Σ s₁·s₂* — so its phase follows exactly the L-look phase PDF of
@@ -18,6 +23,37 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use rustfft::num_complex::Complex32;
+
+/// Coherence left where an unwrapped signal phase (radians, on the pixel grid) varies within a
+/// pixel: |sinc(gx/2)| · |sinc(gy/2)|, g the central-difference gradient in radians per pixel
+/// (one-sided on the edges); 1 where the phase is flat, 0 at a fringe per pixel.
+pub fn gradient_coherence(phase: ArrayView2<f32>) -> Array2<f32> {
+    let (rows, cols) = phase.dim();
+    let sinc = |g: f64| {
+        let h = g / 2.0;
+        if h.abs() < 1e-9 {
+            1.0
+        } else {
+            (h.sin() / h).abs()
+        }
+    };
+    let gradient = |a: f32, b: f32, span: usize| f64::from(b - a) / span as f64;
+    Array2::from_shape_fn((rows, cols), |(r, c)| {
+        let (c0, c1) = (c.saturating_sub(1), (c + 1).min(cols - 1));
+        let (r0, r1) = (r.saturating_sub(1), (r + 1).min(rows - 1));
+        let gx = if c1 > c0 {
+            gradient(phase[(r, c0)], phase[(r, c1)], c1 - c0)
+        } else {
+            0.0
+        };
+        let gy = if r1 > r0 {
+            gradient(phase[(r0, c)], phase[(r1, c)], r1 - r0)
+        } else {
+            0.0
+        };
+        (sinc(gx) * sinc(gy)) as f32
+    })
+}
 
 /// Temporal coherence γ∞ + (1 − γ∞)·exp(−Bt/τ).
 pub fn temporal_coherence(long_term: f64, tau_days: f64, baseline_days: f64) -> f64 {
@@ -191,6 +227,32 @@ pub fn phase_pdf(psi: f64, gamma: f64, looks: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fringe_per_pixel_decorrelates_and_a_flat_phase_does_not() {
+        use std::f32::consts::PI;
+        // Ramps of 0, π/2, π and 2π radians per pixel along x.
+        for (g, expected) in [
+            (0.0f32, 1.0f64),
+            // sinc(π/4) = 4·sin(π/4)/π and sinc(π/2) = 2/π.
+            (
+                PI / 2.0,
+                2.0 * std::f64::consts::SQRT_2 / std::f64::consts::PI,
+            ),
+            (PI, std::f64::consts::FRAC_2_PI),
+            (2.0 * PI, 0.0),
+        ] {
+            let phase = Array2::from_shape_fn((5, 9), |(_, c)| g * c as f32);
+            let gamma = gradient_coherence(phase.view());
+            for v in gamma.iter() {
+                assert!((f64::from(*v) - expected).abs() < 1e-3, "g {g}: {v}");
+            }
+        }
+        // Along y as well, and the two axes multiply.
+        let phase = Array2::from_shape_fn((6, 6), |(r, c)| PI * (r + c) as f32);
+        let gamma = gradient_coherence(phase.view());
+        assert!((f64::from(gamma[(3, 3)]) - std::f64::consts::FRAC_2_PI.powi(2)).abs() < 1e-3);
+    }
 
     #[test]
     fn debiasing_removes_the_noise_floor() {

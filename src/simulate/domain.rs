@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::geocoding::GeocodeResampling;
 use super::params::{
-    DemCrop, FilterMethod, GeocodingSettings, Interval, IonosphereSettings, RampSettings,
-    SimulationSettings,
+    DemCrop, FilterMethod, GeocodingSettings, Interval, IonosphereSettings, ProfileSettings,
+    RampSettings, SimulationSettings,
 };
 use crate::error::{Error, Result};
 use crate::phase::adf::AdfSettings;
@@ -91,6 +91,10 @@ pub struct DomainSettings {
     pub ionosphere_gradient_rad_per_km: Interval,
     /// Landslide velocities, mm/day: each class's range is rescaled into this one, log-wise.
     pub velocity_mm_per_day: Interval,
+    /// Shapes of the displacement profiles, drawn per body (none: the smooth default). Absent in
+    /// settings written before it existed, so they reproduce their scenes.
+    #[serde(default)]
+    pub profiles: Option<ProfileSettings>,
     /// Share of the scene covered by vegetation.
     pub vegetation_cover: Interval,
     /// Share of scenes with snow, and the share of the highest ground it covers.
@@ -173,6 +177,7 @@ impl DomainSettings {
             ionosphere_rms_rad: Interval::new(0.2, 2.0),
             ionosphere_gradient_rad_per_km: Interval::new(0.0, 0.1),
             velocity_mm_per_day: Interval::new(0.1, 30.0),
+            profiles: Some(ProfileSettings::default()),
             vegetation_cover: Interval::new(0.05, 0.85),
             snow_share: 0.2,
             snow_cover: Interval::new(0.05, 0.4),
@@ -421,6 +426,9 @@ pub fn draw_scene_settings(base: &SimulationSettings, seed: u64) -> Result<Simul
     for class in [&mut l.earthflow, &mut l.earthslide, &mut l.rockslide] {
         class.velocity_m_per_yr =
             rescaled_velocity(class.velocity_m_per_yr, span, domain.velocity_mm_per_day);
+    }
+    if domain.profiles.is_some() {
+        l.profiles = domain.profiles.clone();
     }
 
     // Decorrelation and baselines.

@@ -2,7 +2,10 @@
 //! downslope, and moving along the downslope direction with a smooth displacement profile.
 //!
 //! Displacement: D = v·Bt (velocity × temporal baseline) times the profile m(s) = (1 − s²)², s the
-//! normalised distance from the body's centre to its outline. The 3-D motion is the body's
+//! normalised distance from the body's centre to its outline, or, when the settings draw profile
+//! shapes ([`Profile`]), m(s, u) = (1 − s^p)^q · (1 + k·u)/(1 + |k|): plugs with sharp margins
+//! (large p, block sliding), cusps (small p), and a peak moved towards the toe or the head (skew
+//! k, u the position along the slope from −1 at the head to 1 at the toe). The 3-D motion is the body's
 //! downslope unit vector (its mean slope β and aspect δ), so the range increase is
 //! Δr = D·m(s)·S2L(β, δ, α, θ) (METHOD.md §2) and the phase φ = 4π·Δr/λ (§7).
 
@@ -41,6 +44,46 @@ pub struct Body {
     pub velocity_m_per_yr: f64,
     /// Coherence loss at the centre of the moving body (0–1).
     pub decorrelation: f64,
+    /// Shape of the displacement profile.
+    pub profile: Profile,
+}
+
+/// Shape of a body's displacement profile m(s, u) = (1 − s^p)^q · (1 + k·u)/(1 + |k|), with s the
+/// normalised radius (0 centre, 1 outline) and u the downslope position (−1 head, 1 toe). The
+/// default (p 2, q 2, k 0) is the smooth (1 − s²)² of [`displacement_profile`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Profile {
+    /// Edge exponent p: large values make a plug moving as a block with sharp margins.
+    pub edge_exponent: f64,
+    /// Peak exponent q: large values concentrate the motion at the centre.
+    pub peak_exponent: f64,
+    /// Skew k in (−1, 1): positive moves the fastest part towards the toe, negative the head.
+    pub skew: f64,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            edge_exponent: 2.0,
+            peak_exponent: 2.0,
+            skew: 0.0,
+        }
+    }
+}
+
+impl Profile {
+    /// m(s, u) ∈ [0, 1]: 0 on and outside the outline (s ≥ 1).
+    pub fn value(&self, s: f64, u: f64) -> f64 {
+        if s >= 1.0 {
+            return 0.0;
+        }
+        if *self == Profile::default() {
+            return displacement_profile(s);
+        }
+        let radial = (1.0 - s.powf(self.edge_exponent)).powf(self.peak_exponent);
+        let k = self.skew.clamp(-0.95, 0.95);
+        radial * (1.0 + k * u.clamp(-1.0, 1.0)) / (1.0 + k.abs())
+    }
 }
 
 impl Body {
@@ -66,6 +109,17 @@ impl Body {
         let v = (dx * across.0 + dy * across.1) / (self.width_m / 2.0);
         let rho = (u * u + v * v).sqrt();
         rho / self.radius_factor(v.atan2(u))
+    }
+
+    /// Displacement profile m at a map point (0 outside the body).
+    pub fn profile_at(&self, x: f64, y: f64) -> f64 {
+        let s = self.normalised_radius(x, y);
+        if s >= 1.0 {
+            return 0.0;
+        }
+        let (d, _) = self.axes();
+        let u = ((x - self.centre.0) * d.0 + (y - self.centre.1) * d.1) / (self.length_m / 2.0);
+        self.profile.value(s, u)
     }
 
     /// Outline polygon in map coordinates (closed: first vertex repeated last).
@@ -227,6 +281,15 @@ fn try_place(
         } else {
             0.0
         };
+        // Drawn last and only when asked for, so settings without profiles keep their stream.
+        let profile = settings
+            .profiles
+            .as_ref()
+            .map_or_else(Profile::default, |p| Profile {
+                edge_exponent: p.edge_exponent.draw(rng),
+                peak_exponent: p.peak_exponent.draw(rng),
+                skew: p.skew.draw(rng),
+            });
         let body = Body {
             id,
             class,
@@ -240,6 +303,7 @@ fn try_place(
             mapped,
             velocity_m_per_yr: velocity,
             decorrelation,
+            profile,
         };
         let Some((r0, r1, c0, c1)) = body_window(terrain, &body) else {
             continue;
@@ -295,7 +359,7 @@ pub fn body_footprint(
     for r in r0..=r1 {
         for c in c0..=c1 {
             let (x, y) = terrain.to_map(r as f64, c as f64);
-            let m = displacement_profile(body.normalised_radius(x, y));
+            let m = body.profile_at(x, y);
             if m == 0.0 {
                 continue;
             }
@@ -336,7 +400,36 @@ mod tests {
             mapped: true,
             velocity_m_per_yr: 1.0,
             decorrelation: 0.0,
+            profile: Profile::default(),
         }
+    }
+
+    #[test]
+    fn profile_shapes_are_plugs_cusps_and_skewed_peaks() {
+        let smooth = Profile::default();
+        for s in [0.0, 0.3, 0.7, 0.99, 1.0, 1.5] {
+            assert_eq!(smooth.value(s, 0.2), displacement_profile(s));
+        }
+        let plug = Profile {
+            edge_exponent: 8.0,
+            peak_exponent: 1.0,
+            skew: 0.0,
+        };
+        // A plug moves as a block: 99 % of the peak at 60 % of the radius (smooth: 41 %).
+        assert!(plug.value(0.6, 0.0) > 0.98 && smooth.value(0.6, 0.0) < 0.42);
+        assert_eq!(plug.value(1.0, 0.0), 0.0);
+        let toe = Profile {
+            skew: 0.5,
+            ..Profile::default()
+        };
+        // Faster towards the toe (u > 0) than at the same distance towards the head.
+        assert!(toe.value(0.4, 0.4) > toe.value(0.4, -0.4));
+        assert!(toe.value(0.0, 0.0) <= 1.0 && toe.value(0.3, 1.0) <= 1.0);
+        let mut b = body();
+        b.profile = toe;
+        // 150 m downslope (east) of the centre moves more than 150 m upslope.
+        assert!(b.profile_at(1155.0, 995.0) > b.profile_at(855.0, 995.0));
+        assert_eq!(b.profile_at(1400.0, 995.0), 0.0);
     }
 
     #[test]

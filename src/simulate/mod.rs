@@ -19,10 +19,13 @@
 //!   ramps and the ionosphere are smooth fields, not streaks.
 //! - No unwrapping errors or processing artifacts of a real chain (the topographic phase is
 //!   removed perfectly except for the simulated DEM-error patches).
-//! - Coherence is a parametric model (vegetation patches, slopes, baselines), not land cover; no
-//!   seasonal effects such as snow, and no urban point scatterers.
-//! - Landslide motion is a smooth profile along one downslope direction per body; real slides
-//!   have heads, toes, internal blocks, accelerations and aliasing fast zones that decorrelate.
+//! - Coherence is a parametric model (vegetation patches, slopes, baselines, snow on the highest
+//!   ground), not land cover; no urban point scatterers.
+//! - Landslide motion is one displacement field per body along one downslope direction: a profile
+//!   of drawn shape (smooth bowl, plug with sharp margins, cusp; peak towards the toe or the head)
+//!   under domain randomisation, the smooth (1 − s²)² otherwise. Fast zones decorrelate where
+//!   their phase gradient nears a fringe per pixel. Real slides also have internal blocks moving
+//!   differently, lateral spreading, and accelerations within the interferogram's period.
 //! - Relief is fractal with carved valleys, not a drained river network; with `--dem` a real DEM
 //!   is used instead (`../shared/data/real/`).
 //! - Labels follow fixed visibility thresholds (signal left after filtering, fringe fidelity of
@@ -515,10 +518,15 @@ pub fn simulate_scene(
         *gamma = (base * temporal * terrain * tex * snow).clamp(0.02, 0.98) as f32;
     });
     for fp in &footprints {
+        let aliasing = settings
+            .landslides
+            .gradient_decorrelation
+            .then(|| coherence::gradient_coherence(fp.phase.view()));
         for ((i, j), w) in fp.weight.indexed_iter() {
             let gamma = &mut true_coherence[(fp.row0 + i, fp.col0 + j)];
-            *gamma =
-                (f64::from(*gamma) * (1.0 - fp.decorrelation * f64::from(*w))).max(0.02) as f32;
+            let left = aliasing.as_ref().map_or(1.0, |a| f64::from(a[(i, j)]));
+            *gamma = (f64::from(*gamma) * (1.0 - fp.decorrelation * f64::from(*w)) * left).max(0.02)
+                as f32;
         }
     }
 
@@ -769,6 +777,21 @@ fn validate(settings: &SimulationSettings) -> Result<()> {
     }
     if settings.coherence.looks == 0 {
         return Err(Error::parameter("coherence.looks", "must be at least 1"));
+    }
+    if let Some(p) = &settings.landslides.profiles {
+        let positive = |i: &params::Interval| i.min > 0.0 && i.max >= i.min && i.max.is_finite();
+        if !positive(&p.edge_exponent) || !positive(&p.peak_exponent) {
+            return Err(Error::parameter(
+                "landslides.profiles",
+                "edge and peak exponents must be positive intervals (min ≤ max)",
+            ));
+        }
+        if !(p.skew.min > -1.0 && p.skew.max < 1.0 && p.skew.min <= p.skew.max) {
+            return Err(Error::parameter(
+                "landslides.profiles.skew",
+                "must lie in (−1, 1) with min ≤ max",
+            ));
+        }
     }
     if settings.filter.goldstein.patch < 4 || !settings.filter.goldstein.patch.is_power_of_two() {
         return Err(Error::parameter(

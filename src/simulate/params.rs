@@ -136,6 +136,37 @@ pub struct LandslideSettings {
     pub mapped_fraction: f64,
     /// Extra decorrelation at the centre of a moving body (0–1), drawn per body.
     pub body_decorrelation: Interval,
+    /// Ranges of the displacement-profile shapes drawn per body (`landslides::Profile`); none:
+    /// every body has the smooth (1 − s²)² profile.
+    #[serde(default)]
+    pub profiles: Option<ProfileSettings>,
+    /// Decorrelate where a body's phase gradient approaches a fringe per pixel (the signal
+    /// averaged over a pixel: γ × |sinc(gx/2)·sinc(gy/2)|). Off in settings files written before
+    /// it existed, so they reproduce their scenes.
+    #[serde(default)]
+    pub gradient_decorrelation: bool,
+}
+
+/// Ranges of the displacement-profile shape m(s, u) = (1 − s^p)^q · (1 + k·u)/(1 + |k|).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileSettings {
+    /// Edge exponent p (2: smooth; ≥ 4: a plug with sharp margins; < 2: a cusp).
+    pub edge_exponent: Interval,
+    /// Peak exponent q.
+    pub peak_exponent: Interval,
+    /// Skew k towards the toe (> 0) or the head (< 0).
+    pub skew: Interval,
+}
+
+impl Default for ProfileSettings {
+    /// Plugs to cusps, peaks up to half-way towards the toe or the head.
+    fn default() -> Self {
+        ProfileSettings {
+            edge_exponent: Interval::new(1.5, 8.0),
+            peak_exponent: Interval::new(1.0, 3.0),
+            skew: Interval::new(-0.6, 0.6),
+        }
+    }
 }
 
 /// Atmosphere and other artifacts (METHOD.md §7; Hanssen 2001).
@@ -375,6 +406,8 @@ impl Default for SimulationSettings {
                 active_fraction: 0.6,
                 mapped_fraction: 0.85,
                 body_decorrelation: Interval::new(0.0, 0.3),
+                profiles: None,
+                gradient_decorrelation: true,
             },
             atmosphere: AtmosphereSettings {
                 turbulence_exponent: 8.0 / 3.0,

@@ -1,7 +1,12 @@
 //! Training samples: dataset tiles read through GDAL, normalised with the dataset's channel
 //! statistics, and the augmentation of the preprint (METHOD.md §5): horizontal and vertical
 //! flips, random crops, and a random multiplicative scale and additive shift per channel — no
-//! colour jitter (the channels are not colours).
+//! colour jitter (the channels are not colours). The wrapped phase is not scaled or shifted like
+//! the other channels but changed only in ways that leave it a valid interferogram of the same
+//! ground: a constant reference offset wrapped back into (−π, π] (where the wrap falls carries no
+//! information: the reference phase of an interferogram is arbitrary) and conjugation φ → −φ
+//! (processors differ in their sign convention, and slopes facing and facing away from the
+//! satellite give signals of both signs).
 //!
 //! The random crop is taken as a translation: a tile-sized window is cut at a random offset of up
 //! to ±`max_shift` pixels from a zero-padded tile (zero = the normalised nodata value), so the
@@ -46,6 +51,13 @@ pub struct Augmentation {
     pub shift: f64,
     /// A label cut by the crop is kept when this share of its area is left.
     pub min_visible_fraction: f64,
+    /// Add a constant drawn uniformly in [−π, π) to the wrapped phase and wrap it again; the phase
+    /// then gets no scale or shift. Off in runs saved before it existed, so they resume unchanged.
+    #[serde(default)]
+    pub phase_offset: bool,
+    /// Probability of conjugating the wrapped phase (φ → −φ).
+    #[serde(default)]
+    pub phase_conjugate_probability: f64,
 }
 
 impl Default for Augmentation {
@@ -56,12 +68,19 @@ impl Default for Augmentation {
             scale: 0.15,
             shift: 0.15,
             min_visible_fraction: 0.4,
+            phase_offset: true,
+            phase_conjugate_probability: 0.5,
         }
     }
 }
 
-/// Augment a sample in place.
-pub fn augment(sample: &mut Sample, settings: &Augmentation, rng: &mut ChaCha8Rng) {
+/// Augment a sample in place; `phase` is the normalisation of channel 0, the wrapped phase.
+pub fn augment(
+    sample: &mut Sample,
+    settings: &Augmentation,
+    phase: &ChannelNorm,
+    rng: &mut ChaCha8Rng,
+) {
     let (_, rows, cols) = sample.tile.dim();
     let (w, h) = (cols as f64, rows as f64);
     if rng.random_bool(settings.flip_probability) {
@@ -81,11 +100,53 @@ pub fn augment(sample: &mut Sample, settings: &Augmentation, rng: &mut ChaCha8Rn
         let (dx, dy) = (rng.random_range(-m..=m), rng.random_range(-m..=m));
         shift_tile(sample, dx, dy, settings.min_visible_fraction);
     }
-    for mut channel in sample.tile.axis_iter_mut(Axis(0)) {
+    let physical_phase = settings.phase_offset || settings.phase_conjugate_probability > 0.0;
+    if physical_phase {
+        let offset = if settings.phase_offset {
+            rng.random_range(-std::f64::consts::PI..std::f64::consts::PI)
+        } else {
+            0.0
+        };
+        let conjugate = rng.random_bool(settings.phase_conjugate_probability.clamp(0.0, 1.0));
+        rereference_phase(
+            sample.tile.index_axis_mut(Axis(0), 0),
+            phase,
+            offset,
+            conjugate,
+        );
+    }
+    let first = usize::from(physical_phase);
+    for mut channel in sample.tile.axis_iter_mut(Axis(0)).skip(first) {
         let scale = 1.0 + rng.random_range(-settings.scale..=settings.scale) as f32;
         let offset = rng.random_range(-settings.shift..=settings.shift) as f32;
         channel.mapv_inplace(|v| v * scale + offset);
     }
+}
+
+/// Change the reference of a normalised wrapped phase: φ' = W(±φ + offset), with W wrapping into
+/// (−π, π] and the sign negative when `conjugate`. Normalised 0 is the nodata value of the model
+/// contract and stays 0.
+pub fn rereference_phase(
+    mut phase: ndarray::ArrayViewMut2<f32>,
+    norm: &ChannelNorm,
+    offset: f64,
+    conjugate: bool,
+) {
+    let (mean, std) = (norm.mean, norm.std);
+    let sign = if conjugate { -1.0 } else { 1.0 };
+    phase.mapv_inplace(|v| {
+        if v == 0.0 {
+            return 0.0;
+        }
+        let phi = sign * (f64::from(v) * std + mean) + offset;
+        let normalised = ((crate::phase::wrap(phi) - mean) / std) as f32;
+        // A value that lands exactly on the nodata code moves off it by one ulp.
+        if normalised == 0.0 {
+            f32::MIN_POSITIVE
+        } else {
+            normalised
+        }
+    });
 }
 
 /// Content moves by (dx, dy) pixels; uncovered pixels become 0; labels follow and are clipped.
@@ -202,6 +263,84 @@ mod tests {
         }
     }
 
+    fn phase_norm() -> ChannelNorm {
+        ChannelNorm {
+            name: "phase".into(),
+            mean: 0.05,
+            std: 1.8,
+        }
+    }
+
+    #[test]
+    fn rereferencing_keeps_a_wrapped_phase_of_the_same_fringes() {
+        use std::f64::consts::PI;
+        let norm = phase_norm();
+        // A fringe ramp of 2.5 turns over 32 px, normalised, with one nodata pixel.
+        let truth: Vec<f64> = (0..32)
+            .map(|i| crate::phase::wrap(i as f64 * 0.49))
+            .collect();
+        let mut tile = Array3::<f32>::zeros((3, 1, 32));
+        for (i, &phi) in truth.iter().enumerate() {
+            tile[[0, 0, i]] = ((phi - norm.mean) / norm.std) as f32;
+            tile[[1, 0, i]] = 0.7;
+        }
+        tile[[0, 0, 5]] = 0.0;
+        for (offset, conjugate) in [(1.3, false), (-2.9, true), (PI, false)] {
+            let mut t = tile.clone();
+            rereference_phase(t.index_axis_mut(Axis(0), 0), &norm, offset, conjugate);
+            let sign = if conjugate { -1.0 } else { 1.0 };
+            for (i, &phi) in truth.iter().enumerate() {
+                let got = f64::from(t[[0, 0, i]]) * norm.std + norm.mean;
+                if i == 5 {
+                    assert_eq!(t[[0, 0, i]], 0.0, "nodata stays nodata");
+                    continue;
+                }
+                assert!(got > -PI - 1e-5 && got <= PI + 1e-5, "{got} not wrapped");
+                // Same fringes: the difference to ±φ + offset is a whole number of turns.
+                let turns = (got - (sign * phi + offset)) / (2.0 * PI);
+                assert!((turns - turns.round()).abs() < 1e-5, "pixel {i}: {turns}");
+            }
+            assert_eq!(t.index_axis(Axis(0), 1), tile.index_axis(Axis(0), 1));
+        }
+    }
+
+    #[test]
+    fn the_phase_is_rereferenced_not_scaled_and_the_other_channels_are_jittered() {
+        let norm = phase_norm();
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (mut offsets, mut conjugated) = (Vec::new(), 0);
+        for _ in 0..200 {
+            let mut s = Sample {
+                tile: Array3::<f32>::from_elem((3, 2, 2), 0.3),
+                labels: Vec::new(),
+            };
+            s.tile[[0, 0, 1]] = 0.6;
+            let settings = Augmentation {
+                max_shift: 0,
+                flip_probability: 0.0,
+                ..Augmentation::default()
+            };
+            augment(&mut s, &settings, &norm, &mut rng);
+            let phase = |v: f32| f64::from(v) * norm.std + norm.mean;
+            let (a, b) = (phase(s.tile[[0, 0, 0]]), phase(s.tile[[0, 0, 1]]));
+            // The difference of two pixels is kept up to sign and wrapping: 0.3 · 1.8 = 0.54 rad.
+            let d = crate::phase::wrap(b - a);
+            assert!((d.abs() - 0.54).abs() < 1e-5, "{d}");
+            conjugated += usize::from(d < 0.0);
+            offsets.push(a);
+            // ISL and PC1 get the per-channel scale and shift, within their ranges.
+            let other = s.tile[[1, 0, 0]];
+            assert!((other - 0.3).abs() <= 0.3 * 0.15 + 0.15 + 1e-6);
+        }
+        assert!(
+            (60..140).contains(&conjugated),
+            "{conjugated} of 200 conjugated"
+        );
+        let spread = offsets.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v))
+            - offsets.iter().fold(f64::INFINITY, |m, &v| m.min(v));
+        assert!(spread > 5.5, "offsets span {spread} rad");
+    }
+
     /// The labelled box must still frame the bright pixels after any augmentation.
     fn box_frames_content(s: &Sample) {
         let b = s.labels[0].bbox;
@@ -234,12 +373,14 @@ mod tests {
             scale: 0.0,
             shift: 0.0,
             max_shift: 3,
+            phase_offset: false,
+            phase_conjugate_probability: 0.0,
             ..Default::default()
         };
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         for _ in 0..50 {
             let mut s = sample();
-            augment(&mut s, &settings, &mut rng);
+            augment(&mut s, &settings, &phase_norm(), &mut rng);
             assert_eq!(s.labels.len(), 1);
             box_frames_content(&s);
         }

@@ -72,6 +72,10 @@ pub struct TrainSettings {
     pub class_balance: f64,
     /// At most this many training batches per epoch (None: the whole training split).
     pub steps_per_epoch: Option<usize>,
+    /// End the run after this epoch (and export), keeping the learning-rate schedule planned
+    /// for `epochs`: a run cut where its held-out scores stop improving is reproducible.
+    #[serde(default)]
+    pub stop_after: Option<usize>,
     pub backend: TrainBackend,
     /// Name written into the model metadata.
     pub name: String,
@@ -92,6 +96,7 @@ impl Default for TrainSettings {
             init: None,
             class_balance: 0.0,
             steps_per_epoch: None,
+            stop_after: None,
             backend: TrainBackend::Cpu,
             name: "fringewatch".into(),
         }
@@ -373,6 +378,7 @@ pub fn train(
             .map_err(|e| Error::bad_input(&state_path, format!("unreadable: {e}")))?;
         state.settings.epochs = settings.epochs;
         state.settings.patience = settings.patience;
+        state.settings.stop_after = settings.stop_after;
         net = net
             .try_load_file(ckpt.join("last.bpk"))
             .map_err(|e| Error::bad_input(ckpt.join("last.bpk"), format!("{e:?}")))?;
@@ -399,7 +405,10 @@ pub fn train(
     };
     let first_epoch = state.history.len();
     let mut stopped_early = false;
-    for epoch in first_epoch..settings.epochs {
+    let last_epoch = settings
+        .stop_after
+        .map_or(settings.epochs, |n| n.min(settings.epochs));
+    for epoch in first_epoch..last_epoch {
         let started = Instant::now();
         let mut rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(epoch as u64));
         let order = data::epoch_order(&run.manifest.train, &factors, &mut rng);
@@ -413,7 +422,12 @@ pub fn train(
         {
             let mut samples = run.samples(chunk)?;
             for s in &mut samples {
-                augment(s, &settings.augmentation, &mut rng);
+                augment(
+                    s,
+                    &settings.augmentation,
+                    &run.manifest.channels[0],
+                    &mut rng,
+                );
             }
             let labels: Vec<_> = samples.iter().map(|s| s.labels.clone()).collect();
             let heads = net.forward(&run.graph, run.input(&samples, &device));
