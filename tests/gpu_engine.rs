@@ -556,7 +556,8 @@ fn detect(
 ) -> (Vec<(String, f64, Vec<f64>)>, String) {
     let mut cmd = fw();
     // A low confidence: the comparison needs boxes, and the 320 px scene has few signals.
-    cmd.args(["detect", "--confidence", "0.05", "--backend", backend, "--stack"])
+    cmd.args(["detect", "--confidence", "0.05"])
+        .args(["--backend", backend, "--stack"])
         .arg(stack)
         .arg("--out")
         .arg(out);
