@@ -1,13 +1,13 @@
 //! Landslide bodies: placed where their class lives, outlined as irregular ellipses elongated
-//! downslope, and moving along the downslope direction with a smooth displacement profile.
+//! downslope, and moving along the downslope direction with a displacement profile.
 //!
 //! Displacement: D = v·Bt (velocity × temporal baseline) times the profile m(s) = (1 − s²)², s the
 //! normalised distance from the body's centre to its outline, or, when the settings draw profile
 //! shapes ([`Profile`]), m(s, u) = (1 − s^p)^q · (1 + k·u)/(1 + |k|): plugs with sharp margins
 //! (large p, block sliding), cusps (small p), and a peak moved towards the toe or the head (skew
-//! k, u the position along the slope from −1 at the head to 1 at the toe). The 3-D motion is the body's
-//! downslope unit vector (its mean slope β and aspect δ), so the range increase is
-//! Δr = D·m(s)·S2L(β, δ, α, θ) (METHOD.md §2) and the phase φ = 4π·Δr/λ (§7).
+//! k, u the position along the slope from −1 at the head to 1 at the toe). The 3-D motion is the
+//! body's downslope unit vector (its mean slope β and aspect δ), so the range increase is
+//! Δr = D·m·S2L(β, δ, α, θ) (METHOD.md §2) and the phase φ = 4π·Δr/λ (§7).
 
 use std::f64::consts::PI;
 
