@@ -14,6 +14,7 @@ use fringewatch::detect::DetectionRun;
 use fringewatch::model::contract::{
     default_anchors, default_channels, ModelMetadata, Provenance, FORMAT_VERSION,
 };
+use fringewatch::model::phase_input::PhaseInput;
 use fringewatch::progress::{Progress, Silent};
 use fringewatch::raster::{Crs, Grid};
 use fringewatch::vector::gpkg::{read_layer, write_layer, WriteOptions};
@@ -26,7 +27,8 @@ fn metadata() -> ModelMetadata {
         name: "test".into(),
         classes: vec!["AR".into(), "CF".into(), "CS".into(), "FS".into()],
         anchors: default_anchors(160),
-        channels: default_channels(),
+        channels: default_channels(PhaseInput::Scaled),
+        phase_input: PhaseInput::Scaled,
         tile: 160,
         width: 0.25,
         depth: 0.33,

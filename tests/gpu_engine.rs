@@ -3,6 +3,7 @@
 //! random inputs at batch 1 and at a batch that is not a multiple of the tiling. Outside CI a
 //! machine without any Vulkan driver skips with a message.
 
+use fringewatch::engine::gpu::plan::Unary;
 use fringewatch::engine::gpu::plan::{ConvWeights, Op, Plan, Shape, View};
 use fringewatch::engine::gpu::{
     find_adapter, AdapterChoice, GpuEngine, GpuOptions, Precision, CANDIDATES_PER_TILE,
@@ -10,8 +11,9 @@ use fringewatch::engine::gpu::{
 use fringewatch::engine::tract::TractEngine;
 use fringewatch::engine::Engine;
 use fringewatch::model::onnx::read_model;
-use fringewatch::model::write_random_model;
-use fringewatch::model::yolov3::Architecture;
+use fringewatch::model::phase_input::PhaseInput;
+use fringewatch::model::yolov3::{Architecture, Yolov3Config};
+use fringewatch::model::{write_random_model, write_random_network};
 use ndarray::Array4;
 use rand::{RngExt, SeedableRng};
 
@@ -335,6 +337,115 @@ fn add_and_upsample_kernels_match_cpu() {
     }
 }
 
+/// The cos/sin input's kernels against `f32::cos`/`sin` and a copy at an awkward shape (5 × 7,
+/// batch 3): channel slices of the input read in place, results written into the channel
+/// slices of a 4-channel buffer, as the planner lays out the graph's prelude.
+#[test]
+fn unary_kernels_on_channel_slices_match_cpu() {
+    let Some(adapter) = adapter() else { return };
+    let seed = fresh_seed();
+    let shape = |channels| Shape {
+        channels,
+        height: 5,
+        width: 7,
+    };
+    let unary = |input, output, function| Op::Unary {
+        input,
+        output,
+        function,
+    };
+    let plan = Plan {
+        buffers: vec![shape(3).len(), shape(4).len()],
+        ops: vec![
+            unary(view(0, 0, 3, shape(1)), view(1, 0, 4, shape(1)), Unary::Cos),
+            unary(view(0, 0, 3, shape(1)), view(1, 1, 4, shape(1)), Unary::Sin),
+            unary(
+                view(0, 1, 3, shape(2)),
+                view(1, 2, 4, shape(2)),
+                Unary::Identity,
+            ),
+        ],
+        input: view(0, 0, 3, shape(3)),
+        outputs: vec![view(1, 0, 4, shape(4))],
+        weights: vec![],
+    };
+    let n = 3;
+    let pixels = 35;
+    let engine =
+        GpuEngine::with_adapter(adapter, metadata(), plan, options(Precision::F32)).unwrap();
+    // phases over ±2 turns
+    let x: Vec<f32> = random(n * 3 * pixels, seed)
+        .into_iter()
+        .map(|v| 4.0 * std::f32::consts::PI * v)
+        .collect();
+    let got = &engine.run(&x, n).unwrap()[0];
+    for item in 0..n {
+        for p in 0..pixels {
+            let at = |c: usize| x[(item * 3 + c) * pixels + p];
+            let out = |c: usize| got[(item * 4 + c) * pixels + p];
+            assert!(
+                (out(0) - at(0).cos()).abs() < 1e-5,
+                "cos {} {}",
+                at(0),
+                out(0)
+            );
+            assert!(
+                (out(1) - at(0).sin()).abs() < 1e-5,
+                "sin {} {}",
+                at(0),
+                out(1)
+            );
+            assert_eq!((out(2), out(3)), (at(1), at(2)));
+        }
+    }
+}
+
+/// The planner lays out the cos/sin prelude without copies of the input: the phase and layer
+/// slices are views of the input buffer, the three element-wise ops write into the channel
+/// slices of the first conv's input, and that conv reads all four channels.
+#[test]
+fn the_cos_sin_prelude_is_planned_on_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.onnx");
+    let config = Yolov3Config::of(Architecture::Compact, 4).with_phase_input(PhaseInput::CosSin);
+    write_random_network(&path, config, 160, 3).unwrap();
+    let (proto, meta) = read_model(&path).unwrap();
+    assert_eq!(meta.phase_input, PhaseInput::CosSin);
+    assert_eq!((meta.channels[0].mean, meta.channels[0].std), (0.0, 1.0));
+    let plan = fringewatch::engine::gpu::plan::plan(&proto, 160).unwrap();
+    let prelude: Vec<(Unary, View, View)> = plan.ops[..3]
+        .iter()
+        .map(|op| match op {
+            Op::Unary {
+                input,
+                output,
+                function,
+            } => (*function, *input, *output),
+            other => panic!("expected the cos/sin prelude, got {other:?}"),
+        })
+        .collect();
+    let functions: Vec<Unary> = prelude.iter().map(|p| p.0).collect();
+    assert_eq!(functions, [Unary::Cos, Unary::Sin, Unary::Identity]);
+    for (_, input, _) in &prelude {
+        assert_eq!(
+            (input.buffer, input.buffer_channels),
+            (plan.input.buffer, 3)
+        );
+    }
+    let offsets: Vec<(usize, usize)> = prelude
+        .iter()
+        .map(|(_, i, o)| (i.channel_offset, o.channel_offset))
+        .collect();
+    assert_eq!(offsets, [(0, 0), (0, 1), (1, 2)]);
+    let Op::Conv { input, .. } = &plan.ops[3] else {
+        panic!("the first conv follows the prelude")
+    };
+    assert_eq!(
+        (input.buffer, input.channel_offset, input.shape.channels),
+        (prelude[0].2.buffer, 0, 4)
+    );
+}
+
 /// Raw heads of the GPU engine against tract on fresh random inputs. f32: within 1e-4 of the
 /// largest head value. f16 storage: each of the ~75 layers rounds its output to 11 bits, so the
 /// error grows with depth; the bound is the one measured on lavapipe with a margin.
@@ -344,6 +455,16 @@ fn compare_with_tract(
     precision: Precision,
     chunk: Option<usize>,
 ) {
+    compare_network_with_tract(Yolov3Config::of(arch, 4), batches, precision, chunk)
+}
+
+fn compare_network_with_tract(
+    config: Yolov3Config,
+    batches: &[usize],
+    precision: Precision,
+    chunk: Option<usize>,
+) {
+    let arch = (config.width, config.phase_input);
     let Some(adapter) = adapter() else { return };
     if !precisions(&adapter).contains(&precision) {
         return;
@@ -351,7 +472,7 @@ fn compare_with_tract(
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.onnx");
     let seed = fresh_seed();
-    write_random_model(&path, arch, 160, seed % 1000).unwrap();
+    write_random_network(&path, config, 160, seed % 1000).unwrap();
     let (proto, meta) = read_model(&path).unwrap();
     let plan = fringewatch::engine::gpu::plan::plan(&proto, 160).unwrap();
     let gpu = GpuEngine::with_adapter(
@@ -370,9 +491,19 @@ fn compare_with_tract(
         Precision::F16 => 5e-3,
     };
     for &n in batches {
-        let x =
-            Array4::from_shape_vec((n, 3, 160, 160), random(n * 3 * 160 * 160, seed + n as u64))
-                .unwrap();
+        // the cos/sin input: phases in [−4, 4), beyond ±π; the others: normalised values in [−1, 1)
+        let scale = match config.phase_input {
+            PhaseInput::CosSin => 4.0,
+            PhaseInput::Scaled => 1.0,
+        };
+        let x = Array4::from_shape_vec(
+            (n, 3, 160, 160),
+            random(n * 3 * 160 * 160, seed + n as u64)
+                .into_iter()
+                .map(|v| scale * v)
+                .collect(),
+        )
+        .unwrap();
         let want = tract.infer(x.view()).unwrap();
         let got = gpu.infer(x.view()).unwrap();
         for h in 0..3 {
@@ -392,6 +523,15 @@ fn compare_with_tract(
 #[test]
 fn compact_model_equals_tract() {
     compare_with_tract(Architecture::Compact, &[1, 3], Precision::F32, None);
+}
+
+/// The cos/sin phase input (Slice, Cos, Sin, Identity, Concat in front of the first conv) on
+/// phases over several turns, so that wraps and both signs are crossed.
+#[test]
+fn cos_sin_phase_input_model_equals_tract() {
+    let config = Yolov3Config::of(Architecture::Compact, 4).with_phase_input(PhaseInput::CosSin);
+    compare_network_with_tract(config, &[1, 3], Precision::F32, None);
+    compare_network_with_tract(config, &[5], Precision::F32, Some(2));
 }
 
 #[test]

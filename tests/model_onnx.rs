@@ -7,8 +7,9 @@ use std::process::Command;
 
 use fringewatch::engine::tract::TractEngine;
 use fringewatch::engine::Engine;
-use fringewatch::model::write_random_model;
-use fringewatch::model::yolov3::Architecture;
+use fringewatch::model::phase_input::PhaseInput;
+use fringewatch::model::write_random_network;
+use fringewatch::model::yolov3::{Architecture, Yolov3Config};
 use ndarray::Array4;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -16,10 +17,15 @@ use rand::{RngExt, SeedableRng};
 pub use common::venv_python as ort_python;
 
 fn compare_with_onnxruntime(architecture: Architecture, batch: usize) {
+    compare_network_with_onnxruntime(Yolov3Config::of(architecture, 4), batch)
+}
+
+fn compare_network_with_onnxruntime(config: Yolov3Config, batch: usize) {
+    let architecture = (config.width, config.phase_input);
     let Some(python) = ort_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model.onnx");
-    let metadata = write_random_model(&model, architecture, 160, 7).unwrap();
+    let metadata = write_random_network(&model, config, 160, 7).unwrap();
     let tile = metadata.tile;
     // Fresh random input in every run.
     let seed: u64 = rand::random();
@@ -72,4 +78,110 @@ fn compact_model_runs_the_same_in_tract_and_onnxruntime() {
 #[test]
 fn full_darknet53_yolov3_runs_the_same_in_tract_and_onnxruntime() {
     compare_with_onnxruntime(Architecture::Full, 1);
+}
+
+/// The cos/sin phase input as onnxruntime runs it: the prelude (Slice, Cos, Sin, Identity,
+/// Concat) is standard ONNX, not a reading of it that only tract shares.
+#[test]
+fn cos_sin_phase_input_runs_the_same_in_tract_and_onnxruntime() {
+    let config = Yolov3Config::of(Architecture::Compact, 4).with_phase_input(PhaseInput::CosSin);
+    compare_network_with_onnxruntime(config, 2);
+}
+
+/// Where the wrap falls carries no information: with the cos/sin input, phases φ and φ ± 2π
+/// (the same complex signal) give the same heads, while the scaled input sees them as
+/// different images.
+#[test]
+fn the_cos_sin_input_does_not_see_the_wrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed: u64 = rand::random();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let input = Array4::<f32>::from_shape_fn((1, 3, 160, 160), |_| rng.random_range(-3.1..3.1));
+    // every other pixel's phase moved by a whole turn, up or down
+    let mut turned = input.clone();
+    for ((_, c, y, x), v) in turned.indexed_iter_mut() {
+        if c == 0 && (x + y) % 2 == 0 {
+            *v += if *v < 0.0 {
+                std::f32::consts::TAU
+            } else {
+                -std::f32::consts::TAU
+            };
+        }
+    }
+    let heads_of = |phase_input, x: &Array4<f32>| {
+        let model = dir.path().join(format!("{phase_input:?}.onnx"));
+        let config = Yolov3Config::of(Architecture::Compact, 4).with_phase_input(phase_input);
+        write_random_network(&model, config, 160, 11).unwrap();
+        TractEngine::load(&model, 1)
+            .unwrap()
+            .infer(x.view())
+            .unwrap()
+    };
+    let largest_change = |phase_input| {
+        let (a, b) = (
+            heads_of(phase_input, &input),
+            heads_of(phase_input, &turned),
+        );
+        a.iter()
+            .zip(&b)
+            .flat_map(|(a, b)| a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()))
+            .fold(0.0f32, f32::max)
+    };
+    let cos_sin = largest_change(PhaseInput::CosSin);
+    let scaled = largest_change(PhaseInput::Scaled);
+    println!("largest head change for a turn of the phase: cos/sin {cos_sin:.2e}, scaled {scaled:.2e} (seed {seed})");
+    assert!(cos_sin < 1e-3, "{cos_sin}");
+    assert!(scaled > 100.0 * cos_sin.max(1e-5), "{scaled}");
+}
+
+/// A scaled-phase model carried over to the cos/sin input (`train --init OLD --phase-input
+/// cos-sin` starts there): for phases near the reference, where sin φ ≈ φ, its heads are the
+/// old model's.
+#[test]
+fn a_scaled_model_carried_to_cos_sin_keeps_its_heads_near_the_reference() {
+    use fringewatch::model::onnx::{read_conv_weights, read_model, to_onnx, write_onnx};
+    use fringewatch::model::phase_input::cos_sin_first_conv;
+    use fringewatch::model::yolov3::build_graph;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old.onnx"), dir.path().join("new.onnx"));
+    let config = Yolov3Config::of(Architecture::Compact, 4);
+    write_random_network(&old, config, 160, 5).unwrap();
+    let (_, mut metadata) = read_model(&old).unwrap();
+    let phase_std = metadata.channels[0].std;
+    let mut weights = read_conv_weights(&old, &build_graph(config)).unwrap();
+    let cos_sin = build_graph(config.with_phase_input(PhaseInput::CosSin));
+    let first = cos_sin.convs().next().unwrap().out_channels;
+    weights[0] = cos_sin_first_conv(&weights[0], first, phase_std);
+    metadata.phase_input = PhaseInput::CosSin;
+    metadata.channels[0].std = 1.0;
+    write_onnx(&to_onnx(&cos_sin, &weights, &metadata).unwrap(), &new).unwrap();
+
+    let mut rng = ChaCha8Rng::seed_from_u64(rand::random());
+    // phase in radians within ±0.01 of the reference; ISL and PC1 anywhere
+    let radians = Array4::<f32>::from_shape_fn((1, 3, 160, 160), |(_, c, _, _)| match c {
+        0 => rng.random_range(-0.01..0.01),
+        _ => rng.random_range(-2.0..2.0),
+    });
+    let mut scaled = radians.clone();
+    scaled
+        .index_axis_mut(ndarray::Axis(1), 0)
+        .mapv_inplace(|v| v / phase_std as f32);
+    let a = TractEngine::load(&old, 1)
+        .unwrap()
+        .infer(scaled.view())
+        .unwrap();
+    let b = TractEngine::load(&new, 1)
+        .unwrap()
+        .infer(radians.view())
+        .unwrap();
+    for (a, b) in a.iter().zip(&b) {
+        let scale = a.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        let worst = a
+            .iter()
+            .zip(b.iter())
+            .map(|(x, y)| (x - y).abs() / scale)
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "relative head difference {worst}");
+    }
 }

@@ -91,6 +91,7 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
         classes: 4,
         width: engine.metadata().width,
         depth: engine.metadata().depth,
+        phase_input: engine.metadata().phase_input,
     });
     let weights = read_conv_weights(&model, &graph).unwrap();
     let device = Device::flex();
@@ -225,6 +226,7 @@ fn a_broken_dataset_or_init_model_is_a_clear_error() {
         classes: 4,
         width: 0.25,
         depth: 0.33,
+        phase_input: Default::default(),
     });
     let err = read_conv_weights(&bad, &graph).unwrap_err().to_string();
     assert!(err.contains("not an ONNX model"), "{err}");

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use fringewatch::detect::job::{DetectionOutput, Detector};
 use fringewatch::detect::{DetectSettings, DetectionRun};
 use fringewatch::engine::{Backend, Engine};
-use fringewatch::model::write_random_model;
+use fringewatch::model::write_random_network;
 use fringewatch::model::yolov3::Architecture;
 use fringewatch::sensitivity::layer::Incidence;
 use fringewatch::stack::RawLayers;
@@ -80,28 +80,37 @@ impl DetectArgs {
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
+    /// A processor's product folder (HyP3 product; LiCSAR pair folder or frame folder with one
+    /// pair): phase, coherence, DEM, geometry, dates and orbit are read from it and brought to
+    /// the detector's 15 m grid; the flags below replace what it says.
+    #[arg(long, conflicts_with_all = ["phase", "coherence"])]
+    product: Option<PathBuf>,
     /// Wrapped phase, radians (its grid is the output grid).
-    #[arg(long)]
-    phase: PathBuf,
+    #[arg(long, required_unless_present = "product")]
+    phase: Option<PathBuf>,
     /// Coherence in [0, 1].
-    #[arg(long)]
-    coherence: PathBuf,
+    #[arg(long, required_unless_present = "product")]
+    coherence: Option<PathBuf>,
     /// DEM, metres.
-    #[arg(long)]
-    dem: PathBuf,
+    #[arg(long, required_unless_present = "product")]
+    dem: Option<PathBuf>,
     /// Per-pixel incidence angle raster, degrees.
     #[arg(
         long,
         conflicts_with = "incidence_deg",
-        required_unless_present = "incidence_deg"
+        required_unless_present_any = ["incidence_deg", "product"]
     )]
     incidence: Option<PathBuf>,
     /// Constant incidence angle, degrees.
     #[arg(long)]
     incidence_deg: Option<f64>,
     /// Scene heading, degrees clockwise from north (S1 Apennines: −10.5 asc, −169.5 desc).
-    #[arg(long, allow_negative_numbers = true)]
-    heading: f64,
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        required_unless_present = "product"
+    )]
+    heading: Option<f64>,
     /// ONNX model (default: the bundled model).
     #[arg(long)]
     model: Option<PathBuf>,
@@ -125,6 +134,9 @@ pub(crate) enum ModelCommand {
         tile: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// How the graph reads the phase (cos-sin: (cos φ, sin φ) inside the graph).
+        #[arg(long, value_enum, default_value = "cos-sin")]
+        phase_input: fringewatch::model::phase_input::PhaseInput,
         #[arg(long)]
         out: PathBuf,
     },
@@ -217,33 +229,90 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
     output.check()?;
     let o = &args.options;
     let incidence = match (&args.incidence, args.incidence_deg) {
-        (Some(p), _) => Incidence::Raster(p.clone()),
-        (None, Some(d)) => Incidence::Degrees(d),
-        (None, None) => {
+        (Some(p), _) => Some(Incidence::Raster(p.clone())),
+        (None, Some(d)) => Some(Incidence::Degrees(d)),
+        (None, None) => None,
+    };
+    // a product is first brought to the detector's grid, in the layer folder (kept with
+    // --keep-layers, else temporary)
+    let mut scratch = None;
+    let layer_dir = match (&args.keep_layers, &args.product) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, Some(_)) => {
+            let dir = tempfile::tempdir().map_err(|source| Error::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+            let path = dir.path().to_path_buf();
+            scratch = Some(dir);
+            Some(path)
+        }
+        (None, None) => None,
+    };
+    let raw = match (&args.product, &args.phase, &args.coherence) {
+        (Some(folder), _, _) => {
+            let product = fringewatch::product::open_product(folder)?;
+            let overrides = fringewatch::product::prepare::Overrides {
+                dem: args.dem.clone(),
+                incidence,
+                heading_deg: args.heading,
+            };
+            let dir = layer_dir.clone().unwrap_or_else(std::env::temp_dir);
+            let bar = Bar::new(quiet, "product");
+            let prepared =
+                fringewatch::product::prepare::prepare(&product, &overrides, &dir, &bar)?;
+            bar.done();
+            if !quiet {
+                eprintln!(
+                    "{} product {}: {:.0} m pixels → {} × {} px at {:.0} m ({}), heading {:.1}°",
+                    product.processor.name(),
+                    product.name,
+                    prepared.product_spacing_m,
+                    prepared.grid.width,
+                    prepared.grid.height,
+                    fringewatch::product::prepare::MODEL_SPACING_M,
+                    product.orbit.map_or("orbit unknown", |o| o.name()),
+                    prepared.raw.heading_deg
+                );
+            }
+            for note in &prepared.notes {
+                eprintln!("warning: {note}");
+            }
+            prepared.raw
+        }
+        (None, Some(phase), Some(coherence)) => RawLayers {
+            phase: phase.clone(),
+            coherence: coherence.clone(),
+            dem: args
+                .dem
+                .clone()
+                .ok_or_else(|| Error::parameter("dem", "give --dem"))?,
+            incidence: incidence.ok_or_else(|| {
+                Error::parameter("incidence", "give --incidence or --incidence-deg")
+            })?,
+            heading_deg: args
+                .heading
+                .ok_or_else(|| Error::parameter("heading", "give --heading"))?,
+        },
+        _ => {
             return Err(Error::parameter(
-                "incidence",
-                "give --incidence or --incidence-deg",
+                "phase",
+                "give --product DIR, or --phase and --coherence",
             ))
         }
-    };
-    let raw = RawLayers {
-        phase: args.phase.clone(),
-        coherence: args.coherence.clone(),
-        dem: args.dem.clone(),
-        incidence,
-        heading_deg: args.heading,
     };
     let detector = Detector::open(args.model.as_deref(), o.backend, o.batch.unwrap_or(1))?;
     print_notes(&detector, quiet);
     let bar = Bar::new(quiet, "run");
     let result = detector.detect_raw_to_output(
         &raw,
-        args.keep_layers.as_deref(),
+        layer_dir.as_deref(),
         &output,
         &o.settings(&detector),
         &bar,
     )?;
     bar.done();
+    drop(scratch);
     report(&result, &args.out, &o.layer, detector.engine());
     Ok(())
 }
@@ -254,12 +323,16 @@ pub(crate) fn model(command: ModelCommand) -> Result<()> {
             arch,
             tile,
             seed,
+            phase_input,
             out,
         } => {
-            let metadata = write_random_model(&out, arch, tile, seed)?;
-            let graph = fringewatch::model::yolov3::build_graph(
-                fringewatch::model::yolov3::Yolov3Config::of(arch, metadata.classes.len()),
-            );
+            let config = fringewatch::model::yolov3::Yolov3Config::of(
+                arch,
+                fringewatch::simulate::SignalClass::ALL.len(),
+            )
+            .with_phase_input(phase_input);
+            let metadata = write_random_network(&out, config, tile, seed)?;
+            let graph = fringewatch::model::yolov3::build_graph(config);
             println!(
                 "{}: {} ({:.1} M parameters, {:.2} GFLOPs per {tile}×{tile} tile), untrained",
                 out.display(),

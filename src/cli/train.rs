@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use fringewatch::model::phase_input::PhaseInput;
 use fringewatch::model::yolov3::Architecture;
 use fringewatch::Result;
 
@@ -56,6 +57,11 @@ pub(crate) struct TrainArgs {
     /// Fine-tune from this model (same architecture and classes).
     #[arg(long)]
     init: Option<PathBuf>,
+    /// How the network reads the phase: cos-sin maps it to (cos φ, sin φ) inside the graph, so a
+    /// wrap is not an edge; scaled reads φ/σ (models before v4). Default: as the --init model
+    /// does, else cos-sin. A scaled --init fine-tuned as cos-sin keeps its other weights.
+    #[arg(long, value_enum)]
+    phase_input: Option<PhaseInput>,
     /// Continue the run whose checkpoints are in OUT.train/.
     #[arg(long)]
     resume: bool,
@@ -88,6 +94,7 @@ pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         learning_rate: args.lr,
         seed: args.seed,
         init: args.init.clone(),
+        phase_input: args.phase_input,
         steps_per_epoch: args.steps_per_epoch,
         stop_after: args.stop_after,
         class_balance: args.class_balance,

@@ -2,7 +2,9 @@
 //!
 //! - one float32 input `images` `[N, 3, H, W]` (H, W multiples of 32, the tile size; 160 by
 //!   default), channels in the order phase, ISL, PC1, each normalised as (x − mean)/std with
-//!   nodata set to 0 after normalisation;
+//!   nodata set to 0 after normalisation; a model with the cos/sin phase input
+//!   ([`PhaseInput::CosSin`], metadata `phase_input: "cos-sin"`) maps the phase to (cos φ, sin φ)
+//!   inside the graph and takes it in radians (phase mean 0, std 1);
 //! - three raw YOLOv3 head outputs `head_s8`, `head_s16`, `head_s32` of shape
 //!   `[N, 3·(5 + C), H/s, W/s]`, channel `a·(5+C) + k` holding for anchor a: tx, ty, tw, th,
 //!   objectness, then C class logits;
@@ -10,6 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::phase_input::PhaseInput;
+use super::yolov3::Yolov3Config;
 use crate::dataset::ChannelNorm;
 use crate::stack::CHANNELS;
 
@@ -57,6 +61,9 @@ pub struct ModelMetadata {
     /// Width and depth multipliers of the YOLOv3 graph.
     pub width: f64,
     pub depth: f64,
+    /// How the graph's first conv sees the phase (absent in models before v4: scaled).
+    #[serde(default)]
+    pub phase_input: PhaseInput,
     pub provenance: Provenance,
     /// The score threshold the trainer recommends (best F1 on the validation split); detection
     /// uses it when no confidence is given, else 0.5.
@@ -102,10 +109,28 @@ impl ModelMetadata {
                 "a channel normalisation has a non-positive std or a non-finite mean".into(),
             );
         }
+        if self.phase_input == PhaseInput::CosSin
+            && (self.channels[0].mean != 0.0 || self.channels[0].std != 1.0)
+        {
+            return Err(format!(
+                "the cos/sin phase input takes the phase in radians (channel 'phase' mean 0, std 1), not mean {} std {}",
+                self.channels[0].mean, self.channels[0].std
+            ));
+        }
         if self.tile < 32 || self.tile % 32 != 0 {
             return Err(format!("tile {} is not a multiple of 32", self.tile));
         }
         Ok(())
+    }
+
+    /// The YOLOv3 network this metadata describes.
+    pub fn config(&self) -> Yolov3Config {
+        Yolov3Config {
+            classes: self.classes.len(),
+            width: self.width,
+            depth: self.depth,
+            phase_input: self.phase_input,
+        }
     }
 
     /// Confidence threshold to use when the user gives none: the model's recommendation, else 0.5.
@@ -121,14 +146,17 @@ impl ModelMetadata {
     }
 }
 
-/// Default channel normalisation before any training: phase/π, ISL centred on 0.5, PC1 as is
-/// (it is a sum of standardised variables).
-pub fn default_channels() -> Vec<ChannelNorm> {
+/// Default channel normalisation before any training: phase/π (radians for the cos/sin input),
+/// ISL centred on 0.5, PC1 as is (it is a sum of standardised variables).
+pub fn default_channels(phase_input: PhaseInput) -> Vec<ChannelNorm> {
     vec![
         ChannelNorm {
             name: "phase".into(),
             mean: 0.0,
-            std: std::f64::consts::PI,
+            std: match phase_input {
+                PhaseInput::Scaled => std::f64::consts::PI,
+                PhaseInput::CosSin => 1.0,
+            },
         },
         ChannelNorm {
             name: "isl".into(),

@@ -3,6 +3,7 @@
 
 pub mod contract;
 pub mod onnx;
+pub mod phase_input;
 pub mod yolov3;
 
 use std::path::Path;
@@ -29,28 +30,60 @@ pub fn write_random_model(
     tile: usize,
     seed: u64,
 ) -> Result<contract::ModelMetadata> {
+    let classes = crate::simulate::SignalClass::ALL.len();
+    write_random_network(
+        path,
+        yolov3::Yolov3Config::of(architecture, classes),
+        tile,
+        seed,
+    )
+}
+
+/// [`write_random_model`] for any network configuration (e.g. the cos/sin phase input); its
+/// class count must be that of [`crate::simulate::SignalClass::ALL`].
+pub fn write_random_network(
+    path: &Path,
+    config: yolov3::Yolov3Config,
+    tile: usize,
+    seed: u64,
+) -> Result<contract::ModelMetadata> {
     let classes: Vec<String> = crate::simulate::SignalClass::ALL
         .iter()
         .map(|c| c.code().to_string())
         .collect();
-    let config = yolov3::Yolov3Config::of(architecture, classes.len());
+    if config.classes != classes.len() {
+        return Err(Error::parameter(
+            "classes",
+            format!(
+                "{} classes; the simulator labels {}",
+                config.classes,
+                classes.len()
+            ),
+        ));
+    }
     let graph = yolov3::build_graph(config);
     let weights = yolov3::random_weights(&graph, seed);
     let metadata = contract::ModelMetadata {
         format_version: contract::FORMAT_VERSION,
         name: format!(
-            "yolov3-{}-untrained",
-            match architecture {
-                yolov3::Architecture::Compact => "compact",
-                yolov3::Architecture::Full => "full",
+            "yolov3-{}{}-untrained",
+            match (config.width, config.depth) {
+                (1.0, 1.0) => "full".to_string(),
+                (0.25, 0.33) => "compact".to_string(),
+                (w, d) => format!("w{w}-d{d}"),
+            },
+            match config.phase_input {
+                phase_input::PhaseInput::Scaled => "",
+                phase_input::PhaseInput::CosSin => "-cos-sin",
             }
         ),
         classes,
         anchors: contract::default_anchors(tile),
-        channels: contract::default_channels(),
+        channels: contract::default_channels(config.phase_input),
         tile,
         width: config.width,
         depth: config.depth,
+        phase_input: config.phase_input,
         provenance: contract::Provenance {
             trained: false,
             source: format!("random initialisation, seed {seed}"),

@@ -1,6 +1,6 @@
 //! ONNX writing (with tract-onnx's protobuf types, encoded by prost) and reading of fringewatch
 //! models. Opset 13: Conv (batch-norm folded), LeakyRelu 0.1, Add, Resize (nearest, asymmetric,
-//! floor, scale 2), Concat.
+//! floor, scale 2), Concat; the cos/sin phase input adds Slice, Cos, Sin and Identity.
 
 use std::path::Path;
 
@@ -30,6 +30,16 @@ fn float_tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
         dims: dims.to_vec(),
         data_type: DataType::Float as i32,
         raw_data: raw,
+        ..Default::default()
+    }
+}
+
+fn int64_tensor(name: &str, values: &[i64]) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: vec![values.len() as i64],
+        data_type: DataType::Int64 as i32,
+        int64_data: values.to_vec(),
         ..Default::default()
     }
 }
@@ -102,6 +112,60 @@ fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
     }
 }
 
+fn channel_axis() -> AttributeProto {
+    AttributeProto {
+        name: "axis".into(),
+        r#type: AttributeType::Int as i32,
+        i: 1,
+        ..Default::default()
+    }
+}
+
+/// (φ, ISL, PC1) → (cos φ, sin φ, ISL, PC1): `Slice` channel 0 and channels 1–2, `Cos` and `Sin`
+/// of the phase, `Identity` of the layers (a copy, so that every input of the `Concat` is
+/// computed by a node), `Concat` on channels.
+fn phase_cos_sin_nodes(
+    input: &str,
+    output: &str,
+    nodes: &mut Vec<NodeProto>,
+    initializers: &mut Vec<TensorProto>,
+) {
+    let name = |part: &str| format!("{output}_{part}");
+    for (tensor, values) in [
+        ("start_phase", 0),
+        ("end_phase", 1),
+        ("start_layers", 1),
+        ("end_layers", 3),
+        ("axis", 1),
+    ] {
+        initializers.push(int64_tensor(&name(tensor), &[values]));
+    }
+    let (phase, layers) = (name("phase"), name("layers"));
+    for (slice, start, end) in [
+        (&phase, "start_phase", "end_phase"),
+        (&layers, "start_layers", "end_layers"),
+    ] {
+        nodes.push(node(
+            "Slice",
+            slice,
+            &[input, &name(start), &name(end), &name("axis")],
+            &[slice],
+            vec![],
+        ));
+    }
+    let (cos, sin, copy) = (name("cos"), name("sin"), name("layers_copy"));
+    nodes.push(node("Cos", &cos, &[&phase], &[&cos], vec![]));
+    nodes.push(node("Sin", &sin, &[&phase], &[&sin], vec![]));
+    nodes.push(node("Identity", &copy, &[&layers], &[&copy], vec![]));
+    nodes.push(node(
+        "Concat",
+        output,
+        &[&cos, &sin, &copy],
+        &[output],
+        vec![channel_axis()],
+    ));
+}
+
 /// Build the ONNX model of `graph` with `weights` (one per conv, in graph order) and `metadata`.
 pub fn to_onnx(
     graph: &Graph,
@@ -111,6 +175,16 @@ pub fn to_onnx(
     metadata
         .validate()
         .map_err(|e| Error::parameter("model metadata", e))?;
+    if metadata.config() != graph.config {
+        return Err(Error::parameter(
+            "model metadata",
+            format!(
+                "describes {:?}, the graph is {:?}",
+                metadata.config(),
+                graph.config
+            ),
+        ));
+    }
     let convs: Vec<_> = graph.convs().collect();
     if convs.len() != weights.len() {
         return Err(Error::parameter(
@@ -197,13 +271,16 @@ pub fn to_onnx(
             }
             Node::Concat { inputs, output } => {
                 let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-                let mut axis = AttributeProto {
-                    name: "axis".into(),
-                    r#type: AttributeType::Int as i32,
-                    ..Default::default()
-                };
-                axis.i = 1;
-                nodes.push(node("Concat", output, &refs, &[output], vec![axis]));
+                nodes.push(node(
+                    "Concat",
+                    output,
+                    &refs,
+                    &[output],
+                    vec![channel_axis()],
+                ));
+            }
+            Node::PhaseCosSin { input, output } => {
+                phase_cos_sin_nodes(input, output, &mut nodes, &mut initializers)
             }
         }
     }
@@ -390,17 +467,13 @@ pub fn read_model(path: &Path) -> Result<(ModelProto, ModelMetadata)> {
 /// inverse of [`to_onnx`]; fails when the file's architecture is not `graph`'s.
 pub fn read_conv_weights(path: &Path, graph: &Graph) -> Result<Vec<ConvWeights>> {
     let (proto, metadata) = read_model(path)?;
-    let config = super::yolov3::Yolov3Config {
-        classes: metadata.classes.len(),
-        width: metadata.width,
-        depth: metadata.depth,
-    };
+    let config = metadata.config();
     if config != graph.config {
         return Err(Error::bad_input(
             path,
             format!(
-                "model of width {} depth {} and {} classes; the run trains width {} depth {} with {} classes",
-                config.width, config.depth, config.classes, graph.config.width, graph.config.depth, graph.config.classes
+                "model of width {} depth {}, {} classes and {:?} phase input; the run trains width {} depth {} with {} classes and {:?} phase input",
+                config.width, config.depth, config.classes, config.phase_input, graph.config.width, graph.config.depth, graph.config.classes, graph.config.phase_input
             ),
         ));
     }

@@ -13,6 +13,8 @@ use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+pub use super::phase_input::PhaseInput;
+
 /// Size multipliers and class count of a YOLOv3 network.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Yolov3Config {
@@ -21,6 +23,9 @@ pub struct Yolov3Config {
     pub width: f64,
     /// Residual-block multiplier (1.0 = 1, 2, 8, 8, 4 blocks).
     pub depth: f64,
+    /// What the first conv reads of the phase (models before v4: the scaled phase).
+    #[serde(default)]
+    pub phase_input: PhaseInput,
 }
 
 /// The architectures the CLI names.
@@ -40,12 +45,22 @@ impl Yolov3Config {
                 classes,
                 width: 1.0,
                 depth: 1.0,
+                phase_input: PhaseInput::Scaled,
             },
             Architecture::Compact => Yolov3Config {
                 classes,
                 width: 0.25,
                 depth: 0.33,
+                phase_input: PhaseInput::Scaled,
             },
+        }
+    }
+
+    /// The same network reading the phase as `phase_input` says.
+    pub fn with_phase_input(self, phase_input: PhaseInput) -> Yolov3Config {
+        Yolov3Config {
+            phase_input,
+            ..self
         }
     }
 
@@ -99,6 +114,12 @@ pub enum Node {
         inputs: Vec<String>,
         output: String,
     },
+    /// The phase channel mapped to (cos φ, sin φ): `[N, 3, H, W]` (φ, ISL, PC1) →
+    /// `[N, 4, H, W]` (cos φ, sin φ, ISL, PC1); see [`PhaseInput::CosSin`].
+    PhaseCosSin {
+        input: String,
+        output: String,
+    },
 }
 
 /// The network: nodes in execution order, input name, and the three head outputs ordered by
@@ -113,6 +134,8 @@ pub struct Graph {
 
 /// Name of the graph's input tensor.
 pub const INPUT: &str = "images";
+/// Name of the (cos φ, sin φ, ISL, PC1) tensor of a [`PhaseInput::CosSin`] graph.
+pub const PHASE_COS_SIN: &str = "phase_cos_sin";
 /// Names of the three head outputs, by stride 8, 16, 32.
 pub const OUTPUTS: [&str; 3] = ["head_s8", "head_s16", "head_s32"];
 /// The strides of the heads, in output order.
@@ -191,7 +214,23 @@ pub fn build_graph(config: Yolov3Config) -> Graph {
         nodes: Vec::new(),
         count: 0,
     };
-    let mut x = b.conv(INPUT, 3, ch(32), 3, 1);
+    let first_input = match config.phase_input {
+        PhaseInput::Scaled => INPUT,
+        PhaseInput::CosSin => {
+            b.nodes.push(Node::PhaseCosSin {
+                input: INPUT.to_string(),
+                output: PHASE_COS_SIN.to_string(),
+            });
+            PHASE_COS_SIN
+        }
+    };
+    let mut x = b.conv(
+        first_input,
+        config.phase_input.conv_channels(),
+        ch(32),
+        3,
+        1,
+    );
     let mut skips = Vec::new();
     let mut in_ch = ch(32);
     for (stage, (c, n)) in [(64, 1), (128, 2), (256, 8), (512, 8), (1024, 4)]
@@ -290,6 +329,9 @@ impl Graph {
                 Node::Upsample { input, output } => {
                     let s = spatial.get(input).copied().unwrap_or(size) * 2;
                     spatial.insert(output.clone(), s);
+                }
+                Node::PhaseCosSin { output, .. } => {
+                    spatial.insert(output.clone(), size);
                 }
                 Node::Concat { inputs, output } => {
                     let s = spatial.get(&inputs[0]).copied().unwrap_or(size);
@@ -401,6 +443,27 @@ mod tests {
         assert_eq!(graph.convs().count(), 75);
         let compact = build_graph(Yolov3Config::of(Architecture::Compact, 4));
         assert!(compact.parameter_count() < 5_000_000);
+    }
+
+    #[test]
+    fn the_cos_sin_input_adds_a_prelude_and_one_input_channel() {
+        let compact = Yolov3Config::of(Architecture::Compact, 4);
+        let scaled = build_graph(compact);
+        let cos_sin = build_graph(compact.with_phase_input(PhaseInput::CosSin));
+        assert!(matches!(
+            &cos_sin.nodes[0],
+            Node::PhaseCosSin { input, output } if input == INPUT && output == PHASE_COS_SIN
+        ));
+        let first = cos_sin.convs().next().unwrap();
+        assert_eq!(
+            (first.input.as_str(), first.in_channels),
+            (PHASE_COS_SIN, 4)
+        );
+        assert_eq!(
+            cos_sin.parameter_count() - scaled.parameter_count(),
+            first.out_channels * 9
+        );
+        assert_eq!(scaled.convs().next().unwrap().in_channels, 3);
     }
 
     #[test]

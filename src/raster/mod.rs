@@ -6,6 +6,7 @@
 
 pub mod align;
 pub mod io;
+pub mod keys;
 
 use gdal::spatial_ref::SpatialRef;
 

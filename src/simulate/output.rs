@@ -11,17 +11,7 @@ use crate::raster::io::write_single_band;
 use crate::vector::gpkg::{write_layer, WriteOptions};
 use crate::vector::{FieldKind, FieldSpec, LayerSpec, PolygonFeature, Value};
 
-/// GDAL metadata keys written on `phase.tif` (read back by detection for its output fields).
-pub mod keys {
-    pub const INTERFEROGRAM_ID: &str = "FRINGEWATCH_INTERFEROGRAM_ID";
-    pub const PRIMARY_DATE: &str = "FRINGEWATCH_PRIMARY_DATE";
-    pub const SECONDARY_DATE: &str = "FRINGEWATCH_SECONDARY_DATE";
-    pub const ORBIT: &str = "FRINGEWATCH_ORBIT";
-    pub const HEADING_DEG: &str = "FRINGEWATCH_HEADING_DEG";
-    pub const TEMPORAL_BASELINE_DAYS: &str = "FRINGEWATCH_TEMPORAL_BASELINE_DAYS";
-    pub const PERPENDICULAR_BASELINE_M: &str = "FRINGEWATCH_PERPENDICULAR_BASELINE_M";
-    pub const WAVELENGTH_M: &str = "FRINGEWATCH_WAVELENGTH_M";
-}
+pub use crate::raster::keys;
 
 /// IFFI movement-type code (`tipo_movimento`) for a class.
 pub fn iffi_code(class: SignalClass) -> i64 {

@@ -274,6 +274,7 @@ mod tests {
     use super::*;
     use crate::detect::decode::decode;
     use crate::model::contract::{default_anchors, default_channels, ModelMetadata, Provenance};
+    use crate::model::phase_input::PhaseInput;
 
     fn logit(p: f32) -> f32 {
         (p / (1.0 - p)).ln()
@@ -351,7 +352,8 @@ mod tests {
                 .map(|s| s.to_string())
                 .collect(),
             anchors: anchors.clone(),
-            channels: default_channels(),
+            channels: default_channels(PhaseInput::Scaled),
+            phase_input: PhaseInput::Scaled,
             tile,
             width: 0.25,
             depth: 0.33,

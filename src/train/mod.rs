@@ -32,7 +32,8 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::contract::{self, Anchor, ModelMetadata, Provenance};
 use crate::model::onnx::{read_conv_weights, read_model, to_onnx, write_onnx};
-use crate::model::yolov3::{build_graph, Architecture, Graph, Yolov3Config, STRIDES};
+use crate::model::phase_input::{cos_sin_first_conv, PhaseInput};
+use crate::model::yolov3::{build_graph, Architecture, ConvWeights, Graph, Yolov3Config, STRIDES};
 use crate::progress::Progress;
 use data::{augment, batch_of, read_sample, Augmentation, Sample};
 use loss::{yolo_loss, LossTerms};
@@ -66,6 +67,12 @@ pub struct TrainSettings {
     pub seed: u64,
     /// Start from this model's weights (fine-tuning).
     pub init: Option<PathBuf>,
+    /// How the network reads the phase. `None`: as the `init` model does, else
+    /// [`PhaseInput::CosSin`]. A scaled `init` fine-tuned with `CosSin` starts from
+    /// [`cos_sin_first_conv`]. A run's state stores the resolved choice (absent in runs saved
+    /// before it existed: scaled).
+    #[serde(default)]
+    pub phase_input: Option<PhaseInput>,
     /// Class-balanced sampling threshold t of repeat-factor sampling ([`data::repeat_factors`]):
     /// tiles holding a class found on fewer than this share of tiles are repeated; 0 = off.
     #[serde(default)]
@@ -94,6 +101,7 @@ impl Default for TrainSettings {
             augmentation: Augmentation::default(),
             seed: 0,
             init: None,
+            phase_input: None,
             class_balance: 0.0,
             steps_per_epoch: None,
             stop_after: None,
@@ -293,6 +301,26 @@ fn adopt_model_inputs(run: &mut Run<'_>, init: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The (folded) weights of `init` for `graph`: read as they are, or, for a scaled-phase model
+/// and a cos/sin graph, with the first conv carried over by [`cos_sin_first_conv`].
+fn init_weights(init: &Path, graph: &Graph) -> Result<Vec<ConvWeights>> {
+    let (_, model) = read_model(init)?;
+    match (model.phase_input, graph.config.phase_input) {
+        (from, to) if from == to => read_conv_weights(init, graph),
+        (PhaseInput::Scaled, PhaseInput::CosSin) => {
+            let scaled = build_graph(graph.config.with_phase_input(PhaseInput::Scaled));
+            let mut weights = read_conv_weights(init, &scaled)?;
+            let first = scaled.convs().next().map_or(0, |c| c.out_channels);
+            weights[0] = cos_sin_first_conv(&weights[0], first, model.channels[0].std);
+            Ok(weights)
+        }
+        (from, to) => Err(Error::bad_input(
+            init,
+            format!("a model with the {from:?} phase input cannot start a run with the {to:?} input; train from scratch or keep {from:?}"),
+        )),
+    }
+}
+
 /// Train on `dataset` and export the best epoch's weights to `out` (ONNX). With `resume`, continue
 /// the run whose checkpoints are in `MODEL.train/`.
 pub fn train(
@@ -327,43 +355,10 @@ pub fn train(
         ));
     }
     let classes = manifest.classes.len();
-    let graph = build_graph(Yolov3Config::of(settings.architecture, classes));
-    let mut run = Run {
-        dataset,
-        anchors: anchors_of(&manifest)?,
-        graph,
-        classes,
-        manifest,
-    };
     let ckpt = checkpoint_dir(out);
     std::fs::create_dir_all(&ckpt).map_err(io_error(&ckpt))?;
-    let device = device_of(settings.backend)?.autodiff();
-    // Seed burn's generator too: the initial weights follow from `seed`.
-    device.seed(settings.seed);
-
-    let mut state = TrainState {
-        settings: settings.clone(),
-        dataset: dataset.to_path_buf(),
-        history: Vec::new(),
-        best_epoch: 0,
-        best_validation: f64::INFINITY,
-        step: 0,
-    };
-    let mut net = match &settings.init {
-        Some(init) => {
-            let weights = read_conv_weights(init, &run.graph)?;
-            Yolov3Net::from_weights(&run.graph, &weights, &device)?
-        }
-        None => Yolov3Net::new(&run.graph, &device),
-    };
-    let mut optimizer = AdamConfig::new()
-        .with_weight_decay(
-            (settings.weight_decay > 0.0)
-                .then(|| burn::optim::decay::WeightDecayConfig::new(settings.weight_decay as f32)),
-        )
-        .init();
     let state_path = ckpt.join("state.json");
-    if resume {
+    let mut state = if resume {
         let text = std::fs::read_to_string(&state_path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => Error::bad_input(
                 &ckpt,
@@ -374,11 +369,65 @@ pub fn train(
                 source,
             },
         })?;
-        state = serde_json::from_str(&text)
+        let mut state: TrainState = serde_json::from_str(&text)
             .map_err(|e| Error::bad_input(&state_path, format!("unreadable: {e}")))?;
         state.settings.epochs = settings.epochs;
         state.settings.patience = settings.patience;
         state.settings.stop_after = settings.stop_after;
+        state.settings.phase_input = Some(state.settings.phase_input.unwrap_or_default());
+        state
+    } else {
+        let mut settings = settings.clone();
+        settings.phase_input = Some(match (settings.phase_input, &settings.init) {
+            (Some(p), _) => p,
+            (None, Some(init)) => read_model(init)?.1.phase_input,
+            (None, None) => PhaseInput::CosSin,
+        });
+        TrainState {
+            settings,
+            dataset: dataset.to_path_buf(),
+            history: Vec::new(),
+            best_epoch: 0,
+            best_validation: f64::INFINITY,
+            step: 0,
+        }
+    };
+    let phase_input = state.settings.phase_input.unwrap_or_default();
+    let graph = build_graph(
+        Yolov3Config::of(state.settings.architecture, classes).with_phase_input(phase_input),
+    );
+    let mut run = Run {
+        dataset,
+        anchors: anchors_of(&manifest)?,
+        graph,
+        classes,
+        manifest,
+    };
+    if let Some(init) = &state.settings.init {
+        adopt_model_inputs(&mut run, init)?;
+    }
+    if phase_input == PhaseInput::CosSin {
+        // the graph maps radians to (cos, sin): no scaling of the phase
+        run.manifest.channels[0].mean = 0.0;
+        run.manifest.channels[0].std = 1.0;
+    }
+    let device = device_of(state.settings.backend)?.autodiff();
+    // Seed burn's generator too: the initial weights follow from `seed`.
+    device.seed(state.settings.seed);
+    let mut net = match &state.settings.init {
+        Some(init) => {
+            let weights = init_weights(init, &run.graph)?;
+            Yolov3Net::from_weights(&run.graph, &weights, &device)?
+        }
+        None => Yolov3Net::new(&run.graph, &device),
+    };
+    let mut optimizer = AdamConfig::new()
+        .with_weight_decay(
+            (settings.weight_decay > 0.0)
+                .then(|| burn::optim::decay::WeightDecayConfig::new(settings.weight_decay as f32)),
+        )
+        .init();
+    if resume {
         net = net
             .try_load_file(ckpt.join("last.bpk"))
             .map_err(|e| Error::bad_input(ckpt.join("last.bpk"), format!("{e:?}")))?;
@@ -387,9 +436,6 @@ pub fn train(
         optimizer = optimizer.load_record(record);
     }
     let settings = state.settings.clone();
-    if let Some(init) = &settings.init {
-        adopt_model_inputs(&mut run, init)?;
-    }
     let steps_per_epoch = run
         .manifest
         .train
@@ -504,6 +550,7 @@ pub fn train(
         tile: run.manifest.tile,
         width: run.graph.config.width,
         depth: run.graph.config.depth,
+        phase_input: run.graph.config.phase_input,
         provenance: Provenance {
             trained: true,
             source: format!(

@@ -158,6 +158,10 @@ impl Yolov3Net {
                         inputs.iter().map(|i| take(&mut values, i)).collect();
                     values.insert(output.as_str(), Tensor::cat(parts, 1));
                 }
+                Node::PhaseCosSin { input, output } => {
+                    let x = take(&mut values, input);
+                    values.insert(output.as_str(), phase_cos_sin(x));
+                }
             }
         }
         yolov3::OUTPUTS.map(|name| values.remove(name).expect("graph output"))
@@ -202,6 +206,7 @@ fn uses(graph: &Graph) -> HashMap<&str, usize> {
             Node::Add { a, b, .. } => vec![a.as_str(), b.as_str()],
             Node::Upsample { input, .. } => vec![input.as_str()],
             Node::Concat { inputs, .. } => inputs.iter().map(String::as_str).collect(),
+            Node::PhaseCosSin { input, .. } => vec![input.as_str()],
         };
         for i in inputs {
             *count.entry(i).or_default() += 1;
@@ -211,6 +216,14 @@ fn uses(graph: &Graph) -> HashMap<&str, usize> {
         *count.entry(o.as_str()).or_default() += 1;
     }
     count
+}
+
+/// (φ, ISL, PC1) → (cos φ, sin φ, ISL, PC1) on channels, as the ONNX writer emits it
+/// ([`crate::model::phase_input::PhaseInput::CosSin`]).
+pub fn phase_cos_sin(x: Tensor<4>) -> Tensor<4> {
+    let phase = x.clone().narrow(1, 0, 1);
+    let layers = x.narrow(1, 1, 2);
+    Tensor::cat(vec![phase.clone().cos(), phase.sin(), layers], 1)
 }
 
 /// Nearest-neighbour ×2 upsampling, out[y, x] = in[⌊y/2⌋, ⌊x/2⌋] (ONNX Resize nearest,

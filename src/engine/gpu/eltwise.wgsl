@@ -3,7 +3,7 @@
 struct EltParams {
     channels: u32, height: u32, width: u32, batch: u32,
     a_offset: u32, a_total: u32, b_offset: u32, b_total: u32,
-    out_offset: u32, out_total: u32, pad0: u32, pad1: u32,
+    out_offset: u32, out_total: u32, function: u32, pad1: u32,
 };
 
 @group(0) @binding(0) var<storage, read> elt_a: array<store>;
@@ -36,4 +36,21 @@ fn upsample(@builtin(global_invocation_id) gid: vec3<u32>) {
     let in_pixels = (ep.height / 2u) * in_w;
     let v = elt_a[((gid.z * ep.a_total + ep.a_offset + gid.y) * in_pixels) + (y / 2u) * in_w + x / 2u];
     elt_out[((gid.z * ep.out_total + ep.out_offset + gid.y) * pixels) + gid.x] = v;
+}
+
+// out = f(a), f by `function`: 0 identity (a copy), 1 cos, 2 sin; `b` is not read.
+@compute @workgroup_size(64, 4)
+fn unary(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let pixels = ep.height * ep.width;
+    if (gid.x >= pixels || gid.y >= ep.channels) {
+        return;
+    }
+    let a = f32(elt_a[((gid.z * ep.a_total + ep.a_offset + gid.y) * pixels) + gid.x]);
+    var v = a;
+    if (ep.function == 1u) {
+        v = cos(a);
+    } else if (ep.function == 2u) {
+        v = sin(a);
+    }
+    elt_out[((gid.z * ep.out_total + ep.out_offset + gid.y) * pixels) + gid.x] = store(v);
 }

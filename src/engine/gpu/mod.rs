@@ -2,10 +2,10 @@
 //! with the project's own WGSL compute shaders (`kernels.wgsl`, `eltwise.wgsl`, `decode.wgsl`).
 //!
 //! Design:
-//! - **Load**: [`plan::plan`] walks the ONNX graph (the YOLOv3 operator set only; anything else
-//!   is refused with its name), fuses each LeakyRelu into its Conv, places concatenation inputs
-//!   in the channel slices of the concatenation's buffer (no copies), and pools the buffers by
-//!   liveness. Weights and per-op parameters go to the GPU once.
+//! - **Load**: [`plan::plan`] walks the ONNX graph (the YOLOv3 operator set and the cos/sin
+//!   phase input only; anything else is refused with its name), fuses each LeakyRelu into its
+//!   Conv, places concatenation inputs in the channel slices of the concatenation's buffer and
+//!   channel slices as views of their source (no copies), and pools the buffers by liveness. Weights and per-op parameters go to the GPU once.
 //! - **Precision**: on adapters with `SHADER_F16`, tensors and weights are stored as f16 (half
 //!   the memory traffic) and every sum is accumulated in f32; elsewhere everything is f32
 //!   ([`Precision`]; `FRINGEWATCH_GPU_PRECISION=f32` forces f32 where f16 would be chosen).
@@ -168,7 +168,7 @@ fn conv_params(
     ]
 }
 
-fn elt_params(a: &View, b: &View, output: &View) -> [u32; 12] {
+fn elt_params(a: &View, b: &View, output: &View, function: u32) -> [u32; 12] {
     [
         output.shape.channels as u32,
         output.shape.height as u32,
@@ -180,7 +180,7 @@ fn elt_params(a: &View, b: &View, output: &View) -> [u32; 12] {
         b.buffer_channels as u32,
         output.channel_offset as u32,
         output.buffer_channels as u32,
-        0,
+        function,
         0,
     ]
 }
@@ -244,6 +244,7 @@ pub struct GpuEngine {
     conv_wide: wgpu::ComputePipeline,
     add: wgpu::ComputePipeline,
     upsample: wgpu::ComputePipeline,
+    unary: wgpu::ComputePipeline,
     decode: wgpu::ComputePipeline,
     conv_layout: wgpu::BindGroupLayout,
     elt_layout: wgpu::BindGroupLayout,
@@ -482,6 +483,7 @@ impl GpuEngine {
         let conv_wide = pipeline(&kernels, &conv_layout, "conv_wide");
         let add = pipeline(&eltwise, &elt_layout, "add");
         let upsample = pipeline(&eltwise, &elt_layout, "upsample");
+        let unary = pipeline(&eltwise, &elt_layout, "unary");
         let decode = pipeline(&decoding, &decode_layout, "decode");
         use wgpu::util::DeviceExt;
         let init = |label: &str, contents: &[u8], usage: wgpu::BufferUsages| {
@@ -516,8 +518,13 @@ impl GpuEngine {
                         leaky,
                         ..
                     } => conv_params(input, output, *kernel, *stride, *pad, *leaky).to_vec(),
-                    Op::Add { a, b, output } => elt_params(a, b, output).to_vec(),
-                    Op::Upsample { input, output } => elt_params(input, input, output).to_vec(),
+                    Op::Add { a, b, output } => elt_params(a, b, output, 0).to_vec(),
+                    Op::Upsample { input, output } => elt_params(input, input, output, 0).to_vec(),
+                    Op::Unary {
+                        input,
+                        output,
+                        function,
+                    } => elt_params(input, input, output, *function as u32).to_vec(),
                 };
                 init("params", as_bytes(&words), wgpu::BufferUsages::UNIFORM)
             })
@@ -551,6 +558,7 @@ impl GpuEngine {
             conv_wide,
             add,
             upsample,
+            unary,
             decode,
             conv_layout,
             elt_layout,
@@ -651,7 +659,7 @@ impl GpuEngine {
                             params.as_entire_binding(),
                         ],
                     ),
-                    Op::Upsample { input, output } => (
+                    Op::Upsample { input, output } | Op::Unary { input, output, .. } => (
                         &self.elt_layout,
                         vec![
                             buffer(input.buffer),
@@ -750,6 +758,7 @@ impl GpuEngine {
                 Op::Conv { output, .. } => (&self.conv, output, 16),
                 Op::Add { output, .. } => (&self.add, output, 4),
                 Op::Upsample { output, .. } => (&self.upsample, output, 4),
+                Op::Unary { output, .. } => (&self.unary, output, 4),
             };
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, group, &[]);

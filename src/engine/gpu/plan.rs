@@ -1,9 +1,10 @@
 //! The operator list of a model-contract ONNX file for the GPU engine: the YOLOv3 operator set
 //! (Conv with bias, LeakyRelu fused into the Conv before it, Add, Resize nearest ×2, Concat on
-//! channels) as operations on channel views of a few pooled buffers. Concatenations cost
-//! nothing: their inputs are written straight into the channel slices of the concatenation's
-//! buffer. Buffers are reused once their last reader has run (liveness-based pool). Any other
-//! operator is refused with its name.
+//! channels) and the cos/sin phase input (Slice on channels, Cos, Sin, Identity) as operations
+//! on channel views of a few pooled buffers. Concatenations and channel slices cost nothing:
+//! concatenation inputs are written straight into the channel slices of the concatenation's
+//! buffer, and a slice is a view of its input's channels. Buffers are reused once their last
+//! reader has run (liveness-based pool). Any other operator is refused with its name.
 
 use std::collections::HashMap;
 
@@ -66,15 +67,29 @@ pub enum Op<T = View> {
         input: T,
         output: T,
     },
+    /// y = f(x) element by element.
+    Unary {
+        input: T,
+        output: T,
+        function: Unary,
+    },
+}
+
+/// The element-wise functions of [`Op::Unary`]; the discriminant is the kernel's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unary {
+    Identity = 0,
+    Cos = 1,
+    Sin = 2,
 }
 
 impl<T> Op<T> {
     /// The tensors read and the tensor written.
     fn reads_writes(&self) -> (Vec<&T>, &T) {
         match self {
-            Op::Conv { input, output, .. } | Op::Upsample { input, output } => {
-                (vec![input], output)
-            }
+            Op::Conv { input, output, .. }
+            | Op::Upsample { input, output }
+            | Op::Unary { input, output, .. } => (vec![input], output),
             Op::Add { a, b, output } => (vec![a, b], output),
         }
     }
@@ -107,6 +122,15 @@ impl<T> Op<T> {
             Op::Upsample { input, output } => Op::Upsample {
                 input: f(input)?,
                 output: f(output)?,
+            },
+            Op::Unary {
+                input,
+                output,
+                function,
+            } => Op::Unary {
+                input: f(input)?,
+                output: f(output)?,
+                function: *function,
             },
         })
     }
@@ -197,6 +221,7 @@ pub fn plan(proto: &ModelProto, tile: usize) -> std::result::Result<Plan, String
     let mut logical = Vec::new();
     let mut weights = Vec::new();
     let mut concats: Vec<(String, Vec<String>)> = Vec::new();
+    let mut slices: HashMap<String, (String, usize)> = HashMap::new(); // slice → (source, first channel)
     let mut renamed: HashMap<String, String> = HashMap::new(); // fused conv output → leaky output
     let shape_of = |shapes: &HashMap<String, Shape>, name: &str| {
         shapes
@@ -320,6 +345,50 @@ pub fn plan(proto: &ModelProto, tile: usize) -> std::result::Result<Plan, String
                     output,
                 });
             }
+            "Slice" => {
+                let int_input = |k: usize| -> std::result::Result<Vec<i64>, String> {
+                    let name = node.input.get(k).filter(|s| !s.is_empty()).ok_or_else(|| {
+                        format!("Slice '{}': input {k} is missing", node.name)
+                    })?;
+                    initializers
+                        .get(name.as_str())
+                        .map(|t| int64s(t))
+                        .ok_or_else(|| format!("Slice '{}': '{name}' is not an initializer", node.name))
+                };
+                let (starts, ends, axes) = (int_input(1)?, int_input(2)?, int_input(3)?);
+                let steps = node.input.get(4).filter(|s| !s.is_empty()).map(|_| int_input(4)).transpose()?;
+                let x = shape_of(&shapes, &input(0))?;
+                let start = starts.first().copied().unwrap_or(0).clamp(0, x.channels as i64) as usize;
+                let end = ends.first().copied().unwrap_or(0).clamp(0, x.channels as i64) as usize;
+                if starts.len() != 1 || ends.len() != 1 || axes != [1] || steps.is_some_and(|s| s != [1]) || end <= start {
+                    return Err(format!(
+                        "Slice '{}': only a range of channels (one axis, 1, step 1) is supported",
+                        node.name
+                    ));
+                }
+                shapes.insert(
+                    output.clone(),
+                    Shape {
+                        channels: end - start,
+                        ..x
+                    },
+                );
+                slices.insert(output, (input(0), start));
+            }
+            "Cos" | "Sin" | "Identity" => {
+                let function = match node.op_type.as_str() {
+                    "Cos" => Unary::Cos,
+                    "Sin" => Unary::Sin,
+                    _ => Unary::Identity,
+                };
+                let x = shape_of(&shapes, &input(0))?;
+                shapes.insert(output.clone(), x);
+                logical.push(Op::Unary {
+                    input: input(0),
+                    output,
+                    function,
+                });
+            }
             "Concat" => {
                 let axis = node
                     .attribute
@@ -353,21 +422,41 @@ pub fn plan(proto: &ModelProto, tile: usize) -> std::result::Result<Plan, String
             }
             other => {
                 return Err(format!(
-                    "operator {other} (node '{}') is outside the GPU engine's YOLOv3 set (Conv, LeakyRelu, Add, Resize, Concat); use the CPU backend",
+                    "operator {other} (node '{}') is outside the GPU engine's set (Conv, LeakyRelu, Add, Resize, Concat, and Slice, Cos, Sin, Identity of the cos/sin phase input); use the CPU backend",
                     node.name
                 ))
             }
         }
     }
     let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
-    allocate(logical, concats, shapes, &input_name, &outputs, weights)
+    allocate(
+        logical,
+        concats,
+        slices,
+        shapes,
+        &input_name,
+        &outputs,
+        weights,
+    )
 }
 
-/// Give every tensor a view: concatenation inputs are slices of the concatenation's buffer;
-/// other tensors get pooled buffers, reused after their last reader.
+fn int64s(t: &TensorProto) -> Vec<i64> {
+    if !t.int64_data.is_empty() {
+        return t.int64_data.clone();
+    }
+    t.raw_data
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        .collect()
+}
+
+/// Give every tensor a view: concatenation inputs are slices of the concatenation's buffer,
+/// channel slices are views of their source; other tensors get pooled buffers, reused after
+/// their last reader.
 fn allocate(
     logical: Vec<Op<String>>,
     concats: Vec<(String, Vec<String>)>,
+    slices: HashMap<String, (String, usize)>,
     shapes: HashMap<String, Shape>,
     input_name: &str,
     outputs: &[String],
@@ -378,8 +467,10 @@ fn allocate(
     for (out, inputs) in &concats {
         let mut offset = 0;
         for i in inputs {
-            if i == input_name {
-                return Err("the graph input feeds a Concat: not supported".into());
+            if i == input_name || slices.contains_key(i) {
+                return Err(format!(
+                    "'{i}' (the graph input or a channel slice) feeds a Concat: not supported (copy it with Identity first)"
+                ));
             }
             if parent.insert(i.clone(), (out.clone(), offset)).is_some() {
                 return Err(format!(
@@ -389,6 +480,8 @@ fn allocate(
             offset += shapes[i].channels;
         }
     }
+    // a slice is a view of its source's channels, as a concatenation input is of its output's
+    parent.extend(slices);
     let root_of = |name: &str| -> (String, usize) {
         let (mut name, mut offset) = (name.to_string(), 0);
         while let Some((p, o)) = parent.get(&name) {

@@ -1,0 +1,327 @@
+//! A product brought onto the detector's grid: the model's pixel size (15 m, the preprint's
+//! geocoding) in the product's projected CRS, or the UTM zone of its centre when the product is
+//! in longitude/latitude (LiCSAR). The wrapped phase is resampled as the complex signal — cos φ
+//! and sin φ warped bilinearly, φ = atan2 of the results — never as an angle, so a wrap is not
+//! smeared into a ramp; coherence, heights and incidence are warped bilinearly. Values the
+//! product marks missing (NaN, its nodata, LiCSAR's 0) stay missing.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, Zip};
+
+use super::geometry::{enu_from_hyp3, incidence_and_mean_heading, wrap_degrees};
+use super::{LineOfSight, Product};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::raster::align::{bounds_in, warp_band, Resampling};
+use crate::raster::io::{write_single_band, RasterFile};
+use crate::raster::keys;
+use crate::raster::{Crs, Grid};
+use crate::sensitivity::layer::Incidence;
+use crate::stack::RawLayers;
+
+/// The detector's pixel size, metres (the preprint geocodes at 15 m; METHOD.md §1).
+pub const MODEL_SPACING_M: f64 = 15.0;
+/// Products coarser than this get a warning: the preprint's smallest slides are a few 15 m
+/// pixels wide.
+pub const COARSE_SPACING_M: f64 = 40.0;
+/// Most pixels of the detector's grid a product may need (a Sentinel-1 frame at 15 m is about
+/// 16,000 × 13,000 = 2.1·10⁸).
+pub const MAX_PIXELS: usize = 400_000_000;
+/// Headings of metadata and geometry that differ by more than this are reported.
+pub const HEADING_TOLERANCE_DEG: f64 = 5.0;
+
+/// What the user gave on the command line: each replaces what the product says.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub dem: Option<PathBuf>,
+    pub incidence: Option<Incidence>,
+    pub heading_deg: Option<f64>,
+}
+
+/// A product on the detector's grid.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The rasters of the layer chain, written in the work folder.
+    pub raw: RawLayers,
+    pub grid: Grid,
+    /// The product's pixel size, metres.
+    pub product_spacing_m: f64,
+    /// Things the user should know (a coarse product, disagreeing headings), one line each.
+    pub notes: Vec<String>,
+}
+
+/// Bring `product` onto the detector's grid in `dir` (`phase.tif`, `coherence.tif`, `dem.tif`,
+/// `incidence.tif`); the phase raster carries the pair's dates, orbit, heading and baseline as
+/// metadata, so that detections carry them.
+pub fn prepare(
+    product: &Product,
+    overrides: &Overrides,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Prepared> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let step = |fraction: f64, message: &str| {
+        crate::progress::Stage {
+            parent: progress,
+            start: 0.0,
+            span: 1.0,
+        }
+        .step(fraction, message)
+    };
+    let phase_file = RasterFile::open(&product.phase)?;
+    let source = phase_file.grid().clone();
+    let coherence_file = RasterFile::open(&product.coherence)?;
+    if !coherence_file.grid().same_as(&source) {
+        return Err(Error::bad_input(
+            &product.coherence,
+            format!(
+                "the coherence grid ({} × {}) is not the phase grid of {} ({} × {}): the product's pieces disagree",
+                coherence_file.grid().width,
+                coherence_file.grid().height,
+                product.phase.display(),
+                source.width,
+                source.height
+            ),
+        ));
+    }
+    let spacing = source.spacing();
+    let product_spacing_m = spacing.dx[spacing.rows() / 2].max(spacing.dy[spacing.rows() / 2]);
+    let grid = model_grid(&source)?;
+    let mut notes = Vec::new();
+    if product_spacing_m > COARSE_SPACING_M {
+        notes.push(format!(
+            "the product's pixels are {product_spacing_m:.0} m, coarser than {COARSE_SPACING_M:.0} m: slides narrower than about {:.0} m (4 of its pixels) cannot be resolved",
+            4.0 * product_spacing_m
+        ));
+    }
+    let load = |file: &RasterFile, scale: f64| -> Result<Array2<f32>> {
+        let mut values = file.read_band(1)?;
+        values.mapv_inplace(|v| {
+            if product.zero_is_nodata && v == 0.0 {
+                f32::NAN
+            } else {
+                (f64::from(v) * scale) as f32
+            }
+        });
+        Ok(values)
+    };
+    let onto_grid = |values: &Array2<f32>, name: &str, resampling| -> Result<Array2<f32>> {
+        let temp = dir.join(format!(".{name}.product-grid.tif"));
+        write_single_band(&temp, &source, values.view(), name, &[])?;
+        let warped = warp_band(&RasterFile::open(&temp)?, &grid, resampling);
+        let _ = std::fs::remove_file(&temp);
+        warped
+    };
+
+    // phase: the complex signal, warped, then its angle
+    let phase = load(&phase_file, 1.0)?;
+    step(0.1, "reading the product")?;
+    let cos = onto_grid(&phase.mapv(f32::cos), "cos_phase", Resampling::Bilinear)?;
+    let sin = onto_grid(&phase.mapv(f32::sin), "sin_phase", Resampling::Bilinear)?;
+    drop(phase);
+    let mut phase = Array2::<f32>::from_elem(cos.dim(), f32::NAN);
+    Zip::from(&mut phase)
+        .and(&cos)
+        .and(&sin)
+        .for_each(|p, &c, &s| *p = s.atan2(c));
+    drop((cos, sin));
+    step(0.4, "phase resampled")?;
+
+    let coherence = onto_grid(
+        &load(&coherence_file, product.coherence_scale)?,
+        "coherence",
+        Resampling::Bilinear,
+    )?;
+    let coherence_path = dir.join("coherence.tif");
+    write_single_band(&coherence_path, &grid, coherence.view(), "coherence", &[])?;
+    drop(coherence);
+    step(0.5, "coherence resampled")?;
+
+    let dem_path = dir.join("dem.tif");
+    match (&overrides.dem, &product.dem) {
+        (Some(dem), _) => {
+            let heights = warp_band(&RasterFile::open(dem)?, &grid, Resampling::Bilinear)?;
+            write_single_band(&dem_path, &grid, heights.view(), "height", &[])?;
+        }
+        (None, Some(dem)) => {
+            let file = RasterFile::open(dem)?;
+            let heights = warp_band(&file, &grid, Resampling::Bilinear)?;
+            write_single_band(&dem_path, &grid, heights.view(), "height", &[])?;
+        }
+        (None, None) => {
+            return Err(Error::bad_input(
+                &product.phase,
+                format!(
+                    "the {} product {} has no DEM (HyP3: order it with include_dem); give --dem",
+                    product.processor.name(),
+                    product.name
+                ),
+            ))
+        }
+    }
+    step(0.6, "DEM resampled")?;
+
+    // geometry: per-pixel incidence and the mean heading from the line of sight
+    let mut geometry_heading = None;
+    let incidence = match (&overrides.incidence, &product.line_of_sight) {
+        (Some(given), _) => given.clone(),
+        (None, Some(los)) => {
+            // on the phase grid (LiCSAR's look vectors cover the whole frame, not the pair)
+            let on_source = |path: &Path| -> Result<Array2<f32>> {
+                let file = RasterFile::open(path)?;
+                let values = load(&file, 1.0)?;
+                if file.grid().same_as(&source) {
+                    return Ok(values);
+                }
+                let temp = dir.join(".line_of_sight.tif");
+                write_single_band(&temp, file.grid(), values.view(), "line of sight", &[])?;
+                let warped = warp_band(&RasterFile::open(&temp)?, &source, Resampling::Bilinear);
+                let _ = std::fs::remove_file(&temp);
+                warped
+            };
+            let (east, north, up) = match los {
+                LineOfSight::Hyp3Angles { theta, phi } => {
+                    let (theta, phi) = (on_source(theta)?, on_source(phi)?);
+                    let mut e = Array2::<f32>::zeros(theta.dim());
+                    let (mut n, mut u) = (e.clone(), e.clone());
+                    Zip::from(&mut e)
+                        .and(&mut n)
+                        .and(&mut u)
+                        .and(&theta)
+                        .and(&phi)
+                        .for_each(|e, n, u, &t, &p| {
+                            let v = enu_from_hyp3(f64::from(t), f64::from(p));
+                            (*e, *n, *u) = (v.0 as f32, v.1 as f32, v.2 as f32);
+                        });
+                    (e, n, u)
+                }
+                LineOfSight::UnitVector { east, north, up } => {
+                    (on_source(east)?, on_source(north)?, on_source(up)?)
+                }
+            };
+            let (incidence, heading) =
+                incidence_and_mean_heading(east.view(), north.view(), up.view());
+            geometry_heading = heading;
+            let warped = onto_grid(&incidence, "incidence", Resampling::Bilinear)?;
+            let path = dir.join("incidence.tif");
+            write_single_band(&path, &grid, warped.view(), "incidence", &[])?;
+            Incidence::Raster(path)
+        }
+        (None, None) => {
+            return Err(Error::bad_input(
+                &product.phase,
+                format!(
+                    "the {} product {} has no line-of-sight rasters; give --incidence or --incidence-deg",
+                    product.processor.name(),
+                    product.name
+                ),
+            ))
+        }
+    };
+    if let (Some(a), Some(b)) = (product.heading_deg, geometry_heading) {
+        let gap = wrap_degrees(a - b).abs();
+        if gap > HEADING_TOLERANCE_DEG {
+            notes.push(format!(
+                "the product's metadata gives heading {a:.1}°, its line-of-sight rasters {b:.1}° ({gap:.1}° apart); using {:.1}°",
+                overrides.heading_deg.or(geometry_heading).unwrap_or(b)
+            ));
+        }
+    }
+    let heading_deg = overrides
+        .heading_deg
+        .or(geometry_heading)
+        .or(product.heading_deg)
+        .ok_or_else(|| {
+            Error::bad_input(
+                &product.phase,
+                format!(
+                    "the {} product {} says nothing of its heading; give --heading",
+                    product.processor.name(),
+                    product.name
+                ),
+            )
+        })?;
+    step(0.8, "geometry")?;
+
+    let mut metadata = vec![
+        (keys::INTERFEROGRAM_ID, product.name.clone()),
+        (keys::HEADING_DEG, format!("{heading_deg:.4}")),
+    ];
+    if let Some(d) = product.reference_date {
+        metadata.push((keys::PRIMARY_DATE, d.to_string()));
+    }
+    if let Some(d) = product.secondary_date {
+        metadata.push((keys::SECONDARY_DATE, d.to_string()));
+    }
+    if let (Some(a), Some(b)) = (product.reference_date, product.secondary_date) {
+        metadata.push((keys::TEMPORAL_BASELINE_DAYS, (b - a).num_days().to_string()));
+    }
+    if let Some(o) = product.orbit {
+        metadata.push((keys::ORBIT, o.name().to_string()));
+    }
+    if let Some(b) = product.perpendicular_baseline_m {
+        metadata.push((keys::PERPENDICULAR_BASELINE_M, format!("{b:.2}")));
+    }
+    let phase_path = dir.join("phase.tif");
+    let items: Vec<(&str, String)> = metadata.into_iter().collect();
+    write_single_band(&phase_path, &grid, phase.view(), "phase", &items)?;
+    step(1.0, "product ready")?;
+    Ok(Prepared {
+        raw: RawLayers {
+            phase: phase_path,
+            coherence: coherence_path,
+            dem: dem_path,
+            incidence,
+            heading_deg,
+        },
+        grid,
+        product_spacing_m,
+        notes,
+    })
+}
+
+/// The detector's grid over `source`: [`MODEL_SPACING_M`] cells in `source`'s CRS when it is
+/// projected, else in the UTM zone of its centre (WGS 84).
+pub fn model_grid(source: &Grid) -> Result<Grid> {
+    let crs = if source.crs.geographic {
+        let (x0, y0, x1, y1) = source.bounds();
+        let (lon, lat) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+        let zone = (((lon + 180.0) / 6.0).floor() as i64).clamp(0, 59) + 1;
+        let code = if lat >= 0.0 {
+            32600 + zone
+        } else {
+            32700 + zone
+        };
+        Crs::from_definition(&format!("EPSG:{code}")).map_err(Error::Proj)?
+    } else {
+        source.crs.clone()
+    };
+    let target = Grid {
+        width: 1,
+        height: 1,
+        geo_transform: [0.0, 1.0, 0.0, 0.0, 0.0, -1.0],
+        crs,
+    };
+    let (x0, y0, x1, y1) = bounds_in(source, &target)?;
+    let cell = MODEL_SPACING_M / target.crs.metres_per_unit;
+    let width = ((x1 - x0) / cell).ceil().max(1.0) as usize;
+    let height = ((y1 - y0) / cell).ceil().max(1.0) as usize;
+    if width.saturating_mul(height) > MAX_PIXELS {
+        return Err(Error::parameter(
+            "product",
+            format!(
+                "{width} × {height} pixels at {MODEL_SPACING_M} m: more than {MAX_PIXELS} (a whole frame is about 2·10⁸); crop the product first (gdal_translate -projwin)"
+            ),
+        ));
+    }
+    Ok(Grid {
+        width,
+        height,
+        geo_transform: [x0, cell, 0.0, y1, 0.0, -cell],
+        crs: target.crs,
+    })
+}

@@ -1,0 +1,423 @@
+//! Product readers (issue: real interferogram products in): each reader on its fixtures gives
+//! the pair's grids, dates, orbit, baseline and per-pixel incidence and heading as the format
+//! defines them (values computed by hand from the files), the phase is resampled as the complex
+//! signal, and `run --product` needs nothing else.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::NaiveDate;
+use fringewatch::product::prepare::{prepare, Overrides, MODEL_SPACING_M};
+use fringewatch::product::{open_product, LineOfSight, OrbitDirection, Processor};
+use fringewatch::progress::Silent;
+use fringewatch::raster::io::RasterFile;
+use fringewatch::raster::{Crs, Grid};
+use ndarray::Array2;
+
+const HYP3: &str = "S1AA_20200103T135533_20200115T135532_VVP012_INT80_G_ueF_F1D0";
+
+fn hyp3_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/hyp3")
+        .join(HYP3)
+}
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn wrap(v: f64) -> f64 {
+    (v + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU) - std::f64::consts::PI
+}
+
+/// The real HyP3-GAMMA crop: what the reader finds, and the geometry by hand. lv_theta of the
+/// first pixel is 0.817972 rad (elevation 46.866°), so incidence 43.134°; lv_phi −0.169069 rad
+/// (−9.687° from east, counter-clockwise), so heading 180° + 9.687° ≡ −170.313°.
+#[test]
+fn hyp3_product_by_hand() {
+    let product = open_product(&hyp3_fixture()).unwrap();
+    assert_eq!(product.processor, Processor::Hyp3);
+    assert_eq!(product.name, HYP3);
+    assert_eq!(product.reference_date, Some(date("2020-01-03")));
+    assert_eq!(product.secondary_date, Some(date("2020-01-15")));
+    assert_eq!(product.orbit, Some(OrbitDirection::Descending));
+    assert_eq!(product.perpendicular_baseline_m, Some(61.2347));
+    assert!((product.heading_deg.unwrap() + 170.3099).abs() < 1e-9);
+    assert!(matches!(
+        product.line_of_sight,
+        Some(LineOfSight::Hyp3Angles { .. })
+    ));
+    assert!(product.dem.is_some());
+
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = prepare(&product, &Overrides::default(), dir.path(), &Silent).unwrap();
+    // 10 × 80 m = 800 m → ⌈800 / 15⌉ = 54 px in the product's UTM zone; the file's tie point
+    // (PixelIsPoint) is the first pixel's centre, x 392720 (`gdal_translate -of XYZ`), so its
+    // edge, where the grid starts, is half a pixel west
+    assert_eq!((prepared.grid.width, prepared.grid.height), (54, 54));
+    assert!(prepared
+        .grid
+        .crs
+        .same_as(&RasterFile::open(&product.phase).unwrap().grid().crs));
+    assert_eq!(prepared.grid.geo_transform[0], 392_680.0);
+    assert_eq!(prepared.grid.geo_transform[1], MODEL_SPACING_M);
+    assert!(
+        (prepared.raw.heading_deg + 170.313).abs() < 0.01,
+        "{}",
+        prepared.raw.heading_deg
+    );
+    assert_eq!(prepared.product_spacing_m, 80.0);
+    assert!(
+        prepared
+            .notes
+            .iter()
+            .any(|n| n.contains("80 m") && n.contains("320 m")),
+        "{:?}",
+        prepared.notes
+    );
+    // incidence at the first product pixel's centre (x 392720, y 3962320) by hand
+    let incidence = match &prepared.raw.incidence {
+        fringewatch::sensitivity::layer::Incidence::Raster(p) => RasterFile::open(p).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let at = |file: &RasterFile, x: f64, y: f64| {
+        let (c, r) = file.grid().map_to_pixel(x, y);
+        file.read_band(1).unwrap()[[r as usize, c as usize]]
+    };
+    let theta = at(&incidence, 392_720.0, 3_962_320.0);
+    assert!(
+        (f64::from(theta) - (90.0 - 0.817972f64.to_degrees())).abs() < 0.05,
+        "{theta}"
+    );
+    // the pair's facts ride on the phase raster into the detections
+    let phase = RasterFile::open(&prepared.raw.phase).unwrap();
+    let items = phase.metadata_items();
+    let get = |k: &str| {
+        items
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        get("FRINGEWATCH_PRIMARY_DATE").as_deref(),
+        Some("2020-01-03")
+    );
+    assert_eq!(get("FRINGEWATCH_ORBIT").as_deref(), Some("descending"));
+    assert_eq!(
+        get("FRINGEWATCH_PERPENDICULAR_BASELINE_M").as_deref(),
+        Some("61.23")
+    );
+    // the resampled phase keeps the product's phase at its pixel centres (smooth here)
+    let source = RasterFile::open(&product.phase).unwrap();
+    let values = source.read_band(1).unwrap();
+    for row in 1..9 {
+        for col in 1..9 {
+            let (x, y) = source
+                .grid()
+                .pixel_to_map(col as f64 + 0.5, row as f64 + 0.5);
+            let got = at(&phase, x, y);
+            let want = values[[row, col]];
+            assert!(
+                (wrap(f64::from(got - want))).abs() < 0.15,
+                "{row} {col}: {got} vs {want}"
+            );
+        }
+    }
+}
+
+/// Real HyP3 metadata files (MintPy's test data): the `Key: value` lines split at the first
+/// colon, headings and baselines as numbers, dates from the names.
+#[test]
+fn real_hyp3_metadata_files() {
+    use fringewatch::product::hyp3::{dates_from_product_name, parse_metadata};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hyp3/metadata");
+    let read = |name: &str| parse_metadata(&std::fs::read_to_string(dir.join(name)).unwrap());
+    let gamma = read("S1AC_20251001T204513_20251007T204359_HHR006_INT40_G_ueF_1DBE.txt");
+    let get =
+        |m: &[(String, String)], k: &str| m.iter().find(|(key, _)| key == k).unwrap().1.clone();
+    assert_eq!(get(&gamma, "Heading"), "-18.1505111");
+    assert_eq!(get(&gamma, "Baseline"), "48.0195");
+    assert_eq!(get(&gamma, "Reference Pass Direction"), "ASCENDING");
+    let burst = read("S1_056072_IW2_20220814_20220907_VV_INT80_E09B.txt");
+    assert_eq!(
+        get(&burst, "Radar sensing stop"),
+        "2022-08-14T12:58:32.201805"
+    );
+    assert_eq!(
+        dates_from_product_name("S1_056072_IW2_20220814_20220907_VV_INT80_E09B"),
+        Some((date("2022-08-14"), date("2022-09-07")))
+    );
+    assert_eq!(
+        dates_from_product_name("S1AC_20251001T204513_20251007T204359_HHR006_INT40_G_ueF_1DBE"),
+        Some((date("2025-10-01"), date("2025-10-07")))
+    );
+}
+
+/// A synthetic HyP3-format product whose phase is a ramp of 1 rad per 80 m pixel, crossing the
+/// wrap every six pixels: resampled to 15 m as the complex signal it stays the ramp (within
+/// 0.05 rad); resampling the angle would put values near 0 between +π and −π.
+#[test]
+fn the_phase_is_resampled_as_the_complex_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir
+        .path()
+        .join("S1AA_20200103T000000_20200115T000000_VVP012_INT80_G_ueF_0000");
+    std::fs::create_dir_all(&folder).unwrap();
+    let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+    let crs = Crs::from_definition("EPSG:32633").unwrap();
+    let grid = Grid {
+        width: 24,
+        height: 20,
+        geo_transform: [400_000.0, 80.0, 0.0, 4_600_000.0, 0.0, -80.0],
+        crs,
+    };
+    let ramp = |x: f64, y: f64| wrap((x - 400_000.0) / 80.0 + 0.3 * (4_600_000.0 - y) / 80.0);
+    let phase = Array2::from_shape_fn((20, 24), |(r, c)| {
+        let (x, y) = grid.pixel_to_map(c as f64 + 0.5, r as f64 + 0.5);
+        ramp(x, y) as f32
+    });
+    let write = |suffix: &str, values: &Array2<f32>| {
+        common::write_tif(&folder.join(format!("{name}_{suffix}.tif")), &grid, values)
+    };
+    write("wrapped_phase", &phase);
+    write("corr", &Array2::from_elem((20, 24), 0.8));
+    write("dem", &Array2::from_elem((20, 24), 500.0));
+    let prepared = prepare(
+        &open_product(&folder).unwrap(),
+        &Overrides {
+            incidence: Some(fringewatch::sensitivity::layer::Incidence::Degrees(39.0)),
+            heading_deg: Some(-10.0),
+            ..Default::default()
+        },
+        &dir.path().join("layers"),
+        &Silent,
+    )
+    .unwrap();
+    let out = RasterFile::open(&prepared.raw.phase).unwrap();
+    let values = out.read_band(1).unwrap();
+    let mut worst = 0.0f64;
+    // away from the border, where bilinear weights reach outside the product
+    for r in 8..values.nrows() - 8 {
+        for c in 8..values.ncols() - 8 {
+            let (x, y) = out.grid().pixel_to_map(c as f64 + 0.5, r as f64 + 0.5);
+            worst = worst.max(wrap(f64::from(values[[r, c]]) - ramp(x, y)).abs());
+        }
+    }
+    println!("largest phase error after complex resampling: {worst:.3} rad");
+    assert!(worst < 0.05, "{worst}");
+}
+
+/// A LiCSAR frame folder built to the format (LiCSBAS's download layout; `geo.cc.tif` made as
+/// LiCSAR makes it, `gdal_translate -ot Byte -scale 0 1 0 255`): longitude/latitude pair rasters,
+/// the frame's E/N/U and heights on a larger frame grid, `metadata.txt` and `baselines`.
+/// By hand: an ascending pass with incidence 41.6° and heading −12°, i.e. the ground-to-satellite
+/// vector at bearing −102° and 48.4° above the horizon; coherence 204/255 = 0.8;
+/// B⊥ = 25 − (−98) = 123 m; orbit from the frame id's 'A'; the grid in UTM zone 33N.
+#[test]
+fn licsar_frame_by_hand() {
+    if !common::tool("gdal_translate") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let frame = dir.path().join("117A_05100_131313");
+    let pair = frame.join("interferograms/20240106_20240118");
+    let metadata = frame.join("metadata");
+    std::fs::create_dir_all(&pair).unwrap();
+    std::fs::create_dir_all(&metadata).unwrap();
+    let wgs84 = Crs::from_definition("EPSG:4326").unwrap();
+    let pair_grid = Grid {
+        width: 30,
+        height: 24,
+        geo_transform: [14.40, 0.001, 0.0, 41.50, 0.0, -0.001],
+        crs: wgs84.clone(),
+    };
+    let frame_grid = Grid {
+        width: 60,
+        height: 50,
+        geo_transform: [14.39, 0.001, 0.0, 41.51, 0.0, -0.001],
+        crs: wgs84,
+    };
+    let phase = Array2::from_shape_fn((24, 30), |(r, c)| {
+        (0.2 * c as f32 - 0.1 * r as f32).sin() * 3.0
+    });
+    common::write_tif(
+        &pair.join("20240106_20240118.geo.diff_pha.tif"),
+        &pair_grid,
+        &phase,
+    );
+    let float_cc = dir.path().join("cc.tif");
+    common::write_tif(&float_cc, &pair_grid, &Array2::from_elem((24, 30), 0.8));
+    let status = Command::new("gdal_translate")
+        .args([
+            "-q",
+            "-ot",
+            "Byte",
+            "-scale",
+            "0",
+            "1",
+            "0",
+            "255",
+            "-a_nodata",
+            "none",
+        ])
+        .arg(&float_cc)
+        .arg(pair.join("20240106_20240118.geo.cc.tif"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (theta, bearing) = (41.6f64.to_radians(), (-102.0f64).to_radians());
+    let enu = [
+        ("E", theta.sin() * bearing.sin()),
+        ("N", theta.sin() * bearing.cos()),
+        ("U", theta.cos()),
+    ];
+    for (component, value) in enu {
+        common::write_tif(
+            &metadata.join(format!("117A_05100_131313.geo.{component}.tif")),
+            &frame_grid,
+            &Array2::from_elem((50, 60), value as f32),
+        );
+    }
+    common::write_tif(
+        &metadata.join("117A_05100_131313.geo.hgt.tif"),
+        &frame_grid,
+        &Array2::from_shape_fn((50, 60), |(r, c)| 800.0 + 3.0 * (r + c) as f32),
+    );
+    std::fs::write(
+        metadata.join("metadata.txt"),
+        "master=20201210\ncenter_time=5:06:14.884940\nheading=-12.019061\navg_incidence_angle=41.6437\n",
+    )
+    .unwrap();
+    std::fs::write(
+        metadata.join("baselines"),
+        "20201210 20201210 0 0\n20201210 20240106 -98 1122\n20201210 20240118 25 1134\n",
+    )
+    .unwrap();
+
+    // the frame folder holds one pair: reading it or the pair folder is the same
+    let product = open_product(&frame).unwrap();
+    assert_eq!(product, open_product(&pair).unwrap());
+    assert_eq!(product.processor, Processor::Licsar);
+    assert_eq!(product.name, "20240106_20240118");
+    assert_eq!(product.orbit, Some(OrbitDirection::Ascending));
+    assert_eq!(product.perpendicular_baseline_m, Some(123.0));
+    assert_eq!(product.reference_date, Some(date("2024-01-06")));
+    assert!((product.coherence_scale - 1.0 / 255.0).abs() < 1e-12);
+    assert!((product.heading_deg.unwrap() + 12.019061).abs() < 1e-9);
+
+    let prepared = prepare(
+        &product,
+        &Overrides::default(),
+        &dir.path().join("layers"),
+        &Silent,
+    )
+    .unwrap();
+    assert!(prepared
+        .grid
+        .crs
+        .same_as(&Crs::from_definition("EPSG:32633").unwrap()));
+    assert!(
+        (prepared.raw.heading_deg + 12.0).abs() < 1e-3,
+        "{}",
+        prepared.raw.heading_deg
+    );
+    assert!(
+        prepared.notes.iter().any(|n| n.contains("coarser")),
+        "{:?}",
+        prepared.notes
+    );
+    let inner = |path: &Path| {
+        let values = common::read(path);
+        let (h, w) = values.dim();
+        values.slice(ndarray::s![5..h - 5, 5..w - 5]).to_owned()
+    };
+    let incidence = match &prepared.raw.incidence {
+        fringewatch::sensitivity::layer::Incidence::Raster(p) => inner(p),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        incidence.iter().all(|v| (v - 41.6).abs() < 1e-3),
+        "{incidence:?}"
+    );
+    let coherence = inner(&prepared.raw.coherence);
+    assert!(coherence.iter().all(|v| (v - 204.0 / 255.0).abs() < 1e-5));
+    // a product whose metadata contradicts its geometry is reported
+    let mut contradicting = product.clone();
+    contradicting.heading_deg = Some(30.0);
+    let prepared = prepare(
+        &contradicting,
+        &Overrides::default(),
+        &dir.path().join("l2"),
+        &Silent,
+    )
+    .unwrap();
+    assert!(
+        prepared
+            .notes
+            .iter()
+            .any(|n| n.contains("30.0°") && n.contains("-12.0°")),
+        "{:?}",
+        prepared.notes
+    );
+}
+
+fn fw() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+}
+
+/// `run --product` needs nothing else: the HyP3 crop goes through the whole chain into a
+/// GeoPackage, with the product's facts and the coarse-grid warning on the terminal; a flag
+/// replaces what the product says; a folder of no known format is refused with what was looked
+/// for.
+#[test]
+fn run_with_a_product_needs_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.gpkg");
+    let run = fw()
+        .args(["run", "--product"])
+        .arg(hyp3_fixture())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("HyP3 product") && stderr.contains("descending"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("heading -170.3°"), "{stderr}");
+    assert!(
+        stderr.contains("warning: the product's pixels are 80 m"),
+        "{stderr}"
+    );
+    assert!(out.is_file());
+    let again = fw()
+        .args(["run", "--product"])
+        .arg(hyp3_fixture())
+        .args(["--heading=-165", "--incidence-deg", "40", "--out"])
+        .arg(dir.path().join("again.gpkg"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("heading -165.0°"), "{stderr}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let refused = fw()
+        .args(["run", "--product"])
+        .arg(&empty)
+        .arg("--out")
+        .arg(dir.path().join("x.gpkg"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("*_wrapped_phase.tif") && stderr.contains("*.geo.diff_pha.tif"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
