@@ -8,8 +8,8 @@
 //! - [`terrain`]: slope, aspect, TRI, convexity, TWI and PC1 (pure kernels + the file layer);
 //! - [`sensitivity`]: S2L, layover/shadow, coherence weight and ISL;
 //! - [`stack`]: the detector's three-band input;
-//! - [`product`]: processor product folders (HyP3, LiCSAR) read and brought onto the detector's
-//!   grid (the phase resampled as the complex signal);
+//! - [`product`]: processor product folders (HyP3, LiCSAR, GMTSAR, ISCE2) read and brought onto
+//!   the detector's grid (the phase resampled as the complex signal);
 //! - [`phase`]: radar constants, sign convention, residues, FFTs, Goldstein filter;
 //! - [`simulate`]: physically grounded simulated interferograms with labels and inventories;
 //! - [`dataset`]: tiles, YOLO labels, split, anchors and manifest for training;

@@ -421,3 +421,324 @@ fn run_with_a_product_needs_nothing_else() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+/// Write `f(lon, lat)` at the cell centres of a pixel-registered longitude/latitude grid with
+/// `gmt xyz2grd -r -fg`, as GMTSAR's `proj_ra2ll.csh` makes its `*_ll.grd` files.
+fn gmt_grid(dir: &Path, out: &Path, region: [f64; 4], cell: f64, f: impl Fn(f64, f64) -> f64) {
+    let (cols, rows) = (
+        ((region[1] - region[0]) / cell).round() as usize,
+        ((region[3] - region[2]) / cell).round() as usize,
+    );
+    let mut xyz = String::new();
+    for r in 0..rows {
+        for c in 0..cols {
+            let (lon, lat) = (
+                region[0] + (c as f64 + 0.5) * cell,
+                region[2] + (r as f64 + 0.5) * cell,
+            );
+            xyz.push_str(&format!("{lon:.6} {lat:.6} {:.6}\n", f(lon, lat)));
+        }
+    }
+    let text = dir.join("grid.xyz");
+    std::fs::write(&text, xyz).unwrap();
+    let status = Command::new("gmt")
+        .current_dir(dir)
+        .arg("xyz2grd")
+        .arg(&text)
+        .arg(format!(
+            "-R{}/{}/{}/{}",
+            region[0], region[1], region[2], region[3]
+        ))
+        .arg(format!("-I{cell}"))
+        .args(["-r", "-fg"])
+        .arg(format!("-G{}", out.display()))
+        .status()
+        .unwrap();
+    assert!(status.success(), "gmt xyz2grd");
+}
+
+/// A GMTSAR batch layout built with GMT itself: `F1/intf_all/2015145_2015157/` holding the
+/// geocoded grids, the look vectors and a PRM, with `F1/topo/dem.grd` and
+/// `F1/baseline_table.dat`. By hand: 2015 day 145 counted from 0 is 26 May, day 157 is 7 June;
+/// the PRM says `orbdir = D`; B⊥ = 25.40 − (−17.10) = 42.5 m from the table (the batch PRM has
+/// none); the look vectors point 39° off the vertical at bearing 102° (a descending pass:
+/// heading 102° + 90° = 192° ≡ −168°); the grid rows, stored south first, come out north-up
+/// with the value written at each longitude/latitude.
+#[test]
+fn gmtsar_folder_by_hand() {
+    if !common::tool("gmt") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().join("F1");
+    let pair = top.join("intf_all/2015145_2015157");
+    std::fs::create_dir_all(&pair).unwrap();
+    std::fs::create_dir_all(top.join("topo")).unwrap();
+    let region = [14.40, 14.43, 41.48, 41.50];
+    let phase = |lon: f64, lat: f64| 0.5 + 40.0 * (lon - 14.40) - 30.0 * (lat - 41.48);
+    gmt_grid(
+        dir.path(),
+        &pair.join("phasefilt_ll.grd"),
+        region,
+        0.001,
+        phase,
+    );
+    gmt_grid(
+        dir.path(),
+        &pair.join("corr_ll.grd"),
+        region,
+        0.001,
+        |_, _| 0.7,
+    );
+    let (theta, bearing) = (39f64.to_radians(), 102f64.to_radians());
+    for (name, value) in [
+        ("east_look.grd", theta.sin() * bearing.sin()),
+        ("north_look.grd", theta.sin() * bearing.cos()),
+        ("up_look.grd", theta.cos()),
+    ] {
+        gmt_grid(dir.path(), &pair.join(name), region, 0.001, |_, _| value);
+    }
+    gmt_grid(
+        dir.path(),
+        &top.join("topo/dem.grd"),
+        [14.39, 14.44, 41.47, 41.51],
+        0.0005,
+        |lon, lat| 900.0 + 2000.0 * (lon - 14.39) + 1000.0 * (lat - 41.47),
+    );
+    std::fs::write(
+        pair.join("S1_20150526_ALL_F1.PRM"),
+        "SC_clock_start\t\t= 2015145.5465232000\norbdir\t= D\nlookdir\t= R\nradar_wavelength\t= 0.0554658\n",
+    )
+    .unwrap();
+    std::fs::write(
+        top.join("baseline_table.dat"),
+        "S1_20150526_ALL_F1 2015145.5885222249 0 -33.273566547687 -17.10\n\
+         S1_20150607_ALL_F1 2015157.5885219383 12 -20.000000000000 25.40\n",
+    )
+    .unwrap();
+
+    let product = open_product(&pair).unwrap();
+    assert_eq!(product.processor, Processor::Gmtsar);
+    assert_eq!(product.name, "2015145_2015157");
+    assert_eq!(product.reference_date, Some(date("2015-05-26")));
+    assert_eq!(product.secondary_date, Some(date("2015-06-07")));
+    assert_eq!(product.orbit, Some(OrbitDirection::Descending));
+    assert!((product.perpendicular_baseline_m.unwrap() - 42.5).abs() < 1e-9);
+    assert!(product.dem.as_ref().unwrap().ends_with("topo/dem.grd"));
+    // rows come out north-up: the cell centred on (14.4105, 41.4985) holds its value
+    let grid_file = RasterFile::open(&product.phase).unwrap();
+    assert!(grid_file.grid().crs.geographic);
+    let (c, r) = grid_file.grid().map_to_pixel(14.4105, 41.4985);
+    let stored = grid_file.read_band(1).unwrap()[[r as usize, c as usize]];
+    assert!(
+        (f64::from(stored) - phase(14.4105, 41.4985)).abs() < 1e-5,
+        "{stored}"
+    );
+
+    let prepared = prepare(
+        &product,
+        &Overrides::default(),
+        &dir.path().join("layers"),
+        &Silent,
+    )
+    .unwrap();
+    assert!(prepared
+        .grid
+        .crs
+        .same_as(&Crs::from_definition("EPSG:32633").unwrap()));
+    assert!(
+        (prepared.raw.heading_deg + 168.0).abs() < 1e-3,
+        "{}",
+        prepared.raw.heading_deg
+    );
+    let incidence = match &prepared.raw.incidence {
+        fringewatch::sensitivity::layer::Incidence::Raster(p) => common::read(p),
+        other => panic!("{other:?}"),
+    };
+    let (h, w) = incidence.dim();
+    let inner = incidence.slice(ndarray::s![5..h - 5, 5..w - 5]);
+    assert!(inner.iter().all(|v| (v - 39.0).abs() < 1e-3));
+    // the phase on the 15 m UTM grid at a longitude/latitude is the product's there
+    let to_utm = proj::Proj::new_known_crs("EPSG:4326", "EPSG:32633", None).unwrap();
+    let out = RasterFile::open(&prepared.raw.phase).unwrap();
+    let values = out.read_band(1).unwrap();
+    for (lon, lat) in [(14.405, 41.485), (14.42, 41.49), (14.425, 41.495)] {
+        let (x, y) = to_utm.convert((lon, lat)).unwrap();
+        let (c, r) = out.grid().map_to_pixel(x, y);
+        let got = f64::from(values[[r as usize, c as usize]]);
+        assert!((got - phase(lon, lat)).abs() < 0.01, "{lon} {lat}: {got}");
+    }
+    // without look vectors the heading must be given, and the message says how GMTSAR makes them
+    for name in ["east_look.grd", "north_look.grd", "up_look.grd"] {
+        std::fs::remove_file(pair.join(name)).unwrap();
+    }
+    let err = prepare(
+        &open_product(&pair).unwrap(),
+        &Overrides {
+            incidence: Some(fringewatch::sensitivity::layer::Incidence::Degrees(39.0)),
+            ..Default::default()
+        },
+        &dir.path().join("l2"),
+        &Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("calc_look_vector.csh")
+            && err.contains("--heading")
+            && err.contains("descending"),
+        "{err}"
+    );
+}
+
+/// An ISCE-style raw raster and its GDAL `.vrt` sidecar as ISCE2's `Image.py` writes them:
+/// little-endian, band-interleaved by line, EPSG:4326.
+fn isce_raster(path: &Path, width: usize, height: usize, data_type: &str, bands: &[Vec<u8>]) {
+    let bytes_per_value = bands[0].len() / (width * height);
+    let mut raw = Vec::new();
+    for row in 0..height {
+        for band in bands {
+            let line = width * bytes_per_value;
+            raw.extend_from_slice(&band[row * line..(row + 1) * line]);
+        }
+    }
+    std::fs::write(path, raw).unwrap();
+    let name = path.file_name().unwrap().to_string_lossy();
+    let mut vrt = format!(
+        "<VRTDataset rasterXSize=\"{width}\" rasterYSize=\"{height}\">\n  <SRS>EPSG:4326</SRS>\n  \
+         <GeoTransform>14.40, 0.001, 0.0, 41.50, 0.0, -0.001</GeoTransform>\n"
+    );
+    for (k, _) in bands.iter().enumerate() {
+        vrt.push_str(&format!(
+            "  <VRTRasterBand dataType=\"{data_type}\" band=\"{}\" subClass=\"VRTRawRasterBand\">\n    \
+             <SourceFilename relativeToVRT=\"1\">{name}</SourceFilename>\n    <ByteOrder>LSB</ByteOrder>\n    \
+             <ImageOffset>{}</ImageOffset>\n    <PixelOffset>{bytes_per_value}</PixelOffset>\n    \
+             <LineOffset>{}</LineOffset>\n  </VRTRasterBand>\n",
+            k + 1,
+            k * width * bytes_per_value,
+            bands.len() * width * bytes_per_value
+        ));
+    }
+    vrt.push_str("</VRTDataset>\n");
+    std::fs::write(format!("{}.vrt", path.display()), vrt).unwrap();
+}
+
+fn f32_bytes(values: impl Iterator<Item = f32>) -> Vec<u8> {
+    values.flat_map(f32::to_le_bytes).collect()
+}
+
+/// ISCE2 topsApp outputs built to the format: `merged/filt_topophase.flat.geo` (complex
+/// amplitude 5·e^{iφ}, 0 outside the swath), `phsig.cor.geo`, the two-band `los.rdr.geo`
+/// (incidence 38°, azimuth 102°: by MintPy's check values an ascending pass of heading −12°)
+/// and the run folder's Int16 `*.dem.wgs84`. The phase read back is φ (the complex argument),
+/// missing where the interferogram is 0.
+#[test]
+fn isce2_outputs_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("20240106_20240118");
+    let merged = run_dir.join("merged");
+    std::fs::create_dir_all(&merged).unwrap();
+    let (w, h) = (30usize, 24usize);
+    let phase = |c: usize, r: usize| (0.4 * c as f64 - 0.25 * r as f64).sin() * 3.0;
+    let mut complex = Vec::new();
+    for r in 0..h {
+        for c in 0..w {
+            let (re, im) = if c < 2 {
+                (0.0, 0.0) // outside the swath
+            } else {
+                (5.0 * phase(c, r).cos(), 5.0 * phase(c, r).sin())
+            };
+            complex.extend_from_slice(&(re as f32).to_le_bytes());
+            complex.extend_from_slice(&(im as f32).to_le_bytes());
+        }
+    }
+    isce_raster(
+        &merged.join("filt_topophase.flat.geo"),
+        w,
+        h,
+        "CFloat32",
+        &[complex],
+    );
+    isce_raster(
+        &merged.join("phsig.cor.geo"),
+        w,
+        h,
+        "Float32",
+        &[f32_bytes((0..w * h).map(|_| 0.6))],
+    );
+    isce_raster(
+        &merged.join("los.rdr.geo"),
+        w,
+        h,
+        "Float32",
+        &[
+            f32_bytes((0..w * h).map(|_| 38.0)),
+            f32_bytes((0..w * h).map(|_| 102.0)),
+        ],
+    );
+    let dem: Vec<u8> = (0..w * h)
+        .flat_map(|k| (700 + k as i16).to_le_bytes())
+        .collect();
+    isce_raster(
+        &run_dir.join("demLat_N41_N42_Lon_E014_E015.dem.wgs84"),
+        w,
+        h,
+        "Int16",
+        &[dem],
+    );
+
+    let product = open_product(&run_dir).unwrap();
+    assert_eq!(product, open_product(&merged).unwrap());
+    assert_eq!(product.processor, Processor::Isce2);
+    assert!(product.phase_is_complex);
+    assert_eq!(product.name, "20240106_20240118");
+    assert_eq!(product.reference_date, Some(date("2024-01-06")));
+    assert!(product
+        .dem
+        .as_ref()
+        .unwrap()
+        .ends_with("demLat_N41_N42_Lon_E014_E015.dem.wgs84.vrt"));
+    assert!(matches!(
+        product.line_of_sight,
+        Some(LineOfSight::IsceAngles { .. })
+    ));
+
+    let complex_phase = RasterFile::open_complex_phase(&product.phase).unwrap();
+    let values = complex_phase.read_band(1).unwrap();
+    assert!((f64::from(values[[7, 11]]) - phase(11, 7)).abs() < 1e-6);
+
+    let prepared = prepare(
+        &product,
+        &Overrides::default(),
+        &dir.path().join("layers"),
+        &Silent,
+    )
+    .unwrap();
+    assert!(
+        (prepared.raw.heading_deg + 12.0).abs() < 1e-6,
+        "{}",
+        prepared.raw.heading_deg
+    );
+    let out = RasterFile::open(&prepared.raw.phase).unwrap();
+    let items = out.metadata_items();
+    assert!(
+        items.contains(&("FRINGEWATCH_ORBIT".into(), "ascending".into())),
+        "{items:?}"
+    );
+    let phase_out = out.read_band(1).unwrap();
+    // west of the swath edge (the first two product columns, 14.400–14.402°E) nothing is read
+    let to_utm = proj::Proj::new_known_crs("EPSG:4326", "EPSG:32633", None).unwrap();
+    let at = |lon: f64, lat: f64| {
+        let (x, y) = to_utm.convert((lon, lat)).unwrap();
+        let (c, r) = out.grid().map_to_pixel(x, y);
+        phase_out[[r as usize, c as usize]]
+    };
+    assert!(at(14.4005, 41.4905).is_nan());
+    // at a product cell centre the product's phase comes back
+    let got = f64::from(at(14.4115, 41.4925));
+    assert!(
+        wrap(got - phase(11, 7)).abs() < 0.05,
+        "{got} vs {}",
+        phase(11, 7)
+    );
+}

@@ -81,8 +81,9 @@ impl DetectArgs {
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// A processor's product folder (HyP3 product; LiCSAR pair folder or frame folder with one
-    /// pair): phase, coherence, DEM, geometry, dates and orbit are read from it and brought to
-    /// the detector's 15 m grid; the flags below replace what it says.
+    /// pair; GMTSAR interferogram folder; ISCE2 run folder or merged/): phase, coherence, DEM,
+    /// geometry, dates and orbit are read from it and brought to the detector's 15 m grid; the
+    /// flags below replace what it says.
     #[arg(long, conflicts_with_all = ["phase", "coherence"])]
     product: Option<PathBuf>,
     /// Wrapped phase, radians (its grid is the output grid).

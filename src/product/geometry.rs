@@ -38,6 +38,14 @@ pub fn enu_from_hyp3(lv_theta: f64, lv_phi: f64) -> (f64, f64, f64) {
     )
 }
 
+/// The ground-to-satellite unit vector of ISCE2's `los.rdr` angles, degrees: the incidence i
+/// from the vertical and the azimuth a of the target-to-platform vector from north,
+/// anticlockwise (ISCE2 `runTopo.py`): (E, N, U) = (−sin i·sin a, sin i·cos a, cos i).
+pub fn enu_from_isce(incidence_deg: f64, azimuth_deg: f64) -> (f64, f64, f64) {
+    let (i, a) = (incidence_deg.to_radians(), azimuth_deg.to_radians());
+    (-i.sin() * a.sin(), i.sin() * a.cos(), i.cos())
+}
+
 /// An angle in degrees wrapped to (−180°, 180°].
 pub fn wrap_degrees(angle: f64) -> f64 {
     let wrapped = (angle + 180.0).rem_euclid(360.0) - 180.0;
@@ -101,6 +109,20 @@ mod tests {
         let (e, n, u) = (theta.sin() * b.sin(), theta.sin() * b.cos(), theta.cos());
         let (incidence, heading) = incidence_heading_from_enu(e, n, u);
         assert!((incidence - 41.6).abs() < 1e-9 && (heading + 12.0).abs() < 1e-9);
+    }
+
+    /// MintPy's check values for ISCE2's band 2: ascending heading −12° ↔ azimuth 102°,
+    /// descending −168° ↔ −102°; ISCE's unwrapped −258° is 102°.
+    #[test]
+    fn isce_angles_by_hand() {
+        for (azimuth, heading) in [(102.0, -12.0), (-102.0, -168.0), (-258.0, -12.0)] {
+            let (e, n, u) = enu_from_isce(38.0, azimuth);
+            let (theta, alpha) = incidence_heading_from_enu(e, n, u);
+            assert!(
+                (theta - 38.0).abs() < 1e-9 && (alpha - heading).abs() < 1e-9,
+                "{alpha}"
+            );
+        }
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub fn read(folder: &Path) -> Result<Found> {
         processor: Processor::Hyp3,
         name: name.clone(),
         phase,
+        phase_is_complex: false,
         coherence,
         coherence_scale: 1.0,
         zero_is_nodata: true,

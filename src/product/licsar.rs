@@ -97,6 +97,7 @@ pub fn read(folder: &Path) -> Result<Found> {
         processor: Processor::Licsar,
         name,
         phase,
+        phase_is_complex: false,
         coherence,
         coherence_scale,
         zero_is_nodata: true,

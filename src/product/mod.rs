@@ -3,12 +3,14 @@
 //! geometry, the dates, the orbit direction, the heading and the perpendicular baseline;
 //! [`prepare::prepare`] brings them onto the detector's grid.
 //!
-//! Readers: [`hyp3`] (ASF HyP3 INSAR_GAMMA and INSAR_ISCE_BURST) and [`licsar`] (COMET LiCSAR
-//! frame folders). GMTSAR and ISCE2 folders are not read yet: give their rasters to `run` one by
-//! one.
+//! Readers: [`hyp3`] (ASF HyP3 INSAR_GAMMA and INSAR_ISCE_BURST), [`licsar`] (COMET LiCSAR
+//! frame folders), [`gmtsar`] (GMTSAR interferogram folders) and [`isce2`] (ISCE2 geocoded
+//! outputs).
 
 pub mod geometry;
+pub mod gmtsar;
 pub mod hyp3;
+pub mod isce2;
 pub mod licsar;
 pub mod prepare;
 
@@ -25,6 +27,10 @@ pub enum Processor {
     Hyp3,
     /// COMET LiCSAR frame folder.
     Licsar,
+    /// GMTSAR interferogram folder.
+    Gmtsar,
+    /// ISCE2 geocoded outputs (`merged/`).
+    Isce2,
 }
 
 impl Processor {
@@ -32,6 +38,8 @@ impl Processor {
         match self {
             Processor::Hyp3 => "HyP3",
             Processor::Licsar => "LiCSAR",
+            Processor::Gmtsar => "GMTSAR",
+            Processor::Isce2 => "ISCE2",
         }
     }
 }
@@ -58,7 +66,11 @@ pub enum LineOfSight {
     /// HyP3 `lv_theta` (elevation of the ground-to-satellite vector above the horizontal) and
     /// `lv_phi` (its direction from east, counter-clockwise), radians.
     Hyp3Angles { theta: PathBuf, phi: PathBuf },
-    /// Ground-to-satellite unit vector components (LiCSAR `geo.E/N/U.tif`).
+    /// ISCE2 `los.rdr.geo`: band 1 the incidence from the vertical, band 2 the azimuth of the
+    /// target-to-platform vector from north, anticlockwise, degrees.
+    IsceAngles { path: PathBuf },
+    /// Ground-to-satellite unit vector components (LiCSAR `geo.E/N/U.tif`, GMTSAR
+    /// `east_look.grd`, `north_look.grd`, `up_look.grd`).
     UnitVector {
         east: PathBuf,
         north: PathBuf,
@@ -72,8 +84,10 @@ pub struct Product {
     pub processor: Processor,
     /// The interferogram's name (HyP3 product name, LiCSAR `REF_SEC` pair).
     pub name: String,
-    /// Wrapped phase, radians.
+    /// Wrapped phase, radians, or the complex interferogram when `phase_is_complex`.
     pub phase: PathBuf,
+    /// The phase raster is complex: its argument is the phase (ISCE2).
+    pub phase_is_complex: bool,
     pub coherence: PathBuf,
     /// Coherence = stored value × this (LiCSAR stores bytes 0–255: 1/255).
     pub coherence_scale: f64,
@@ -99,7 +113,7 @@ pub fn open_product(folder: &Path) -> Result<Product> {
         });
     }
     let mut misses = Vec::new();
-    for reader in [hyp3::read, licsar::read] {
+    for reader in [hyp3::read, licsar::read, gmtsar::read, isce2::read] {
         match reader(folder)? {
             Found::Product(p) => return Ok(*p),
             Found::Not(why) => misses.push(why),

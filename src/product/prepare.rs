@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, Zip};
 
-use super::geometry::{enu_from_hyp3, incidence_and_mean_heading, wrap_degrees};
+use super::geometry::{enu_from_hyp3, enu_from_isce, incidence_and_mean_heading, wrap_degrees};
 use super::{LineOfSight, Product};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -72,7 +72,11 @@ pub fn prepare(
         }
         .step(fraction, message)
     };
-    let phase_file = RasterFile::open(&product.phase)?;
+    let phase_file = if product.phase_is_complex {
+        RasterFile::open_complex_phase(&product.phase)?
+    } else {
+        RasterFile::open(&product.phase)?
+    };
     let source = phase_file.grid().clone();
     let coherence_file = RasterFile::open(&product.coherence)?;
     if !coherence_file.grid().same_as(&source) {
@@ -98,8 +102,8 @@ pub fn prepare(
             4.0 * product_spacing_m
         ));
     }
-    let load = |file: &RasterFile, scale: f64| -> Result<Array2<f32>> {
-        let mut values = file.read_band(1)?;
+    let load_band = |file: &RasterFile, band: usize, scale: f64| -> Result<Array2<f32>> {
+        let mut values = file.read_band(band)?;
         values.mapv_inplace(|v| {
             if product.zero_is_nodata && v == 0.0 {
                 f32::NAN
@@ -109,6 +113,7 @@ pub fn prepare(
         });
         Ok(values)
     };
+    let load = |file: &RasterFile, scale: f64| load_band(file, 1, scale);
     let onto_grid = |values: &Array2<f32>, name: &str, resampling| -> Result<Array2<f32>> {
         let temp = dir.join(format!(".{name}.product-grid.tif"));
         write_single_band(&temp, &source, values.view(), name, &[])?;
@@ -171,9 +176,9 @@ pub fn prepare(
         (Some(given), _) => given.clone(),
         (None, Some(los)) => {
             // on the phase grid (LiCSAR's look vectors cover the whole frame, not the pair)
-            let on_source = |path: &Path| -> Result<Array2<f32>> {
+            let on_source_band = |path: &Path, band: usize| -> Result<Array2<f32>> {
                 let file = RasterFile::open(path)?;
-                let values = load(&file, 1.0)?;
+                let values = load_band(&file, band, 1.0)?;
                 if file.grid().same_as(&source) {
                     return Ok(values);
                 }
@@ -183,7 +188,23 @@ pub fn prepare(
                 let _ = std::fs::remove_file(&temp);
                 warped
             };
+            let on_source = |path: &Path| on_source_band(path, 1);
             let (east, north, up) = match los {
+                LineOfSight::IsceAngles { path } => {
+                    let (incidence, azimuth) = (on_source_band(path, 1)?, on_source_band(path, 2)?);
+                    let mut e = Array2::<f32>::zeros(incidence.dim());
+                    let (mut n, mut u) = (e.clone(), e.clone());
+                    Zip::from(&mut e)
+                        .and(&mut n)
+                        .and(&mut u)
+                        .and(&incidence)
+                        .and(&azimuth)
+                        .for_each(|e, n, u, &i, &a| {
+                            let v = enu_from_isce(f64::from(i), f64::from(a));
+                            (*e, *n, *u) = (v.0 as f32, v.1 as f32, v.2 as f32);
+                        });
+                    (e, n, u)
+                }
                 LineOfSight::Hyp3Angles { theta, phi } => {
                     let (theta, phi) = (on_source(theta)?, on_source(phi)?);
                     let mut e = Array2::<f32>::zeros(theta.dim());
@@ -215,9 +236,10 @@ pub fn prepare(
             return Err(Error::bad_input(
                 &product.phase,
                 format!(
-                    "the {} product {} has no line-of-sight rasters; give --incidence or --incidence-deg",
+                    "the {} product {} has no line-of-sight rasters{}; give --incidence or --incidence-deg",
                     product.processor.name(),
-                    product.name
+                    product.name,
+                    geometry_hint(product)
                 ),
             ))
         }
@@ -239,9 +261,17 @@ pub fn prepare(
             Error::bad_input(
                 &product.phase,
                 format!(
-                    "the {} product {} says nothing of its heading; give --heading",
+                    "the {} product {} says nothing of its heading{}; give --heading{}",
                     product.processor.name(),
-                    product.name
+                    product.name,
+                    geometry_hint(product),
+                    match product.orbit {
+                        Some(super::OrbitDirection::Ascending) =>
+                            " (the pair is ascending: Sentinel-1 about −10°)",
+                        Some(super::OrbitDirection::Descending) =>
+                            " (the pair is descending: Sentinel-1 about −170°)",
+                        None => "",
+                    }
                 ),
             )
         })?;
@@ -260,7 +290,10 @@ pub fn prepare(
     if let (Some(a), Some(b)) = (product.reference_date, product.secondary_date) {
         metadata.push((keys::TEMPORAL_BASELINE_DAYS, (b - a).num_days().to_string()));
     }
-    if let Some(o) = product.orbit {
+    let orbit = product
+        .orbit
+        .or_else(|| geometry_heading.map(super::isce2::orbit_of_heading));
+    if let Some(o) = orbit {
         metadata.push((keys::ORBIT, o.name().to_string()));
     }
     if let Some(b) = product.perpendicular_baseline_m {
@@ -282,6 +315,20 @@ pub fn prepare(
         product_spacing_m,
         notes,
     })
+}
+
+/// Where the processor would have written the geometry, when it can.
+fn geometry_hint(product: &Product) -> &'static str {
+    match product.processor {
+        super::Processor::Gmtsar => {
+            " (GMTSAR writes east_look.grd, north_look.grd, up_look.grd with calc_look_vector.csh)"
+        }
+        super::Processor::Hyp3 => {
+            " (HyP3 writes *_lv_theta.tif and *_lv_phi.tif when ordered with include_look_vectors)"
+        }
+        super::Processor::Licsar => " (LiCSAR keeps the frame's geo.E/N/U.tif in FRAME/metadata/)",
+        super::Processor::Isce2 => " (topsApp geocodes los.rdr into merged/los.rdr.geo)",
+    }
 }
 
 /// The detector's grid over `source`: [`MODEL_SPACING_M`] cells in `source`'s CRS when it is

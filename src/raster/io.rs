@@ -59,11 +59,27 @@ impl RasterFile {
         if !path.exists() {
             return Err(Error::NotFound { path });
         }
+        Self::open_as(path.clone(), &path)
+    }
+
+    /// The phase (argument, radians) of a complex raster (ISCE `filt_topophase.flat.geo`), read
+    /// through GDAL's `DERIVED_SUBDATASET:PHASE:` pixel function.
+    pub fn open_complex_phase(path: impl AsRef<Path>) -> Result<RasterFile> {
+        let path = path.as_ref().to_path_buf();
+        if !path.exists() {
+            return Err(Error::NotFound { path });
+        }
+        let derived = PathBuf::from(format!("DERIVED_SUBDATASET:PHASE:{}", path.display()));
+        Self::open_as(path, &derived)
+    }
+
+    /// Open GDAL dataset `name` as the raster of file `path` (named in messages).
+    fn open_as(path: PathBuf, name: &Path) -> Result<RasterFile> {
         let options = DatasetOptions {
             open_flags: GdalOpenFlags::GDAL_OF_RASTER | GdalOpenFlags::GDAL_OF_READONLY,
             ..Default::default()
         };
-        let dataset = Dataset::open_ex(&path, options).map_err(|e| Error::NotRaster {
+        let dataset = Dataset::open_ex(name, options).map_err(|e| Error::NotRaster {
             path: path.clone(),
             reason: first_line(&e.to_string()),
         })?;
