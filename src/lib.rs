@@ -20,12 +20,14 @@
 //! - `train` (feature `train`): the burn trainer, YOLOv3 loss, augmentation, checked export;
 //! - [`evaluate`]: matching, AP (VOC all-point, COCO 101-point), P/R/F1, per-class table;
 //! - [`overlay`]: detections against a landslide inventory (PROJ, rstar, geo);
+//! - [`batch`]: many products into one GeoPackage layer with a `runs` table, resumable;
 //! - [`persistence`]: detections of several interferograms clustered into persistent areas;
 //! - [`vector`]: GeoPackage (transactional) and GeoJSON polygon layers;
 //! - [`render`]: PNG previews (cyclic phase colours, class boxes);
 //! - [`ffi`]: the C ABI (`include/fringewatch.h`) for the QGIS plugin and other hosts;
 //! - [`progress`], [`error`]: progress/cancel and typed errors shared by CLI and C ABI.
 
+pub mod batch;
 pub mod dataset;
 pub mod detect;
 pub mod engine;

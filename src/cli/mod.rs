@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing (clap), progress bars (indicatif) and one-line error
 //! messages with a non-zero exit code.
 
+mod batch;
 mod demo;
 mod detect;
 mod evaluate;
@@ -53,6 +54,9 @@ enum Command {
     Detect(detect::DetectArgs),
     /// End to end: ISL and PC1 on the phase grid, stack, detect, write the layer.
     Run(detect::RunArgs),
+    /// Many product folders into one GeoPackage layer with a `runs` table; a second call does
+    /// only what is not done.
+    Batch(batch::BatchArgs),
     /// Model files: write an untrained model, show a model's metadata.
     #[command(subcommand)]
     Model(detect::ModelCommand),
@@ -208,7 +212,7 @@ struct TerrainArgs {
 }
 
 /// indicatif progress bar as a library progress sink.
-pub(crate) struct Bar(ProgressBar);
+pub(crate) struct Bar(pub(crate) ProgressBar);
 
 impl Bar {
     pub(crate) fn new(quiet: bool, title: &str) -> Bar {
@@ -361,6 +365,7 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
         Command::Dataset(a) => simulate::dataset(a, quiet),
         Command::Detect(a) => detect::detect(a, quiet),
         Command::Run(a) => detect::run(a, quiet),
+        Command::Batch(a) => batch::run(a, quiet),
         Command::Model(c) => detect::model(c),
         Command::Evaluate(a) => evaluate::run(a, quiet),
         Command::Train(a) => train::run(a, quiet),

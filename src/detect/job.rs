@@ -13,7 +13,7 @@ use crate::model::{default_model, sha256_of};
 use crate::progress::{Progress, Silent, Stage};
 use crate::raster::io::check_output_path;
 use crate::stack::{layers_and_stack, RawLayers};
-use crate::vector::{check_layer_name, is_geojson};
+use crate::vector::{check_layer_name, is_geojson, PolygonFeature};
 
 /// Where detections go: a layer of a GeoPackage (created or added to; other layers are never
 /// touched), or a GeoJSON file when `path` ends in `.geojson`/`.json` (`layer` then unused).
@@ -127,12 +127,7 @@ impl Detector {
         progress: &dyn Progress,
     ) -> Result<DetectionRun> {
         let run = detect_stack(stack, self.engine.as_ref(), settings, progress)?;
-        let metadata = self.engine.metadata();
-        let model = ModelInfo {
-            name: metadata.name.clone(),
-            sha256: self.model_sha256.clone(),
-        };
-        let features = detection_features(&run, &metadata.classes, &model, chrono::Utc::now());
+        let features = self.features(&run);
         write_detections(
             &output.path,
             &output.layer,
@@ -142,6 +137,34 @@ impl Detector {
             &Silent,
         )?;
         Ok(run)
+    }
+
+    /// The detection layer's features of `run` (model name and SHA-256, created now).
+    pub fn features(&self, run: &DetectionRun) -> Vec<PolygonFeature> {
+        let metadata = self.engine.metadata();
+        let model = ModelInfo {
+            name: metadata.name.clone(),
+            sha256: self.model_sha256.clone(),
+        };
+        detection_features(run, &metadata.classes, &model, chrono::Utc::now())
+    }
+
+    /// End to end from raw layers to detections, nothing written but the layers: ISL, PC1 and
+    /// the stack in `layers`.
+    pub fn detect_raw(
+        &self,
+        raw: &RawLayers,
+        layers: &Path,
+        settings: &DetectSettings,
+        progress: &dyn Progress,
+    ) -> Result<DetectionRun> {
+        let stage = |start, span| Stage {
+            parent: progress,
+            start,
+            span,
+        };
+        let stack = layers_and_stack(raw, layers, &stage(0.0, 0.55))?;
+        detect_stack(&stack, self.engine.as_ref(), settings, &stage(0.55, 0.45))
     }
 
     /// End to end from raw layers: ISL, PC1 and the stack (in `keep_layers`, or in a temporary

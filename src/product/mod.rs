@@ -4,8 +4,8 @@
 //! [`prepare::prepare`] brings them onto the detector's grid.
 //!
 //! Readers: [`hyp3`] (ASF HyP3 INSAR_GAMMA and INSAR_ISCE_BURST), [`licsar`] (COMET LiCSAR
-//! frame folders), [`gmtsar`] (GMTSAR interferogram folders) and [`isce2`] (ISCE2 geocoded
-//! outputs).
+//! frame folders), [`gmtsar`] (GMTSAR interferogram folders), [`isce2`] (ISCE2 geocoded
+//! outputs) and [`scene`] (fringewatch's simulated scenes).
 
 pub mod geometry;
 pub mod gmtsar;
@@ -13,6 +13,7 @@ pub mod hyp3;
 pub mod isce2;
 pub mod licsar;
 pub mod prepare;
+pub mod scene;
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,8 @@ pub enum Processor {
     Gmtsar,
     /// ISCE2 geocoded outputs (`merged/`).
     Isce2,
+    /// A scene folder of `fringewatch simulate`.
+    Simulated,
 }
 
 impl Processor {
@@ -40,6 +43,7 @@ impl Processor {
             Processor::Licsar => "LiCSAR",
             Processor::Gmtsar => "GMTSAR",
             Processor::Isce2 => "ISCE2",
+            Processor::Simulated => "simulated",
         }
     }
 }
@@ -66,6 +70,8 @@ pub enum LineOfSight {
     /// HyP3 `lv_theta` (elevation of the ground-to-satellite vector above the horizontal) and
     /// `lv_phi` (its direction from east, counter-clockwise), radians.
     Hyp3Angles { theta: PathBuf, phi: PathBuf },
+    /// An incidence raster in degrees from the vertical; the heading comes from the metadata.
+    IncidenceDegrees { path: PathBuf },
     /// ISCE2 `los.rdr.geo`: band 1 the incidence from the vertical, band 2 the azimuth of the
     /// target-to-platform vector from north, anticlockwise, degrees.
     IsceAngles { path: PathBuf },
@@ -113,7 +119,13 @@ pub fn open_product(folder: &Path) -> Result<Product> {
         });
     }
     let mut misses = Vec::new();
-    for reader in [hyp3::read, licsar::read, gmtsar::read, isce2::read] {
+    for reader in [
+        hyp3::read,
+        licsar::read,
+        gmtsar::read,
+        isce2::read,
+        scene::read,
+    ] {
         match reader(folder)? {
             Found::Product(p) => return Ok(*p),
             Found::Not(why) => misses.push(why),

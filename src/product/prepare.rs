@@ -190,6 +190,20 @@ pub fn prepare(
             };
             let on_source = |path: &Path| on_source_band(path, 1);
             let (east, north, up) = match los {
+                LineOfSight::IncidenceDegrees { path } => {
+                    // a vertical plane through the heading: only the incidence matters
+                    let incidence = on_source(path)?;
+                    let east = incidence.mapv(|i| i.to_radians().sin());
+                    let up = incidence.mapv(|i| i.to_radians().cos());
+                    let (e, n) = match product.heading_deg {
+                        Some(h) => {
+                            let b = (h - 90.0).to_radians();
+                            (east.mapv(|s| s * b.sin() as f32), east.mapv(|s| s * b.cos() as f32))
+                        }
+                        None => (east.clone(), Array2::zeros(east.dim())),
+                    };
+                    (e, n, up)
+                }
                 LineOfSight::IsceAngles { path } => {
                     let (incidence, azimuth) = (on_source_band(path, 1)?, on_source_band(path, 2)?);
                     let mut e = Array2::<f32>::zeros(incidence.dim());
@@ -226,7 +240,10 @@ pub fn prepare(
             };
             let (incidence, heading) =
                 incidence_and_mean_heading(east.view(), north.view(), up.view());
-            geometry_heading = heading;
+            // an incidence raster carries no heading of its own
+            if !matches!(los, LineOfSight::IncidenceDegrees { .. }) {
+                geometry_heading = heading;
+            }
             let warped = onto_grid(&incidence, "incidence", Resampling::Bilinear)?;
             let path = dir.join("incidence.tif");
             write_single_band(&path, &grid, warped.view(), "incidence", &[])?;
@@ -328,6 +345,7 @@ fn geometry_hint(product: &Product) -> &'static str {
         }
         super::Processor::Licsar => " (LiCSAR keeps the frame's geo.E/N/U.tif in FRAME/metadata/)",
         super::Processor::Isce2 => " (topsApp geocodes los.rdr into merged/los.rdr.geo)",
+        super::Processor::Simulated => " (simulate writes incidence.tif and scene.json)",
     }
 }
 

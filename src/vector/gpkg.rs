@@ -321,3 +321,155 @@ pub fn layer_names(path: &Path) -> Result<Vec<String>> {
     let dataset = open_vector(path)?;
     Ok(dataset.layers().map(|l| l.name()).collect())
 }
+
+/// The CRS (WKT) of layer `name` of a vector dataset, `None` when the file or the layer does not
+/// exist or has no CRS.
+pub fn layer_crs(path: &Path, name: &str) -> Option<String> {
+    let dataset = open_vector(path).ok()?;
+    let layer = dataset.layer_by_name(name).ok()?;
+    layer.spatial_ref().and_then(|s| s.to_wkt().ok())
+}
+
+/// One unit of a batch in one transaction: `features` appended to polygon layer `spec` (when
+/// given) and `rows` appended to the non-spatial table `table` (each created when missing). Both land or
+/// neither does — also when the process is killed, since GeoPackage is SQLite and an
+/// uncommitted transaction is rolled back by its journal. Other layers are never touched; a
+/// file created by this call is removed again on error. Features must be in `spec.crs` (an
+/// existing layer keeps its CRS and fields).
+pub fn append_in_transaction(
+    path: &Path,
+    layer: Option<(&LayerSpec, &[PolygonFeature])>,
+    table: &LayerSpec,
+    rows: &[Vec<Value>],
+) -> Result<()> {
+    check_output_path(path)?;
+    if let Some((spec, _)) = layer {
+        check_layer_name(&spec.name)?;
+    }
+    check_layer_name(&table.name)?;
+    let created = !path.exists();
+    let mut dataset = if created {
+        let driver = DriverManager::get_driver_by_name("GPKG").map_err(|e| Error::gdal(path, e))?;
+        driver.create_vector_only(path).map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            problem: format!("cannot create GeoPackage ({e})"),
+        })?
+    } else {
+        open_for_update(path)?
+    };
+    let result = append_both(&mut dataset, path, layer, table, rows);
+    let closed = dataset.close().map_err(|e| Error::gdal(path, e));
+    let result = result.and(closed);
+    if result.is_err() && created {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+fn append_both(
+    dataset: &mut Dataset,
+    path: &Path,
+    layer: Option<(&LayerSpec, &[PolygonFeature])>,
+    table: &LayerSpec,
+    rows: &[Vec<Value>],
+) -> Result<()> {
+    let srs = match layer {
+        Some((spec, _)) => {
+            Some(SpatialRef::from_definition(&spec.crs).map_err(|e| Error::gdal(path, e))?)
+        }
+        None => None,
+    };
+    let features = layer.map_or(&[][..], |(_, f)| f);
+    let mut parts = Vec::new();
+    if let Some((spec, _)) = layer {
+        parts.push((
+            spec,
+            true,
+            features.iter().map(|f| &f.values).collect::<Vec<_>>(),
+        ));
+    }
+    parts.push((table, false, rows.iter().collect::<Vec<_>>()));
+    let mut txn = dataset
+        .start_transaction()
+        .map_err(|e| Error::gdal(path, e))?;
+    let mut handles = Vec::new();
+    let outcome = (|| -> Result<()> {
+        for (layer_spec, geometry, values) in parts {
+            let layer = match txn.layer_by_name(&layer_spec.name) {
+                Ok(layer) => layer,
+                Err(_) => {
+                    let layer = txn
+                        .create_layer(LayerOptions {
+                            name: &layer_spec.name,
+                            srs: if geometry { srs.as_ref() } else { None },
+                            ty: if geometry {
+                                OGRwkbGeometryType::wkbPolygon
+                            } else {
+                                OGRwkbGeometryType::wkbNone
+                            },
+                            options: Some(&["FID=fid", "GEOMETRY_NAME=geom"]),
+                        })
+                        .map_err(|e| Error::gdal(path, e))?;
+                    let defs: Vec<(&str, OGRFieldType::Type)> = layer_spec
+                        .fields
+                        .iter()
+                        .map(|f| (f.name.as_str(), ogr_type(f.kind)))
+                        .collect();
+                    layer
+                        .create_defn_fields(&defs)
+                        .map_err(|e| Error::gdal(path, e))?;
+                    layer
+                }
+            };
+            handles.push(unsafe { layer.c_layer() });
+            let names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+            let order: Vec<usize> = layer_spec
+                .fields
+                .iter()
+                .map(|f| {
+                    names.iter().position(|n| n.eq_ignore_ascii_case(&f.name)).ok_or_else(|| {
+                        Error::Output {
+                            path: path.to_path_buf(),
+                            problem: format!(
+                                "layer '{}' has no field '{}': not a layer this batch wrote; choose another layer name",
+                                layer_spec.name, f.name
+                            ),
+                        }
+                    })
+                })
+                .collect::<Result<_>>()?;
+            for (k, values) in values.iter().enumerate() {
+                let mut feature = Feature::new(layer.defn()).map_err(|e| Error::gdal(path, e))?;
+                for (value, &idx) in values.iter().zip(&order) {
+                    let set = match value {
+                        Value::Text(s) => feature.set_field_string(idx, s),
+                        Value::Integer(v) => feature.set_field_integer64(idx, *v),
+                        Value::Real(v) if v.is_finite() => feature.set_field_double(idx, *v),
+                        Value::Real(_) | Value::Null => feature.set_field_null(idx),
+                        Value::DateTime(d) => feature.set_field_datetime(idx, d.fixed_offset()),
+                    };
+                    set.map_err(|e| Error::gdal(path, e))?;
+                }
+                if geometry {
+                    feature
+                        .set_geometry(polygon(&features[k].ring).map_err(|e| Error::gdal(path, e))?)
+                        .map_err(|e| Error::gdal(path, e))?;
+                }
+                feature.create(&layer).map_err(|e| Error::gdal(path, e))?;
+            }
+        }
+        Ok(())
+    })();
+    for handle in handles {
+        unsafe {
+            gdal_sys::OGR_L_SyncToDisk(handle);
+        }
+    }
+    match outcome {
+        Ok(()) => txn.commit().map_err(|e| Error::gdal(path, e)),
+        Err(e) => {
+            let _ = txn.rollback();
+            Err(e)
+        }
+    }
+}

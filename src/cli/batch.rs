@@ -1,0 +1,130 @@
+//! `fringewatch batch`: many product folders into one GeoPackage, resumable.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use fringewatch::batch::{run_batch, BatchSettings, Status};
+use fringewatch::detect::job::Detector;
+use fringewatch::detect::DetectSettings;
+use fringewatch::engine::Backend;
+use fringewatch::product::prepare::Overrides;
+use fringewatch::{Error, Result};
+use indicatif::MultiProgress;
+
+use super::Bar;
+
+#[derive(Args)]
+pub(crate) struct BatchArgs {
+    /// Product folders (HyP3, LiCSAR pair, GMTSAR, ISCE2, simulated scene), one interferogram
+    /// each.
+    #[arg(long, num_args = 1.., required_unless_present = "manifest", conflicts_with = "manifest")]
+    products: Vec<PathBuf>,
+    /// A CSV of product folders: a header line with a `product` column (other columns are
+    /// ignored), paths relative to the CSV's folder.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// Output GeoPackage: the detection layer and the `runs` table (created, or continued).
+    #[arg(long)]
+    out: PathBuf,
+    /// Detection layer name.
+    #[arg(long, default_value = "detections")]
+    layer: String,
+    /// ONNX model (default: the bundled model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Least score of a reported box (default: the model's recommended threshold).
+    #[arg(long)]
+    confidence: Option<f32>,
+    /// Inference backend (auto: a hardware GPU when there is one, else tract).
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
+}
+
+/// The product folders of a manifest CSV.
+fn manifest_products(path: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => Error::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    })?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    let column = header
+        .iter()
+        .position(|h| h == "product")
+        .ok_or_else(|| Error::bad_input(path, "no 'product' column in the header line"))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    lines
+        .enumerate()
+        .map(|(k, line)| {
+            let cell = line.split(',').nth(column).map(str::trim).unwrap_or("");
+            if cell.is_empty() {
+                return Err(Error::bad_input(
+                    path,
+                    format!("line {}: no product folder", k + 2),
+                ));
+            }
+            Ok(base.join(cell))
+        })
+        .collect()
+}
+
+pub(crate) fn run(args: BatchArgs, quiet: bool) -> Result<()> {
+    let products = match &args.manifest {
+        Some(csv) => manifest_products(csv)?,
+        None => args.products.clone(),
+    };
+    let detector = Detector::open(args.model.as_deref(), args.backend, 1)?;
+    for note in detector.notes() {
+        if !quiet || !note.starts_with("engine:") {
+            eprintln!("{note}");
+        }
+    }
+    let defaults = detector.default_settings();
+    let settings = BatchSettings {
+        out: args.out.clone(),
+        layer: args.layer.clone(),
+        overrides: Overrides::default(),
+        detect: DetectSettings {
+            confidence: args.confidence.unwrap_or(defaults.confidence),
+            ..defaults
+        },
+    };
+    // one bar over the pairs, one over the current pair
+    let bars = MultiProgress::new();
+    let (overall, current) = (Bar::new(quiet, "pairs"), Bar::new(quiet, "pair"));
+    let _ = bars.add(overall.0.clone());
+    let _ = bars.add(current.0.clone());
+    let outcomes = run_batch(&products, &settings, &detector, &overall, &current)?;
+    overall.done();
+    current.done();
+    let count = |s: Status| outcomes.iter().filter(|o| o.status == s).count();
+    for o in outcomes.iter().filter(|o| o.status == Status::Failed) {
+        let product = o.product.display().to_string();
+        if o.message.starts_with(&product) {
+            eprintln!("failed: {}", o.message);
+        } else {
+            eprintln!("failed: {product}: {}", o.message);
+        }
+    }
+    println!(
+        "{} pairs: {} done ({} detections), {} failed, {} skipped (done before) → {} layer '{}', table 'runs'",
+        outcomes.len(),
+        count(Status::Done),
+        outcomes.iter().map(|o| o.detections).sum::<usize>(),
+        count(Status::Failed),
+        count(Status::Skipped),
+        args.out.display(),
+        args.layer
+    );
+    Ok(())
+}
