@@ -67,6 +67,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// A failed read of `path`: [`Error::NotFound`] when it does not exist, else [`Error::Io`].
+    pub fn reading(path: &std::path::Path, source: std::io::Error) -> Self {
+        match source.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                path: path.to_path_buf(),
+            },
+            _ => Error::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
+
     pub fn bad_input(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::BadInput {
             path: path.into(),

@@ -28,6 +28,24 @@ fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
+/// `prepare` of a longitude/latitude product near 14.4°E 41.5°N into `dir`: the grid must be
+/// UTM zone 33N and the heading `heading`.
+fn prepared_in_utm33(
+    product: &fringewatch::product::Product,
+    dir: &Path,
+    heading: f64,
+) -> fringewatch::product::prepare::Prepared {
+    let prepared = prepare(product, &Overrides::default(), dir, &Silent).unwrap();
+    let utm33 = Crs::from_definition("EPSG:32633").unwrap();
+    assert!(prepared.grid.crs.same_as(&utm33));
+    let got = prepared.raw.heading_deg;
+    assert!(
+        (got - heading).abs() < 1e-3,
+        "heading {got}, expected {heading}"
+    );
+    prepared
+}
+
 fn wrap(v: f64) -> f64 {
     (v + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU) - std::f64::consts::PI
 }
@@ -307,22 +325,7 @@ fn licsar_frame_by_hand() {
     assert!((product.coherence_scale - 1.0 / 255.0).abs() < 1e-12);
     assert!((product.heading_deg.unwrap() + 12.019061).abs() < 1e-9);
 
-    let prepared = prepare(
-        &product,
-        &Overrides::default(),
-        &dir.path().join("layers"),
-        &Silent,
-    )
-    .unwrap();
-    assert!(prepared
-        .grid
-        .crs
-        .same_as(&Crs::from_definition("EPSG:32633").unwrap()));
-    assert!(
-        (prepared.raw.heading_deg + 12.0).abs() < 1e-3,
-        "{}",
-        prepared.raw.heading_deg
-    );
+    let prepared = prepared_in_utm33(&product, &dir.path().join("layers"), -12.0);
     assert!(
         prepared.notes.iter().any(|n| n.contains("coarser")),
         "{:?}",
@@ -535,22 +538,7 @@ fn gmtsar_folder_by_hand() {
         "{stored}"
     );
 
-    let prepared = prepare(
-        &product,
-        &Overrides::default(),
-        &dir.path().join("layers"),
-        &Silent,
-    )
-    .unwrap();
-    assert!(prepared
-        .grid
-        .crs
-        .same_as(&Crs::from_definition("EPSG:32633").unwrap()));
-    assert!(
-        (prepared.raw.heading_deg + 168.0).abs() < 1e-3,
-        "{}",
-        prepared.raw.heading_deg
-    );
+    let prepared = prepared_in_utm33(&product, &dir.path().join("layers"), -168.0);
     let incidence = match &prepared.raw.incidence {
         fringewatch::sensitivity::layer::Incidence::Raster(p) => common::read(p),
         other => panic!("{other:?}"),

@@ -42,15 +42,7 @@ pub(crate) struct BatchArgs {
 
 /// The product folders of a manifest CSV.
 fn manifest_products(path: &Path) -> Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            path: path.to_path_buf(),
-        },
-        _ => Error::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::reading(path, source))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<String> = lines
         .next()

@@ -354,15 +354,7 @@ pub fn write_onnx(model: &ModelProto, path: &Path) -> Result<()> {
 
 /// Read and check an ONNX model file: protobuf, metadata, input and output shapes.
 pub fn read_model(path: &Path) -> Result<(ModelProto, ModelMetadata)> {
-    let bytes = std::fs::read(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            path: path.to_path_buf(),
-        },
-        _ => Error::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::reading(path, source))?;
     let proto = ModelProto::decode(bytes.as_slice())
         .ok()
         .filter(|p| p.graph.is_some())

@@ -56,6 +56,27 @@ pub fn wrap_degrees(angle: f64) -> f64 {
     }
 }
 
+/// The (E, N, U) fields of two per-pixel angle fields `a`, `b` under a convention `to_enu`
+/// (e.g. [`enu_from_hyp3`], [`enu_from_isce`]).
+pub fn enu_field(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    to_enu: impl Fn(f64, f64) -> (f64, f64, f64) + Sync,
+) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
+    let mut east = Array2::<f32>::zeros(a.dim());
+    let (mut north, mut up) = (east.clone(), east.clone());
+    Zip::from(&mut east)
+        .and(&mut north)
+        .and(&mut up)
+        .and(a)
+        .and(b)
+        .for_each(|e, n, u, &x, &y| {
+            let v = to_enu(f64::from(x), f64::from(y));
+            (*e, *n, *u) = (v.0 as f32, v.1 as f32, v.2 as f32);
+        });
+    (east, north, up)
+}
+
 /// Per-pixel incidence (degrees; NaN where any component is missing or the vector is zero) and
 /// the circular mean heading of the valid pixels (None when there is none) of a field of
 /// ground-to-satellite vectors.

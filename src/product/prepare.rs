@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, Zip};
 
-use super::geometry::{enu_from_hyp3, enu_from_isce, incidence_and_mean_heading, wrap_degrees};
+use super::geometry::{
+    enu_field, enu_from_hyp3, enu_from_isce, incidence_and_mean_heading, wrap_degrees,
+};
 use super::{LineOfSight, Product};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -204,36 +206,16 @@ pub fn prepare(
                     };
                     (e, n, up)
                 }
-                LineOfSight::IsceAngles { path } => {
-                    let (incidence, azimuth) = (on_source_band(path, 1)?, on_source_band(path, 2)?);
-                    let mut e = Array2::<f32>::zeros(incidence.dim());
-                    let (mut n, mut u) = (e.clone(), e.clone());
-                    Zip::from(&mut e)
-                        .and(&mut n)
-                        .and(&mut u)
-                        .and(&incidence)
-                        .and(&azimuth)
-                        .for_each(|e, n, u, &i, &a| {
-                            let v = enu_from_isce(f64::from(i), f64::from(a));
-                            (*e, *n, *u) = (v.0 as f32, v.1 as f32, v.2 as f32);
-                        });
-                    (e, n, u)
-                }
-                LineOfSight::Hyp3Angles { theta, phi } => {
-                    let (theta, phi) = (on_source(theta)?, on_source(phi)?);
-                    let mut e = Array2::<f32>::zeros(theta.dim());
-                    let (mut n, mut u) = (e.clone(), e.clone());
-                    Zip::from(&mut e)
-                        .and(&mut n)
-                        .and(&mut u)
-                        .and(&theta)
-                        .and(&phi)
-                        .for_each(|e, n, u, &t, &p| {
-                            let v = enu_from_hyp3(f64::from(t), f64::from(p));
-                            (*e, *n, *u) = (v.0 as f32, v.1 as f32, v.2 as f32);
-                        });
-                    (e, n, u)
-                }
+                LineOfSight::IsceAngles { path } => enu_field(
+                    on_source_band(path, 1)?.view(),
+                    on_source_band(path, 2)?.view(),
+                    enu_from_isce,
+                ),
+                LineOfSight::Hyp3Angles { theta, phi } => enu_field(
+                    on_source(theta)?.view(),
+                    on_source(phi)?.view(),
+                    enu_from_hyp3,
+                ),
                 LineOfSight::UnitVector { east, north, up } => {
                     (on_source(east)?, on_source(north)?, on_source(up)?)
                 }

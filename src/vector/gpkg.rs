@@ -64,6 +64,30 @@ fn open_for_update(path: &Path) -> Result<Dataset> {
     Ok(dataset)
 }
 
+/// The GeoPackage at `path` opened for update, or created when missing (then `true`).
+fn create_or_open(path: &Path) -> Result<(Dataset, bool)> {
+    if path.exists() {
+        return Ok((open_for_update(path)?, false));
+    }
+    let driver = DriverManager::get_driver_by_name("GPKG").map_err(|e| Error::gdal(path, e))?;
+    let dataset = driver.create_vector_only(path).map_err(|e| Error::Output {
+        path: path.to_path_buf(),
+        problem: format!("cannot create GeoPackage ({e})"),
+    })?;
+    Ok((dataset, true))
+}
+
+/// Close `dataset` after a write that gave `result`; a file this write created is removed
+/// again when anything failed.
+fn finish(dataset: Dataset, path: &Path, created: bool, result: Result<()>) -> Result<()> {
+    let closed = dataset.close().map_err(|e| Error::gdal(path, e));
+    let result = result.and(closed);
+    if result.is_err() && created {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
 fn layer_index(dataset: &Dataset, name: &str) -> Option<usize> {
     (0..dataset.layer_count()).find(|&i| {
         dataset
@@ -94,16 +118,7 @@ pub fn write_layer(
         }
     }
     let srs = SpatialRef::from_definition(&spec.crs).map_err(|e| Error::gdal(path, e))?;
-    let created = !path.exists();
-    let mut dataset = if created {
-        let driver = DriverManager::get_driver_by_name("GPKG").map_err(|e| Error::gdal(path, e))?;
-        driver.create_vector_only(path).map_err(|e| Error::Output {
-            path: path.to_path_buf(),
-            problem: format!("cannot create GeoPackage ({e})"),
-        })?
-    } else {
-        open_for_update(path)?
-    };
+    let (mut dataset, created) = create_or_open(path)?;
     if let Some(ts) = &options.timestamp {
         gdal::config::set_thread_local_config_option("OGR_CURRENT_DATE", ts)
             .map_err(|e| Error::gdal(path, e))?;
@@ -112,12 +127,7 @@ pub fn write_layer(
     if options.timestamp.is_some() {
         let _ = gdal::config::clear_thread_local_config_option("OGR_CURRENT_DATE");
     }
-    let closed = dataset.close().map_err(|e| Error::gdal(path, e));
-    let result = result.and(closed);
-    if result.is_err() && created {
-        let _ = std::fs::remove_file(path);
-    }
-    result
+    finish(dataset, path, created, result)
 }
 
 fn write_in_transaction(
@@ -177,16 +187,7 @@ fn write_in_transaction(
                 return Err(Error::Cancelled);
             }
             let mut feature = Feature::new(layer.defn()).map_err(|e| Error::gdal(path, e))?;
-            for (idx, value) in f.values.iter().enumerate() {
-                let set = match value {
-                    Value::Text(s) => feature.set_field_string(idx, s),
-                    Value::Integer(v) => feature.set_field_integer64(idx, *v),
-                    Value::Real(v) if v.is_finite() => feature.set_field_double(idx, *v),
-                    Value::Real(_) | Value::Null => feature.set_field_null(idx),
-                    Value::DateTime(d) => feature.set_field_datetime(idx, d.fixed_offset()),
-                };
-                set.map_err(|e| Error::gdal(path, e))?;
-            }
+            set_values(&mut feature, &f.values, 0..f.values.len(), path)?;
             feature
                 .set_geometry(polygon(&f.ring).map_err(|e| Error::gdal(path, e))?)
                 .map_err(|e| Error::gdal(path, e))?;
@@ -211,6 +212,26 @@ fn write_in_transaction(
             Err(e)
         }
     }
+}
+
+/// Set `values` on the fields at `indices` of `feature`.
+fn set_values(
+    feature: &mut Feature,
+    values: &[Value],
+    indices: impl Iterator<Item = usize>,
+    path: &Path,
+) -> Result<()> {
+    for (value, idx) in values.iter().zip(indices) {
+        let set = match value {
+            Value::Text(s) => feature.set_field_string(idx, s),
+            Value::Integer(v) => feature.set_field_integer64(idx, *v),
+            Value::Real(v) if v.is_finite() => feature.set_field_double(idx, *v),
+            Value::Real(_) | Value::Null => feature.set_field_null(idx),
+            Value::DateTime(d) => feature.set_field_datetime(idx, d.fixed_offset()),
+        };
+        set.map_err(|e| Error::gdal(path, e))?;
+    }
+    Ok(())
 }
 
 fn convert(value: FieldValue) -> Value {
@@ -347,23 +368,9 @@ pub fn append_in_transaction(
         check_layer_name(&spec.name)?;
     }
     check_layer_name(&table.name)?;
-    let created = !path.exists();
-    let mut dataset = if created {
-        let driver = DriverManager::get_driver_by_name("GPKG").map_err(|e| Error::gdal(path, e))?;
-        driver.create_vector_only(path).map_err(|e| Error::Output {
-            path: path.to_path_buf(),
-            problem: format!("cannot create GeoPackage ({e})"),
-        })?
-    } else {
-        open_for_update(path)?
-    };
+    let (mut dataset, created) = create_or_open(path)?;
     let result = append_both(&mut dataset, path, layer, table, rows);
-    let closed = dataset.close().map_err(|e| Error::gdal(path, e));
-    let result = result.and(closed);
-    if result.is_err() && created {
-        let _ = std::fs::remove_file(path);
-    }
-    result
+    finish(dataset, path, created, result)
 }
 
 fn append_both(
@@ -440,16 +447,7 @@ fn append_both(
                 .collect::<Result<_>>()?;
             for (k, values) in values.iter().enumerate() {
                 let mut feature = Feature::new(layer.defn()).map_err(|e| Error::gdal(path, e))?;
-                for (value, &idx) in values.iter().zip(&order) {
-                    let set = match value {
-                        Value::Text(s) => feature.set_field_string(idx, s),
-                        Value::Integer(v) => feature.set_field_integer64(idx, *v),
-                        Value::Real(v) if v.is_finite() => feature.set_field_double(idx, *v),
-                        Value::Real(_) | Value::Null => feature.set_field_null(idx),
-                        Value::DateTime(d) => feature.set_field_datetime(idx, d.fixed_offset()),
-                    };
-                    set.map_err(|e| Error::gdal(path, e))?;
-                }
+                set_values(&mut feature, values, order.iter().copied(), path)?;
                 if geometry {
                     feature
                         .set_geometry(polygon(&features[k].ring).map_err(|e| Error::gdal(path, e))?)
