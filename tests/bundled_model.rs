@@ -36,11 +36,29 @@ fn detect_scenes(
     seeds: &[u64],
     confidence: f32,
 ) -> (Vec<Prediction>, Vec<Truth>) {
+    detect_offset_scenes(engine, settings, seeds, confidence, 0.0)
+}
+
+/// [`detect_scenes`] with every scene's wrapped phase offset by `offset` radians and wrapped
+/// again (another reference point: the same interferogram).
+fn detect_offset_scenes(
+    engine: &TractEngine,
+    settings: &SimulationSettings,
+    seeds: &[u64],
+    confidence: f32,
+    offset: f32,
+) -> (Vec<Prediction>, Vec<Truth>) {
     let tmp = tempfile::tempdir().unwrap();
     let (mut predictions, mut truths) = (Vec::new(), Vec::new());
     for (k, &seed) in seeds.iter().enumerate() {
-        let scene =
+        let mut scene =
             simulate_scene(settings, &format!("scene_{k:04}"), seed, None, &Silent).unwrap();
+        if offset != 0.0 {
+            let turn = std::f32::consts::TAU;
+            scene.phase.mapv_inplace(|p| {
+                (p + offset + std::f32::consts::PI).rem_euclid(turn) - std::f32::consts::PI
+            });
+        }
         truths.extend(labelled_boxes(&scene, k));
         let dir = write_scene(&scene, tmp.path(), k).unwrap();
         let stack = fringewatch::dataset::scene_stack(
@@ -116,20 +134,20 @@ fn the_bundled_model_finds_the_signals_of_an_unseen_scene() {
         per_class.recall,
         per_class.map_voc
     );
-    // Measured with fringewatch-default-sim-v3 (40 labelled signals of the fixed GMTSAR-like
-    // chain): agnostic P 0.34, R 0.40; per class P 0.23, R 0.28, mAP 0.13 (v2, trained on this
-    // chain alone: 0.38 / 0.40; 0.29 / 0.30 / 0.20 — v3 gave up part of that in-domain edge for
-    // the other families, models/README.md). An untrained model reports nothing at this
+    // Measured with fringewatch-default-sim-v4 at its recommended 0.204 (40 labelled signals of
+    // the fixed GMTSAR-like chain): agnostic P 0.33, R 0.33; per class P 0.31, R 0.30, mAP 0.21
+    // (v3: 0.34 / 0.40; 0.23 / 0.28 / 0.13, so the mAP floor fails for it; v2, trained on this
+    // chain alone: 0.38 / 0.40; 0.29 / 0.30 / 0.20). An untrained model reports nothing at this
     // threshold (objectness prior σ(−4.6) ≈ 0.01), so every floor below fails for it.
-    assert!(found.recall >= 0.33, "recall {:.2}", found.recall);
+    assert!(found.recall >= 0.3, "recall {:.2}", found.recall);
     assert!(found.precision >= 0.3, "precision {:.2}", found.precision);
     assert!(
-        per_class.recall >= 0.2,
+        per_class.recall >= 0.25,
         "per-class recall {:.2}",
         per_class.recall
     );
     assert!(
-        per_class.map_voc >= 0.11,
+        per_class.map_voc >= 0.18,
         "per-class mAP {:.2}",
         per_class.map_voc
     );
@@ -159,22 +177,21 @@ fn family_scores(settings: &SimulationSettings, seeds: &[u64]) -> (usize, f64, f
 /// cannot be bundled unnoticed.
 #[test]
 fn the_bundled_model_holds_on_a_held_out_processing_family() {
-    let mut settings = fringewatch::simulate::domain::Family::Outside.settings(&[]);
-    settings.size = 640;
+    let settings = fringewatch::simulate::domain::Family::Outside.settings(&[]);
     let (labels, per_class, agnostic50, agnostic30) =
-        family_scores(&settings, &[93_001, 93_002, 93_003]);
+        family_scores(&settings, &[93_001, 93_002, 93_003, 93_004, 93_005, 93_006]);
     eprintln!(
         "outside family: {labels} labels; per-class mAP@0.5 {per_class:.3}, class-agnostic AP@0.5 \
          {agnostic50:.3}, AP@0.3 {agnostic30:.3}"
     );
     assert!(labels >= 15, "too few labelled signals: {labels}");
-    // Measured with fringewatch-default-sim-v3: per class 0.020, class-agnostic 0.025 and 0.083
-    // at IoU 0.3; v2 scored 0.000, 0.007 and 0.019 here, so each floor fails for it. (On the 12
-    // scenes of 960 px of models/recipe-randomised.sh: v3 0.105 / 0.130 against v2's 0.019 /
-    // 0.023.) Low figures: this family is far outside the training ranges.
-    assert!(per_class >= 0.015, "per-class mAP {per_class:.3}");
-    assert!(agnostic50 >= 0.02, "class-agnostic AP@0.5 {agnostic50:.3}");
-    assert!(agnostic30 >= 0.07, "class-agnostic AP@0.3 {agnostic30:.3}");
+    // Six 960 px scenes, 89 labels. Measured with fringewatch-default-sim-v4: per class 0.192,
+    // class-agnostic 0.305 and 0.376 at IoU 0.3; v3 scored 0.173, 0.252 and 0.311 here (it
+    // fails the last two floors), v2 0.052, 0.037 and 0.095 (it fails all three). (On the 12
+    // scenes of models/recipe-cos-sin.sh: v4 0.127 / 0.194, v3 0.105 / 0.130, v2 0.019 / 0.023.)
+    assert!(per_class >= 0.17, "per-class mAP {per_class:.3}");
+    assert!(agnostic50 >= 0.27, "class-agnostic AP@0.5 {agnostic50:.3}");
+    assert!(agnostic30 >= 0.34, "class-agnostic AP@0.3 {agnostic30:.3}");
 }
 
 /// Scene merging is monotone in the confidence (issue: scene-level merging): `fringewatch run`
@@ -261,4 +278,59 @@ fn a_lower_confidence_run_keeps_the_higher_boxes_and_never_lowers_ap() {
     eprintln!("AP@0.5 at confidence 0.01: {ap_low:.3}, at 0.3: {ap_high:.3}");
     assert!(ap_low >= ap_high - 1e-9, "{ap_low} < {ap_high}");
     assert!(low.len() > high.len());
+}
+
+/// Where the wrap falls carries no information (issue: retraining for robustness): the same
+/// scenes with the phase offset by a constant and wrapped again — another reference point of
+/// the same interferogram — give the same boxes. Each box at the model's threshold must have one
+/// of the same class at IoU ≥ 0.5 in the other run, both ways, for most boxes; the share at the
+/// issue's IoU ≥ 0.9 is printed, not asserted, because no model reaches it yet.
+#[test]
+fn a_constant_phase_offset_keeps_the_boxes() {
+    let engine = TractEngine::load(&default_model().unwrap(), 1).unwrap();
+    let confidence = engine.metadata().default_confidence();
+    let settings = SimulationSettings {
+        size: 640,
+        ..SimulationSettings::default()
+    };
+    let seeds = [94_001, 94_002, 94_003];
+    let (reference, _) = detect_offset_scenes(&engine, &settings, &seeds, confidence, 0.0);
+    let mut worst = 1.0f64;
+    for offset in [1.3f32, -2.4] {
+        let (moved, _) = detect_offset_scenes(&engine, &settings, &seeds, confidence, offset);
+        let kept_at = |from: &[Prediction], to: &[Prediction], overlap: f64| {
+            let hit = from
+                .iter()
+                .filter(|a| {
+                    to.iter().any(|b| {
+                        a.image == b.image
+                            && a.class == b.class
+                            && fringewatch::tiling::iou(&a.bbox, &b.bbox) >= overlap
+                    })
+                })
+                .count();
+            hit as f64 / from.len().max(1) as f64
+        };
+        let kept = |from, to| kept_at(from, to, 0.9);
+        let (there, back) = (kept(&reference, &moved), kept(&moved, &reference));
+        eprintln!(
+            "offset {offset:+.1} rad: {} and {} boxes; kept at IoU ≥ 0.9: {there:.2} and {back:.2}; \
+             at IoU ≥ 0.5: {:.2} and {:.2}",
+            reference.len(),
+            moved.len(),
+            kept_at(&reference, &moved, 0.5),
+            kept_at(&moved, &reference, 0.5)
+        );
+        worst = worst
+            .min(kept_at(&reference, &moved, 0.5))
+            .min(kept_at(&moved, &reference, 0.5));
+    }
+    assert!(reference.len() >= 5, "too few boxes: {}", reference.len());
+    // Measured with fringewatch-default-sim-v4 (cos/sin input): kept at IoU ≥ 0.5 0.85 / 0.69
+    // (+1.3 rad) and 0.69 / 0.60 (−2.4 rad); at IoU ≥ 0.9 0.00–0.31. v3 (scaled phase, trained
+    // with the same re-referencing): 0.86 / 0.63 and 0.79 / 0.69; at IoU ≥ 0.9 0.11–0.14.
+    assert!(
+        worst >= 0.55,
+        "share of boxes kept at IoU ≥ 0.5: {worst:.2}"
+    );
 }
