@@ -145,6 +145,33 @@ fn hyp3_product_by_hand() {
     }
 }
 
+/// A HyP3 product whose metadata names another acquisition than its name is refused, with both
+/// dates in the message.
+#[test]
+fn a_hyp3_product_whose_pieces_disagree_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(HYP3);
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(hyp3_fixture()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+    }
+    let txt = copy.join(format!("{HYP3}.txt"));
+    let text = std::fs::read_to_string(&txt).unwrap();
+    std::fs::write(
+        &txt,
+        text.replace("__1SDV_20200115T135532", "__1SDV_20200127T135532"),
+    )
+    .unwrap();
+    let err = open_product(&copy).unwrap_err().to_string();
+    assert!(
+        err.contains("2020-01-15")
+            && err.contains("2020-01-27")
+            && err.contains("Secondary Granule"),
+        "{err}"
+    );
+}
+
 /// Real HyP3 metadata files (MintPy's test data): the `Key: value` lines split at the first
 /// colon, headings and baselines as numbers, dates from the names.
 #[test]
@@ -170,6 +197,16 @@ fn real_hyp3_metadata_files() {
     assert_eq!(
         dates_from_product_name("S1AC_20251001T204513_20251007T204359_HHR006_INT40_G_ueF_1DBE"),
         Some((date("2025-10-01"), date("2025-10-07")))
+    );
+    // the granules of both files give the dates of their product names
+    use fringewatch::product::hyp3::granule_date;
+    assert_eq!(
+        granule_date(&get(&gamma, "Secondary Granule")),
+        Some(date("2025-10-07"))
+    );
+    assert_eq!(
+        granule_date(&get(&burst, "Reference Granule")),
+        Some(date("2022-08-14"))
     );
 }
 
@@ -513,6 +550,12 @@ fn gmtsar_folder_by_hand() {
         "SC_clock_start\t\t= 2015145.5465232000\norbdir\t= D\nlookdir\t= R\nradar_wavelength\t= 0.0554658\n",
     )
     .unwrap();
+    let repeat_prm = pair.join("S1_20150607_ALL_F1.PRM");
+    std::fs::write(
+        &repeat_prm,
+        "SC_clock_start\t\t= 2015157.5465219383\norbdir\t= D\n",
+    )
+    .unwrap();
     std::fs::write(
         top.join("baseline_table.dat"),
         "S1_20150526_ALL_F1 2015145.5885222249 0 -33.273566547687 -17.10\n\
@@ -556,6 +599,22 @@ fn gmtsar_folder_by_hand() {
         let got = f64::from(values[[r as usize, c as usize]]);
         assert!((got - phase(lon, lat)).abs() < 0.01, "{lon} {lat}: {got}");
     }
+    // a folder whose name and PRM files disagree on the pair is refused, naming both
+    std::fs::write(
+        &repeat_prm,
+        "SC_clock_start\t\t= 2015160.5465219383\norbdir\t= D\n",
+    )
+    .unwrap();
+    let err = open_product(&pair).unwrap_err().to_string();
+    assert!(
+        err.contains("2015-06-07") && err.contains("2015-06-10"),
+        "{err}"
+    );
+    std::fs::write(
+        &repeat_prm,
+        "SC_clock_start\t\t= 2015157.5465219383\norbdir\t= D\n",
+    )
+    .unwrap();
     // without look vectors the heading must be given, and the message says how GMTSAR makes them
     for name in ["east_look.grd", "north_look.grd", "up_look.grd"] {
         std::fs::remove_file(pair.join(name)).unwrap();

@@ -44,6 +44,23 @@ pub fn read(folder: &Path) -> Result<Found> {
         .filter_map(|p| std::fs::read_to_string(p).ok())
         .map(|text| parse_prm(&text))
         .collect();
+    // the PRM files' acquisitions must include the folder's pair
+    let acquisitions: Vec<NaiveDate> = prms
+        .iter()
+        .filter_map(|prm| prm.iter().find(|(k, _)| k == "SC_clock_start"))
+        .filter_map(|(_, v)| date_from_yyyyddd(v.split('.').next()?))
+        .collect();
+    if let (Some(a), Some(b), false) = (reference_date, secondary_date, acquisitions.is_empty()) {
+        if let Some(missing) = [a, b].into_iter().find(|d| !acquisitions.contains(d)) {
+            return Err(crate::error::Error::bad_input(
+                folder,
+                format!(
+                    "GMTSAR folder {name} names {missing}, but its PRM files (SC_clock_start) were acquired on {}: the product's pieces disagree",
+                    acquisitions.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
     let prm_value = |key: &str| {
         prms.iter()
             .find_map(|prm| prm.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))

@@ -76,6 +76,23 @@ pub fn read(folder: &Path) -> Result<Found> {
         Some((a, b)) => (Some(a), Some(b)),
         None => (None, None),
     };
+    // the metadata's granules must be the pair the name says
+    for (key, named) in [
+        ("Reference Granule", reference_date),
+        ("Secondary Granule", secondary_date),
+    ] {
+        let granule = get(key).and_then(granule_date);
+        if let (Some(granule), Some(named)) = (granule, named) {
+            if granule != named {
+                return Err(Error::bad_input(
+                    folder,
+                    format!(
+                        "HyP3 product {name}: its name gives {named}, but {name}.txt's {key} was acquired on {granule}: the product's pieces disagree"
+                    ),
+                ));
+            }
+        }
+    }
     Ok(Found::Product(Box::new(Product {
         processor: Processor::Hyp3,
         name: name.clone(),
@@ -100,6 +117,17 @@ pub fn parse_metadata(text: &str) -> Vec<(String, String)> {
         .filter_map(|line| line.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect()
+}
+
+/// The acquisition date of a Sentinel-1 granule or burst name: its first field of eight digits
+/// and a time (`S1A_IW_SLC__1SDV_20200103T135533_…`, `S1_056072_IW2_20220814T125829_VV_…`).
+pub fn granule_date(granule: &str) -> Option<NaiveDate> {
+    granule.split('_').find_map(|field| {
+        let (day, time) = field.split_once('T')?;
+        (day.len() == 8 && time.len() >= 6)
+            .then(|| NaiveDate::parse_from_str(day, "%Y%m%d").ok())
+            .flatten()
+    })
 }
 
 /// Reference and secondary dates of a HyP3 product name: the first two underscore-separated
