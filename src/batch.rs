@@ -182,11 +182,14 @@ pub fn run_batch(
                     span: 0.7,
                 },
             )?;
-            Ok((
-                opened.name,
+            // back in the product's CRS
+            let product_crs = prepared.product_crs.wkt.clone();
+            let features = crate::vector::reproject_features(
                 detector.features(&run),
-                run.grid.crs.wkt.clone(),
-            ))
+                &run.grid.crs.wkt,
+                &product_crs,
+            )?;
+            Ok((opened.name, features, product_crs))
         })();
         let outcome = match attempt {
             Err(Error::Cancelled) => return Err(Error::Cancelled),
@@ -255,8 +258,8 @@ fn record(
     )
 }
 
-/// The features in the detection layer's CRS: the first pair's when the layer is new; a pair in
-/// another CRS has its boxes transformed (8 points per edge) with PROJ.
+/// The features in the detection layer's CRS: the first pair's product CRS when the layer is
+/// new; a pair in another CRS has its boxes transformed (8 points per edge) with PROJ.
 fn into_layer_crs(
     features: Vec<PolygonFeature>,
     crs: &str,
@@ -277,40 +280,5 @@ fn into_layer_crs(
         append_in_transaction(&settings.out, Some((&spec, &[])), &table, &[])?;
         return Ok(features);
     };
-    let same = crate::raster::Crs::from_definition(crs)
-        .ok()
-        .zip(crate::raster::Crs::from_definition(&layer_crs).ok())
-        .is_some_and(|(a, b)| a.same_as(&b));
-    if same {
-        return Ok(features);
-    }
-    let transform =
-        proj::Proj::new_known_crs(crs, &layer_crs, None).map_err(|e| Error::Proj(e.to_string()))?;
-    features
-        .into_iter()
-        .map(|f| {
-            let mut ring = Vec::new();
-            for edge in f.ring.windows(2) {
-                for s in 0..8 {
-                    let t = s as f64 / 8.0;
-                    let p = (
-                        edge[0].0 + t * (edge[1].0 - edge[0].0),
-                        edge[0].1 + t * (edge[1].1 - edge[0].1),
-                    );
-                    ring.push(
-                        transform
-                            .convert(p)
-                            .map_err(|e| Error::Proj(e.to_string()))?,
-                    );
-                }
-            }
-            if let Some(&first) = ring.first() {
-                ring.push(first);
-            }
-            Ok(PolygonFeature {
-                ring,
-                values: f.values,
-            })
-        })
-        .collect()
+    crate::vector::reproject_features(features, crs, &layer_crs)
 }

@@ -383,6 +383,44 @@ fn licsar_frame_by_hand() {
     );
     let coherence = inner(&prepared.raw.coherence);
     assert!(coherence.iter().all(|v| (v - 204.0 / 255.0).abs() < 1e-5));
+    // `run --product`: detections are mapped back to the product's longitude/latitude
+    let out = dir.path().join("licsar.gpkg");
+    let run = fw()
+        .args([
+            "--quiet",
+            "run",
+            "--backend",
+            "cpu",
+            "--confidence",
+            "0.01",
+            "--product",
+        ])
+        .arg(&frame)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let layer = fringewatch::vector::gpkg::read_layer(&out, Some("detections")).unwrap();
+    assert!(
+        Crs::from_definition(&layer.crs_wkt).unwrap().geographic,
+        "{}",
+        layer.crs_wkt
+    );
+    assert!(!layer.features.is_empty(), "no box even at confidence 0.01");
+    for f in &layer.features {
+        let (x0, y0, x1, y1) = f.envelope.unwrap();
+        // the pair covers 14.400–14.430°E, 41.476–41.500°N (a box may reach a little past it)
+        assert!(
+            x0 > 14.39 && x1 < 14.44 && y0 > 41.46 && y1 < 41.51,
+            "{:?}",
+            f.envelope
+        );
+    }
     // a product whose metadata contradicts its geometry is reported
     let mut contradicting = product.clone();
     contradicting.heading_deg = Some(30.0);

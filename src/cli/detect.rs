@@ -250,6 +250,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
         }
         (None, None) => None,
     };
+    let mut product_crs = None;
     let raw = match (&args.product, &args.phase, &args.coherence) {
         (Some(folder), _, _) => {
             let product = fringewatch::product::open_product(folder)?;
@@ -279,6 +280,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
             for note in &prepared.notes {
                 eprintln!("warning: {note}");
             }
+            product_crs = Some(prepared.product_crs.clone());
             prepared.raw
         }
         (None, Some(phase), Some(coherence)) => RawLayers {
@@ -305,13 +307,34 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
     let detector = Detector::open(args.model.as_deref(), o.backend, o.batch.unwrap_or(1))?;
     print_notes(&detector, quiet);
     let bar = Bar::new(quiet, "run");
-    let result = detector.detect_raw_to_output(
-        &raw,
-        layer_dir.as_deref(),
-        &output,
-        &o.settings(&detector),
-        &bar,
-    )?;
+    let result = match (&product_crs, &layer_dir) {
+        // a product's detections go back to its own CRS (longitude/latitude for LiCSAR)
+        (Some(crs), Some(dir)) => {
+            let run = detector.detect_raw(&raw, dir, &o.settings(&detector), &bar)?;
+            let features = fringewatch::vector::reproject_features(
+                detector.features(&run),
+                &run.grid.crs.wkt,
+                &crs.wkt,
+            )?;
+            fringewatch::detect::output::write_detections_in(
+                &output.path,
+                &output.layer,
+                &crs.wkt,
+                &run.grid,
+                &features,
+                output.overwrite,
+                &fringewatch::progress::Silent,
+            )?;
+            run
+        }
+        _ => detector.detect_raw_to_output(
+            &raw,
+            layer_dir.as_deref(),
+            &output,
+            &o.settings(&detector),
+            &bar,
+        )?,
+    };
     bar.done();
     drop(scratch);
     report(&result, &args.out, &o.layer, detector.engine());

@@ -93,9 +93,24 @@ pub fn write_detections(
     overwrite: bool,
     progress: &dyn Progress,
 ) -> Result<()> {
+    let crs = run.grid.crs.wkt.clone();
+    write_detections_in(out, layer, &crs, &run.grid, features, overwrite, progress)
+}
+
+/// [`write_detections`] with the features in CRS `crs` (e.g. a product's longitude/latitude,
+/// see [`crate::vector::reproject_features`]); `grid` is the scene's, for the footprint.
+pub fn write_detections_in(
+    out: &Path,
+    layer: &str,
+    crs: &str,
+    grid: &crate::raster::Grid,
+    features: &[PolygonFeature],
+    overwrite: bool,
+    progress: &dyn Progress,
+) -> Result<()> {
     let spec = LayerSpec {
         name: layer.to_string(),
-        crs: run.grid.crs.wkt.clone(),
+        crs: crs.to_string(),
         fields: detection_fields(),
     };
     if is_geojson(out) {
@@ -107,7 +122,7 @@ pub fn write_detections(
             features,
             &WriteOptions {
                 overwrite,
-                metadata: footprint_metadata(&run.grid).into_iter().collect(),
+                metadata: footprint_metadata(grid).into_iter().collect(),
                 ..Default::default()
             },
             progress,

@@ -47,6 +47,8 @@ pub struct Prepared {
     /// The rasters of the layer chain, written in the work folder.
     pub raw: RawLayers,
     pub grid: Grid,
+    /// The product's own CRS, where its detections go back to.
+    pub product_crs: Crs,
     /// The product's pixel size, metres.
     pub product_spacing_m: f64,
     /// Things the user should know (a coarse product, disagreeing headings), one line each.
@@ -311,6 +313,7 @@ pub fn prepare(
             heading_deg,
         },
         grid,
+        product_crs: source.crs.clone(),
         product_spacing_m,
         notes,
     })

@@ -213,6 +213,52 @@ pub fn is_geojson(path: &Path) -> bool {
     )
 }
 
+/// `features` from CRS `from` to CRS `to` (any PROJ definition or WKT): unchanged when the two
+/// are the same CRS, else every ring edge densified to 8 points and transformed with PROJ, so
+/// that an axis-aligned box stays close to its true outline in the other CRS.
+pub fn reproject_features(
+    features: Vec<PolygonFeature>,
+    from: &str,
+    to: &str,
+) -> Result<Vec<PolygonFeature>> {
+    let same = crate::raster::Crs::from_definition(from)
+        .ok()
+        .zip(crate::raster::Crs::from_definition(to).ok())
+        .is_some_and(|(a, b)| a.same_as(&b));
+    if same {
+        return Ok(features);
+    }
+    let transform =
+        proj::Proj::new_known_crs(from, to, None).map_err(|e| Error::Proj(e.to_string()))?;
+    features
+        .into_iter()
+        .map(|f| {
+            let mut ring = Vec::new();
+            for edge in f.ring.windows(2) {
+                for s in 0..8 {
+                    let t = s as f64 / 8.0;
+                    let p = (
+                        edge[0].0 + t * (edge[1].0 - edge[0].0),
+                        edge[0].1 + t * (edge[1].1 - edge[0].1),
+                    );
+                    ring.push(
+                        transform
+                            .convert(p)
+                            .map_err(|e| Error::Proj(e.to_string()))?,
+                    );
+                }
+            }
+            if let Some(&first) = ring.first() {
+                ring.push(first);
+            }
+            Ok(PolygonFeature {
+                ring,
+                values: f.values,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
