@@ -128,6 +128,8 @@ pub fn run_batch(
         }
     }
     let mut done = done_products(&settings.out)?;
+    // the detection layer's CRS: an existing layer's, else the first done pair's product CRS
+    let mut target_crs = layer_crs(&settings.out, &settings.layer);
     let scratch_parent = settings
         .out
         .parent()
@@ -149,7 +151,7 @@ pub fn run_batch(
                 message: "done by an earlier call".into(),
                 detections: 0,
             };
-            record(settings, &key, &outcome, started, &[])?;
+            record(settings, &key, &outcome, started, None)?;
             outcomes.push(outcome);
             continue;
         }
@@ -182,14 +184,17 @@ pub fn run_batch(
                     span: 0.7,
                 },
             )?;
-            // back in the product's CRS
-            let product_crs = prepared.product_crs.wkt.clone();
+            // into the layer's CRS: the product's own for the first pair (boxes transformed
+            // with PROJ, 8 points per edge, when the CRSs differ)
+            let crs = target_crs
+                .clone()
+                .unwrap_or_else(|| prepared.product_crs.wkt.clone());
             let features = crate::vector::reproject_features(
                 detector.features(&run),
                 &run.grid.crs.wkt,
-                &product_crs,
+                &crs,
             )?;
-            Ok((opened.name, features, product_crs))
+            Ok((opened.name, features, crs))
         })();
         let outcome = match attempt {
             Err(Error::Cancelled) => return Err(Error::Cancelled),
@@ -201,7 +206,6 @@ pub fn run_batch(
                 detections: 0,
             },
             Ok((interferogram, features, crs)) => {
-                let features = into_layer_crs(features, &crs, settings)?;
                 let outcome = PairOutcome {
                     product: product.clone(),
                     interferogram,
@@ -209,31 +213,32 @@ pub fn run_batch(
                     message: String::new(),
                     detections: features.len(),
                 };
-                record(settings, &key, &outcome, started, &features)?;
+                record(settings, &key, &outcome, started, Some((&crs, &features)))?;
+                target_crs = Some(crs);
                 done.insert(key);
                 outcomes.push(outcome);
                 continue;
             }
         };
-        record(settings, &key, &outcome, started, &[])?;
+        record(settings, &key, &outcome, started, None)?;
         outcomes.push(outcome);
     }
     overall.report(1.0, "done");
     Ok(outcomes)
 }
 
-/// Append the pair's features and its `runs` row in one transaction.
+/// Append a done pair's features (in CRS `crs`; the layer is created in it when missing) and
+/// the attempt's `runs` row in one transaction.
 fn record(
     settings: &BatchSettings,
     key: &str,
     outcome: &PairOutcome,
     started: Instant,
-    features: &[PolygonFeature],
+    detections: Option<(&str, &[PolygonFeature])>,
 ) -> Result<()> {
-    // the layer exists once a pair is done (`into_layer_crs` creates it in that pair's CRS)
-    let spec = layer_crs(&settings.out, &settings.layer).map(|crs| LayerSpec {
+    let spec = detections.map(|(crs, _)| LayerSpec {
         name: settings.layer.clone(),
-        crs,
+        crs: crs.to_string(),
         fields: detection_fields(),
     });
     let table = LayerSpec {
@@ -252,33 +257,8 @@ fn record(
     ];
     append_in_transaction(
         &settings.out,
-        spec.as_ref().map(|s| (s, features)),
+        spec.as_ref().zip(detections.map(|(_, features)| features)),
         &table,
         &[row],
     )
-}
-
-/// The features in the detection layer's CRS: the first pair's product CRS when the layer is
-/// new; a pair in another CRS has its boxes transformed (8 points per edge) with PROJ.
-fn into_layer_crs(
-    features: Vec<PolygonFeature>,
-    crs: &str,
-    settings: &BatchSettings,
-) -> Result<Vec<PolygonFeature>> {
-    let Some(layer_crs) = layer_crs(&settings.out, &settings.layer) else {
-        // a new layer takes this pair's CRS: create it empty with this CRS
-        let spec = LayerSpec {
-            name: settings.layer.clone(),
-            crs: crs.to_string(),
-            fields: detection_fields(),
-        };
-        let table = LayerSpec {
-            name: RUNS_TABLE.into(),
-            crs: String::new(),
-            fields: runs_fields(),
-        };
-        append_in_transaction(&settings.out, Some((&spec, &[])), &table, &[])?;
-        return Ok(features);
-    };
-    crate::vector::reproject_features(features, crs, &layer_crs)
 }
