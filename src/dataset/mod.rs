@@ -135,12 +135,7 @@ pub fn parse_yolo_line(line: &str, tile: usize) -> Option<TileLabel> {
 /// Geometry a scene directory gives for ISL: heading and incidence.
 fn scene_geometry(dir: &Path) -> Result<(Incidence, f64)> {
     let json_path = dir.join("scene.json");
-    let text = std::fs::read_to_string(&json_path).map_err(|source| Error::Io {
-        path: json_path.clone(),
-        source,
-    })?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::bad_input(&json_path, format!("not JSON: {e}")))?;
+    let json = crate::product::scene::read_scene_json(dir)?;
     let heading = json
         .get("heading_deg")
         .and_then(|v| v.as_f64())

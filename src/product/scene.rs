@@ -10,6 +10,16 @@ use chrono::NaiveDate;
 use super::{Found, LineOfSight, OrbitDirection, Processor, Product};
 use crate::error::{Error, Result};
 
+/// The `scene.json` of a simulated scene folder.
+pub fn read_scene_json(folder: &Path) -> Result<serde_json::Value> {
+    let json_path = folder.join("scene.json");
+    let text = std::fs::read_to_string(&json_path).map_err(|source| Error::Io {
+        path: json_path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::bad_input(&json_path, format!("not JSON: {e}")))
+}
+
 /// The simulated scene in `folder`, if it is one.
 pub fn read(folder: &Path) -> Result<Found> {
     let json_path = folder.join("scene.json");
@@ -19,12 +29,7 @@ pub fn read(folder: &Path) -> Result<Found> {
             "simulated scene: no scene.json and phase.tif".into(),
         ));
     }
-    let text = std::fs::read_to_string(&json_path).map_err(|source| Error::Io {
-        path: json_path.clone(),
-        source,
-    })?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::bad_input(&json_path, format!("not JSON: {e}")))?;
+    let json = read_scene_json(folder)?;
     let text_of = |key: &str| json.get(key).and_then(|v| v.as_str()).map(str::to_string);
     let date_of =
         |key: &str| text_of(key).and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
