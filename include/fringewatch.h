@@ -265,6 +265,65 @@ enum FwStatus fw_persistence(const char *const *paths,
                              const struct FwCallbacks *callbacks,
                              char **summary_json);
 
+// Detect one product folder (HyP3, LiCSAR, GMTSAR, ISCE2, simulated scene) without writing
+// anything shared: scratch rasters go to a temporary folder of the system's (removed
+// afterwards). The result, for [`fw_batch_record`], as JSON in `result_json`: the
+// interferogram's name, the detector grid's and the product's CRS (WKT), the boxes in the grid
+// CRS with their attributes, and the seconds it took.
+//
+// # Safety
+// `detector` comes from [`fw_detector_open`](super::fw_detector_open); `product` is
+// NUL-terminated; other pointers NULL or valid.
+enum FwStatus fw_detect_product(const struct FwDetector *detector,
+                                const char *product,
+                                const struct FwDetectOptions *options,
+                                const struct FwCallbacks *callbacks,
+                                char **result_json);
+
+// Which of `count` product folders `products[i]` are already done in batch output `out`
+// (detection layer `layer`, NULL: "detections"), as JSON in `plan_json`:
+// `[{"product": "...", "done": true}, ...]` in the order given. Refuses an output that is one
+// of the products.
+//
+// # Safety
+// `products` points to `count` NUL-terminated strings; other pointers NULL or valid.
+enum FwStatus fw_batch_plan(const char *out,
+                            const char *layer,
+                            const char *const *products,
+                            size_t count,
+                            char **plan_json);
+
+// Record one product's result in batch output `out` (detection layer `layer`, NULL:
+// "detections") as `batch` does: its boxes (brought into the layer's CRS) and its `runs` row in
+// one transaction. `result_json` is what [`fw_detect_product`] gave, or
+// `{"failed": "message", "seconds": 1.5}` for a product that could not be run, or NULL for a
+// product [`fw_batch_plan`] found done. A product already done is recorded as `skipped`
+// whatever the result: nothing is written twice. The outcome (`product`, `interferogram`,
+// `status`, `message`, `detections`) as JSON in `outcome_json`.
+//
+// # Safety
+// String arguments NULL or NUL-terminated; `outcome_json` NULL or valid.
+enum FwStatus fw_batch_record(const char *out,
+                              const char *layer,
+                              const char *product,
+                              const char *result_json,
+                              char **outcome_json);
+
+// The persistence layer of batch output `out` (detection layer `layer`, NULL: "detections"):
+// persistent areas over its done interferograms (IoU ≥ `iou` or centres within `distance`,
+// CRS units), written to layer `<layer>_persistence` of `out` and replaced at each call.
+// Summary (interferograms, detections, areas, persistent areas, layer) as JSON in
+// `summary_json`.
+//
+// # Safety
+// String arguments NULL or NUL-terminated; other pointers NULL or valid.
+enum FwStatus fw_batch_persistence(const char *out,
+                                   const char *layer,
+                                   double iou,
+                                   double distance,
+                                   const struct FwCallbacks *callbacks,
+                                   char **summary_json);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

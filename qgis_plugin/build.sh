@@ -20,7 +20,8 @@ version="$(sed -n 's/^version=//p' "$root/qgis_plugin/fringewatch/metadata.txt")
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/fringewatch/lib" "$stage/fringewatch/models"
-(cd "$root/qgis_plugin/fringewatch" && find . -name '__pycache__' -prune -o -type f -print | while read -r f; do
+# -L: native.py is a link to the one binding in python/fringewatch/; the zip gets the file
+(cd "$root/qgis_plugin/fringewatch" && find -L . -name '__pycache__' -prune -o -type f -print | while read -r f; do
   mkdir -p "$stage/fringewatch/$(dirname "$f")"; cp "$f" "$stage/fringewatch/$f"; done)
 cp "$root/target/release/$lib" "$stage/fringewatch/lib/"
 # Debug symbols are not needed by users (32 MB → ~20 MB).

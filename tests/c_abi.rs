@@ -211,6 +211,10 @@ fn c_program_calls_every_function_clean_under_valgrind() {
     assert!(feature_count(&target, "end_to_end") > 0);
     assert!(feature_count(&target, "persistence") > 0);
     assert_eq!(dump(&target), inventory_before, "inventory layer touched");
+    // the split batch: the recorded box once; `runs` rows done, skipped, failed
+    let batch = work.join("batch.gpkg");
+    assert_eq!(feature_count(&batch, "detections"), 1);
+    assert_eq!(feature_count(&batch, "runs"), 3);
 }
 
 #[test]

@@ -717,14 +717,17 @@ fn f32_bytes(values: impl Iterator<Item = f32>) -> Vec<u8> {
 /// (incidence 38°, azimuth 102°: by MintPy's check values an ascending pass of heading −12°)
 /// and the run folder's Int16 `*.dem.wgs84`. The phase read back is φ (the complex argument),
 /// missing where the interferogram is 0.
-#[test]
-fn isce2_outputs_by_hand() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("20240106_20240118");
+/// φ of the ISCE2 fixture at column `c`, row `r`.
+fn isce2_phase(c: usize, r: usize) -> f64 {
+    (0.4 * c as f64 - 0.25 * r as f64).sin() * 3.0
+}
+
+/// The ISCE2 fixture's rasters in run folder `run_dir` (outputs in `run_dir/merged`).
+fn write_isce2_run(run_dir: &Path) {
     let merged = run_dir.join("merged");
     std::fs::create_dir_all(&merged).unwrap();
     let (w, h) = (30usize, 24usize);
-    let phase = |c: usize, r: usize| (0.4 * c as f64 - 0.25 * r as f64).sin() * 3.0;
+    let phase = isce2_phase;
     let mut complex = Vec::new();
     for r in 0..h {
         for c in 0..w {
@@ -771,6 +774,15 @@ fn isce2_outputs_by_hand() {
         "Int16",
         &[dem],
     );
+}
+
+#[test]
+fn isce2_outputs_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("20240106_20240118");
+    let merged = run_dir.join("merged");
+    write_isce2_run(&run_dir);
+    let phase = isce2_phase;
 
     let product = open_product(&run_dir).unwrap();
     assert_eq!(product, open_product(&merged).unwrap());
@@ -825,5 +837,32 @@ fn isce2_outputs_by_hand() {
         wrap(got - phase(11, 7)).abs() < 0.05,
         "{got} vs {}",
         phase(11, 7)
+    );
+}
+
+/// The real `topsApp.xml` and `topsProc.xml` of a hyp3-isce2 run (tests/data/isce2) beside the
+/// fixture's rasters: the pair's dates from the SAFE names (2018-06-28 → 2019-07-05) and B⊥
+/// 7.636 m from IW3; a folder whose name says other dates is refused, naming both.
+#[test]
+fn isce2_dates_and_baseline_from_the_run_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    write_isce2_run(&run_dir);
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/isce2");
+    for f in ["topsApp.xml", "topsProc.xml"] {
+        std::fs::copy(data.join(f), run_dir.join(f)).unwrap();
+    }
+    let product = open_product(&run_dir).unwrap();
+    assert_eq!(product.reference_date, Some(date("2018-06-28")));
+    assert_eq!(product.secondary_date, Some(date("2019-07-05")));
+    assert_eq!(product.perpendicular_baseline_m, Some(7.636373874371554));
+    assert_eq!(product, open_product(&run_dir.join("merged")).unwrap());
+
+    let named = dir.path().join("20240106_20240118");
+    std::fs::rename(&run_dir, &named).unwrap();
+    let message = open_product(&named).unwrap_err().to_string();
+    assert!(
+        message.contains("2024-01-06") && message.contains("2018-06-28"),
+        "{message}"
     );
 }

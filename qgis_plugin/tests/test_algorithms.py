@@ -402,8 +402,12 @@ def test_plugin_zip_installs_and_finds_its_library(tmp_path):
         z.extractall(tmp_path)
     for name in ["fringewatch/metadata.txt", "fringewatch/__init__.py",
                  "fringewatch/lib/libfringewatch.so", "fringewatch/models/fringewatch-default.onnx",
-                 "fringewatch/styles/detections.qml", "fringewatch/styles/wrapped_phase.qml"]:
+                 "fringewatch/styles/detections.qml", "fringewatch/styles/wrapped_phase.qml",
+                 "fringewatch/native.py"]:
         assert name in names
+    # the plugin's binding is the Python package's one, packed as a file
+    with open(os.path.join(root, "python", "fringewatch", "native.py"), "rb") as shared:
+        assert (tmp_path / "fringewatch" / "native.py").read_bytes() == shared.read()
     env = {k: v for k, v in os.environ.items()
            if k not in ("FRINGEWATCH_LIBRARY", "FRINGEWATCH_MODEL_DIR")}
     code = ("import fringewatch.native as n; lib = n.load();"

@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use fringewatch::batch::{run_batch, BatchSettings, Status};
+use fringewatch::batch::{batch_persistence, run_batch, BatchSettings, Status};
 use fringewatch::detect::job::Detector;
 use fringewatch::detect::DetectSettings;
 use fringewatch::engine::Backend;
+use fringewatch::persistence::MatchRule;
 use fringewatch::product::prepare::Overrides;
 use fringewatch::{Error, Result};
 use indicatif::MultiProgress;
@@ -38,6 +39,11 @@ pub(crate) struct BatchArgs {
     /// Inference backend (auto: a hardware GPU when there is one, else tract).
     #[arg(long, value_enum, default_value = "auto")]
     backend: Backend,
+    /// Afterwards, the persistent areas over every done interferogram of the layer, into layer
+    /// `<layer>_persistence` of the same file (IoU ≥ 0.25 or centres within 150 m; replaced at
+    /// each call).
+    #[arg(long)]
+    persistence: bool,
 }
 
 /// The product folders of a manifest CSV.
@@ -118,5 +124,17 @@ pub(crate) fn run(args: BatchArgs, quiet: bool) -> Result<()> {
         args.out.display(),
         args.layer
     );
+    if args.persistence {
+        let (layer, summary) = batch_persistence(
+            &args.out,
+            &args.layer,
+            &MatchRule::default(),
+            &fringewatch::progress::Silent,
+        )?;
+        println!(
+            "persistence: {} areas from {} detections of {} interferograms, {} seen in ≥ 2 → layer '{layer}'",
+            summary.areas, summary.detections, summary.interferograms, summary.persistent_areas
+        );
+    }
     Ok(())
 }

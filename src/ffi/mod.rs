@@ -12,6 +12,7 @@
 //! - strings the library returns (`char **` out-parameters) are freed with [`fw_string_free`],
 //!   detectors with [`fw_detector_free`].
 
+pub mod batch;
 pub mod callbacks;
 
 use std::cell::RefCell;

@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::Crs;
 use crate::vector::gpkg::{read_layer, write_layer, WriteOptions};
-use crate::vector::{FieldKind, FieldSpec, LayerRef, LayerSpec, PolygonFeature, Value};
+use crate::vector::{
+    FieldKind, FieldSpec, LayerRef, LayerSpec, PolygonFeature, ReadFeature, Value,
+};
 
 /// What a persistence run did.
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +61,157 @@ fn footprint_ring(wkt: &str) -> Option<Vec<(f64, f64)>> {
     (points.len() >= 4).then(|| points.into_iter().map(|(x, y, _)| (x, y)).collect())
 }
 
+/// An interferogram's footprint (a lon/lat WKT polygon, as [`FOOTPRINT_KEY`] holds it) in CRS
+/// `target_wkt`; `None` when there is none.
+fn footprint_in(
+    lonlat_wkt: Option<&str>,
+    target_wkt: &str,
+    label: &str,
+) -> Result<Option<Polygon<f64>>> {
+    let Some(ring) = lonlat_wkt.and_then(footprint_ring) else {
+        return Ok(None);
+    };
+    let from_lonlat = proj::Proj::new_known_crs("OGC:CRS84", target_wkt, None)
+        .map_err(|e| Error::Proj(format!("{label} footprint: {e}")))?;
+    let points = ring
+        .iter()
+        .map(|&p| {
+            from_lonlat
+                .convert(p)
+                .map_err(|e| Error::Proj(format!("{label} footprint: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(polygon_of(&points)))
+}
+
+/// Points of an input layer into the common CRS.
+type Projection<'a> = dyn Fn(&[(f64, f64)]) -> Result<Vec<(f64, f64)>> + 'a;
+
+/// A detection feature as an observation of interferogram `source` (its box after `project`);
+/// `None` for a feature without an area.
+fn observation_of(
+    feature: &ReadFeature,
+    source: usize,
+    project: &Projection,
+) -> Result<Option<Observation>> {
+    let points: Vec<(f64, f64)> = match feature.rings.first() {
+        Some(ring) => ring.clone(),
+        None => match feature.envelope {
+            Some((x0, y0, x1, y1)) => vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)],
+            None => return Ok(None),
+        },
+    };
+    let mut bbox = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+    for (x, y) in project(&points)? {
+        bbox = [
+            bbox[0].min(x),
+            bbox[1].min(y),
+            bbox[2].max(x),
+            bbox[3].max(y),
+        ];
+    }
+    if !(bbox[2] > bbox[0] && bbox[3] > bbox[1]) {
+        return Ok(None);
+    }
+    Ok(Some(Observation {
+        source,
+        bbox,
+        class: text(feature.attribute("class")).unwrap_or_else(|| "?".into()),
+        score: match feature.attribute("score") {
+            Some(Value::Real(v)) => *v,
+            Some(Value::Integer(v)) => *v as f64,
+            _ => f64::NAN,
+        },
+    }))
+}
+
+/// Persistence over one layer holding the detections of many interferograms (a batch's layer,
+/// features told apart by their `interferogram` field) into `out`. `interferograms` lists every
+/// interferogram that was run, with or without detections, and its footprint (lon/lat WKT):
+/// footprints decide which interferograms could have seen an area.
+pub fn persistence_of_layer(
+    detections: &LayerRef,
+    interferograms: &[(String, Option<String>)],
+    out: &LayerRef,
+    rule: &MatchRule,
+    overwrite: bool,
+    progress: &dyn Progress,
+) -> Result<PersistenceSummary> {
+    let mut summary = empty_summary(interferograms.len(), rule)?;
+    let stage = Stage {
+        parent: progress,
+        start: 0.0,
+        span: 1.0,
+    };
+    stage.step(0.0, "reading detections")?;
+    let layer = read_layer(&detections.path, detections.layer.as_deref())?;
+    let label = format!("{}:{}", detections.path.display(), layer.name);
+    let mut listed = Vec::new();
+    for (id, footprint) in interferograms {
+        let first = layer
+            .features
+            .iter()
+            .find(|f| text(f.attribute("interferogram")).as_deref() == Some(id.as_str()));
+        let footprint = footprint_in(footprint.as_deref(), &layer.crs_wkt, &label)?;
+        if footprint.is_none() {
+            summary.without_footprint.push(id.clone());
+        }
+        listed.push(Interferogram {
+            id: id.clone(),
+            primary_date: first.and_then(|f| date(f.attribute("primary_date"))),
+            secondary_date: first.and_then(|f| date(f.attribute("secondary_date"))),
+            orbit: first.and_then(|f| text(f.attribute("orbit"))),
+            footprint,
+        });
+    }
+    let same = |points: &[(f64, f64)]| -> Result<Vec<(f64, f64)>> { Ok(points.to_vec()) };
+    let mut observations = Vec::new();
+    for feature in &layer.features {
+        let id = text(feature.attribute("interferogram"));
+        let Some(source) = listed.iter().position(|i| Some(&i.id) == id.as_ref()) else {
+            continue;
+        };
+        if let Some(observation) = observation_of(feature, source, &same)? {
+            observations.push(observation);
+        }
+    }
+    write_areas(
+        &observations,
+        &listed,
+        &layer.crs_wkt,
+        out,
+        rule,
+        overwrite,
+        &stage,
+        summary,
+    )
+}
+
+/// The summary before any input is read, once the inputs' count and `rule` are checked.
+fn empty_summary(interferograms: usize, rule: &MatchRule) -> Result<PersistenceSummary> {
+    if interferograms < 2 {
+        return Err(Error::parameter(
+            "detections",
+            "persistence needs the detections of at least two interferograms",
+        ));
+    }
+    if !(0.0..=1.0).contains(&rule.iou) || rule.distance.is_nan() || rule.distance < 0.0 {
+        return Err(Error::parameter(
+            "iou/distance",
+            "IoU must lie in [0, 1] and the distance be ≥ 0",
+        ));
+    }
+    Ok(PersistenceSummary {
+        interferograms,
+        detections: 0,
+        areas: 0,
+        persistent_areas: 0,
+        without_footprint: Vec::new(),
+        reprojected: Vec::new(),
+        index_queries: 0,
+    })
+}
+
 /// Cluster the detections of `inputs` (one layer per interferogram) into persistent areas and
 /// write them to `out` (GeoPackage; default layer `persistence`).
 pub fn persistence_files(
@@ -68,30 +221,10 @@ pub fn persistence_files(
     overwrite: bool,
     progress: &dyn Progress,
 ) -> Result<PersistenceSummary> {
-    if inputs.len() < 2 {
-        return Err(Error::parameter(
-            "detections",
-            "give the detection layers of at least two interferograms",
-        ));
-    }
-    if !(0.0..=1.0).contains(&rule.iou) || rule.distance.is_nan() || rule.distance < 0.0 {
-        return Err(Error::parameter(
-            "iou/distance",
-            "IoU must lie in [0, 1] and the distance be ≥ 0",
-        ));
-    }
+    let mut summary = empty_summary(inputs.len(), rule)?;
     let mut target: Option<(String, Crs)> = None;
     let mut observations = Vec::new();
     let mut interferograms = Vec::new();
-    let mut summary = PersistenceSummary {
-        interferograms: inputs.len(),
-        detections: 0,
-        areas: 0,
-        persistent_areas: 0,
-        without_footprint: Vec::new(),
-        reprojected: Vec::new(),
-        index_queries: 0,
-    };
     let stage = Stage {
         parent: progress,
         start: 0.0,
@@ -136,25 +269,10 @@ pub fn persistence_files(
             }
         };
         let first = layer.features.first();
-        let footprint = match layer.metadata_item(FOOTPRINT_KEY).and_then(footprint_ring) {
-            Some(ring) => {
-                let from_lonlat = proj::Proj::new_known_crs("OGC:CRS84", target_wkt, None)
-                    .map_err(|e| Error::Proj(format!("{label} footprint: {e}")))?;
-                let points = ring
-                    .iter()
-                    .map(|&p| {
-                        from_lonlat
-                            .convert(p)
-                            .map_err(|e| Error::Proj(format!("{label} footprint: {e}")))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Some(polygon_of(&points))
-            }
-            None => {
-                summary.without_footprint.push(label.clone());
-                None
-            }
-        };
+        let footprint = footprint_in(layer.metadata_item(FOOTPRINT_KEY), target_wkt, &label)?;
+        if footprint.is_none() {
+            summary.without_footprint.push(label.clone());
+        }
         interferograms.push(Interferogram {
             id: first
                 .and_then(|f| text(f.attribute("interferogram")))
@@ -165,41 +283,39 @@ pub fn persistence_files(
             footprint,
         });
         for feature in &layer.features {
-            let points: Vec<(f64, f64)> = match feature.rings.first() {
-                Some(ring) => ring.clone(),
-                None => match feature.envelope {
-                    Some((x0, y0, x1, y1)) => vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)],
-                    None => continue,
-                },
-            };
-            let points = project(&points)?;
-            let mut bbox = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
-            for (x, y) in points {
-                bbox = [
-                    bbox[0].min(x),
-                    bbox[1].min(y),
-                    bbox[2].max(x),
-                    bbox[3].max(y),
-                ];
+            if let Some(observation) = observation_of(feature, source, &project)? {
+                observations.push(observation);
             }
-            if !(bbox[2] > bbox[0] && bbox[3] > bbox[1]) {
-                continue;
-            }
-            observations.push(Observation {
-                source,
-                bbox,
-                class: text(feature.attribute("class")).unwrap_or_else(|| "?".into()),
-                score: match feature.attribute("score") {
-                    Some(Value::Real(v)) => *v,
-                    Some(Value::Integer(v)) => *v as f64,
-                    _ => f64::NAN,
-                },
-            });
         }
     }
+    let target_wkt = target.map(|(wkt, _)| wkt).unwrap_or_default();
+    write_areas(
+        &observations,
+        &interferograms,
+        &target_wkt,
+        out,
+        rule,
+        overwrite,
+        &stage,
+        summary,
+    )
+}
+
+/// Cluster `observations` of `interferograms` (in CRS `crs`) and write the areas to `out`.
+#[allow(clippy::too_many_arguments)]
+fn write_areas(
+    observations: &[Observation],
+    interferograms: &[Interferogram],
+    crs: &str,
+    out: &LayerRef,
+    rule: &MatchRule,
+    overwrite: bool,
+    stage: &Stage,
+    mut summary: PersistenceSummary,
+) -> Result<PersistenceSummary> {
     summary.detections = observations.len();
     stage.step(0.6, "clustering")?;
-    let (areas, queries) = persistent_areas(&observations, &interferograms, rule);
+    let (areas, queries) = persistent_areas(observations, interferograms, rule);
     summary.index_queries = queries;
     summary.areas = areas.len();
     summary.persistent_areas = areas.iter().filter(|a| a.sources.len() >= 2).count();
@@ -268,7 +384,7 @@ pub fn persistence_files(
         .collect();
     let spec = LayerSpec {
         name: out.layer.clone().unwrap_or_else(|| "persistence".into()),
-        crs: target.map(|(wkt, _)| wkt).unwrap_or_default(),
+        crs: crs.to_string(),
         fields,
     };
     write_layer(
@@ -280,7 +396,7 @@ pub fn persistence_files(
             ..Default::default()
         },
         &Stage {
-            parent: progress,
+            parent: stage,
             start: 0.7,
             span: 0.3,
         },

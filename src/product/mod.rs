@@ -14,6 +14,7 @@ pub mod isce2;
 pub mod licsar;
 pub mod prepare;
 pub mod scene;
+pub mod xml;
 
 use std::path::{Path, PathBuf};
 

@@ -12,6 +12,7 @@ pub mod gpkg;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -40,8 +41,8 @@ impl FieldSpec {
     }
 }
 
-/// An attribute value (Null: empty field).
-#[derive(Debug, Clone, PartialEq)]
+/// An attribute value (Null: empty field). Serialised as `{"Text": "…"}`, `{"Real": 1.5}`, …
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     Text(String),
     Integer(i64),
@@ -72,7 +73,7 @@ impl Value {
 }
 
 /// A polygon feature: exterior ring (closed) and one value per field of the layer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolygonFeature {
     pub ring: Vec<(f64, f64)>,
     pub values: Vec<Value>,

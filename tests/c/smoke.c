@@ -232,6 +232,64 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(fw_persistence(NULL, NULL, 2, results, "p2", 0.25, 150.0, false, NULL, NULL),
                   FW_INVALID_ARGUMENT);
 
+    /* a batch split across processes, as the Dask client and its workers do it: plan, detect
+       (here only its refusals: tests/batch.rs runs real products through Python), record a
+       result; recording it again writes nothing */
+    char *batch_gpkg = join(work, "batch.gpkg");
+    const char *products[1] = {scene};
+    EXPECT_STATUS(fw_batch_plan(batch_gpkg, NULL, products, 1, &json), FW_OK);
+    CHECK(json != NULL && strstr(json, "\"done\":false") != NULL, "plan: not done yet");
+    fw_string_free(json);
+    json = NULL;
+    EXPECT_STATUS(fw_detect_product(detector, "/nonexistent/product", NULL, NULL, &json),
+                  FW_NOT_FOUND);
+    CHECK(json == NULL, "no result on an error");
+    EXPECT_STATUS(fw_detect_product(NULL, scene, NULL, NULL, NULL), FW_INVALID_ARGUMENT);
+    const char *result =
+        "{\"interferogram\":\"c_host\",\"grid_crs\":\"EPSG:32633\",\"product_crs\":\"EPSG:32633\","
+        "\"seconds\":1.5,\"features\":[{\"ring\":[[500000,4600000],[500300,4600000],"
+        "[500300,4600300],[500000,4600300],[500000,4600000]],\"values\":[{\"Text\":\"CF\"},"
+        "{\"Real\":0.8},{\"Real\":0.9},{\"Text\":\"c_host\"},{\"Text\":\"2020-07-01\"},"
+        "{\"Text\":\"2020-07-13\"},{\"Text\":\"ascending\"},{\"Integer\":12},{\"Text\":\"m\"},"
+        "{\"Text\":\"0\"},{\"DateTime\":\"2026-12-03T12:00:00Z\"},\"Null\"]}]}";
+    EXPECT_STATUS(fw_batch_record(batch_gpkg, "detections", scene, result, &json), FW_OK);
+    CHECK(json != NULL && strstr(json, "\"status\":\"done\"") != NULL, "recorded as done");
+    printf("batch record: %s\n", json);
+    fw_string_free(json);
+    json = NULL;
+    EXPECT_STATUS(fw_batch_record(batch_gpkg, NULL, scene, result, &json), FW_OK);
+    CHECK(json != NULL && strstr(json, "\"status\":\"skipped\"") != NULL, "again: skipped");
+    fw_string_free(json);
+    json = NULL;
+    EXPECT_STATUS(fw_batch_plan(batch_gpkg, NULL, products, 1, &json), FW_OK);
+    CHECK(json != NULL && strstr(json, "\"done\":true") != NULL, "plan: done");
+    fw_string_free(json);
+    json = NULL;
+    EXPECT_STATUS(fw_batch_record(batch_gpkg, NULL, "other", "{not json", NULL),
+                  FW_INVALID_ARGUMENT);
+    CHECK(strstr(fw_last_error(), "result_json") != NULL, "bad result named");
+    EXPECT_STATUS(fw_batch_record(batch_gpkg, NULL, "other",
+                                  "{\"interferogram\":\"x\",\"grid_crs\":\"EPSG:32633\","
+                                  "\"product_crs\":\"EPSG:32633\",\"seconds\":0,\"features\":"
+                                  "[{\"ring\":[[0,0],[1,0],[0,0]],\"values\":[]}]}",
+                                  NULL),
+                  FW_INVALID_ARGUMENT);
+    EXPECT_STATUS(fw_batch_record(batch_gpkg, NULL, "other", "{\"failed\":\"no phase\"}", &json),
+                  FW_OK);
+    CHECK(json != NULL && strstr(json, "\"status\":\"failed\"") != NULL, "recorded failed");
+    fw_string_free(json);
+    json = NULL;
+    /* one done interferogram: no persistence yet */
+    EXPECT_STATUS(fw_batch_persistence(batch_gpkg, NULL, 0.25, 150.0, NULL, &json),
+                  FW_INVALID_ARGUMENT);
+    CHECK(json == NULL && strstr(fw_last_error(), "at least two") != NULL,
+          "persistence of one interferogram refused");
+    EXPECT_STATUS(fw_batch_plan(batch_gpkg, NULL, NULL, 1, NULL), FW_INVALID_ARGUMENT);
+    const char *itself[1] = {batch_gpkg};
+    EXPECT_STATUS(fw_batch_plan(batch_gpkg, NULL, itself, 1, NULL), FW_INVALID_ARGUMENT);
+    CHECK(strstr(fw_last_error(), "also an input") != NULL, "output as input refused");
+    free(batch_gpkg);
+
     fw_detector_free(detector);
     fw_detector_free(NULL);
 
