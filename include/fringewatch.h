@@ -63,6 +63,9 @@ typedef int32_t (*FwCancelCallback)(void *user_data);
 
 // The callbacks of one call; a NULL pointer to this struct, or NULL members, mean "none".
 typedef struct FwCallbacks {
+  // `sizeof(FwCallbacks)` as the host's header declares it. Members past `size` (a host
+  // built against an older header) are "none".
+  uint32_t size;
   FwProgressCallback progress;
   FwCancelCallback cancel;
   // Passed back unchanged to both callbacks.
@@ -71,6 +74,9 @@ typedef struct FwCallbacks {
 
 // Detection settings; fill with [`fw_detect_options_default`] and change what you need.
 typedef struct FwDetectOptions {
+  // `sizeof(FwDetectOptions)` as the host's header declares it ([`fw_detect_options_default`]
+  // sets it). Members past `size` (a host built against an older header) take their defaults.
+  uint32_t size;
   // Least score of a reported box in [0, 1]; negative or NaN: the model's recommended value.
   double confidence;
   // IoU above which a box of the same class is suppressed, in [0, 1].
@@ -84,6 +90,9 @@ typedef struct FwDetectOptions {
 // Raw layers of an interferogram for end-to-end detection, all on any grid GDAL can warp to
 // the phase grid.
 typedef struct FwRawLayers {
+  // `sizeof(FwRawLayers)` as the host's header declares it. Members past `size` (a host
+  // built against an older header) take their defaults.
+  uint32_t size;
   // Wrapped phase, radians (its grid is the output grid).
   const char *phase;
   // Coherence in [0, 1].
@@ -95,7 +104,8 @@ typedef struct FwRawLayers {
   // Constant incidence angle, degrees (used when `incidence_raster` is NULL).
   double incidence_deg;
   // Scene heading, degrees clockwise from north (Sentinel-1 over the Apennines: −10.5
-  // ascending, −169.5 descending).
+  // ascending, −169.5 descending); NaN: the heading the phase records
+  // (`FRINGEWATCH_HEADING_DEG`, written by the product readers and the simulator).
   double heading_deg;
 } FwRawLayers;
 
@@ -107,8 +117,10 @@ extern "C" {
 // stays valid until the next fringewatch call on the same thread; copy it to keep it.
 const char *fw_last_error(void);
 
-// A constant name for a status ("FW_OK", "FW_BAD_INPUT"…); never NULL.
-const char *fw_status_name(enum FwStatus status);
+// A constant name for a status value ("FW_OK", "FW_BAD_INPUT"…; "FW_UNKNOWN_STATUS" for a
+// value that is no [`FwStatus`]); never NULL. Takes an integer, not the enum: an out-of-range
+// value from C or Python is then a value like any other, not undefined behaviour.
+const char *fw_status_name(int32_t status);
 
 // Free a string returned by the library (NULL is accepted).
 //
@@ -170,13 +182,12 @@ enum FwStatus fw_build_stack(const char *phase,
                              const struct FwCallbacks *callbacks);
 
 // Open a detector: `model` is an ONNX file following the model contract, or NULL for the
-// bundled default model. The model is checked and compiled now.
+// bundled default model; `backend` an [`FwBackend`] value (an integer: another value is
+// `FW_INVALID_ARGUMENT`, not undefined behaviour). The model is checked and compiled now.
 //
 // # Safety
 // `model` is NULL or NUL-terminated; `detector` is a valid pointer.
-enum FwStatus fw_detector_open(const char *model,
-                               enum FwBackend backend,
-                               struct FwDetector **detector);
+enum FwStatus fw_detector_open(const char *model, int32_t backend, struct FwDetector **detector);
 
 // The detector's model as JSON: path, engine, and the model contract (name, classes, tile,
 // channels, anchors, recommended confidence, provenance).
@@ -213,7 +224,9 @@ enum FwStatus fw_detect_stack(const struct FwDetector *detector,
                               char **summary_json);
 
 // End to end from raw layers: ISL, PC1 and the stack in a temporary directory beside `out`
-// (removed afterwards), then detection as [`fw_detect_stack`].
+// (removed afterwards), then detection as [`fw_detect_stack`]. A NaN `heading_deg` takes the
+// heading the phase records; the summary says which heading was used (`heading_deg`,
+// `heading_from_data`) and, in `notes`, when a given heading contradicts the recorded one.
 //
 // # Safety
 // As [`fw_detect_stack`]; `layers` points to a valid [`FwRawLayers`].

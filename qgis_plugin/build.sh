@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the release library and make the installable QGIS plugin zip:
 #   qgis_plugin/build.sh [--no-cargo]   →  target/fringewatch-qgis-plugin-VERSION.zip
-# The zip holds fringewatch/ (Python, styles, metadata.txt), fringewatch/lib/ (the native
+# The zip holds fringewatch/ (Python, styles, metadata.txt, LICENSE, README.md), fringewatch/lib/ (the native
 # library) and fringewatch/models/ (the bundled default model). Install it in QGIS with
 # Plugins ▸ Manage and Install Plugins ▸ Install from ZIP. --no-cargo packs the library already
 # in target/release (the tests use it).
@@ -27,7 +27,9 @@ cp "$root/target/release/$lib" "$stage/fringewatch/lib/"
 # Debug symbols are not needed by users (32 MB → ~20 MB).
 command -v strip >/dev/null && strip --strip-debug "$stage/fringewatch/lib/$lib" 2>/dev/null || true
 cp "$root/models/fringewatch-default.onnx" "$stage/fringewatch/models/"
-cp "$root/LICENSE" "$stage/fringewatch/" 2>/dev/null || true
+cp "$root/LICENSE" "$stage/fringewatch/"
+# the algorithms' help links point into it
+cp "$root/README.md" "$stage/fringewatch/"
 out="$root/target/fringewatch-qgis-plugin-$version.zip"
 rm -f "$out.partial"
 (cd "$stage" && python3 -c "

@@ -41,7 +41,10 @@ Processing.initialize()
 import processing  # noqa: E402
 
 import fringewatch  # noqa: E402
-from fringewatch.algorithms import DETECTIONS_STYLE, PHASE_STYLE  # noqa: E402
+from fringewatch.algorithms import STYLES  # noqa: E402
+
+DETECTIONS_STYLE = os.path.join(STYLES, "detections.qml")
+PHASE_STYLE = os.path.join(STYLES, "wrapped_phase.qml")
 
 
 def main(out_png, seed=2026, size=960):

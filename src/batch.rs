@@ -295,6 +295,7 @@ impl BatchWriter {
             &self.out,
             spec.as_ref()
                 .zip(detections.as_ref().map(|(_, f)| f.as_slice())),
+            Some(&crate::detect::output::detection_style()),
             &table,
             &[row],
         )?;

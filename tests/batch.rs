@@ -394,4 +394,28 @@ fn dask_equals_batch_and_survives_a_killed_worker() {
     let table = runs(&killed);
     assert_eq!(table.len(), 6, "{table:?}");
     assert!(table.iter().all(|r| r.1 == "done"), "{table:?}");
+
+    // An error that is not the product's fault is retried by Dask, then recorded as failed:
+    // here the workers' TMPDIR does not exist, so the library cannot make its scratch folder
+    // (FW_IO_ERROR; Python and Dask fall back to /tmp). A product's own error would be recorded
+    // at once, with the library's message alone; a retried one carries the exception's class.
+    let io = dir.path().join("io.gpkg");
+    let missing = dir.path().join("no_such_tmp");
+    let o = dask(&python, &site, None, &scenes[..1], &io)
+        .env("TMPDIR", &missing)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("1 failed"), "{stdout}");
+    let table = runs(&io);
+    assert_eq!(table.len(), 1, "{table:?}");
+    assert_eq!(table[0].1, "failed");
+    assert!(
+        table[0].2.starts_with("FringewatchError: ")
+            && table[0].2.contains(&missing.display().to_string()),
+        "{table:?}"
+    );
+    let layers = fringewatch::vector::gpkg::layer_names(&io).unwrap();
+    assert!(!layers.iter().any(|l| l == "detections"), "{layers:?}");
 }

@@ -231,3 +231,57 @@ fn cpp_host_uses_the_c_header() {
     assert!(stdout.contains("fringewatch-default"), "{stdout}");
     assert!(stdout.contains("FW_NOT_FOUND"), "{stdout}");
 }
+
+/// The Python binding (ctypes, shared by the QGIS plugin and the Dask package) mirrors the
+/// header: struct members, enumerators and function signatures (#18). A binding that drifts
+/// is caught: here one with a member missing and one with a wrong enumerator.
+#[test]
+fn python_binding_mirrors_the_header() {
+    let root = root();
+    let checker = root.join("tests/python/ctypes_mirror.py");
+    let header = root.join("include/fringewatch.h");
+    let native = root.join("python/fringewatch/native.py");
+    let run = |binding: &Path| {
+        Command::new("python3")
+            .arg(&checker)
+            .arg(&header)
+            .arg(binding)
+            .output()
+            .expect("python3 runs")
+    };
+    let output = run(&native);
+    assert!(
+        output.status.success(),
+        "the binding differs from the header:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let source = std::fs::read_to_string(&native).unwrap();
+    for (from, to, named) in [
+        (
+            "        (\"overlap\", ctypes.c_uint32),\n",
+            "",
+            "struct FwDetectOptions: members",
+        ),
+        (
+            "FW_BACKEND_GPU = 2",
+            "FW_BACKEND_GPU = 3",
+            "FW_BACKEND_GPU is 2",
+        ),
+        (
+            "\"fw_detector_open\": ([ctypes.c_char_p, ctypes.c_int,",
+            "\"fw_detector_open\": ([ctypes.c_char_p, ctypes.c_double,",
+            "fw_detector_open argument 2",
+        ),
+    ] {
+        assert!(source.contains(from), "{from}");
+        let drifted = tmp.path().join("native.py");
+        std::fs::write(&drifted, source.replacen(from, to, 1)).unwrap();
+        let output = run(&drifted);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(!output.status.success(), "drift not caught: {from}");
+        assert!(stdout.contains(named), "'{stdout}' should name '{named}'");
+    }
+}

@@ -494,6 +494,8 @@ fn geopackage_layer_is_added_without_touching_other_layers_and_rolled_back_on_er
         "model_sha256: String",
         "created: DateTime",
         "review: String",
+        "reviewer: String",
+        "comment: String",
     ] {
         assert!(
             info_text.contains(field),
@@ -511,6 +513,134 @@ fn geopackage_layer_is_added_without_touching_other_layers_and_rolled_back_on_er
     let failing = CancelAfter(std::sync::atomic::AtomicUsize::new(5));
     assert!(write_detections(&fresh, "detections", &run, &features, false, &failing).is_err());
     assert!(!fresh.exists());
+}
+
+/// Run one SQL statement (SQLite's dialect) on a GeoPackage; the rows of a query as text.
+fn sql(path: &Path, statement: &str) -> Result<Vec<Vec<String>>, String> {
+    use gdal::vector::LayerAccess;
+    let dataset = gdal::Dataset::open_ex(
+        path,
+        gdal::DatasetOptions {
+            open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let result = dataset
+        .execute_sql(statement, None, gdal::vector::sql::Dialect::DEFAULT)
+        .map_err(|e| e.to_string())?;
+    Ok(match result {
+        Some(mut rows) => rows
+            .features()
+            .map(|f| {
+                (0..f.field_count())
+                    .map(|i| f.field_as_string(i).ok().flatten().unwrap_or_default())
+                    .collect()
+            })
+            .collect(),
+        None => Vec::new(),
+    })
+}
+
+#[test]
+fn detection_layers_carry_their_qgis_style_and_refuse_an_invalid_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let gpkg = dir.path().join("inventory.gpkg");
+    let grid = common::utm32n_grid(320, 320, 15.0);
+    let inventory = LayerSpec {
+        name: "inventory".into(),
+        crs: grid.crs.wkt.clone(),
+        fields: vec![FieldSpec::new("id_frana", FieldKind::Text)],
+    };
+    let polygon = PolygonFeature::rectangle(
+        600_000.0,
+        4_890_000.0,
+        600_040.0,
+        4_890_040.0,
+        vec![Value::Text("0001".into())],
+    );
+    write_layer(
+        &gpkg,
+        &inventory,
+        &[polygon],
+        &WriteOptions::default(),
+        &Silent,
+    )
+    .unwrap();
+    // The analyst already saved a style of the inventory in the file (QGIS's table).
+    sql(
+        &gpkg,
+        "CREATE TABLE layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT, \
+         f_table_schema TEXT, f_table_name TEXT, f_geometry_column TEXT, styleName TEXT, \
+         styleQML TEXT, styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT, \
+         ui TEXT, update_time DATETIME)",
+    )
+    .unwrap();
+    sql(
+        &gpkg,
+        "INSERT INTO layer_styles (f_table_schema, f_table_name, f_geometry_column, styleName, \
+         styleQML, useAsDefault) VALUES ('', 'inventory', 'geom', 'mine', '<qgis/>', 1)",
+    )
+    .unwrap();
+    let styles = "SELECT f_table_name, f_table_schema, f_geometry_column, styleName, \
+                  useAsDefault, styleQML LIKE '%ValueMap%' FROM layer_styles ORDER BY id";
+
+    let run = run_on(
+        grid,
+        vec![[10.0, 10.0, 50.0, 40.0], [100.0, 100.0, 150.0, 160.0]],
+    );
+    let features = detection_features(&run, &metadata().classes, &model_info(), chrono::Utc::now());
+    write_detections(&gpkg, "detections", &run, &features, false, &Silent).unwrap();
+    let rows = sql(&gpkg, styles).unwrap();
+    assert_eq!(
+        rows,
+        [
+            ["inventory", "", "geom", "mine", "1", "0"],
+            ["detections", "", "geom", "fringewatch detections", "1", "1"],
+        ]
+    );
+
+    // The review takes only its three values, through any client (here plain SQL).
+    for bad in ["'maybe?'", "NULL"] {
+        let err = sql(
+            &gpkg,
+            &format!("UPDATE detections SET review = {bad} WHERE fid = 1"),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("review must be one of: unreviewed, confirmed, rejected"),
+            "{err}"
+        );
+    }
+    let err = sql(
+        &gpkg,
+        "INSERT INTO detections (class, review) VALUES ('CF', 'perhaps')",
+    )
+    .unwrap_err();
+    assert!(err.contains("review must be one of"), "{err}");
+    sql(
+        &gpkg,
+        "UPDATE detections SET review = 'confirmed', reviewer = 'A. Analyst', \
+         comment = 'fresh scarp' WHERE fid = 1",
+    )
+    .unwrap();
+    assert_eq!(
+        sql(
+            &gpkg,
+            "SELECT review, reviewer, comment FROM detections ORDER BY fid"
+        )
+        .unwrap(),
+        [
+            ["confirmed", "A. Analyst", "fresh scarp"],
+            ["unreviewed", "", ""],
+        ]
+    );
+
+    // Replacing the layer replaces its own style row; the inventory's is untouched.
+    write_detections(&gpkg, "detections", &run, &features[..1], true, &Silent).unwrap();
+    assert_eq!(sql(&gpkg, styles).unwrap(), rows);
+    let err = sql(&gpkg, "UPDATE detections SET review = 'x'").unwrap_err();
+    assert!(err.contains("review must be one of"), "{err}");
 }
 
 fn fringewatch() -> Command {
@@ -960,4 +1090,102 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(left, vec![std::ffi::OsString::from("detections.gpkg")]);
+
+    // Without --heading the heading the phase records is used: the same boxes as run1.
+    let run = |layer: &str, phase: &str, heading: Option<&str>| {
+        let mut command = fringewatch();
+        command.args([
+            "run",
+            "--phase",
+            phase,
+            "--coherence",
+            &p("coherence.tif"),
+            "--dem",
+            &p("dem.tif"),
+            "--incidence",
+            &p("incidence.tif"),
+            "--model",
+            model.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--layer",
+            layer,
+            "--confidence",
+            "0.001",
+        ]);
+        if let Some(h) = heading {
+            command.arg(format!("--heading={h}"));
+        }
+        command.output().unwrap()
+    };
+    let boxes = |layer: &str| -> Vec<String> {
+        read_layer(&out, Some(layer))
+            .unwrap()
+            .features
+            .iter()
+            .map(|f| format!("{:?} {:?}", f.rings, f.attribute("score")))
+            .collect()
+    };
+    let from_data = run("run2", &p("phase.tif"), None);
+    let stderr = String::from_utf8_lossy(&from_data.stderr);
+    assert!(from_data.status.success(), "{stderr}");
+    assert!(stderr.contains("from the phase's metadata"), "{stderr}");
+    assert_eq!(boxes("run2"), boxes("run1"));
+    // A heading on the other side of the orbit is used, with a warning naming both.
+    let opposite = (scene.description.heading_deg + 180.0).to_string();
+    let contradicted = run("run3", &p("phase.tif"), Some(&opposite));
+    let stderr = String::from_utf8_lossy(&contradicted.stderr);
+    assert!(contradicted.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("warning: the heading {opposite}° contradicts"))
+            && stderr.contains(&format!("recorded heading {heading}°")),
+        "{stderr}"
+    );
+    // A phase that records no heading, without --heading: refused, nothing written.
+    // the same phase values and grid, written without any metadata
+    let bare = dir.path().join("bare_phase.tif");
+    {
+        use fringewatch::raster::io::{Encoding, GeoTiffWriter, RasterFile};
+        let phase = RasterFile::open(scene_dir.join("phase.tif")).unwrap();
+        let values = phase.read_band(1).unwrap();
+        let mut writer =
+            GeoTiffWriter::create(&bare, phase.grid(), &[Encoding::Float32], &["phase"]).unwrap();
+        writer.write_rows(1, 0, values.view()).unwrap();
+        writer.finish().unwrap();
+    }
+    // Without metadata the interferogram is named after the phase file and dated from its
+    // name (not "stack", the intermediate file's name).
+    let dated = dir.path().join("20200101_20200113_phase.tif");
+    std::fs::copy(&bare, &dated).unwrap();
+    let named = run("run5", dated.to_str().unwrap(), Some(&heading));
+    assert!(
+        named.status.success(),
+        "{}",
+        String::from_utf8_lossy(&named.stderr)
+    );
+    let layer = read_layer(&out, Some("run5")).unwrap();
+    let f = &layer.features[0];
+    let text = |name: &str| f.attribute(name).and_then(|v| v.as_text());
+    assert_eq!(
+        text("interferogram").as_deref(),
+        Some("20200101_20200113_phase")
+    );
+    assert_eq!(text("primary_date").as_deref(), Some("2020-01-01"));
+    assert_eq!(text("secondary_date").as_deref(), Some("2020-01-13"));
+    assert_eq!(text("orbit"), None);
+    let refused = run("run4", bare.to_str().unwrap(), None);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "error: invalid parameter heading: the phase records no heading \
+         (FRINGEWATCH_HEADING_DEG): give --heading"
+    );
+    let mut names: Vec<String> = gdal::Dataset::open(&out)
+        .unwrap()
+        .layers()
+        .map(|l| gdal::vector::LayerAccess::name(&l))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["layer_styles", "run1", "run2", "run3", "run5"]);
 }

@@ -192,8 +192,13 @@ fn write_passes(scene: &Path, dir: &Path) -> ([f64; 4], Vec<PathBuf>) {
 }
 
 fn persistence(inputs: &[String], out: &str) -> std::process::Output {
+    persistence_in(Path::new("."), inputs, out)
+}
+
+/// `fringewatch persistence` run in the folder `cwd` (relative inputs are relative to it).
+fn persistence_in(cwd: &Path, inputs: &[String], out: &str) -> std::process::Output {
     let mut cmd = fw();
-    cmd.arg("persistence");
+    cmd.current_dir(cwd).arg("persistence");
     for i in inputs {
         cmd.args(["--detections", i]);
     }
@@ -322,6 +327,21 @@ fn persistence_refuses_bad_input_and_keeps_other_layers() {
     );
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("not found"));
+
+    // The same layer twice (here once through a relative path) would make every area
+    // "persistent": refused, nothing written.
+    let relative = paths[0].strip_prefix(tmp.path()).unwrap();
+    let twice = [one[0].clone(), format!("{}:detections", relative.display())];
+    let run = persistence_in(
+        tmp.path(),
+        &twice,
+        &format!("{}:p", tmp.path().join("p.gpkg").display()),
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is given twice"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(!tmp.path().join("p.gpkg").exists());
 
     // Written beside the detections of pass 0: its layer stays as it was; a second run refuses
     // the existing layer.

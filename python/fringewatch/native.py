@@ -17,6 +17,7 @@ import json
 import math
 import os
 import platform
+import re
 import threading
 
 FW_OK = 0
@@ -37,16 +38,27 @@ PROGRESS_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_double, ctypes.c_char_p, cty
 CANCEL_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
 
 
-class FwCallbacks(ctypes.Structure):
+class _Sized(ctypes.Structure):
+    """A struct of the header that starts with ``size``: set to this mirror's ``sizeof`` on
+    creation, so that the library knows which version of the struct it is given."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.size = ctypes.sizeof(self)
+
+
+class FwCallbacks(_Sized):
     _fields_ = [
+        ("size", ctypes.c_uint32),
         ("progress", PROGRESS_CALLBACK),
         ("cancel", CANCEL_CALLBACK),
         ("user_data", ctypes.c_void_p),
     ]
 
 
-class FwDetectOptions(ctypes.Structure):
+class FwDetectOptions(_Sized):
     _fields_ = [
+        ("size", ctypes.c_uint32),
         ("confidence", ctypes.c_double),
         ("iou", ctypes.c_double),
         ("overlap", ctypes.c_uint32),
@@ -54,8 +66,9 @@ class FwDetectOptions(ctypes.Structure):
     ]
 
 
-class FwRawLayers(ctypes.Structure):
+class FwRawLayers(_Sized):
     _fields_ = [
+        ("size", ctypes.c_uint32),
         ("phase", ctypes.c_char_p),
         ("coherence", ctypes.c_char_p),
         ("dem", ctypes.c_char_p),
@@ -116,6 +129,83 @@ def _encode(text):
     return os.fspath(text).encode("utf-8")
 
 
+def signatures():
+    """Argument and result types of every function of the header, by name (checked against
+    ``include/fringewatch.h`` by ``tests/python/ctypes_mirror.py``)."""
+    c_char_pp = ctypes.POINTER(ctypes.c_char_p)
+    c_void_pp = ctypes.POINTER(ctypes.c_void_p)
+    string_out = ctypes.POINTER(ctypes.c_void_p)
+    return {
+        "fw_last_error": ([], ctypes.c_char_p),
+        "fw_status_name": ([ctypes.c_int], ctypes.c_char_p),
+        "fw_string_free": ([ctypes.c_void_p], None),
+        "fw_version": ([c_char_pp], ctypes.c_int),
+        "fw_build_info": ([string_out], ctypes.c_int),
+        "fw_compute_isl": (
+            [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double,
+             ctypes.c_double, ctypes.c_char_p, ctypes.POINTER(FwCallbacks), string_out],
+            ctypes.c_int,
+        ),
+        "fw_compute_pc1": (
+            [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_bool,
+             ctypes.POINTER(FwCallbacks), string_out],
+            ctypes.c_int,
+        ),
+        "fw_build_stack": (
+            [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+             ctypes.c_bool, ctypes.POINTER(FwCallbacks)],
+            ctypes.c_int,
+        ),
+        "fw_detector_open": ([ctypes.c_char_p, ctypes.c_int, c_void_pp], ctypes.c_int),
+        "fw_detector_info": ([ctypes.c_void_p, string_out], ctypes.c_int),
+        "fw_detector_free": ([ctypes.c_void_p], None),
+        "fw_detect_options_default": ([ctypes.POINTER(FwDetectOptions)], ctypes.c_int),
+        "fw_detect_stack": (
+            [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+             ctypes.POINTER(FwDetectOptions), ctypes.POINTER(FwCallbacks), string_out],
+            ctypes.c_int,
+        ),
+        "fw_detect_interferogram": (
+            [ctypes.c_void_p, ctypes.POINTER(FwRawLayers), ctypes.c_char_p,
+             ctypes.c_char_p, ctypes.POINTER(FwDetectOptions),
+             ctypes.POINTER(FwCallbacks), string_out],
+            ctypes.c_int,
+        ),
+        "fw_overlay": (
+            [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+             ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double, ctypes.c_bool,
+             ctypes.POINTER(FwCallbacks), string_out],
+            ctypes.c_int,
+        ),
+        "fw_persistence": (
+            [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p),
+             ctypes.c_size_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double,
+             ctypes.c_double, ctypes.c_bool, ctypes.POINTER(FwCallbacks), string_out],
+            ctypes.c_int,
+        ),
+        "fw_detect_product": (
+            [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(FwDetectOptions),
+             ctypes.POINTER(FwCallbacks), string_out],
+            ctypes.c_int,
+        ),
+        "fw_batch_plan": (
+            [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p),
+             ctypes.c_size_t, string_out],
+            ctypes.c_int,
+        ),
+        "fw_batch_persistence": (
+            [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double, ctypes.c_double,
+             ctypes.POINTER(FwCallbacks), string_out],
+            ctypes.c_int,
+        ),
+        "fw_batch_record": (
+            [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+             string_out],
+            ctypes.c_int,
+        ),
+    }
+
+
 class Library:
     """The loaded native library with typed functions."""
 
@@ -123,79 +213,7 @@ class Library:
         self.path = path
         self._lib = ctypes.CDLL(path)
         lib = self._lib
-        c_char_pp = ctypes.POINTER(ctypes.c_char_p)
-        c_void_pp = ctypes.POINTER(ctypes.c_void_p)
-        string_out = ctypes.POINTER(ctypes.c_void_p)
-        signatures = {
-            "fw_last_error": ([], ctypes.c_char_p),
-            "fw_status_name": ([ctypes.c_int], ctypes.c_char_p),
-            "fw_string_free": ([ctypes.c_void_p], None),
-            "fw_version": ([c_char_pp], ctypes.c_int),
-            "fw_build_info": ([string_out], ctypes.c_int),
-            "fw_compute_isl": (
-                [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double,
-                 ctypes.c_double, ctypes.c_char_p, ctypes.POINTER(FwCallbacks), string_out],
-                ctypes.c_int,
-            ),
-            "fw_compute_pc1": (
-                [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_bool,
-                 ctypes.POINTER(FwCallbacks), string_out],
-                ctypes.c_int,
-            ),
-            "fw_build_stack": (
-                [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                 ctypes.c_bool, ctypes.POINTER(FwCallbacks)],
-                ctypes.c_int,
-            ),
-            "fw_detector_open": ([ctypes.c_char_p, ctypes.c_int, c_void_pp], ctypes.c_int),
-            "fw_detector_info": ([ctypes.c_void_p, string_out], ctypes.c_int),
-            "fw_detector_free": ([ctypes.c_void_p], None),
-            "fw_detect_options_default": ([ctypes.POINTER(FwDetectOptions)], ctypes.c_int),
-            "fw_detect_stack": (
-                [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                 ctypes.POINTER(FwDetectOptions), ctypes.POINTER(FwCallbacks), string_out],
-                ctypes.c_int,
-            ),
-            "fw_detect_interferogram": (
-                [ctypes.c_void_p, ctypes.POINTER(FwRawLayers), ctypes.c_char_p,
-                 ctypes.c_char_p, ctypes.POINTER(FwDetectOptions),
-                 ctypes.POINTER(FwCallbacks), string_out],
-                ctypes.c_int,
-            ),
-            "fw_overlay": (
-                [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                 ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double, ctypes.c_bool,
-                 ctypes.POINTER(FwCallbacks), string_out],
-                ctypes.c_int,
-            ),
-            "fw_persistence": (
-                [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p),
-                 ctypes.c_size_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double,
-                 ctypes.c_double, ctypes.c_bool, ctypes.POINTER(FwCallbacks), string_out],
-                ctypes.c_int,
-            ),
-            "fw_detect_product": (
-                [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(FwDetectOptions),
-                 ctypes.POINTER(FwCallbacks), string_out],
-                ctypes.c_int,
-            ),
-            "fw_batch_plan": (
-                [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p),
-                 ctypes.c_size_t, string_out],
-                ctypes.c_int,
-            ),
-            "fw_batch_persistence": (
-                [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double, ctypes.c_double,
-                 ctypes.POINTER(FwCallbacks), string_out],
-                ctypes.c_int,
-            ),
-            "fw_batch_record": (
-                [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                 string_out],
-                ctypes.c_int,
-            ),
-        }
-        for name, (argtypes, restype) in signatures.items():
+        for name, (argtypes, restype) in signatures().items():
             try:
                 function = getattr(lib, name)
             except AttributeError as error:
@@ -250,7 +268,8 @@ class Library:
             except Exception:  # noqa: BLE001
                 return 0
 
-        callbacks = FwCallbacks(PROGRESS_CALLBACK(on_progress), CANCEL_CALLBACK(on_cancel), None)
+        callbacks = FwCallbacks(progress=PROGRESS_CALLBACK(on_progress),
+                                cancel=CANCEL_CALLBACK(on_cancel), user_data=None)
         callbacks._keep = (on_progress, on_cancel)
         return callbacks
 
@@ -404,8 +423,10 @@ class Detector:
                              layer="detections", confidence=None, iou=None, overlap=None,
                              overwrite=False, feedback=None):
         options = self._options(confidence, iou, overlap, overwrite)
-        raw = FwRawLayers(_encode(phase), _encode(coherence), _encode(dem),
-                          _encode(incidence_raster), float(incidence_deg), float(heading_deg))
+        raw = FwRawLayers(phase=_encode(phase), coherence=_encode(coherence), dem=_encode(dem),
+                          incidence_raster=_encode(incidence_raster),
+                          incidence_deg=float(incidence_deg),
+                          heading_deg=math.nan if heading_deg is None else float(heading_deg))
         callbacks = self._library._callbacks(feedback)
         summary = ctypes.c_void_p()
         self._library._check(self._lib.fw_detect_interferogram(
@@ -427,6 +448,30 @@ class Detector:
         return self._library._take_string(result)
 
 
+# Shared libraries the native library links, by the name the loader reports, with what provides
+# them on the systems QGIS runs on.
+_DEPENDENCIES = {
+    "libgdal": ("GDAL", "the GDAL your QGIS uses (Debian/Ubuntu: the libgdalNN package that "
+                        "matches; conda: gdal)"),
+    "libproj": ("PROJ", "the PROJ your QGIS uses (Debian/Ubuntu: libprojNN; conda: proj)"),
+    "libvulkan": ("the Vulkan loader", "libvulkan1 (or set the backend to CPU)"),
+}
+
+
+def missing_dependency(message):
+    """What to do when the dynamic loader's `message` says a library the native library links
+    is missing (e.g. the zip was built against libgdal.so.32 and this QGIS has another GDAL), or
+    None when the message is about something else."""
+    for stem, (what, remedy) in _DEPENDENCIES.items():
+        match = re.search(rf"({re.escape(stem)}[\w.\-]*\.so[\w.]*)", message)
+        if match and "cannot open shared object file" in message:
+            return (f"it was built against {what} {match.group(1)}, which this system does not "
+                    f"have (the loader said: {message}). Install {remedy}, or build the library "
+                    "against this system's libraries with qgis_plugin/build.sh (needs Rust: "
+                    "https://rustup.rs).")
+    return None
+
+
 def load():
     """The native library (loaded once per path); raises LibraryNotFoundError saying where
     it looked."""
@@ -440,6 +485,10 @@ def load():
                 try:
                     _loaded[path] = Library(path)
                 except OSError as error:
+                    missing = missing_dependency(str(error))
+                    if missing is not None:
+                        raise LibraryNotFoundError(
+                            f"{path} was found but cannot be loaded: {missing}") from error
                     errors.append(f"{path}: {error}")
                     continue
             return _loaded[path]

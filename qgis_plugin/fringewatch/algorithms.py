@@ -5,17 +5,22 @@ raised as QgsProcessingException with the library's message."""
 import math
 import os
 import re
+import tempfile
 
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, QUrl
+from osgeo import gdal
 from qgis.core import (
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
@@ -29,15 +34,20 @@ from qgis.core import (
 from . import native
 
 STYLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "styles")
-DETECTIONS_STYLE = os.path.join(STYLES, "detections.qml")
-PHASE_STYLE = os.path.join(STYLES, "wrapped_phase.qml")
 
-# Sentinel-1 effective headings over the Northern Apennines (METHOD.md §2).
+# The orbit choices: the heading the phase records (written by the product readers and the
+# simulator; NaN tells the library to read it), Sentinel-1's effective headings over the
+# Northern Apennines (METHOD.md §2), or the custom heading.
+FROM_DATA = "From the data (the heading the phase records)"
+CUSTOM = "Custom heading"
 ORBITS = [
+    (FROM_DATA, math.nan),
     ("Sentinel-1 ascending (heading −10.5°)", -10.5),
     ("Sentinel-1 descending (heading −169.5°)", -169.5),
-    ("Custom heading", None),
+    (CUSTOM, None),
 ]
+# The overlay's statuses, each counted in an output of the algorithm.
+OVERLAY_STATUSES = ["new", "near", "mapped"]
 BACKENDS = [("Automatic (a hardware GPU when available, else CPU)", native.FW_BACKEND_AUTO),
             ("CPU (tract)", native.FW_BACKEND_CPU),
             ("GPU (wgpu; also software Vulkan)", native.FW_BACKEND_GPU)]
@@ -57,7 +67,10 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
-_STYLES = {"detections": DETECTIONS_STYLE, "phase": PHASE_STYLE}
+# The shipped styles by output kind (qgis_plugin/make_styles.py writes them).
+_STYLES = {kind: os.path.join(STYLES, f"{file}.qml") for kind, file in [
+    ("detections", "detections"), ("overlay", "overlay"), ("persistence", "persistence"),
+    ("phase", "wrapped_phase"), ("isl", "isl"), ("pc1", "pc1")]}
 
 
 # Post-processors waiting for their layer. QGIS keeps only a raw pointer, so Python must hold
@@ -106,11 +119,25 @@ class FringewatchAlgorithm(QgsProcessingAlgorithm):
     def tr(self, text):
         return QCoreApplication.translate("Fringewatch", text)
 
+    # The toolbox lists groups by name: numbered steps put the algorithms in pipeline order.
+    GROUP = ("2 · Detection", "detection")
+    # Section of the README (shipped in the zip) that documents the algorithm.
+    HELP = "qgis-plugin-qgis_plugin"
+
     def group(self):
-        return self.tr("Landslide detection")
+        return self.tr(self.GROUP[0])
 
     def groupId(self):  # noqa: N802 - QGIS API name
-        return "detection"
+        return self.GROUP[1]
+
+    def helpUrl(self):  # noqa: N802 - QGIS API name
+        """The README section, in the README beside the plugin (the zip) or of the source tree."""
+        here = os.path.dirname(os.path.abspath(__file__))
+        for readme in [os.path.join(here, "README.md"),
+                       os.path.join(here, "..", "..", "README.md")]:
+            if os.path.isfile(readme):
+                return QUrl.fromLocalFile(os.path.abspath(readme)).toString() + "#" + self.HELP
+        return ""
 
     def createInstance(self):  # noqa: N802
         return type(self)()
@@ -158,36 +185,77 @@ class FringewatchAlgorithm(QgsProcessingAlgorithm):
         context.layerToLoadOnCompletionDetails(uri).setPostProcessor(post_processor(style))
 
 
+def advanced(parameter):
+    """`parameter`, folded away under "Advanced parameters" in the dialog."""
+    parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    return parameter
+
+
+def clipped_to_area(algorithm, parameters, name, context, folder):
+    """The path of raster parameter `name`, or, when an area of interest ("EXTENT") is given, a
+    VRT of it cut to that extent (whole pixels, its metadata kept) in `folder`, named like the
+    raster so that the interferogram keeps its name. The library then works on that window only
+    and its outputs stay georeferenced."""
+    path = algorithm.raster_path(parameters, name, context)
+    if parameters.get("EXTENT") in (None, ""):
+        return path
+    layer = algorithm.parameterAsRasterLayer(parameters, name, context)
+    area = algorithm.parameterAsExtent(parameters, "EXTENT", context, layer.crs())
+    if not area.intersects(layer.extent()):
+        raise QgsProcessingException(
+            f"The area of interest does not overlap {layer.name()} (in its CRS "
+            f"{layer.crs().authid()}: area {area.toString(1)}, raster "
+            f"{layer.extent().toString(1)})")
+    area = area.intersect(layer.extent())
+    stem = os.path.splitext(os.path.basename(path))[0]
+    clipped = os.path.join(folder, f"{stem}.vrt")
+    result = gdal.Translate(clipped, path, format="VRT", projWin=[
+        area.xMinimum(), area.yMaximum(), area.xMaximum(), area.yMinimum()])
+    if result is None:
+        raise QgsProcessingException(
+            f"{layer.name()}: cannot cut it to the area of interest: {gdal.GetLastErrorMsg()}")
+    result = None
+    return clipped
+
+
+def add_area_parameter(algorithm):
+    algorithm.addParameter(QgsProcessingParameterExtent(
+        "EXTENT", algorithm.tr("Area of interest (empty: the whole raster)"), optional=True))
+
+
 class DetectionParameters:
     """Parameters shared by both detection algorithms."""
 
     @staticmethod
     def add(algorithm):
+        add_area_parameter(algorithm)
         algorithm.addParameter(QgsProcessingParameterFile(
             "MODEL", algorithm.tr("Model (ONNX; empty: the bundled default model)"),
             extension="onnx", optional=True))
-        algorithm.addParameter(QgsProcessingParameterEnum(
+        algorithm.addParameter(advanced(QgsProcessingParameterEnum(
             "BACKEND", algorithm.tr("Inference backend"), [b[0] for b in BACKENDS],
-            defaultValue=0))
+            defaultValue=0)))
         algorithm.addParameter(QgsProcessingParameterNumber(
             "CONFIDENCE",
             algorithm.tr("Confidence threshold (empty: the model's recommended value)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=1.0))
-        algorithm.addParameter(QgsProcessingParameterNumber(
+        algorithm.addParameter(advanced(QgsProcessingParameterNumber(
             "IOU", algorithm.tr("IoU threshold of non-maximum suppression"),
-            QgsProcessingParameterNumber.Double, defaultValue=0.45, minValue=0.0, maxValue=1.0))
-        algorithm.addParameter(QgsProcessingParameterNumber(
+            QgsProcessingParameterNumber.Double, defaultValue=0.45, minValue=0.0, maxValue=1.0)))
+        algorithm.addParameter(advanced(QgsProcessingParameterNumber(
             "OVERLAP", algorithm.tr("Tile overlap (pixels)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=32, minValue=0, maxValue=79))
-        algorithm.addParameter(QgsProcessingParameterString(
+            QgsProcessingParameterNumber.Integer, defaultValue=32, minValue=0, maxValue=79)))
+        algorithm.addParameter(advanced(QgsProcessingParameterString(
             "LAYER_NAME", algorithm.tr("Layer name in the GeoPackage"),
-            defaultValue="detections"))
+            defaultValue="detections")))
         algorithm.addParameter(QgsProcessingParameterBoolean(
             "OVERWRITE",
             algorithm.tr("Replace a layer of the same name (other layers are never touched)"),
             defaultValue=False))
         algorithm.addParameter(QgsProcessingParameterVectorDestination(
             "OUTPUT", algorithm.tr("Detections"), QgsProcessing.TypeVectorPolygon))
+        algorithm.addOutput(QgsProcessingOutputNumber(
+            "DETECTIONS", algorithm.tr("Number of detections")))
 
     @staticmethod
     def read(algorithm, parameters, context):
@@ -228,6 +296,9 @@ class DetectionParameters:
 
 
 class ComputeIsl(FringewatchAlgorithm):
+    GROUP = ("1 · Input layers", "layers")
+    HELP = "the-layers-conventions-shareddocsmethodmd"
+
     def name(self):
         return "compute_isl"
 
@@ -244,23 +315,28 @@ class ComputeIsl(FringewatchAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer("DEM", self.tr("DEM (metres)")))
         self.addParameter(QgsProcessingParameterRasterLayer(
             "COHERENCE", self.tr("Coherence [0, 1]")))
-        add_geometry_parameters(self)
+        add_geometry_parameters(self, from_data=False)
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("ISL")))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         library = self.library()
         out = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        incidence_raster, incidence_deg, heading = read_geometry(self, parameters, context)
+        incidence_raster, incidence_deg, heading = read_geometry(
+            self, parameters, context, feedback, from_data=False)
         summary = self.call(
             library.compute_isl, self.raster_path(parameters, "DEM", context),
             self.raster_path(parameters, "COHERENCE", context), out, heading,
             incidence_raster=incidence_raster, incidence_deg=incidence_deg, feedback=feedback)
         feedback.pushInfo(f"ISL: mean {summary['mean_isl']:.3f}, "
                           f"{100 * summary['zero_fraction']:.1f} % masked or flat")
+        self.style_output(context, out, out, "isl")
         return {"OUTPUT": out}
 
 
 class ComputePc1(FringewatchAlgorithm):
+    GROUP = ("1 · Input layers", "layers")
+    HELP = "the-layers-conventions-shareddocsmethodmd"
+
     def name(self):
         return "compute_pc1"
 
@@ -291,10 +367,14 @@ class ComputePc1(FringewatchAlgorithm):
             feedback=feedback)
         loadings = ", ".join(f"{k} {v:.3f}" for k, v in report["loadings"].items())
         feedback.pushInfo(f"PC1 loadings: {loadings}")
+        self.style_output(context, out, out, "pc1")
         return {"OUTPUT": out}
 
 
 class BuildStack(FringewatchAlgorithm):
+    GROUP = ("1 · Input layers", "layers")
+    HELP = "the-layers-conventions-shareddocsmethodmd"
+
     def name(self):
         return "build_stack"
 
@@ -327,6 +407,8 @@ class BuildStack(FringewatchAlgorithm):
 
 
 class DetectFromStack(FringewatchAlgorithm):
+    HELP = "detection-output"
+
     def name(self):
         return "detect_stack"
 
@@ -349,17 +431,20 @@ class DetectFromStack(FringewatchAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         library = self.library()
         read = DetectionParameters.read(self, parameters, context)
-        stack = self.raster_path(parameters, "STACK", context)
-        detector = self.call(library.open_detector, read["model"], read["backend"])
-        with detector:
-            report_engine(detector, feedback)
-            options = dict(read["options"])
-            summary = self.call(detector.detect_stack, stack, read["path"],
-                                feedback=feedback, **options)
+        with tempfile.TemporaryDirectory(prefix="fringewatch-area-") as folder:
+            stack = clipped_to_area(self, parameters, "STACK", context, folder)
+            detector = self.call(library.open_detector, read["model"], read["backend"])
+            with detector:
+                report_engine(detector, feedback)
+                options = dict(read["options"])
+                summary = self.call(detector.detect_stack, stack, read["path"],
+                                    feedback=feedback, **options)
         return DetectionParameters.finish(self, summary, read, context, feedback)
 
 
 class DetectFromInterferogram(FringewatchAlgorithm):
+    HELP = "detection-output"
+
     def name(self):
         return "detect_interferogram"
 
@@ -384,21 +469,31 @@ class DetectFromInterferogram(FringewatchAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         library = self.library()
         read = DetectionParameters.read(self, parameters, context)
-        incidence_raster, incidence_deg, heading = read_geometry(self, parameters, context)
-        phase = self.raster_path(parameters, "PHASE", context)
+        incidence_raster, incidence_deg, heading = read_geometry(
+            self, parameters, context, feedback)
         coherence = self.raster_path(parameters, "COHERENCE", context)
         dem = self.raster_path(parameters, "DEM", context)
-        detector = self.call(library.open_detector, read["model"], read["backend"])
-        with detector:
-            report_engine(detector, feedback)
-            summary = self.call(
-                detector.detect_interferogram, phase, coherence, dem, heading, read["path"],
-                incidence_raster=incidence_raster, incidence_deg=incidence_deg,
-                feedback=feedback, **read["options"])
+        # the phase grid is the output grid: cutting the phase limits the whole chain
+        with tempfile.TemporaryDirectory(prefix="fringewatch-area-") as folder:
+            phase = clipped_to_area(self, parameters, "PHASE", context, folder)
+            detector = self.call(library.open_detector, read["model"], read["backend"])
+            with detector:
+                report_engine(detector, feedback)
+                summary = self.call(
+                    detector.detect_interferogram, phase, coherence, dem, heading,
+                    read["path"], incidence_raster=incidence_raster,
+                    incidence_deg=incidence_deg, feedback=feedback, **read["options"])
+        source = "from the phase's metadata" if summary["heading_from_data"] else "as chosen"
+        feedback.pushInfo(f"Heading {summary['heading_deg']:.1f}° ({source})")
+        for note in summary["notes"]:
+            feedback.reportError(f"Warning: {note}", False)
         return DetectionParameters.finish(self, summary, read, context, feedback)
 
 
 class OverlayInventory(FringewatchAlgorithm):
+    GROUP = ("3 · Inventory and persistence", "inventory")
+    HELP = "inventory-overlay"
+
     def name(self):
         return "overlay_inventory"
 
@@ -421,14 +516,17 @@ class OverlayInventory(FringewatchAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             "NEW_DISTANCE", self.tr("Distance beyond which a detection is new (metres)"),
             QgsProcessingParameterNumber.Double, defaultValue=250.0, minValue=0.0))
-        self.addParameter(QgsProcessingParameterString(
+        self.addParameter(advanced(QgsProcessingParameterString(
             "LAYER_NAME", self.tr("Layer name in the GeoPackage"),
-            defaultValue="detections_overlay"))
+            defaultValue="detections_overlay")))
         self.addParameter(QgsProcessingParameterBoolean(
             "OVERWRITE", self.tr("Replace a layer of the same name"), defaultValue=False))
         self.addParameter(QgsProcessingParameterVectorDestination(
             "OUTPUT", self.tr("Detections with inventory overlay"),
             QgsProcessing.TypeVectorPolygon))
+        for status in OVERLAY_STATUSES:
+            self.addOutput(QgsProcessingOutputNumber(
+                status.upper(), self.tr(f"Number of {status} detections")))
 
     def _layer_source(self, parameters, name, context, feedback):
         path, layer = self.parameterAsCompatibleSourceLayerPathAndLayerName(
@@ -449,14 +547,20 @@ class OverlayInventory(FringewatchAlgorithm):
             library.overlay, detections, detections_layer, inventory, inventory_layer, path,
             layer, self.parameterAsDouble(parameters, "NEW_DISTANCE", context),
             self.parameterAsBoolean(parameters, "OVERWRITE", context), feedback=feedback)
+        totals = {status: 0 for status in OVERLAY_STATUSES}
         for cls, counts in summary["counts"].items():
             feedback.pushInfo(f"{cls}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            for status, count in counts.items():
+                totals[status] = totals.get(status, 0) + count
         uri = path if layer is None else f"{path}|layername={layer}"
-        self.style_output(context, destination, uri, "detections")
-        return {"OUTPUT": uri}
+        self.style_output(context, destination, uri, "overlay")
+        return {"OUTPUT": uri, **{status.upper(): n for status, n in totals.items()}}
 
 
 class PersistentAreas(FringewatchAlgorithm):
+    GROUP = ("3 · Inventory and persistence", "inventory")
+    HELP = "multi-temporal-persistence"
+
     def name(self):
         return "persistence"
 
@@ -475,18 +579,19 @@ class PersistentAreas(FringewatchAlgorithm):
         self.addParameter(QgsProcessingParameterMultipleLayers(
             "DETECTIONS", self.tr("Detection layers (one per interferogram)"),
             QgsProcessing.TypeVectorPolygon))
-        self.addParameter(QgsProcessingParameterNumber(
+        self.addParameter(advanced(QgsProcessingParameterNumber(
             "IOU", self.tr("IoU for the same area"), QgsProcessingParameterNumber.Double,
-            defaultValue=0.25, minValue=0.0, maxValue=1.0))
-        self.addParameter(QgsProcessingParameterNumber(
+            defaultValue=0.25, minValue=0.0, maxValue=1.0)))
+        self.addParameter(advanced(QgsProcessingParameterNumber(
             "DISTANCE", self.tr("Or centres within (metres)"),
-            QgsProcessingParameterNumber.Double, defaultValue=150.0, minValue=0.0))
-        self.addParameter(QgsProcessingParameterString(
-            "LAYER_NAME", self.tr("Layer name in the GeoPackage"), defaultValue="persistence"))
+            QgsProcessingParameterNumber.Double, defaultValue=150.0, minValue=0.0)))
+        self.addParameter(advanced(QgsProcessingParameterString(
+            "LAYER_NAME", self.tr("Layer name in the GeoPackage"), defaultValue="persistence")))
         self.addParameter(QgsProcessingParameterBoolean(
             "OVERWRITE", self.tr("Replace a layer of the same name"), defaultValue=False))
         self.addParameter(QgsProcessingParameterVectorDestination(
             "OUTPUT", self.tr("Persistent areas"), QgsProcessing.TypeVectorPolygon))
+        self.addOutput(QgsProcessingOutputNumber("AREAS", self.tr("Number of areas")))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         library = self.library()
@@ -518,6 +623,8 @@ class PersistentAreas(FringewatchAlgorithm):
             feedback.reportError(
                 f"{label} records no scene footprint: it counts as covering every area")
         uri = path if layer is None else f"{path}|layername={layer}"
+        # loaded as `uri`, not as the destination (an ogr:dbname destination did not load)
+        self.style_output(context, destination, uri, "persistence")
         return {"OUTPUT": uri, "AREAS": summary["areas"]}
 
 
@@ -527,7 +634,16 @@ def report_engine(detector, feedback):
         feedback.pushInfo(note)
 
 
-def add_geometry_parameters(algorithm):
+def orbit_choices(from_data):
+    """The orbit choices of an algorithm: "From the data" only where a phase is an input."""
+    return [o for o in ORBITS if from_data or o[0] != FROM_DATA]
+
+
+def add_geometry_parameters(algorithm, from_data=True):
+    """Incidence (raster or constant) and heading (from the data, a preset or custom). The
+    heading is optional and used only with "Custom heading": Processing dialogs cannot enable
+    one parameter from another's value, so a heading given with another choice is reported as
+    ignored rather than silently used or silently dropped."""
     algorithm.addParameter(QgsProcessingParameterRasterLayer(
         "INCIDENCE", algorithm.tr("Incidence angle raster (degrees; empty: a constant angle)"),
         optional=True))
@@ -535,23 +651,36 @@ def add_geometry_parameters(algorithm):
         "INCIDENCE_DEG", algorithm.tr("Constant incidence angle (degrees)"),
         QgsProcessingParameterNumber.Double, defaultValue=37.0, minValue=0.0, maxValue=89.0))
     algorithm.addParameter(QgsProcessingParameterEnum(
-        "ORBIT", algorithm.tr("Orbit"), [o[0] for o in ORBITS], defaultValue=0))
+        "ORBIT", algorithm.tr("Orbit"), [o[0] for o in orbit_choices(from_data)],
+        defaultValue=0))
     algorithm.addParameter(QgsProcessingParameterNumber(
-        "HEADING", algorithm.tr("Custom heading (degrees clockwise from north)"),
-        QgsProcessingParameterNumber.Double, defaultValue=-10.5, minValue=-360.0,
-        maxValue=360.0))
+        "HEADING", algorithm.tr("Custom heading (degrees clockwise from north; only with "
+                                "\"Custom heading\")"),
+        QgsProcessingParameterNumber.Double, optional=True, minValue=-360.0, maxValue=360.0))
 
 
-def read_geometry(algorithm, parameters, context):
-    """(incidence raster or None, incidence degrees or NaN, heading degrees)."""
+def read_geometry(algorithm, parameters, context, feedback, from_data=True):
+    """(incidence raster or None, incidence degrees or NaN, heading degrees or NaN: from the
+    data)."""
     incidence_raster = algorithm.raster_path(parameters, "INCIDENCE", context, required=False)
     incidence_deg = math.nan
     if incidence_raster is None:
         incidence_deg = algorithm.parameterAsDouble(parameters, "INCIDENCE_DEG", context)
-    preset = ORBITS[algorithm.parameterAsEnum(parameters, "ORBIT", context)][1]
-    heading = preset if preset is not None else algorithm.parameterAsDouble(
-        parameters, "HEADING", context)
-    return incidence_raster, incidence_deg, heading
+    label, preset = orbit_choices(from_data)[
+        algorithm.parameterAsEnum(parameters, "ORBIT", context)]
+    custom = parameters.get("HEADING") not in (None, "")
+    if preset is None:
+        if not custom:
+            raise QgsProcessingException(
+                "Orbit is \"Custom heading\" but no custom heading is given: give it, or "
+                "choose another orbit")
+        return incidence_raster, incidence_deg, algorithm.parameterAsDouble(
+            parameters, "HEADING", context)
+    if custom:
+        feedback.reportError(
+            f"The custom heading is used only with \"Custom heading\"; ignored (orbit: "
+            f"{label})", False)
+    return incidence_raster, incidence_deg, preset
 
 
 ALGORITHMS = [ComputeIsl, ComputePc1, BuildStack, DetectFromStack, DetectFromInterferogram,

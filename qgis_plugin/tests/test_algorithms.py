@@ -1,11 +1,13 @@
 """Every Fringewatch algorithm through processing.run in a real QGIS, outputs checked with
 GDAL/OGR."""
 
+import glob
 import math
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 
 import processing
@@ -15,7 +17,10 @@ from qgis.core import (
     QgsApplication,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingParameterDefinition,
     QgsProject,
+    QgsRasterLayer,
+    QgsVectorLayer,
 )
 
 gdal.UseExceptions()
@@ -38,7 +43,12 @@ def band_stats(path, band=1):
 
 
 def orbit_index(facts):
+    """The preset matching the scene in "Compute ISL", which has no "From the data"."""
     return 0 if facts["orbit"] == "ascending" else 1
+
+
+# "Orbit" choices of the algorithms that take a phase.
+FROM_DATA, ASCENDING, DESCENDING, CUSTOM = 0, 1, 2, 3
 
 
 def layer_dump(path, layer):
@@ -83,6 +93,34 @@ def test_provider_lists_every_algorithm(plugin):
     for name in ALGORITHMS:
         algorithm = QgsApplication.processingRegistry().algorithmById(f"fringewatch:{name}")
         assert algorithm.shortHelpString()
+    # the tuning parameters are folded away under "Advanced parameters"
+    advanced = QgsProcessingParameterDefinition.FlagAdvanced
+    for name, parameters in [("detect_stack", ["BACKEND", "IOU", "OVERLAP", "LAYER_NAME"]),
+                             ("detect_interferogram", ["BACKEND", "IOU", "OVERLAP"]),
+                             ("overlay_inventory", ["LAYER_NAME"]),
+                             ("persistence", ["IOU", "DISTANCE", "LAYER_NAME"])]:
+        algorithm = QgsApplication.processingRegistry().algorithmById(f"fringewatch:{name}")
+        for parameter in parameters:
+            assert algorithm.parameterDefinition(parameter).flags() & advanced, (name, parameter)
+        assert not algorithm.parameterDefinition("OUTPUT").flags() & advanced
+    # pipeline order in the toolbox: numbered groups; help links into the README
+    groups = {}
+    for name in ALGORITHMS:
+        algorithm = QgsApplication.processingRegistry().algorithmById(f"fringewatch:{name}")
+        groups.setdefault(algorithm.group(), []).append(name)
+        url = algorithm.helpUrl()
+        assert url.startswith("file://") and "README.md#" in url, (name, url)
+    assert groups == {
+        "1 · Input layers": ["compute_isl", "compute_pc1", "build_stack"],
+        "2 · Detection": ["detect_stack", "detect_interferogram"],
+        "3 · Inventory and persistence": ["overlay_inventory", "persistence"]}
+    # the counts are outputs, so that the Graphical Modeler can chain them
+    for name, outputs in [("detect_stack", {"OUTPUT", "DETECTIONS"}),
+                          ("detect_interferogram", {"OUTPUT", "DETECTIONS"}),
+                          ("overlay_inventory", {"OUTPUT", "NEW", "NEAR", "MAPPED"}),
+                          ("persistence", {"OUTPUT", "AREAS"})]:
+        algorithm = QgsApplication.processingRegistry().algorithmById(f"fringewatch:{name}")
+        assert {o.name() for o in algorithm.outputDefinitions()} == outputs, name
 
 
 def test_layers_and_stack(plugin, scene, tmp_path):
@@ -137,7 +175,8 @@ def test_detect_into_geopackage_with_inventory(plugin, scene, stack, tmp_path):
         "STACK": stack, "CONFIDENCE": PLUMBING_CONFIDENCE, "BACKEND": 1,  # CPU, as the CLI below
         "OUTPUT": f"ogr:dbname='{target}' table=\"detections\" (geom)"})
     assert result["OUTPUT"] == f"{target}|layername=detections"
-    assert sorted(layer_names(target)) == ["detections", "inventory"]
+    # beside the inventory: the detections and QGIS's table of layer styles (their style)
+    assert sorted(layer_names(target)) == ["detections", "inventory", "layer_styles"]
     assert layer_dump(target, "inventory") == before, "the inventory layer was touched"
 
     dataset = ogr.Open(str(target))
@@ -186,10 +225,62 @@ class RecordProgress(QgsProcessingFeedback):
     def __init__(self):
         super().__init__()
         self.seen = []
+        self.infos = []
+        self.errors = []
 
     def setProgress(self, progress):  # noqa: N802 - QGIS API name
         super().setProgress(progress)
         self.seen.append(progress)
+
+    def pushInfo(self, info):  # noqa: N802 - QGIS API name
+        super().pushInfo(info)
+        self.infos.append(info)
+
+    def reportError(self, error, fatalError=False):  # noqa: N802, N803 - QGIS API names
+        super().reportError(error, fatalError)
+        self.errors.append(error)
+
+
+def test_heading_from_the_data_and_contradictions(plugin, scene, tmp_path):
+    """#19 defect 2: the heading the phase records is the default; a preset that contradicts
+    it is used but warned about; a phase that records none, or "Custom" without a heading, is
+    refused before anything is written."""
+    scene_dir, facts = scene
+    inputs = {
+        "PHASE": str(scene_dir / "phase.tif"), "COHERENCE": str(scene_dir / "coherence.tif"),
+        "DEM": str(scene_dir / "dem.tif"), "INCIDENCE": str(scene_dir / "incidence.tif"),
+        "CONFIDENCE": PLUMBING_CONFIDENCE}
+    from_data = RecordProgress()
+    processing.run("fringewatch:detect_interferogram", {
+        **inputs, "OUTPUT": str(tmp_path / "a.gpkg")}, feedback=from_data)
+    recorded = facts["heading_deg"]
+    assert f"Heading {recorded:.1f}° (from the phase's metadata)" in from_data.infos
+    assert not [e for e in from_data.errors if "contradicts" in e]
+
+    wrong = ASCENDING if facts["orbit"] == "descending" else DESCENDING
+    contradicted = RecordProgress()
+    processing.run("fringewatch:detect_interferogram", {
+        **inputs, "ORBIT": wrong, "HEADING": 45.0, "OUTPUT": str(tmp_path / "b.gpkg")},
+        feedback=contradicted)
+    warnings = [e for e in contradicted.errors if "contradicts" in e]
+    assert len(warnings) == 1 and f"recorded heading {recorded}°" in warnings[0], \
+        contradicted.errors
+    assert [e for e in contradicted.errors if "used only with" in e]
+    assert not [i for i in contradicted.infos if "from the phase's metadata" in i]
+
+    bare = tmp_path / "bare_phase.tif"
+    gdal.Translate(str(bare), str(scene_dir / "phase.tif"))
+    dataset = gdal.Open(str(bare), gdal.GA_Update)
+    dataset.SetMetadata({})
+    dataset = None
+    with pytest.raises(QgsProcessingException, match="records no heading"):
+        processing.run("fringewatch:detect_interferogram", {
+            **inputs, "PHASE": str(bare), "OUTPUT": str(tmp_path / "c.gpkg")})
+    with pytest.raises(QgsProcessingException, match="no custom heading"):
+        processing.run("fringewatch:detect_interferogram", {
+            **inputs, "ORBIT": CUSTOM, "OUTPUT": str(tmp_path / "c.gpkg")})
+    assert sorted(p.name for p in tmp_path.glob("*.gpkg")) == ["a.gpkg", "b.gpkg"]
+    assert not list(tmp_path.glob(".fringewatch-*"))
 
 
 def test_detect_from_interferogram_and_overlay(plugin, scene, tmp_path):
@@ -199,14 +290,14 @@ def test_detect_from_interferogram_and_overlay(plugin, scene, tmp_path):
     result = processing.run("fringewatch:detect_interferogram", {
         "PHASE": str(scene_dir / "phase.tif"), "COHERENCE": str(scene_dir / "coherence.tif"),
         "DEM": str(scene_dir / "dem.tif"), "INCIDENCE": str(scene_dir / "incidence.tif"),
-        "ORBIT": orbit_index(facts), "LAYER_NAME": "s1_detections",
+        "ORBIT": FROM_DATA, "LAYER_NAME": "s1_detections",
         "CONFIDENCE": PLUMBING_CONFIDENCE, "OUTPUT": str(target)}, feedback=feedback)
     # One progress that never runs backwards, although ISL and PC1 run side by side.
     assert len(feedback.seen) >= 10
     assert all(b >= a for a, b in zip(feedback.seen, feedback.seen[1:])), feedback.seen
     assert result["OUTPUT"] == f"{target}|layername=s1_detections"
     assert result["DETECTIONS"] > 0
-    assert sorted(layer_names(target)) == ["inventory", "s1_detections"]
+    assert sorted(layer_names(target)) == ["inventory", "layer_styles", "s1_detections"]
     # No intermediate rasters are left beside the output.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.gpkg"]
 
@@ -217,8 +308,10 @@ def test_detect_from_interferogram_and_overlay(plugin, scene, tmp_path):
     overlay_dataset = ogr.Open(str(target))
     layer = overlay_dataset.GetLayerByName("detections_overlay")
     assert layer.GetFeatureCount() == result["DETECTIONS"]
-    statuses = {f["status"] for f in layer}
-    assert statuses <= {"mapped", "near", "new"} and statuses
+    statuses = [f["status"] for f in layer]
+    assert set(statuses) <= {"mapped", "near", "new"} and statuses
+    assert [overlay[s.upper()] for s in ["new", "near", "mapped"]] == \
+        [statuses.count(s) for s in ["new", "near", "mapped"]]
 
 
 def test_persistence_of_two_detection_runs(plugin, scene, stack, tmp_path):
@@ -314,6 +407,35 @@ def test_missing_library_is_explained(plugin, scene, tmp_path, monkeypatch):
             "DEM": str(scene_dir / "dem.tif"), "OUTPUT": str(tmp_path / "pc1.tif")})
 
 
+def test_a_library_built_against_another_gdal_says_what_to_install(plugin, scene, tmp_path,
+                                                                  monkeypatch):
+    """The zip's library links the build machine's GDAL; on a QGIS with another GDAL the
+    dynamic loader fails. The message names the missing library and what to install, rather
+    than "not found". A real loader failure: a library linked against libgdal.so.99, which is
+    then removed."""
+    from fringewatch import native
+
+    fake_gdal = tmp_path / "libgdal.so.99"
+    subprocess.run(["cc", "-shared", "-fPIC", "-x", "c", "-", "-o", str(fake_gdal),
+                    "-Wl,-soname,libgdal.so.99"], input="int gdal_stub(void){return 0;}",
+                   text=True, check=True)
+    library = tmp_path / "lib" / "libfringewatch.so"
+    library.parent.mkdir()
+    subprocess.run(["cc", "-shared", "-fPIC", "-x", "c", "-", "-x", "none", "-o", str(library),
+                    str(fake_gdal)], input="int gdal_stub(void); int f(void){return gdal_stub();}",
+                   text=True, check=True)
+    fake_gdal.unlink()
+    monkeypatch.setenv("FRINGEWATCH_LIBRARY", str(library))
+    monkeypatch.setattr(native, "_loaded", {})
+    scene_dir, _ = scene
+    with pytest.raises(QgsProcessingException) as error:
+        processing.run("fringewatch:compute_pc1", {
+            "DEM": str(scene_dir / "dem.tif"), "OUTPUT": str(tmp_path / "pc1.tif")})
+    message = str(error.value)
+    assert "built against GDAL libgdal.so.99" in message, message
+    assert "qgis_plugin/build.sh" in message and "not found" not in message
+
+
 def test_outputs_load_with_the_shipped_styles(plugin, scene, stack, tmp_path):
     scene_dir, _ = scene
     project = QgsProject.instance()
@@ -349,6 +471,185 @@ def test_outputs_load_with_the_shipped_styles(plugin, scene, stack, tmp_path):
         assert items[0].color == items[-1].color, "the phase ramp is cyclic"
     finally:
         project.removeAllMapLayers()
+
+
+def test_a_reopened_geopackage_keeps_style_and_review_rules(plugin, stack, tmp_path):
+    """#19 defect 5: the style travels in the GeoPackage (layer_styles), so the layer opened
+    from the file, without the plugin's post-processor, is styled with the review form;
+    provenance is read-only in the form; an invalid review is refused by the file itself."""
+    target = tmp_path / "reviewed.gpkg"
+    result = processing.run("fringewatch:detect_stack", {
+        "STACK": stack, "CONFIDENCE": PLUMBING_CONFIDENCE, "OUTPUT": str(target)})
+    assert result["DETECTIONS"] > 0
+    layer = QgsVectorLayer(f"{target}|layername=detections", "reopened", "ogr")
+    assert layer.isValid()
+    assert layer.renderer().type() == "categorizedSymbol"
+    assert layer.renderer().classAttribute() == "class"
+    fields = layer.fields()
+    review = fields.indexOf("review")
+    assert layer.editorWidgetSetup(review).type() == "ValueMap"
+    form = layer.editFormConfig()
+    for name in ["fid", "class", "score", "model_sha256", "created"]:
+        assert form.readOnly(fields.indexOf(name)), name
+    for name in ["review", "reviewer", "comment"]:
+        assert not form.readOnly(fields.indexOf(name)), name
+
+    first = next(layer.getFeatures())
+    assert layer.startEditing()
+    assert layer.changeAttributeValue(first.id(), review, "maybe?")
+    assert not layer.commitChanges()
+    assert "review must be one of" in " ".join(layer.commitErrors()), layer.commitErrors()
+    layer.rollBack()
+    assert layer.startEditing()
+    layer.changeAttributeValue(first.id(), review, "confirmed")
+    layer.changeAttributeValue(first.id(), fields.indexOf("reviewer"), "A. Analyst")
+    layer.changeAttributeValue(first.id(), fields.indexOf("comment"), "fresh scarp")
+    assert layer.commitChanges(), layer.commitErrors()
+    del layer
+    dataset = ogr.Open(str(target))
+    feature = dataset.GetLayerByName("detections").GetFeature(first.id())
+    assert (feature["review"], feature["reviewer"], feature["comment"]) == \
+        ("confirmed", "A. Analyst", "fresh scarp")
+
+
+def test_every_output_loads_with_its_own_style(plugin, scene, stack, tmp_path):
+    """#19 defect 6: ISL, PC1, overlay and persistence load with their own styles (the
+    persistence also through an ogr:dbname destination); landslide classes are drawn in black
+    and white with a halo, so that they stand out on the cyclic phase, and artifacts thinner."""
+    scene_dir, facts = scene
+    project = QgsProject.instance()
+
+    def loaded(result):
+        layers = [lyr for lyr in project.mapLayers().values() if lyr.source() == result["OUTPUT"]]
+        assert len(layers) == 1, [lyr.source() for lyr in project.mapLayers().values()]
+        return layers[0]
+
+    def ramp(layer):
+        assert layer.renderer().type() == "singlebandpseudocolor"
+        shader = layer.renderer().shader().rasterShaderFunction()
+        return shader.minimumValue(), shader.maximumValue()
+
+    try:
+        isl = processing.runAndLoadResults("fringewatch:compute_isl", {
+            "DEM": str(scene_dir / "dem.tif"), "COHERENCE": str(scene_dir / "coherence.tif"),
+            "INCIDENCE": str(scene_dir / "incidence.tif"), "ORBIT": orbit_index(facts),
+            "OUTPUT": str(tmp_path / "isl.tif")})
+        assert ramp(loaded(isl)) == (0.0, 1.0)
+        pc1 = processing.runAndLoadResults("fringewatch:compute_pc1", {
+            "DEM": str(scene_dir / "dem.tif"), "OUTPUT": str(tmp_path / "pc1.tif")})
+        assert ramp(loaded(pc1)) == (-3.0, 3.0)
+
+        target = with_inventory(scene_dir, tmp_path / "iffi.gpkg")
+        first = processing.run("fringewatch:detect_stack", {
+            "STACK": stack, "CONFIDENCE": PLUMBING_CONFIDENCE, "OUTPUT": str(target)})
+        overlay = processing.runAndLoadResults("fringewatch:overlay_inventory", {
+            "DETECTIONS": first["OUTPUT"], "INVENTORY": f"{target}|layername=inventory",
+            "OUTPUT": str(target)})
+        renderer = loaded(overlay).renderer()
+        assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "status"
+        assert [c.value() for c in renderer.categories()] == ["new", "near", "mapped"]
+
+        second = processing.run("fringewatch:detect_stack", {
+            "STACK": stack, "CONFIDENCE": PLUMBING_CONFIDENCE, "LAYER_NAME": "run_b",
+            "OUTPUT": str(target)})
+        areas = processing.runAndLoadResults("fringewatch:persistence", {
+            "DETECTIONS": [first["OUTPUT"], second["OUTPUT"]],
+            "OUTPUT": f"ogr:dbname='{target}' table=\"areas\" (geom)"})
+        assert areas["OUTPUT"] == f"{target}|layername=areas"
+        renderer = loaded(areas).renderer()
+        assert renderer.type() == "graduatedSymbol"
+        assert renderer.classAttribute() == "interferograms"
+    finally:
+        project.removeAllMapLayers()
+
+    # The detection classes as stored with the layer (layer_styles) and shipped (QML).
+    detections = QgsVectorLayer(first["OUTPUT"], "detections", "ogr")
+    symbols = {c.value(): c.symbol().clone() for c in detections.renderer().categories()}
+    for name in ["CF", "CS", "FS"]:
+        layers = [symbols[name].symbolLayer(i) for i in range(symbols[name].symbolLayerCount())]
+        assert len(layers) == 2, name  # a halo under the outline
+        assert all(layer.strokeColor().hsvSaturation() == 0 for layer in layers), name
+        assert {layer.strokeColor().value() for layer in layers} == {0, 255}, name
+    patterns = {name: symbols[name].symbolLayer(1).strokeStyle() for name in ["CF", "FS"]}
+    assert patterns["CF"] != patterns["FS"]
+    artifact = symbols["AR"]
+    assert artifact.symbolLayerCount() == 1
+    assert artifact.symbolLayer(0).strokeWidth() < symbols["CF"].symbolLayer(1).strokeWidth()
+
+
+def test_an_area_of_interest_limits_detection_to_it(plugin, stack, tmp_path):
+    """Analysts process the canvas extent or a drawn rectangle, not always the whole raster."""
+    raster = QgsRasterLayer(stack, "stack")
+    whole = raster.extent()
+    west = (whole.xMinimum(), whole.center().x())
+    area = f"{west[0]},{west[1]},{whole.yMinimum()},{whole.yMaximum()} [{raster.crs().authid()}]"
+    result = processing.run("fringewatch:detect_stack", {
+        "STACK": stack, "CONFIDENCE": PLUMBING_CONFIDENCE, "EXTENT": area,
+        "OUTPUT": str(tmp_path / "west.gpkg")})
+    assert result["DETECTIONS"] > 0
+    # the interferogram keeps its name (the cut keeps the metadata and the file's stem)
+    name = gdal.Open(stack).GetMetadataItem("FRINGEWATCH_INTERFEROGRAM_ID") or \
+        os.path.splitext(os.path.basename(stack))[0]
+    dataset = ogr.Open(str(tmp_path / "west.gpkg"))
+    pixel = raster.rasterUnitsPerPixelX()
+    for feature in dataset.GetLayerByName("detections"):
+        x0, x1, _, _ = feature.GetGeometryRef().GetEnvelope()
+        assert west[0] - pixel <= x0 and x1 <= west[1] + pixel, (x0, x1, west)
+        assert feature["interferogram"] == name
+    dataset = None
+    far = (f"{whole.xMaximum() + 1e5},{whole.xMaximum() + 2e5},{whole.yMinimum()},"
+           f"{whole.yMaximum()} [{raster.crs().authid()}]")
+    with pytest.raises(QgsProcessingException, match="does not overlap"):
+        processing.run("fringewatch:detect_stack", {
+            "STACK": stack, "EXTENT": far, "OUTPUT": str(tmp_path / "far.gpkg")})
+    assert not (tmp_path / "far.gpkg").exists()
+    assert not glob.glob(os.path.join(tempfile.gettempdir(), "fringewatch-area-*"))
+
+
+def test_review_panel_walks_the_unreviewed_detections(plugin, stack, tmp_path):
+    """The review workflow: next/previous unreviewed (highest score first), zoom to it,
+    confirm/reject with one key, counts of what is left; reviews land in the file."""
+    from fringewatch.review import KEYS, ReviewDock
+    from qgis.gui import QgsMapCanvas
+
+    target = tmp_path / "review.gpkg"
+    result = processing.run("fringewatch:detect_stack", {
+        "STACK": stack, "CONFIDENCE": PLUMBING_CONFIDENCE, "OUTPUT": str(target)})
+    total = result["DETECTIONS"]
+    assert total >= 3
+    layer = QgsVectorLayer(f"{target}|layername=detections", "detections", "ogr")
+    scores = sorted((-f["score"], f.id()) for f in layer.getFeatures())
+    canvas = QgsMapCanvas()
+    canvas.resize(400, 400)
+    canvas.setDestinationCrs(layer.crs())
+    dock = ReviewDock(canvas)
+    dock.set_layer(layer)
+    assert f"{total} left to review" in dock.status.text()
+    assert {action: s.key().toString() for action, s in dock.shortcuts.items()} == KEYS
+
+    dock.act("next")
+    first = dock.session.current
+    assert first == scores[0][1]
+    box = layer.getFeature(first).geometry().boundingBox()
+    assert canvas.extent().contains(box)
+    dock.reviewer.setText("A. Analyst")
+    dock.act("confirmed")  # stores, then moves on to the next unreviewed
+    assert dock.session.current == scores[1][1]
+    dock.act("rejected")
+    assert dock.session.current == scores[2][1]
+    dock.act("previous")  # wraps to the last unreviewed
+    assert dock.session.current == scores[-1][1]
+    assert f"{total - 2} left to review, 1 confirmed, 1 rejected" in dock.status.text()
+
+    dataset = ogr.Open(str(target))
+    rows = {f.GetFID(): (f["review"], f["reviewer"])
+            for f in dataset.GetLayerByName("detections")}
+    dataset = None
+    assert rows[first] == ("confirmed", "A. Analyst")
+    assert rows[scores[1][1]] == ("rejected", "A. Analyst")
+    assert sum(r == "unreviewed" for r, _ in rows.values()) == total - 2
+    dock.set_layer(QgsVectorLayer("Polygon?field=name:string", "other", "memory"))
+    assert "no 'review' field" in dock.status.text()
 
 
 def test_repeated_runs_in_one_session_are_each_styled(plugin, scene, stack, tmp_path):
@@ -403,7 +704,9 @@ def test_plugin_zip_installs_and_finds_its_library(tmp_path):
     for name in ["fringewatch/metadata.txt", "fringewatch/__init__.py",
                  "fringewatch/lib/libfringewatch.so", "fringewatch/models/fringewatch-default.onnx",
                  "fringewatch/styles/detections.qml", "fringewatch/styles/wrapped_phase.qml",
-                 "fringewatch/native.py"]:
+                 "fringewatch/native.py", "fringewatch/LICENSE", "fringewatch/README.md",
+                 "fringewatch/styles/overlay.qml", "fringewatch/styles/persistence.qml",
+                 "fringewatch/styles/isl.qml", "fringewatch/styles/pc1.qml"]:
         assert name in names
     # the plugin's binding is the Python package's one, packed as a file
     with open(os.path.join(root, "python", "fringewatch", "native.py"), "rb") as shared:
@@ -412,10 +715,13 @@ def test_plugin_zip_installs_and_finds_its_library(tmp_path):
            if k not in ("FRINGEWATCH_LIBRARY", "FRINGEWATCH_MODEL_DIR")}
     code = ("import fringewatch.native as n; lib = n.load();"
             "d = lib.open_detector(n.bundled_model());"
-            "print(lib.path); print(d.info()['metadata']['name']); d.close()")
+            "print(lib.path); print(d.info()['metadata']['name']); d.close();"
+            "print(lib.build_info()['default_model'])")
     run = subprocess.run([shutil.which("python3") or "/usr/bin/python3", "-c", code],
                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    path, model = run.stdout.split()
+    path, model, default_model = run.stdout.split()
     assert path == str(tmp_path / "fringewatch" / "lib" / "libfringewatch.so")
     assert model.startswith("fringewatch-default")
+    # the library finds the model beside itself, not in the build machine's source tree
+    assert default_model == str(tmp_path / "fringewatch" / "models" / "fringewatch-default.onnx")

@@ -105,12 +105,9 @@ pub(crate) struct RunArgs {
     /// Constant incidence angle, degrees.
     #[arg(long)]
     incidence_deg: Option<f64>,
-    /// Scene heading, degrees clockwise from north (S1 Apennines: −10.5 asc, −169.5 desc).
-    #[arg(
-        long,
-        allow_negative_numbers = true,
-        required_unless_present = "product"
-    )]
+    /// Scene heading, degrees clockwise from north (S1 Apennines: −10.5 asc, −169.5 desc);
+    /// default: the heading the phase or product records.
+    #[arg(long, allow_negative_numbers = true)]
     heading: Option<f64>,
     /// ONNX model (default: the bundled model).
     #[arg(long)]
@@ -225,6 +222,25 @@ pub(crate) fn detect(args: DetectArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// `--heading`, else the phase's recorded heading; a contradiction is printed as a warning.
+fn heading_of(phase: &std::path::Path, given: Option<f64>, quiet: bool) -> Result<f64> {
+    let (recorded, orbit) = fringewatch::detect::scene_info::recorded_geometry(phase)?;
+    let chosen = fringewatch::detect::scene_info::choose_heading(given, recorded, orbit.as_deref())
+        .map_err(|e| match e {
+            Error::Parameter { name, problem } if name == "heading" => Error::parameter(
+                name,
+                problem.replace("give the scene heading", "give --heading"),
+            ),
+            other => other,
+        })?;
+    if let Some(note) = &chosen.contradiction {
+        eprintln!("warning: {note}");
+    } else if chosen.from_data && !quiet {
+        eprintln!("heading {}° from the phase's metadata", chosen.degrees);
+    }
+    Ok(chosen.degrees)
+}
+
 pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
     let output = args.options.output(&args.out);
     output.check()?;
@@ -293,9 +309,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
             incidence: incidence.ok_or_else(|| {
                 Error::parameter("incidence", "give --incidence or --incidence-deg")
             })?,
-            heading_deg: args
-                .heading
-                .ok_or_else(|| Error::parameter("heading", "give --heading"))?,
+            heading_deg: heading_of(phase, args.heading, quiet)?,
         },
         _ => {
             return Err(Error::parameter(

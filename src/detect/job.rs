@@ -6,12 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use super::output::{detection_features, write_detections, ModelInfo};
+use super::scene_info::scene_info;
 use super::{detect_stack, DetectSettings, DetectionRun};
 use crate::engine::{open_engine, Backend, Engine};
 use crate::error::{Error, Result};
 use crate::model::{default_model, sha256_of};
 use crate::progress::{Progress, Silent, Stage};
-use crate::raster::io::check_output_path;
+use crate::raster::io::{check_output_path, RasterFile};
 use crate::stack::{layers_and_stack, RawLayers};
 use crate::vector::{check_layer_name, is_geojson, PolygonFeature};
 
@@ -115,18 +116,23 @@ impl Detector {
         progress: &dyn Progress,
     ) -> Result<DetectionRun> {
         output.check()?;
-        self.detect_and_write(stack, output, settings, progress)
+        self.detect_and_write(stack, None, output, settings, progress)
     }
 
-    /// Detection and writing, the output already checked.
+    /// Detection and writing, the output already checked; the interferogram's facts from
+    /// `phase` when given (see [`Detector::detect_raw`]), else from the stack.
     fn detect_and_write(
         &self,
         stack: &Path,
+        phase: Option<&Path>,
         output: &DetectionOutput,
         settings: &DetectSettings,
         progress: &dyn Progress,
     ) -> Result<DetectionRun> {
-        let run = detect_stack(stack, self.engine.as_ref(), settings, progress)?;
+        let mut run = detect_stack(stack, self.engine.as_ref(), settings, progress)?;
+        if let Some(phase) = phase {
+            run.scene = scene_info(&RasterFile::open(phase)?);
+        }
         let features = self.features(&run);
         write_detections(
             &output.path,
@@ -150,7 +156,9 @@ impl Detector {
     }
 
     /// End to end from raw layers to detections, nothing written but the layers: ISL, PC1 and
-    /// the stack in `layers`.
+    /// the stack in `layers`. The interferogram's facts (name, dates, orbit) come from the
+    /// phase — its metadata, else its file or folder name — not from the intermediate
+    /// `stack.tif`, whose name says nothing.
     pub fn detect_raw(
         &self,
         raw: &RawLayers,
@@ -164,7 +172,9 @@ impl Detector {
             span,
         };
         let stack = layers_and_stack(raw, layers, &stage(0.0, 0.55))?;
-        detect_stack(&stack, self.engine.as_ref(), settings, &stage(0.55, 0.45))
+        let mut run = detect_stack(&stack, self.engine.as_ref(), settings, &stage(0.55, 0.45))?;
+        run.scene = scene_info(&RasterFile::open(&raw.phase)?);
+        Ok(run)
     }
 
     /// End to end from raw layers: ISL, PC1 and the stack (in `keep_layers`, or in a temporary
@@ -209,6 +219,12 @@ impl Detector {
             span,
         };
         let stack = layers_and_stack(raw, &layers, &stage(0.0, 0.55))?;
-        self.detect_and_write(&stack, output, settings, &stage(0.55, 0.45))
+        self.detect_and_write(
+            &stack,
+            Some(&raw.phase),
+            output,
+            settings,
+            &stage(0.55, 0.45),
+        )
     }
 }

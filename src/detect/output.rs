@@ -1,7 +1,8 @@
 //! Detections as a polygon layer in the interferogram's CRS: one axis-aligned box per detection
 //! with class, score, objectness, the interferogram's acquisition facts, the model and its
-//! SHA-256, the creation time, and a `review` field for the analyst (unreviewed / confirmed /
-//! rejected).
+//! SHA-256, the creation time, and the analyst's `review` (unreviewed / confirmed / rejected,
+//! enforced by the GeoPackage itself), `reviewer` and `comment`. A GeoPackage layer carries its
+//! QGIS style (`layer_styles`), so that it opens styled, with the review form, anywhere.
 
 use std::path::Path;
 
@@ -12,7 +13,23 @@ use crate::error::Result;
 use crate::progress::Progress;
 use crate::vector::geojson_io::write_geojson;
 use crate::vector::gpkg::{write_layer, WriteOptions};
-use crate::vector::{is_geojson, FieldKind, FieldSpec, LayerSpec, PolygonFeature, Value};
+use crate::vector::{
+    is_geojson, FieldKind, FieldSpec, LayerSpec, PolygonFeature, QgisStyle, Value,
+};
+
+/// The values of a detection's `review` field; a new detection is "unreviewed".
+pub const REVIEW_VALUES: [&str; 3] = ["unreviewed", "confirmed", "rejected"];
+
+/// The QGIS style of a detection layer (`qgis_plugin/make_styles.py` writes it): boxes outlined
+/// by class with "class score" labels; in the attribute form a drop-down on `review`, free text
+/// in `reviewer` and `comment`, every other field read-only (it is the detector's provenance).
+pub fn detection_style() -> QgisStyle {
+    QgisStyle {
+        name: "fringewatch detections".into(),
+        qml: include_str!("../../qgis_plugin/fringewatch/styles/detections.qml").into(),
+        description: "boxes by class, review form (written by fringewatch)".into(),
+    }
+}
 
 /// The model fields of every feature.
 #[derive(Debug, Clone)]
@@ -35,7 +52,9 @@ pub fn detection_fields() -> Vec<FieldSpec> {
         FieldSpec::new("model", FieldKind::Text),
         FieldSpec::new("model_sha256", FieldKind::Text),
         FieldSpec::new("created", FieldKind::DateTime),
-        FieldSpec::new("review", FieldKind::Text),
+        FieldSpec::one_of("review", &REVIEW_VALUES),
+        FieldSpec::new("reviewer", FieldKind::Text),
+        FieldSpec::new("comment", FieldKind::Text),
     ]
 }
 
@@ -77,7 +96,9 @@ pub fn detection_features(
                     Value::Text(model.name.clone()),
                     Value::Text(model.sha256.clone()),
                     Value::DateTime(created),
-                    Value::Text("unreviewed".into()),
+                    Value::Text(REVIEW_VALUES[0].into()),
+                    Value::Null,
+                    Value::Null,
                 ],
             )
         })
@@ -123,6 +144,7 @@ pub fn write_detections_in(
             &WriteOptions {
                 overwrite,
                 metadata: footprint_metadata(grid).into_iter().collect(),
+                style: Some(detection_style()),
                 ..Default::default()
             },
             progress,

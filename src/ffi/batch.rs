@@ -68,8 +68,8 @@ pub unsafe extern "C" fn fw_detect_product(
             .ok_or_else(|| ArgumentError("argument 'detector' is NULL".into()))?
             .inner;
         let product = PathBuf::from(required_str(product, "product")?);
-        let (settings, _) = detection_settings(detector, options);
-        let progress = CallbackProgress::new(callbacks);
+        let (settings, _) = detection_settings(detector, options)?;
+        let progress = CallbackProgress::new(callbacks)?;
         let pair = detect_pair(
             &product,
             &Overrides::default(),
@@ -209,7 +209,7 @@ pub unsafe extern "C" fn fw_batch_persistence(
         clear_out(summary_json);
         let out = PathBuf::from(required_str(out, "out")?);
         let layer = optional_str(layer, "layer")?.unwrap_or("detections");
-        let progress = CallbackProgress::new(callbacks);
+        let progress = CallbackProgress::new(callbacks)?;
         let (name, summary) =
             batch_persistence(&out, layer, &MatchRule { iou, distance }, &progress)?;
         let mut value = serde_json::to_value(&summary).unwrap_or_default();

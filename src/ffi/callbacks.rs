@@ -4,6 +4,8 @@ use std::ffi::{c_void, CString};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::versioned::Versioned;
+use super::ArgumentError;
 use crate::progress::Progress;
 
 /// Called with the fraction done in [0, 1] of the whole call and a short UTF-8 message of the
@@ -18,7 +20,11 @@ pub type FwCancelCallback = Option<unsafe extern "C" fn(user_data: *mut c_void) 
 
 /// The callbacks of one call; a NULL pointer to this struct, or NULL members, mean "none".
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct FwCallbacks {
+    /// `sizeof(FwCallbacks)` as the host's header declares it. Members past `size` (a host
+    /// built against an older header) are "none".
+    pub size: u32,
     pub progress: FwProgressCallback,
     pub cancel: FwCancelCallback,
     /// Passed back unchanged to both callbacks.
@@ -48,15 +54,30 @@ pub(crate) struct CallbackProgress {
 unsafe impl Sync for CallbackProgress {}
 unsafe impl Send for CallbackProgress {}
 
+impl Versioned for FwCallbacks {
+    const NAME: &'static str = "FwCallbacks";
+    fn members() -> Vec<(usize, usize)> {
+        super::versioned::members!(FwCallbacks; size, progress, cancel, user_data)
+    }
+    fn defaults() -> Self {
+        FwCallbacks {
+            size: std::mem::size_of::<FwCallbacks>() as u32,
+            progress: None,
+            cancel: None,
+            user_data: std::ptr::null_mut(),
+        }
+    }
+}
+
 impl CallbackProgress {
     /// # Safety
     /// `callbacks` is NULL or points to a valid [`FwCallbacks`] for the duration of the call.
-    pub(crate) unsafe fn new(callbacks: *const FwCallbacks) -> CallbackProgress {
-        let (progress, cancel, user_data) = match callbacks.as_ref() {
-            Some(c) => (c.progress, c.cancel, c.user_data),
-            None => (None, None, std::ptr::null_mut()),
-        };
-        CallbackProgress {
+    pub(crate) unsafe fn new(
+        callbacks: *const FwCallbacks,
+    ) -> Result<CallbackProgress, ArgumentError> {
+        let c = super::versioned::read(callbacks)?.unwrap_or_else(FwCallbacks::defaults);
+        let (progress, cancel, user_data) = (c.progress, c.cancel, c.user_data);
+        Ok(CallbackProgress {
             progress,
             cancel,
             user_data,
@@ -65,7 +86,7 @@ impl CallbackProgress {
                 last_message: String::new(),
                 cancelled: false,
             }),
-        }
+        })
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod batch;
 pub mod callbacks;
+mod versioned;
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
@@ -23,6 +24,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::detect::job::{DetectionOutput, Detector};
+use crate::detect::scene_info::{choose_heading, recorded_geometry};
 use crate::detect::{DetectSettings, DetectionRun};
 use crate::engine::Backend;
 use crate::error::Error;
@@ -74,6 +76,9 @@ pub enum FwBackend {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct FwDetectOptions {
+    /// `sizeof(FwDetectOptions)` as the host's header declares it ([`fw_detect_options_default`]
+    /// sets it). Members past `size` (a host built against an older header) take their defaults.
+    pub size: u32,
     /// Least score of a reported box in [0, 1]; negative or NaN: the model's recommended value.
     pub confidence: f64,
     /// IoU above which a box of the same class is suppressed, in [0, 1].
@@ -89,6 +94,9 @@ pub struct FwDetectOptions {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct FwRawLayers {
+    /// `sizeof(FwRawLayers)` as the host's header declares it. Members past `size` (a host
+    /// built against an older header) take their defaults.
+    pub size: u32,
     /// Wrapped phase, radians (its grid is the output grid).
     pub phase: *const c_char,
     /// Coherence in [0, 1].
@@ -100,8 +108,45 @@ pub struct FwRawLayers {
     /// Constant incidence angle, degrees (used when `incidence_raster` is NULL).
     pub incidence_deg: f64,
     /// Scene heading, degrees clockwise from north (Sentinel-1 over the Apennines: −10.5
-    /// ascending, −169.5 descending).
+    /// ascending, −169.5 descending); NaN: the heading the phase records
+    /// (`FRINGEWATCH_HEADING_DEG`, written by the product readers and the simulator).
     pub heading_deg: f64,
+}
+
+impl versioned::Versioned for FwDetectOptions {
+    const NAME: &'static str = "FwDetectOptions";
+    fn members() -> Vec<(usize, usize)> {
+        versioned::members!(FwDetectOptions; size, confidence, iou, overlap, overwrite)
+    }
+    fn defaults() -> Self {
+        let d = DetectSettings::default();
+        FwDetectOptions {
+            size: std::mem::size_of::<FwDetectOptions>() as u32,
+            confidence: -1.0,
+            iou: d.iou,
+            overlap: d.overlap as u32,
+            overwrite: false,
+        }
+    }
+}
+
+impl versioned::Versioned for FwRawLayers {
+    const NAME: &'static str = "FwRawLayers";
+    fn members() -> Vec<(usize, usize)> {
+        versioned::members!(FwRawLayers;
+            size, phase, coherence, dem, incidence_raster, incidence_deg, heading_deg)
+    }
+    fn defaults() -> Self {
+        FwRawLayers {
+            size: std::mem::size_of::<FwRawLayers>() as u32,
+            phase: std::ptr::null(),
+            coherence: std::ptr::null(),
+            dem: std::ptr::null(),
+            incidence_raster: std::ptr::null(),
+            incidence_deg: f64::NAN,
+            heading_deg: f64::NAN,
+        }
+    }
 }
 
 /// An opened model on an engine; create with [`fw_detector_open`], free with
@@ -133,7 +178,7 @@ fn status_of(error: &Error) -> FwStatus {
 }
 
 /// An argument problem found at the boundary.
-struct ArgumentError(String);
+pub(crate) struct ArgumentError(pub(crate) String);
 
 impl From<Error> for (FwStatus, String) {
     fn from(e: Error) -> Self {
@@ -217,19 +262,22 @@ pub extern "C" fn fw_last_error() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
 }
 
-/// A constant name for a status ("FW_OK", "FW_BAD_INPUT"…); never NULL.
+/// A constant name for a status value ("FW_OK", "FW_BAD_INPUT"…; "FW_UNKNOWN_STATUS" for a
+/// value that is no [`FwStatus`]); never NULL. Takes an integer, not the enum: an out-of-range
+/// value from C or Python is then a value like any other, not undefined behaviour.
 #[no_mangle]
-pub extern "C" fn fw_status_name(status: FwStatus) -> *const c_char {
+pub extern "C" fn fw_status_name(status: i32) -> *const c_char {
     let name: &'static CStr = match status {
-        FwStatus::FwOk => c"FW_OK",
-        FwStatus::FwInvalidArgument => c"FW_INVALID_ARGUMENT",
-        FwStatus::FwNotFound => c"FW_NOT_FOUND",
-        FwStatus::FwBadInput => c"FW_BAD_INPUT",
-        FwStatus::FwIncompatible => c"FW_INCOMPATIBLE",
-        FwStatus::FwOutputError => c"FW_OUTPUT_ERROR",
-        FwStatus::FwCancelled => c"FW_CANCELLED",
-        FwStatus::FwIoError => c"FW_IO_ERROR",
-        FwStatus::FwInternal => c"FW_INTERNAL",
+        s if s == FwStatus::FwOk as i32 => c"FW_OK",
+        s if s == FwStatus::FwInvalidArgument as i32 => c"FW_INVALID_ARGUMENT",
+        s if s == FwStatus::FwNotFound as i32 => c"FW_NOT_FOUND",
+        s if s == FwStatus::FwBadInput as i32 => c"FW_BAD_INPUT",
+        s if s == FwStatus::FwIncompatible as i32 => c"FW_INCOMPATIBLE",
+        s if s == FwStatus::FwOutputError as i32 => c"FW_OUTPUT_ERROR",
+        s if s == FwStatus::FwCancelled as i32 => c"FW_CANCELLED",
+        s if s == FwStatus::FwIoError as i32 => c"FW_IO_ERROR",
+        s if s == FwStatus::FwInternal as i32 => c"FW_INTERNAL",
+        _ => c"FW_UNKNOWN_STATUS",
     };
     name.as_ptr()
 }
@@ -321,7 +369,7 @@ pub unsafe extern "C" fn fw_compute_isl(
             weight: Default::default(),
             gradient: crate::terrain::GradientMethod::ZevenbergenThorne,
         };
-        let progress = CallbackProgress::new(callbacks);
+        let progress = CallbackProgress::new(callbacks)?;
         let summary = compute_isl(&job, &progress)?;
         give_string(
             summary_json,
@@ -359,7 +407,7 @@ pub unsafe extern "C" fn fw_compute_pc1(
             },
             ..Default::default()
         };
-        let progress = CallbackProgress::new(callbacks);
+        let progress = CallbackProgress::new(callbacks)?;
         let report = compute_pc1(&dem, like.as_deref(), &out, &settings, &progress)?;
         give_string(
             report_json,
@@ -391,21 +439,22 @@ pub unsafe extern "C" fn fw_build_stack(
             out: required_str(out, "out")?.into(),
             uint16,
         };
-        let progress = CallbackProgress::new(callbacks);
+        let progress = CallbackProgress::new(callbacks)?;
         build_stack(&job, &progress)?;
         Ok(())
     })
 }
 
 /// Open a detector: `model` is an ONNX file following the model contract, or NULL for the
-/// bundled default model. The model is checked and compiled now.
+/// bundled default model; `backend` an [`FwBackend`] value (an integer: another value is
+/// `FW_INVALID_ARGUMENT`, not undefined behaviour). The model is checked and compiled now.
 ///
 /// # Safety
 /// `model` is NULL or NUL-terminated; `detector` is a valid pointer.
 #[no_mangle]
 pub unsafe extern "C" fn fw_detector_open(
     model: *const c_char,
-    backend: FwBackend,
+    backend: i32,
     detector: *mut *mut FwDetector,
 ) -> FwStatus {
     guard(|| {
@@ -415,9 +464,16 @@ pub unsafe extern "C" fn fw_detector_open(
         *detector = std::ptr::null_mut();
         let model = optional_str(model, "model")?.map(PathBuf::from);
         let backend = match backend {
-            FwBackend::FwBackendAuto => Backend::Auto,
-            FwBackend::FwBackendCpu => Backend::Cpu,
-            FwBackend::FwBackendGpu => Backend::Gpu,
+            b if b == FwBackend::FwBackendAuto as i32 => Backend::Auto,
+            b if b == FwBackend::FwBackendCpu as i32 => Backend::Cpu,
+            b if b == FwBackend::FwBackendGpu as i32 => Backend::Gpu,
+            other => {
+                return Err(ArgumentError(format!(
+                    "argument 'backend' is {other}: not an FwBackend (FW_BACKEND_AUTO 0, \
+                     FW_BACKEND_CPU 1, FW_BACKEND_GPU 2)"
+                ))
+                .into())
+            }
         };
         let inner = Detector::open(model.as_deref(), backend, 1)?;
         *detector = Box::into_raw(Box::new(FwDetector { inner }));
@@ -477,13 +533,7 @@ pub unsafe extern "C" fn fw_detect_options_default(options: *mut FwDetectOptions
         let options = options
             .as_mut()
             .ok_or_else(|| ArgumentError("argument 'options' is NULL".into()))?;
-        let d = DetectSettings::default();
-        *options = FwDetectOptions {
-            confidence: -1.0,
-            iou: d.iou,
-            overlap: d.overlap as u32,
-            overwrite: false,
-        };
+        *options = <FwDetectOptions as versioned::Versioned>::defaults();
         Ok(())
     })
 }
@@ -491,10 +541,10 @@ pub unsafe extern "C" fn fw_detect_options_default(options: *mut FwDetectOptions
 unsafe fn detection_settings(
     detector: &Detector,
     options: *const FwDetectOptions,
-) -> (DetectSettings, bool) {
+) -> Result<(DetectSettings, bool), ArgumentError> {
     let mut settings = detector.default_settings();
     let mut overwrite = false;
-    if let Some(o) = options.as_ref() {
+    if let Some(o) = versioned::read(options)? {
         if o.confidence.is_finite() && o.confidence >= 0.0 {
             settings.confidence = o.confidence as f32;
         }
@@ -502,7 +552,7 @@ unsafe fn detection_settings(
         settings.overlap = o.overlap as usize;
         overwrite = o.overwrite;
     }
-    (settings, overwrite)
+    Ok((settings, overwrite))
 }
 
 unsafe fn detection_output(
@@ -519,34 +569,40 @@ unsafe fn detection_output(
     })
 }
 
-/// The common part of the detection calls: detector, settings, output, callbacks, summary.
+type Summary = serde_json::Map<String, serde_json::Value>;
+
+/// The common part of the detection calls: detector, settings, output, callbacks; returns the
+/// run's summary for the caller to complete and hand over.
 unsafe fn run_detection(
     detector: *const FwDetector,
     out: *const c_char,
     layer: *const c_char,
     options: *const FwDetectOptions,
     callbacks: *const FwCallbacks,
-    summary_json: *mut *mut c_char,
     detect: impl FnOnce(
         &Detector,
         &DetectionOutput,
         &DetectSettings,
         &CallbackProgress,
     ) -> crate::Result<DetectionRun>,
-) -> CallResult {
+) -> Result<Summary, (FwStatus, String)> {
     let detector = &detector
         .as_ref()
         .ok_or_else(|| ArgumentError("argument 'detector' is NULL".into()))?
         .inner;
-    let (settings, overwrite) = detection_settings(detector, options);
+    let (settings, overwrite) = detection_settings(detector, options)?;
     let output = detection_output(out, layer, overwrite)?;
-    let progress = CallbackProgress::new(callbacks);
+    let progress = CallbackProgress::new(callbacks)?;
     let run = detect(detector, &output, &settings, &progress)?;
-    give_string(summary_json, run_summary(&run, detector, &output));
-    Ok(())
+    Ok(run_summary(&run, detector, &output))
 }
 
-fn run_summary(run: &DetectionRun, detector: &Detector, output: &DetectionOutput) -> String {
+/// Hand a summary to the caller through an optional `char **`.
+unsafe fn give_summary(out: *mut *mut c_char, summary: Summary) {
+    give_string(out, serde_json::Value::Object(summary).to_string());
+}
+
+fn run_summary(run: &DetectionRun, detector: &Detector, output: &DetectionOutput) -> Summary {
     let classes = &detector.engine().metadata().classes;
     let mut by_class = serde_json::Map::new();
     for c in classes {
@@ -570,7 +626,9 @@ fn run_summary(run: &DetectionRun, detector: &Detector, output: &DetectionOutput
         "output": output.path.display().to_string(),
         "layer": output.layer,
     })
-    .to_string()
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
 }
 
 /// Detect on a 3-band stack into layer `layer` (NULL: "detections") of GeoPackage `out`
@@ -592,20 +650,19 @@ pub unsafe extern "C" fn fw_detect_stack(
     guard(|| {
         clear_out(summary_json);
         let stack = PathBuf::from(required_str(stack, "stack")?);
-        run_detection(
-            detector,
-            out,
-            layer,
-            options,
-            callbacks,
-            summary_json,
-            |d, o, s, p| d.detect_to_output(&stack, o, s, p),
-        )
+        let mut summary = run_detection(detector, out, layer, options, callbacks, |d, o, s, p| {
+            d.detect_to_output(&stack, o, s, p)
+        })?;
+        summary.insert("notes".into(), json!([]));
+        give_summary(summary_json, summary);
+        Ok(())
     })
 }
 
 /// End to end from raw layers: ISL, PC1 and the stack in a temporary directory beside `out`
-/// (removed afterwards), then detection as [`fw_detect_stack`].
+/// (removed afterwards), then detection as [`fw_detect_stack`]. A NaN `heading_deg` takes the
+/// heading the phase records; the summary says which heading was used (`heading_deg`,
+/// `heading_from_data`) and, in `notes`, when a given heading contradicts the recorded one.
 ///
 /// # Safety
 /// As [`fw_detect_stack`]; `layers` points to a valid [`FwRawLayers`].
@@ -621,29 +678,36 @@ pub unsafe extern "C" fn fw_detect_interferogram(
 ) -> FwStatus {
     guard(|| {
         clear_out(summary_json);
-        let layers = layers
-            .as_ref()
+        let layers = versioned::read(layers)?
             .ok_or_else(|| ArgumentError("argument 'layers' is NULL".into()))?;
         let incidence = match optional_str(layers.incidence_raster, "incidence_raster")? {
             Some(p) => Incidence::Raster(PathBuf::from(p)),
             None => Incidence::Degrees(layers.incidence_deg),
         };
+        let phase = PathBuf::from(required_str(layers.phase, "phase")?);
+        let given = Some(layers.heading_deg).filter(|h| !h.is_nan());
+        let (recorded, orbit) = recorded_geometry(&phase)?;
+        let heading = choose_heading(given, recorded, orbit.as_deref())?;
         let raw = RawLayers {
-            phase: required_str(layers.phase, "phase")?.into(),
+            phase,
             coherence: required_str(layers.coherence, "coherence")?.into(),
             dem: required_str(layers.dem, "dem")?.into(),
             incidence,
-            heading_deg: layers.heading_deg,
+            heading_deg: heading.degrees,
         };
-        run_detection(
-            detector,
-            out,
-            layer,
-            options,
-            callbacks,
-            summary_json,
-            |d, o, s, p| d.detect_raw_to_output(&raw, None, o, s, p),
-        )
+        let mut geometry = Summary::new();
+        geometry.insert("heading_deg".into(), json!(heading.degrees));
+        geometry.insert("heading_from_data".into(), json!(heading.from_data));
+        geometry.insert(
+            "notes".into(),
+            json!(heading.contradiction.into_iter().collect::<Vec<_>>()),
+        );
+        let mut summary = run_detection(detector, out, layer, options, callbacks, |d, o, s, p| {
+            d.detect_raw_to_output(&raw, None, o, s, p)
+        })?;
+        summary.extend(geometry);
+        give_summary(summary_json, summary);
+        Ok(())
     })
 }
 
@@ -687,7 +751,7 @@ pub unsafe extern "C" fn fw_overlay(
             required_str(out, "out")?,
             optional_str(out_layer, "out_layer")?,
         );
-        let progress = CallbackProgress::new(callbacks);
+        let progress = CallbackProgress::new(callbacks)?;
         let summary = crate::overlay::layer::overlay_files(
             &detections,
             &inventory,
@@ -748,7 +812,7 @@ pub unsafe extern "C" fn fw_persistence(
             path: PathBuf::from(required_str(out, "out")?),
             layer: optional_str(out_layer, "out_layer")?.map(str::to_string),
         };
-        let progress = CallbackProgress::new(callbacks);
+        let progress = CallbackProgress::new(callbacks)?;
         let summary = crate::persistence::layer::persistence_files(
             &inputs,
             &out,

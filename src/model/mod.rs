@@ -102,18 +102,25 @@ pub fn write_random_network(
 /// File name of the bundled default model.
 pub const DEFAULT_MODEL_FILE: &str = "fringewatch-default.onnx";
 
-/// Where the bundled default model is looked for, in order: `FRINGEWATCH_MODEL_DIR`, `models/`
-/// beside the executable or two and three levels up (a cargo build tree), `share/fringewatch/models`
-/// of an install prefix, and the source tree this build came from.
+/// Where the bundled default model is looked for, in order: `FRINGEWATCH_MODEL_DIR`; then, from
+/// the file this code was loaded from (the shared library when QGIS, Python or a C host loaded
+/// it, else the executable) and from the executable: `models/` beside it, one level up (the
+/// plugin zip's and the Python package's `lib/` → `models/`), two and three levels up (a cargo
+/// build tree), and `share/fringewatch/models` of an install prefix. Never the source tree of
+/// the build machine: a library copied elsewhere must not report a path of the machine it was
+/// built on.
 pub fn default_model_candidates() -> Vec<std::path::PathBuf> {
     let mut dirs = Vec::new();
     if let Ok(dir) = std::env::var("FRINGEWATCH_MODEL_DIR") {
         dirs.push(std::path::PathBuf::from(dir));
     }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(bin) = exe.parent() {
+    let origins = loaded_from()
+        .into_iter()
+        .chain(std::env::current_exe().ok());
+    for file in origins {
+        if let Some(bin) = file.parent() {
             dirs.push(bin.join("models"));
-            for up in [2usize, 3] {
+            for up in [1usize, 2, 3] {
                 if let Some(root) = bin.ancestors().nth(up) {
                     dirs.push(root.join("models"));
                 }
@@ -123,10 +130,31 @@ pub fn default_model_candidates() -> Vec<std::path::PathBuf> {
             }
         }
     }
-    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    let mut seen = std::collections::HashSet::new();
     dirs.into_iter()
+        .filter(|d| seen.insert(d.clone()))
         .map(|d| d.join(DEFAULT_MODEL_FILE))
         .collect()
+}
+
+/// The file this code was loaded from (`dladdr` on one of its functions): the shared library
+/// when a host loaded libfringewatch, the executable when it is linked in.
+fn loaded_from() -> Option<std::path::PathBuf> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        let address = loaded_from as fn() -> Option<std::path::PathBuf> as *const libc::c_void;
+        // SAFETY: dladdr only reads the address and fills `info`; dli_fname, when set, points
+        // to a NUL-terminated name owned by the dynamic loader.
+        let found = unsafe { libc::dladdr(address, &mut info) } != 0;
+        if found && !info.dli_fname.is_null() {
+            let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+            let path = Path::new(std::ffi::OsStr::from_bytes(name.to_bytes()));
+            return path.canonicalize().ok();
+        }
+    }
+    None
 }
 
 /// The bundled default model, or an error that says where it was looked for.

@@ -159,6 +159,7 @@ pub fn overlay_files(
         &features,
         &WriteOptions {
             overwrite,
+            style: Some(overlay_style()),
             ..Default::default()
         },
         progress,
@@ -172,4 +173,14 @@ pub fn overlay_files(
         exact_tests: index.exact_tests.get(),
         new_distance,
     })
+}
+
+/// The QGIS style stored with an overlay layer (`qgis_plugin/make_styles.py`): outlines by
+/// `status`, new ones boldest.
+pub fn overlay_style() -> crate::vector::QgisStyle {
+    crate::vector::QgisStyle {
+        name: "fringewatch overlay".into(),
+        qml: include_str!("../../qgis_plugin/fringewatch/styles/overlay.qml").into(),
+        description: "detections by inventory status (written by fringewatch)".into(),
+    }
 }

@@ -6,7 +6,7 @@ use geo::{Coord, LineString, Polygon};
 use serde::Serialize;
 
 use super::{persistent_areas, Interferogram, MatchRule, Observation};
-use crate::detect::output::FOOTPRINT_KEY;
+use crate::detect::output::{FOOTPRINT_KEY, REVIEW_VALUES};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::Crs;
@@ -225,6 +225,7 @@ pub fn persistence_files(
     let mut target: Option<(String, Crs)> = None;
     let mut observations = Vec::new();
     let mut interferograms = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let stage = Stage {
         parent: progress,
         start: 0.0,
@@ -237,6 +238,17 @@ pub fn persistence_files(
         )?;
         let layer = read_layer(&input.path, input.layer.as_deref())?;
         let label = format!("{}:{}", input.path.display(), layer.name);
+        // the same layer twice would count each of its detections as seen twice
+        let identity = (
+            std::fs::canonicalize(&input.path).unwrap_or_else(|_| input.path.clone()),
+            layer.name.clone(),
+        );
+        if !seen.insert(identity) {
+            return Err(Error::parameter(
+                "detections",
+                format!("{label} is given twice: give each interferogram's detection layer once"),
+            ));
+        }
         if layer.crs_wkt.is_empty() {
             return Err(Error::bad_input(
                 &input.path,
@@ -333,10 +345,11 @@ fn write_areas(
         ("interferogram_ids", FieldKind::Text),
         ("mean_score", FieldKind::Real),
         ("max_score", FieldKind::Real),
-        ("review", FieldKind::Text),
     ]
     .map(|(n, k)| FieldSpec::new(n, k))
-    .to_vec();
+    .into_iter()
+    .chain([FieldSpec::one_of("review", &REVIEW_VALUES)])
+    .collect::<Vec<_>>();
     let features: Vec<PolygonFeature> = areas
         .iter()
         .map(|a| {
@@ -377,7 +390,7 @@ fn write_areas(
                     ),
                     Value::Real(a.mean_score),
                     Value::Real(a.max_score),
-                    Value::Text("unreviewed".into()),
+                    Value::Text(REVIEW_VALUES[0].into()),
                 ],
             )
         })
@@ -393,6 +406,7 @@ fn write_areas(
         &features,
         &WriteOptions {
             overwrite,
+            style: Some(persistence_style()),
             ..Default::default()
         },
         &Stage {
@@ -402,4 +416,14 @@ fn write_areas(
         },
     )?;
     Ok(summary)
+}
+
+/// The QGIS style stored with a persistence layer (`qgis_plugin/make_styles.py`): the more
+/// interferograms saw an area, the heavier its outline.
+pub fn persistence_style() -> crate::vector::QgisStyle {
+    crate::vector::QgisStyle {
+        name: "fringewatch persistence".into(),
+        qml: include_str!("../../qgis_plugin/fringewatch/styles/persistence.qml").into(),
+        description: "areas by the number of interferograms (written by fringewatch)".into(),
+    }
 }

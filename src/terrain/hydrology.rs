@@ -43,7 +43,22 @@ impl PartialOrd for Cell {
 /// inwards from the grid edge and nodata holes, every cell is raised to at least the next
 /// representable value above the cell it was reached from, so that every filled cell drains.
 pub fn fill_depressions(dem: ArrayView2<f32>) -> Array2<f32> {
+    match fill_depressions_until(dem, &|_| true) {
+        Some(filled) => filled,
+        None => unreachable!("filling that is never asked to stop finishes"),
+    }
+}
+
+/// [`fill_depressions`] that asks `keep_going(fraction of cells settled)` every
+/// [`ROUTING_CHECK_CELLS`] cells and returns `None` as soon as it answers `false` (the fill is
+/// sequential: at 2400² it runs for about a second, too long to run deaf to a cancel).
+pub fn fill_depressions_until(
+    dem: ArrayView2<f32>,
+    keep_going: &dyn Fn(f64) -> bool,
+) -> Option<Array2<f32>> {
     let (rows, cols) = dem.dim();
+    let total = (rows * cols).max(1) as f64;
+    let mut settled = 0usize;
     let mut filled = dem.to_owned();
     let mut closed = vec![false; rows * cols];
     let mut open = BinaryHeap::new();
@@ -75,6 +90,10 @@ pub fn fill_depressions(dem: ArrayView2<f32>) -> Array2<f32> {
         } else {
             break;
         };
+        settled += 1;
+        if settled % ROUTING_CHECK_CELLS == 0 && !keep_going(settled as f64 / total) {
+            return None;
+        }
         let (r, c) = ((i as usize) / cols, (i as usize) % cols);
         let spill = next_up(filled[(r, c)]);
         for &(dr, dc) in NEIGHBOURS.iter() {
@@ -97,7 +116,7 @@ pub fn fill_depressions(dem: ArrayView2<f32>) -> Array2<f32> {
             }
         }
     }
-    filled
+    Some(filled)
 }
 
 /// The smallest f32 greater than `z`.
@@ -310,4 +329,31 @@ pub fn twi_from_sca(
             }
         });
     sca
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fill_asked_to_stop_stops_and_one_left_alone_equals_the_plain_fill() {
+        // 600 × 600 cells: more than one check interval, with pits everywhere
+        let dem = Array2::from_shape_fn((600, 600), |(r, c)| {
+            ((r * 7919 + c * 104_729) % 1000) as f32 + 0.01 * (r + c) as f32
+        });
+        let asked = std::cell::Cell::new(Vec::new());
+        let stopped = fill_depressions_until(dem.view(), &|f| {
+            let mut seen = asked.take();
+            seen.push(f);
+            asked.set(seen);
+            false
+        });
+        assert!(stopped.is_none());
+        let seen = asked.take();
+        assert_eq!(seen.len(), 1);
+        assert!((seen[0] - (1 << 18) as f64 / 360_000.0).abs() < 1e-12);
+        let left_alone = fill_depressions_until(dem.view(), &|_| true).unwrap();
+        assert_eq!(left_alone, fill_depressions(dem.view()));
+        assert!(left_alone.iter().zip(dem.iter()).all(|(f, z)| f >= z));
+    }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::convexity::{convexity, ConvexitySettings};
 use super::gradient::{slope, GradientMethod};
-use super::hydrology::{fill_depressions, specific_catchment_area_of_filled, twi_from_sca};
+use super::hydrology::{fill_depressions_until, specific_catchment_area_of_filled, twi_from_sca};
 use super::ruggedness::{tri, TriMethod};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
@@ -118,7 +118,10 @@ pub fn terrain_variable(
         TerrainVariable::Tri => tri(dem, settings.tri),
         TerrainVariable::Twi => {
             stage.step(0.0, "TWI: filling depressions")?;
-            let filled = fill_depressions(dem);
+            let filled = fill_depressions_until(dem, &|f| {
+                progress.report(0.3 * f, "TWI: filling depressions")
+            })
+            .ok_or(Error::Cancelled)?;
             stage.step(0.3, "TWI: flow routing")?;
             let sca = specific_catchment_area_of_filled(filled.view(), spacing, &|f| {
                 progress.report(0.3 + 0.5 * f, "TWI: flow routing")

@@ -10,7 +10,8 @@ use gdal::vector::{
 use gdal::{Dataset, DatasetOptions, DriverManager, GdalOpenFlags, Metadata};
 
 use super::{
-    check_layer_name, FieldKind, LayerSpec, PolygonFeature, ReadFeature, ReadLayer, Value,
+    check_layer_name, FieldKind, FieldSpec, LayerSpec, PolygonFeature, QgisStyle, ReadFeature,
+    ReadLayer, Value,
 };
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -26,6 +27,163 @@ pub struct WriteOptions {
     /// Layer metadata items (default domain; GeoPackage `gpkg_metadata`), e.g. the scene
     /// footprint of a detection layer.
     pub metadata: Vec<(String, String)>,
+    /// The layer's default QGIS style, stored in `layer_styles` in the same transaction.
+    pub style: Option<QgisStyle>,
+}
+
+/// QGIS's table of layer styles in a GeoPackage (the same name, columns and conventions as
+/// QGIS's "Save style ▸ in database").
+pub const STYLES_TABLE: &str = "layer_styles";
+
+/// `"name"` as an SQL identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `'text'` as an SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Run one SQL statement of SQLite's dialect on a GeoPackage.
+fn execute(dataset: &Dataset, path: &Path, sql: &str) -> Result<()> {
+    dataset
+        .execute_sql(sql, None, gdal::vector::sql::Dialect::DEFAULT)
+        .map(|_| ())
+        .map_err(|e| Error::gdal(path, e))
+}
+
+/// SQLite triggers that refuse, on insert and on update, a value of a field outside its
+/// `allowed` set (NULL included): QGIS's form, OGR and plain SQL then all get
+/// "review must be one of: …" instead of storing it. They go with the table when it is dropped.
+fn constrain_fields(
+    dataset: &Dataset,
+    path: &Path,
+    layer: &str,
+    fields: &[FieldSpec],
+) -> Result<()> {
+    for field in fields.iter().filter(|f| !f.allowed.is_empty()) {
+        let values: Vec<String> = field.allowed.iter().map(|v| literal(v)).collect();
+        let message = literal(&format!(
+            "{} must be one of: {}",
+            field.name,
+            field.allowed.join(", ")
+        ));
+        let column = quoted(&field.name);
+        for (when, event) in [
+            ("insert", "INSERT".to_string()),
+            ("update", format!("UPDATE OF {column}")),
+        ] {
+            let trigger = quoted(&format!("fringewatch_{layer}_{}_{when}", field.name));
+            execute(
+                dataset,
+                path,
+                &format!(
+                    "CREATE TRIGGER {trigger} BEFORE {event} ON {table} FOR EACH ROW \
+                     WHEN NEW.{column} IS NULL OR NEW.{column} NOT IN ({values}) \
+                     BEGIN SELECT RAISE(ABORT, {message}); END",
+                    table = quoted(layer),
+                    values = values.join(", "),
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Store `style` as the default style of `layer` (geometry column `geom`) in `layer_styles`,
+/// creating the table as QGIS does (an attribute table) when missing. Only this layer's row of
+/// the same style name is replaced, and only this layer's other rows stop being the default:
+/// the styles of other layers are never touched.
+fn store_style(dataset: &mut Dataset, path: &Path, layer: &str, style: &QgisStyle) -> Result<()> {
+    // sqlite_master rather than OGR's layer list: a table made by hand with SQL is not
+    // registered in gpkg_contents, so OGR would not list it, yet it exists.
+    let exists = dataset
+        .execute_sql(
+            format!(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = {}",
+                literal(STYLES_TABLE)
+            ),
+            None,
+            gdal::vector::sql::Dialect::DEFAULT,
+        )
+        .map_err(|e| Error::gdal(path, e))?
+        .is_some_and(|mut rows| rows.features().next().is_some());
+    if !exists {
+        let table = dataset
+            .create_layer(LayerOptions {
+                name: STYLES_TABLE,
+                srs: None,
+                ty: OGRwkbGeometryType::wkbNone,
+                options: Some(&["FID=id"]),
+            })
+            .map_err(|e| Error::gdal(path, e))?;
+        for (name, kind, width) in [
+            ("f_table_catalog", OGRFieldType::OFTString, 256),
+            ("f_table_schema", OGRFieldType::OFTString, 256),
+            ("f_table_name", OGRFieldType::OFTString, 256),
+            ("f_geometry_column", OGRFieldType::OFTString, 256),
+            ("styleName", OGRFieldType::OFTString, 30),
+            ("styleQML", OGRFieldType::OFTString, 0),
+            ("styleSLD", OGRFieldType::OFTString, 0),
+            ("useAsDefault", OGRFieldType::OFTInteger, 0),
+            ("description", OGRFieldType::OFTString, 0),
+            ("owner", OGRFieldType::OFTString, 30),
+            ("ui", OGRFieldType::OFTString, 30),
+            ("update_time", OGRFieldType::OFTDateTime, 0),
+        ] {
+            let field =
+                gdal::vector::FieldDefn::new(name, kind).map_err(|e| Error::gdal(path, e))?;
+            if width > 0 {
+                field.set_width(width);
+            }
+            field
+                .add_to_layer(&table)
+                .map_err(|e| Error::gdal(path, e))?;
+        }
+    }
+    let table = quoted(STYLES_TABLE);
+    let name = literal(layer);
+    execute(
+        dataset,
+        path,
+        &format!(
+            "DELETE FROM {table} WHERE f_table_name = {name} AND styleName = {}",
+            literal(&style.name)
+        ),
+    )?;
+    execute(
+        dataset,
+        path,
+        &format!("UPDATE {table} SET useAsDefault = 0 WHERE f_table_name = {name}"),
+    )?;
+    execute(
+        dataset,
+        path,
+        &format!(
+            "INSERT INTO {table} (f_table_catalog, f_table_schema, f_table_name, \
+             f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, description, owner, \
+             ui, update_time) VALUES ('', '', {name}, 'geom', {}, {}, '', 1, {}, '', NULL, \
+             strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+            literal(&style.name),
+            literal(&style.qml),
+            literal(&style.description)
+        ),
+    )
+}
+
+/// What a newly created layer gets beside its features: field constraints and its style.
+fn finish_new_layer(
+    dataset: &mut Dataset,
+    path: &Path,
+    spec: &LayerSpec,
+    style: Option<&QgisStyle>,
+) -> Result<()> {
+    constrain_fields(dataset, path, &spec.name, &spec.fields)?;
+    match style {
+        Some(style) => store_style(dataset, path, &spec.name, style),
+        None => Ok(()),
+    }
 }
 
 fn ogr_type(kind: FieldKind) -> OGRFieldType::Type {
@@ -157,28 +315,34 @@ fn write_in_transaction(
     }
     let mut layer_handle = std::ptr::null_mut();
     let outcome = (|| -> Result<()> {
-        let mut layer = txn
-            .create_layer(LayerOptions {
-                name: &spec.name,
-                srs: Some(srs),
-                ty: OGRwkbGeometryType::wkbPolygon,
-                options: Some(&["FID=fid", "GEOMETRY_NAME=geom"]),
-            })
-            .map_err(|e| Error::gdal(path, e))?;
-        layer_handle = unsafe { layer.c_layer() };
-        for (key, value) in &options.metadata {
+        {
+            let mut layer = txn
+                .create_layer(LayerOptions {
+                    name: &spec.name,
+                    srs: Some(srs),
+                    ty: OGRwkbGeometryType::wkbPolygon,
+                    options: Some(&["FID=fid", "GEOMETRY_NAME=geom"]),
+                })
+                .map_err(|e| Error::gdal(path, e))?;
+            for (key, value) in &options.metadata {
+                layer
+                    .set_metadata_item(key, value, "")
+                    .map_err(|e| Error::gdal(path, e))?;
+            }
+            let defs: Vec<(&str, OGRFieldType::Type)> = spec
+                .fields
+                .iter()
+                .map(|f| (f.name.as_str(), ogr_type(f.kind)))
+                .collect();
             layer
-                .set_metadata_item(key, value, "")
+                .create_defn_fields(&defs)
                 .map_err(|e| Error::gdal(path, e))?;
         }
-        let defs: Vec<(&str, OGRFieldType::Type)> = spec
-            .fields
-            .iter()
-            .map(|f| (f.name.as_str(), ogr_type(f.kind)))
-            .collect();
-        layer
-            .create_defn_fields(&defs)
+        finish_new_layer(&mut txn, path, spec, options.style.as_ref())?;
+        let layer = txn
+            .layer_by_name(&spec.name)
             .map_err(|e| Error::gdal(path, e))?;
+        layer_handle = unsafe { layer.c_layer() };
         let every = (features.len() / 100).max(1);
         for (i, f) in features.iter().enumerate() {
             if i % every == 0
@@ -282,20 +446,47 @@ fn open_vector(path: &Path) -> Result<Dataset> {
     .map_err(|e| Error::bad_input(path, format!("not a vector dataset OGR can read ({e})")))
 }
 
-/// Read a layer (the only or first one when `layer` is None) of any OGR vector dataset.
+/// Read a layer of any OGR vector dataset: the one named, or, when `layer` is None, the only
+/// layer with geometry (attribute tables such as a batch's `runs` do not count). A dataset with
+/// several is refused, naming them: taking the first would silently read the wrong one.
 pub fn read_layer(path: &Path, layer: Option<&str>) -> Result<ReadLayer> {
     let dataset = open_vector(path)?;
+    let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
     let mut ogr_layer = match layer {
         Some(name) => dataset.layer_by_name(name).map_err(|_| {
-            let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
             Error::bad_input(
                 path,
                 format!("no layer '{name}' (layers: {})", names.join(", ")),
             )
         })?,
-        None => dataset
-            .layer(0)
-            .map_err(|_| Error::bad_input(path, "holds no vector layer"))?,
+        None => {
+            let spatial: Vec<String> = dataset
+                .layers()
+                .filter(|l| l.defn().geom_fields().count() > 0)
+                .map(|l| l.name())
+                .collect();
+            match spatial.as_slice() {
+                [only] => dataset
+                    .layer_by_name(only)
+                    .map_err(|e| Error::bad_input(path, format!("layer '{only}': {e}")))?,
+                [] => {
+                    return Err(Error::bad_input(
+                        path,
+                        "holds no vector layer with geometry",
+                    ))
+                }
+                several => {
+                    return Err(Error::bad_input(
+                        path,
+                        format!(
+                            "holds {} layers with geometry ({}): name the one to read",
+                            several.len(),
+                            several.join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
     };
     let name = ogr_layer.name();
     let metadata = ogr_layer
@@ -352,7 +543,7 @@ pub fn layer_crs(path: &Path, name: &str) -> Option<String> {
 }
 
 /// One unit of a batch in one transaction: `features` appended to polygon layer `spec` (when
-/// given) and `rows` appended to the non-spatial table `table` (each created when missing). Both land or
+/// given; created with its field constraints and `style` when missing) and `rows` appended to the non-spatial table `table` (each created when missing). Both land or
 /// neither does — also when the process is killed, since GeoPackage is SQLite and an
 /// uncommitted transaction is rolled back by its journal. Other layers are never touched; a
 /// file created by this call is removed again on error. Features must be in `spec.crs` (an
@@ -360,6 +551,7 @@ pub fn layer_crs(path: &Path, name: &str) -> Option<String> {
 pub fn append_in_transaction(
     path: &Path,
     layer: Option<(&LayerSpec, &[PolygonFeature])>,
+    style: Option<&QgisStyle>,
     table: &LayerSpec,
     rows: &[Vec<Value>],
 ) -> Result<()> {
@@ -369,7 +561,7 @@ pub fn append_in_transaction(
     }
     check_layer_name(&table.name)?;
     let (mut dataset, created) = create_or_open(path)?;
-    let result = append_both(&mut dataset, path, layer, table, rows);
+    let result = append_both(&mut dataset, path, layer, style, table, rows);
     finish(dataset, path, created, result)
 }
 
@@ -377,6 +569,7 @@ fn append_both(
     dataset: &mut Dataset,
     path: &Path,
     layer: Option<(&LayerSpec, &[PolygonFeature])>,
+    style: Option<&QgisStyle>,
     table: &LayerSpec,
     rows: &[Vec<Value>],
 ) -> Result<()> {
@@ -402,9 +595,8 @@ fn append_both(
     let mut handles = Vec::new();
     let outcome = (|| -> Result<()> {
         for (layer_spec, geometry, values) in parts {
-            let layer = match txn.layer_by_name(&layer_spec.name) {
-                Ok(layer) => layer,
-                Err(_) => {
+            if txn.layer_by_name(&layer_spec.name).is_err() {
+                {
                     let layer = txn
                         .create_layer(LayerOptions {
                             name: &layer_spec.name,
@@ -425,9 +617,12 @@ fn append_both(
                     layer
                         .create_defn_fields(&defs)
                         .map_err(|e| Error::gdal(path, e))?;
-                    layer
                 }
-            };
+                finish_new_layer(&mut txn, path, layer_spec, style.filter(|_| geometry))?;
+            }
+            let layer = txn
+                .layer_by_name(&layer_spec.name)
+                .map_err(|e| Error::gdal(path, e))?;
             handles.push(unsafe { layer.c_layer() });
             let names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
             let order: Vec<usize> = layer_spec

@@ -30,6 +30,10 @@ pub enum FieldKind {
 pub struct FieldSpec {
     pub name: String,
     pub kind: FieldKind,
+    /// The only values the field may take (empty: any). In a GeoPackage the writer enforces
+    /// them with SQLite triggers, so that no client (QGIS's attribute form, OGR, SQL) can store
+    /// another value.
+    pub allowed: Vec<String>,
 }
 
 impl FieldSpec {
@@ -37,8 +41,30 @@ impl FieldSpec {
         FieldSpec {
             name: name.to_string(),
             kind,
+            allowed: Vec::new(),
         }
     }
+
+    /// A text field that takes only `values` (never NULL).
+    pub fn one_of(name: &str, values: &[&str]) -> FieldSpec {
+        FieldSpec {
+            allowed: values.iter().map(|v| v.to_string()).collect(),
+            ..FieldSpec::new(name, FieldKind::Text)
+        }
+    }
+}
+
+/// A QGIS layer style (QML) stored with a GeoPackage layer in the `layer_styles` table, the
+/// table QGIS itself writes with "Save style ▸ in database" and reads when it opens the layer:
+/// the layer then looks the same wherever it is opened, with or without the plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QgisStyle {
+    /// `styleName` of the row; a later write of the same layer replaces the row of this name.
+    pub name: String,
+    /// The QML document.
+    pub qml: String,
+    /// `description` of the row.
+    pub description: String,
 }
 
 /// An attribute value (Null: empty field). Serialised as `{"Text": "…"}`, `{"Real": 1.5}`, …
@@ -198,6 +224,12 @@ pub fn check_layer_name(name: &str) -> Result<()> {
         return Err(Error::parameter(
             "layer",
             format!("'{name}' is reserved by GeoPackage"),
+        ));
+    }
+    if name.eq_ignore_ascii_case(gpkg::STYLES_TABLE) {
+        return Err(Error::parameter(
+            "layer",
+            format!("'{name}' is the table of QGIS's layer styles"),
         ));
     }
     Ok(())

@@ -98,6 +98,7 @@ int main(int argc, char **argv) {
     json = NULL;
     fw_string_free(NULL);
     CHECK(strcmp(fw_status_name(FW_CANCELLED), "FW_CANCELLED") == 0, "status names");
+    CHECK(strcmp(fw_status_name(99), "FW_UNKNOWN_STATUS") == 0, "an unknown status is named");
 
     /* ISL: error paths, then the real run */
     EXPECT_STATUS(fw_compute_isl(NULL, coherence, incidence, NAN, heading, isl, NULL, NULL),
@@ -111,7 +112,7 @@ int main(int argc, char **argv) {
                   FW_INVALID_ARGUMENT);
     CHECK(!exists(isl), "nothing written on a bad incidence");
     struct progress_log log = {0, 0.0, -1, 0};
-    FwCallbacks callbacks = {on_progress, on_cancel, &log};
+    FwCallbacks callbacks = {sizeof(FwCallbacks), on_progress, on_cancel, &log};
     EXPECT_STATUS(fw_compute_isl(dem, coherence, incidence, NAN, heading, isl, &callbacks, &json),
                   FW_OK);
     CHECK(json != NULL && strstr(json, "mean_isl") != NULL, "ISL summary");
@@ -132,11 +133,20 @@ int main(int argc, char **argv) {
 
     /* stack: cancelled first (nothing left behind), then built */
     struct progress_log cancel_log = {0, 0.0, 0, 0};
-    FwCallbacks cancelling = {on_progress, on_cancel, &cancel_log};
+    FwCallbacks cancelling = {sizeof(FwCallbacks), on_progress, on_cancel, &cancel_log};
     EXPECT_STATUS(fw_build_stack(phase, isl, pc1, cancelled_stack, false, &cancelling),
                   FW_CANCELLED);
     CHECK(!exists(cancelled_stack), "cancelled stack not written");
-    EXPECT_STATUS(fw_build_stack(phase, isl, pc1, stack, false, NULL), FW_OK);
+    /* a host built against an older header: its FwCallbacks ends after `size`, so the cancel
+       callback past it is not the host's and is not called */
+    struct progress_log older_log = {0, 0.0, 0, 0};
+    FwCallbacks older = {offsetof(FwCallbacks, progress), on_progress, on_cancel, &older_log};
+    EXPECT_STATUS(fw_build_stack(phase, isl, pc1, stack, false, &older), FW_OK);
+    CHECK(older_log.reports == 0, "members past an older size are not used");
+    older.size = 3;
+    EXPECT_STATUS(fw_build_stack(phase, isl, pc1, cancelled_stack, false, &older),
+                  FW_INVALID_ARGUMENT);
+    CHECK(strstr(fw_last_error(), "FwCallbacks.size is 3") != NULL, "a size inside a member");
 
     /* detector: broken model, missing model, then the bundled default */
     FILE *f = fopen(broken_model, "w");
@@ -149,6 +159,9 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(fw_detector_open("/nonexistent/m.onnx", FW_BACKEND_CPU, &detector),
                   FW_NOT_FOUND);
     EXPECT_STATUS(fw_detector_open(NULL, FW_BACKEND_AUTO, NULL), FW_INVALID_ARGUMENT);
+    EXPECT_STATUS(fw_detector_open(NULL, 99, &detector), FW_INVALID_ARGUMENT);
+    CHECK(detector == NULL && strstr(fw_last_error(), "not an FwBackend") != NULL,
+          "an unknown backend is refused");
     EXPECT_STATUS(fw_detector_open(NULL, FW_BACKEND_AUTO, &detector), FW_OK);
     CHECK(detector != NULL, "detector opened");
     EXPECT_STATUS(fw_detector_info(detector, &json), FW_OK);
@@ -161,11 +174,12 @@ int main(int argc, char **argv) {
     FwDetectOptions options;
     EXPECT_STATUS(fw_detect_options_default(&options), FW_OK);
     CHECK(options.confidence < 0 && options.iou > 0.4 && options.overlap == 32, "defaults");
+    CHECK(options.size == sizeof(FwDetectOptions), "defaults set the size");
     EXPECT_STATUS(fw_detect_options_default(NULL), FW_INVALID_ARGUMENT);
 
     /* detection from the stack: cancelled (nothing written), bad stack, then real */
     struct progress_log cancel_detect = {0, 0.0, 1, 0};
-    FwCallbacks cancel_cb = {on_progress, on_cancel, &cancel_detect};
+    FwCallbacks cancel_cb = {sizeof(FwCallbacks), on_progress, on_cancel, &cancel_detect};
     EXPECT_STATUS(fw_detect_stack(detector, stack, cancelled_gpkg, "detections", &options,
                                   &cancel_cb, &json),
                   FW_CANCELLED);
@@ -179,7 +193,7 @@ int main(int argc, char **argv) {
                   FW_INVALID_ARGUMENT);
     options.confidence = -1.0;
     struct progress_log detect_log = {0, 0.0, -1, 0};
-    FwCallbacks detect_cb = {on_progress, on_cancel, &detect_log};
+    FwCallbacks detect_cb = {sizeof(FwCallbacks), on_progress, on_cancel, &detect_log};
     EXPECT_STATUS(fw_detect_stack(detector, stack, results, "detections", &options, &detect_cb,
                                   &json),
                   FW_OK);
@@ -194,16 +208,38 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(fw_detect_stack(detector, stack, results, "detections", &options, NULL, NULL),
                   FW_OUTPUT_ERROR);
     CHECK(strstr(fw_last_error(), "already exists") != NULL, "existing layer refused");
+    /* older options (up to `iou`): `overwrite` past the size keeps its default, false */
+    FwDetectOptions older_options = options;
+    older_options.size = offsetof(FwDetectOptions, overlap);
+    older_options.overwrite = true;
+    EXPECT_STATUS(fw_detect_stack(detector, stack, results, "detections", &older_options, NULL,
+                                  NULL),
+                  FW_OUTPUT_ERROR);
+    CHECK(strstr(fw_last_error(), "already exists") != NULL, "overwrite past the size ignored");
+    older_options.size = sizeof(FwDetectOptions) + 8;
+    EXPECT_STATUS(fw_detect_stack(detector, stack, results, "detections", &older_options, NULL,
+                                  NULL),
+                  FW_INVALID_ARGUMENT);
+    CHECK(strstr(fw_last_error(), "newer fringewatch.h") != NULL, "a newer header is refused");
 
     /* end to end from raw layers */
-    FwRawLayers raw = {phase, coherence, dem, incidence, NAN, heading};
+    /* heading NaN: the one the phase records */
+    FwRawLayers raw = {sizeof(FwRawLayers), phase, coherence, dem, incidence, NAN, NAN};
     EXPECT_STATUS(fw_detect_interferogram(detector, &raw, results, "end_to_end", NULL, NULL, &json),
                   FW_OK);
+    CHECK(json != NULL && strstr(json, "\"heading_from_data\":true") != NULL,
+          "heading from the phase");
     printf("end to end: %s\n", json);
     fw_string_free(json);
     json = NULL;
     EXPECT_STATUS(fw_detect_interferogram(detector, NULL, results, "x", NULL, NULL, NULL),
                   FW_INVALID_ARGUMENT);
+
+    /* a NULL layer name on a GeoPackage with two detection layers is refused, naming them */
+    EXPECT_STATUS(fw_overlay(results, NULL, inventory, NULL, results, "o0", 100.0, false, NULL,
+                             NULL),
+                  FW_BAD_INPUT);
+    CHECK(strstr(fw_last_error(), "name the one to read") != NULL, "ambiguous layer refused");
 
     /* overlay with the scene's inventory */
     EXPECT_STATUS(fw_overlay(results, "detections", inventory, NULL, results, NULL, 100.0, false,
@@ -251,7 +287,8 @@ int main(int argc, char **argv) {
         "[500300,4600300],[500000,4600300],[500000,4600000]],\"values\":[{\"Text\":\"CF\"},"
         "{\"Real\":0.8},{\"Real\":0.9},{\"Text\":\"c_host\"},{\"Text\":\"2020-07-01\"},"
         "{\"Text\":\"2020-07-13\"},{\"Text\":\"ascending\"},{\"Integer\":12},{\"Text\":\"m\"},"
-        "{\"Text\":\"0\"},{\"DateTime\":\"2026-12-03T12:00:00Z\"},\"Null\"]}]}";
+        "{\"Text\":\"0\"},{\"DateTime\":\"2026-12-03T12:00:00Z\"},{\"Text\":\"unreviewed\"},"
+        "\"Null\",\"Null\"]}]}";
     EXPECT_STATUS(fw_batch_record(batch_gpkg, "detections", scene, result, &json), FW_OK);
     CHECK(json != NULL && strstr(json, "\"status\":\"done\"") != NULL, "recorded as done");
     printf("batch record: %s\n", json);
