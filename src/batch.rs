@@ -208,6 +208,7 @@ impl BatchWriter {
     /// refuses an output that is one of `products`.
     pub fn open(out: &Path, layer: &str, products: &[PathBuf]) -> Result<BatchWriter> {
         check_output_path(out)?;
+        crate::vector::check_geopackage_name(out)?;
         crate::vector::check_layer_name(layer)?;
         let out_key = product_key(out);
         if products.iter().any(|p| product_key(p) == out_key) {

@@ -37,10 +37,11 @@ pub enum Error {
     #[error("{}: cannot write output: {problem}", path.display())]
     Output { path: PathBuf, problem: String },
 
-    /// A GDAL call failed while working on a file.
-    #[error("{}: GDAL error: {source}", path.display())]
+    /// A GDAL call failed while working on a file; `detail` is GDAL's own message (one line).
+    #[error("{}: {detail}", path.display())]
     Gdal {
         path: PathBuf,
+        detail: String,
         #[source]
         source: gdal::errors::GdalError,
     },
@@ -94,9 +95,38 @@ impl Error {
         }
     }
 
+    /// A failed GDAL call on `path`, worded with GDAL's own message: the error's, else the last
+    /// one GDAL recorded on this thread (an OGR error code alone, "returned error: '6'", says
+    /// nothing), first line only.
     pub fn gdal(path: impl Into<PathBuf>, source: gdal::errors::GdalError) -> Self {
+        let first_line = |s: &str| s.lines().next().unwrap_or("").trim().to_string();
+        let detail = match &source {
+            gdal::errors::GdalError::CplError { msg, .. }
+            | gdal::errors::GdalError::NullPointer { msg, .. }
+                if !msg.trim().is_empty() =>
+            {
+                first_line(msg)
+            }
+            _ => {
+                // SAFETY: returns a pointer to GDAL's thread-local message buffer, copied at once.
+                let last = unsafe {
+                    let p = gdal_sys::CPLGetLastErrorMsg();
+                    if p.is_null() {
+                        String::new()
+                    } else {
+                        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+                    }
+                };
+                if last.trim().is_empty() {
+                    first_line(&source.to_string())
+                } else {
+                    first_line(&last)
+                }
+            }
+        };
         Error::Gdal {
             path: path.into(),
+            detail: format!("GDAL: {detail}"),
             source,
         }
     }

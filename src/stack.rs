@@ -5,10 +5,14 @@
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
+use gdal::Metadata;
+
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::align::{require_overlap, warp_band, Resampling};
-use crate::raster::io::{check_output_path, Encoding, GeoTiffWriter, RasterFile};
+use crate::raster::io::{
+    check_not_an_input, check_output_path, Encoding, GeoTiffWriter, RasterFile,
+};
 use crate::raster::{finite_range, strips, STRIP_ROWS};
 
 /// Band names, in band order; also recorded in the file (`FRINGEWATCH_CHANNELS`).
@@ -30,6 +34,7 @@ pub struct StackJob {
 /// Build the stack on the phase grid (ISL and PC1 warped bilinearly when their grids differ).
 pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
     check_output_path(&job.out)?;
+    check_not_an_input(&job.out, &[&job.phase, &job.isl, &job.pc1])?;
     let phase = RasterFile::open(&job.phase)?;
     let isl = RasterFile::open(&job.isl)?;
     let pc1 = RasterFile::open(&job.pc1)?;
@@ -99,6 +104,64 @@ fn band_range(file: &RasterFile) -> Result<(f64, f64)> {
         .compute_raster_min_max(false)
         .map_err(|_| Error::bad_input(file.path(), "no valid pixels (all nodata)"))?;
     Ok((mm.min, mm.max))
+}
+
+/// Refuses a 3-band raster that is not a detector stack: bands named otherwise than phase, ISL,
+/// PC1 in that order (when the file names them, as `fringewatch stack` and GDAL tools that keep
+/// band descriptions do), a first band that is not a wrapped phase in radians (degrees,
+/// unwrapped, a DEM) or a second band outside ISL's [0, 1]. Value ranges are GDAL's approximate
+/// minimum and maximum (from overviews or a sample), in the bands' scaled units.
+pub fn check_stack_bands(file: &RasterFile) -> Result<()> {
+    let dataset = file.dataset();
+    let band = |i: usize| {
+        dataset
+            .rasterband(i)
+            .map_err(|e| Error::gdal(file.path(), e))
+    };
+    let names: Vec<String> = (1..=3)
+        .map(|i| {
+            Ok(band(i)?
+                .description()
+                .unwrap_or_default()
+                .trim()
+                .to_lowercase())
+        })
+        .collect::<Result<_>>()?;
+    if names.iter().all(|n| !n.is_empty()) && names != CHANNELS {
+        return Err(Error::bad_input(
+            file.path(),
+            format!(
+                "its bands are {}; a detector stack holds phase, isl, pc1 in that order (build it with `fringewatch stack`)",
+                names.join(", ")
+            ),
+        ));
+    }
+    let range = |i: usize| -> Result<Option<(f64, f64)>> {
+        let b = band(i)?;
+        let (scale, offset) = (b.scale().unwrap_or(1.0), b.offset().unwrap_or(0.0));
+        Ok(b.compute_raster_min_max(true)
+            .ok()
+            .map(|mm| (mm.min * scale + offset, mm.max * scale + offset)))
+    };
+    if let Some((lo, hi)) = range(1)? {
+        if lo < -PI - 0.01 || hi > PI + 0.01 {
+            return Err(Error::bad_input(
+                file.path(),
+                format!(
+                    "band 1 holds {lo:.3} … {hi:.3}, not a wrapped phase in radians (−π … π): degrees, an unwrapped phase or another layer?"
+                ),
+            ));
+        }
+    }
+    if let Some((lo, hi)) = range(2)? {
+        if lo < -1e-3 || hi > 1.0 + 1e-3 {
+            return Err(Error::bad_input(
+                file.path(),
+                format!("band 2 holds {lo:.3} … {hi:.3}, not ISL (0 … 1)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Read a stack's three bands back (for tests and detection): phase, ISL, PC1.

@@ -100,6 +100,40 @@ fn not_a_raster() {
     );
 }
 
+/// A GeoTIFF cut short (an interrupted download): one line naming the file and GDAL's reason,
+/// none of GDAL's own "ERROR 1: …" lines (issue: bad input, messages).
+#[test]
+fn truncated_geotiff() {
+    let s = Scene::new();
+    let n = 700;
+    write_tif(
+        &s.p("big.tif"),
+        &utm32n_grid(n, n, 15.0),
+        &Array2::from_shape_fn((n, n), |(r, c)| {
+            ((r * 31 + c * 17) % 101) as f32 + 0.37 * c as f32
+        }),
+    );
+    let bytes = std::fs::read(s.p("big.tif")).unwrap();
+    std::fs::write(s.p("cut.tif"), &bytes[..bytes.len() * 6 / 10]).unwrap();
+    std::fs::remove_file(s.p("big.tif")).unwrap();
+    write_tif(
+        &s.p("coh_big.tif"),
+        &utm32n_grid(n, n, 15.0),
+        &Array2::from_elem((n, n), 0.7),
+    );
+    let err = isl_fails(
+        &s,
+        &s.p("cut.tif"),
+        &s.p("coh_big.tif"),
+        &s.p("isl.tif"),
+        &["cut.tif", "GDAL: "],
+    );
+    assert!(
+        !err.contains("ERROR 1") && !err.contains("CPL error"),
+        "{err}"
+    );
+}
+
 #[test]
 fn dem_that_does_not_overlap() {
     let s = Scene::new();
@@ -221,4 +255,593 @@ fn stack_refuses_unwrapped_phase_and_pc1_fails_cleanly() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(s.p("pc1.tif").exists() && s.p("pc1.json").exists());
+}
+
+/// Run the CLI with `args` (paths relative to the scene folder after "@") and check the failure
+/// contract: non-zero exit, one line starting "error: " naming each of `expect`, nothing written.
+fn cli_fails(scene: &Scene, args: &[&str], expect: &[&str]) {
+    let before = scene.files();
+    let args: Vec<std::ffi::OsString> = args
+        .iter()
+        .map(|a| match a.strip_prefix('@') {
+            Some(name) => scene.p(name).into_os_string(),
+            None => a.into(),
+        })
+        .collect();
+    let output = Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+        .arg("--quiet")
+        .args(&args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    assert!(!output.status.success(), "{args:?} must fail: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "{args:?}: one-line error: {stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    for e in expect {
+        assert!(
+            stderr.contains(e),
+            "{args:?}: '{stderr}' should mention '{e}'"
+        );
+    }
+    assert_eq!(scene.files(), before, "{args:?}: nothing written");
+}
+
+/// Numbers outside their meaning are refused before anything is read or written (issue: bad
+/// input): IoU in (0, 1], detection confidence in (0, 1), evaluation confidence in [0, 1],
+/// batch ≥ 1, incidence in degrees; negative numbers reach these checks instead of clap's
+/// "unexpected argument '-3'".
+#[test]
+fn numbers_outside_their_range_are_refused() {
+    let s = Scene::new();
+    write_tif(
+        &s.p("incidence_rad.tif"),
+        &utm32n_grid(60, 50, 15.0),
+        &Array2::from_elem((50, 60), 0.68),
+    );
+    let detect = [
+        "detect",
+        "--stack",
+        "@dem.tif",
+        "--out",
+        "@d.gpkg",
+        "--backend",
+        "cpu",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        detect
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .collect()
+    };
+    cli_fails(&s, &with(&["--confidence", "0"]), &["confidence", "(0, 1)"]);
+    cli_fails(
+        &s,
+        &with(&["--confidence", "-0.5"]),
+        &["confidence", "-0.5"],
+    );
+    cli_fails(&s, &with(&["--confidence", "1"]), &["confidence"]);
+    cli_fails(&s, &with(&["--iou", "0"]), &["iou", "(0, 1]"]);
+    cli_fails(&s, &with(&["--iou", "1.5"]), &["iou"]);
+    cli_fails(&s, &with(&["--batch", "0"]), &["batch", "1 or more"]);
+    let evaluate = |extra: &[&'static str]| -> Vec<&'static str> {
+        ["evaluate", "--pred", "@p.gpkg", "--truth", "@t.gpkg"]
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .collect()
+    };
+    cli_fails(&s, &evaluate(&["--iou", "0"]), &["iou", "(0, 1]"]);
+    cli_fails(
+        &s,
+        &evaluate(&["--confidence", "2"]),
+        &["confidence", "[0, 1]"],
+    );
+    cli_fails(
+        &s,
+        &[
+            "persistence",
+            "--detections",
+            "@a.gpkg",
+            "--detections",
+            "@b.gpkg",
+            "--out",
+            "@p.gpkg",
+            "--iou",
+            "0",
+        ],
+        &["iou", "every two boxes"],
+    );
+    let isl = |extra: &[&'static str]| -> Vec<&'static str> {
+        [
+            "isl",
+            "--dem",
+            "@dem.tif",
+            "--coherence",
+            "@coh.tif",
+            "--heading",
+            "-10.5",
+            "--out",
+            "@isl.tif",
+        ]
+        .iter()
+        .copied()
+        .chain(extra.iter().copied())
+        .collect()
+    };
+    cli_fails(&s, &isl(&["--incidence-deg", "-30"]), &["incidence", "-30"]);
+    cli_fails(
+        &s,
+        &isl(&["--incidence-deg", "0.68"]),
+        &["looks like radians", "57.2958"],
+    );
+    cli_fails(
+        &s,
+        &isl(&["--incidence", "@incidence_rad.tif"]),
+        &["incidence_rad.tif", "looks like radians"],
+    );
+    cli_fails(
+        &s,
+        &["model", "init", "--tile", "0", "--out", "@m.onnx"],
+        &["tile", "multiple of 32"],
+    );
+    cli_fails(
+        &s,
+        &["model", "init", "--tile", "100", "--out", "@m.onnx"],
+        &["tile", "100 px"],
+    );
+    // commands that would have left an empty folder or worked before failing on an input
+    cli_fails(
+        &s,
+        &["simulate", "--size", "0", "--scenes", "1", "--out", "@sims"],
+        &["size"],
+    );
+    cli_fails(
+        &s,
+        &["demo", "--data", "@missing", "--out", "@demo"],
+        &["missing", "not a folder"],
+    );
+    // neither incidence: clap's usage error names both ways to give it
+    let out = Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+        .args(["isl", "--heading", "-10.5", "--dem"])
+        .arg(s.p("dem.tif"))
+        .arg("--coherence")
+        .arg(s.p("coh.tif"))
+        .arg("--out")
+        .arg(s.p("isl.tif"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--incidence ") && err.contains("--incidence-deg"),
+        "{err}"
+    );
+    cli_fails(
+        &s,
+        &[
+            "run",
+            "--phase",
+            "@coh.tif",
+            "--coherence",
+            "@coh.tif",
+            "--dem",
+            "@dem.tif",
+            "--out",
+            "@r.gpkg",
+        ],
+        &["--incidence", "--incidence-deg"],
+    );
+    assert!(!s.p("isl.tif").exists());
+}
+
+/// A GeoPackage `name` in the scene folder with one polygon layer `layer` in UTM 32N.
+fn polygon_layer(scene: &Scene, name: &str, layer: &str) {
+    let geojson = scene.p(&format!("{layer}.geojson"));
+    std::fs::write(
+        &geojson,
+        r#"{"type": "FeatureCollection",
+            "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32632"}},
+            "features": [{"type": "Feature", "properties": {"class": "CF", "score": 0.8},
+              "geometry": {"type": "Polygon", "coordinates":
+                [[[600000, 4900000], [600300, 4900000], [600300, 4899700], [600000, 4899700],
+                  [600000, 4900000]]]}}]}"#,
+    )
+    .unwrap();
+    let status = Command::new("ogr2ogr")
+        .args(["-f", "GPKG", "-nln", layer])
+        .arg(scene.p(name))
+        .arg(&geojson)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::remove_file(geojson).unwrap();
+}
+
+/// An output that is one of the inputs is refused before anything is read or written, whatever
+/// the spelling of its path; a GeoPackage output must be named .gpkg (issue: bad input).
+#[test]
+fn an_output_that_is_an_input_or_misnamed_is_refused() {
+    let s = Scene::new();
+    std::fs::create_dir(s.p("sub")).unwrap();
+    polygon_layer(&s, "det.gpkg", "detections");
+    polygon_layer(&s, "det2.gpkg", "detections");
+    polygon_layer(&s, "inventory.gpkg", "iffi");
+    let sum = |path: &str| std::fs::read(s.p(path)).unwrap();
+    let (dem, det) = (sum("dem.tif"), sum("det.gpkg"));
+    // rasters: the output named as an input, also through another spelling of its path
+    cli_fails(
+        &s,
+        &["pc1", "--dem", "@dem.tif", "--out", "@sub/../dem.tif"],
+        &["dem.tif", "is also an input"],
+    );
+    cli_fails(
+        &s,
+        &[
+            "isl",
+            "--dem",
+            "@dem.tif",
+            "--coherence",
+            "@coh.tif",
+            "--incidence-deg",
+            "39",
+            "--heading",
+            "-10.5",
+            "--out",
+            "@coh.tif",
+        ],
+        &["coh.tif", "is also an input"],
+    );
+    cli_fails(
+        &s,
+        &[
+            "stack", "--phase", "@coh.tif", "--isl", "@coh.tif", "--pc1", "@dem.tif", "--out",
+            "@dem.tif",
+        ],
+        &["dem.tif", "is also an input"],
+    );
+    // layers: the output layer named as an input layer, even with --overwrite
+    cli_fails(
+        &s,
+        &[
+            "overlay",
+            "--detections",
+            "@det.gpkg",
+            "--inventory",
+            "@inventory.gpkg",
+            "--out",
+            "@det.gpkg:DETECTIONS",
+            "--overwrite",
+        ],
+        &["det.gpkg", "layer 'DETECTIONS' is also an input"],
+    );
+    cli_fails(
+        &s,
+        &[
+            "persistence",
+            "--detections",
+            "@det.gpkg",
+            "--detections",
+            "@det2.gpkg",
+            "--out",
+            "@det2.gpkg:detections",
+            "--overwrite",
+        ],
+        &["det2.gpkg", "is also an input"],
+    );
+    // a GeoPackage under another format's name
+    cli_fails(
+        &s,
+        &[
+            "overlay",
+            "--detections",
+            "@det.gpkg",
+            "--inventory",
+            "@inventory.gpkg",
+            "--out",
+            "@overlay.geojson",
+        ],
+        &["overlay.geojson", ".gpkg"],
+    );
+    cli_fails(
+        &s,
+        &[
+            "detect",
+            "--stack",
+            "@dem.tif",
+            "--out",
+            "@boxes.tif",
+            "--backend",
+            "cpu",
+        ],
+        &["boxes.tif", "'.tif' is not a GeoPackage extension"],
+    );
+    assert_eq!(sum("dem.tif"), dem, "the input is untouched");
+    assert_eq!(sum("det.gpkg"), det, "the input layer's file is untouched");
+}
+
+/// Progress that, at "committing", marks that the GeoPackage is being written and then waits to
+/// be killed.
+struct HangAtCommit(PathBuf);
+
+impl fringewatch::progress::Progress for HangAtCommit {
+    fn report(&self, _fraction: f64, message: &str) -> bool {
+        if message == "committing" {
+            std::fs::write(&self.0, b"in write").unwrap();
+            std::thread::sleep(std::time::Duration::from_secs(120));
+        }
+        true
+    }
+}
+
+fn write_one_box(path: &Path, progress: &dyn fringewatch::progress::Progress) {
+    use fringewatch::vector::gpkg::{write_layer, WriteOptions};
+    use fringewatch::vector::{FieldKind, FieldSpec, LayerSpec, PolygonFeature, Value};
+    let spec = LayerSpec {
+        name: "detections".into(),
+        crs: "EPSG:32632".into(),
+        fields: vec![FieldSpec::new("score", FieldKind::Real)],
+    };
+    let boxes = [PolygonFeature::rectangle(
+        600_000.0,
+        4_899_700.0,
+        600_300.0,
+        4_900_000.0,
+        vec![Value::Real(0.8)],
+    )];
+    write_layer(path, &spec, &boxes, &WriteOptions::default(), progress).unwrap();
+}
+
+/// kill -9 while a new GeoPackage is being written leaves nothing under the output's name (it is
+/// made under a hidden partial name and linked into place when complete), and the rerun clears
+/// the dead writer's partial file (issue: bad input, leftovers). The writer is this test binary
+/// run again, stopped inside the write.
+#[test]
+fn a_geopackage_killed_while_created_leaves_no_file_and_the_rerun_clears_up() {
+    if let Some(out) = std::env::var_os("FW_TEST_HANG_WRITING") {
+        let out = PathBuf::from(out);
+        write_one_box(&out, &HangAtCommit(out.with_extension("marker")));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("det.gpkg");
+    let marker = out.with_extension("marker");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_geopackage_killed_while_created_leaves_no_file_and_the_rerun_clears_up",
+            "--nocapture",
+        ])
+        .env("FW_TEST_HANG_WRITING", &out)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the writer never reached the commit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".marker"))
+            .collect();
+        v.sort();
+        v
+    };
+    let left = names(dir.path());
+    assert!(!out.exists(), "no file under the output's name: {left:?}");
+    assert!(
+        left.iter().all(|n| n.starts_with(".det.gpkg.partial-")),
+        "only the dead writer's hidden partial file: {left:?}"
+    );
+    assert!(!left.is_empty());
+    // the rerun writes the file and removes what the killed writer left
+    write_one_box(&out, &fringewatch::progress::Silent);
+    assert_eq!(names(dir.path()), vec!["det.gpkg".to_string()]);
+    let read = fringewatch::vector::gpkg::read_layer(&out, None).unwrap();
+    assert_eq!(read.features.len(), 1);
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM at any moment of `pc1` ends it through the cancel path: exit
+/// 130/143, one line, and neither the output, its sidecar nor a partial file is left; a signal
+/// that comes after the end finds the output complete (issue: bad input, interruptions).
+#[test]
+fn a_signal_at_any_moment_leaves_nothing_behind() {
+    let s = Scene::new();
+    let n = 1400;
+    write_tif(
+        &s.p("big_dem.tif"),
+        &utm32n_grid(n, n, 15.0),
+        &Array2::from_shape_fn((n, n), |(r, c)| {
+            let (x, y) = (c as f32 / 90.0, r as f32 / 70.0);
+            400.0 + 150.0 * x.sin() * y.cos() + 2.0 * r as f32 + 40.0 * (x * 0.37 + y).sin()
+        }),
+    );
+    let before = s.files();
+    for (delay_ms, signal, code) in [
+        (150, libc::SIGINT, 130),
+        (400, libc::SIGINT, 130),
+        (900, libc::SIGTERM, 143),
+        (1600, libc::SIGINT, 130),
+        (2600, libc::SIGINT, 130),
+    ] {
+        let child = Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+            .args(["--quiet", "pc1", "--dem"])
+            .arg(s.p("big_dem.tif"))
+            .arg("--out")
+            .arg(s.p("pc1.tif"))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        // SAFETY: sends a signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if out.status.success() {
+            // it ended before the signal: the output is complete
+            assert!(s.p("pc1.tif").exists() && s.p("pc1.json").exists());
+            std::fs::remove_file(s.p("pc1.tif")).unwrap();
+            std::fs::remove_file(s.p("pc1.json")).unwrap();
+            eprintln!("{delay_ms} ms: finished before the signal");
+        } else {
+            assert_eq!(out.status.code(), Some(code), "{delay_ms} ms: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.starts_with("error: interrupted"), "{stderr}");
+            eprintln!("{delay_ms} ms: {stderr}");
+        }
+        assert_eq!(s.files(), before, "{delay_ms} ms: nothing left behind");
+    }
+}
+
+/// A 3-band stack in the scene folder, with `names` as band descriptions and `bands` as values.
+fn three_band_stack(scene: &Scene, file: &str, names: [&str; 3], bands: [Array2<f32>; 3]) {
+    use fringewatch::raster::io::{Encoding, GeoTiffWriter};
+    let grid = utm32n_grid(60, 50, 15.0);
+    let mut w =
+        GeoTiffWriter::create(&scene.p(file), &grid, &[Encoding::Float32; 3], &names).unwrap();
+    for (i, b) in bands.iter().enumerate() {
+        w.write_rows(i + 1, 0, b.view()).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// `detect` refuses a stack that is not phase (rad), ISL (0..1), PC1 in that order, by the band
+/// names it records and by its value ranges (issue: bad input, wrong silent success).
+#[test]
+fn detect_refuses_a_stack_that_is_not_phase_isl_pc1() {
+    let s = Scene::new();
+    let field = |f: fn(usize, usize) -> f32| Array2::from_shape_fn((50, 60), |(r, c)| f(r, c));
+    let phase = || field(|r, c| ((r * 7 + c * 3) as f32 * 0.1).sin() * 3.0);
+    let isl = || field(|r, c| ((r + c) % 10) as f32 / 10.0);
+    let pc1 = || field(|r, c| (r as f32 - c as f32) / 20.0);
+    let degrees = || field(|r, c| ((r * 7 + c * 3) as f32 * 0.1).sin() * 170.0);
+    let dem = || field(|r, c| 400.0 + (r + 2 * c) as f32);
+    three_band_stack(
+        &s,
+        "degrees.tif",
+        ["phase", "isl", "pc1"],
+        [degrees(), isl(), pc1()],
+    );
+    three_band_stack(
+        &s,
+        "dem_stack.tif",
+        ["phase", "isl", "pc1"],
+        [dem(), isl(), pc1()],
+    );
+    three_band_stack(
+        &s,
+        "reordered.tif",
+        ["isl", "phase", "pc1"],
+        [isl(), phase(), pc1()],
+    );
+    three_band_stack(&s, "unnamed_isl.tif", ["", "", ""], [phase(), pc1(), isl()]);
+    three_band_stack(
+        &s,
+        "good.tif",
+        ["phase", "isl", "pc1"],
+        [phase(), isl(), pc1()],
+    );
+    let detect = |stack: &'static str| -> Vec<&'static str> {
+        vec![
+            "detect",
+            "--stack",
+            stack,
+            "--out",
+            "@d.gpkg",
+            "--backend",
+            "cpu",
+        ]
+    };
+    cli_fails(
+        &s,
+        &detect("@degrees.tif"),
+        &["degrees.tif", "band 1", "radians"],
+    );
+    cli_fails(
+        &s,
+        &detect("@dem_stack.tif"),
+        &["dem_stack.tif", "band 1", "not a wrapped phase"],
+    );
+    cli_fails(
+        &s,
+        &detect("@reordered.tif"),
+        &["reordered.tif", "isl, phase, pc1", "in that order"],
+    );
+    cli_fails(
+        &s,
+        &detect("@unnamed_isl.tif"),
+        &["unnamed_isl.tif", "band 2", "not ISL"],
+    );
+    // the same checks pass a real stack; the GPU probe of `--backend auto` on a machine without
+    // a display prints nothing of the Vulkan loader's (XDG_RUNTIME_DIR)
+    let ok = Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+        .args(["--quiet", "detect", "--stack"])
+        .arg(s.p("good.tif"))
+        .arg("--out")
+        .arg(s.p("d.gpkg"))
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ok.stderr);
+    assert!(ok.status.success(), "{stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+}
+
+/// A flat DEM: ISL is written but all 0 and warned about; fitting the PCA is refused, naming the
+/// variables that do not vary (issue: bad input, wrong silent success).
+#[test]
+fn a_flat_dem_is_warned_about_and_refused_for_pca_fitting() {
+    let s = Scene::new();
+    write_tif(
+        &s.p("flat.tif"),
+        &utm32n_grid(60, 50, 15.0),
+        &Array2::from_elem((50, 60), 250.0),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+        .args([
+            "--quiet",
+            "isl",
+            "--incidence-deg",
+            "39",
+            "--heading",
+            "-10.5",
+            "--dem",
+        ])
+        .arg(s.p("flat.tif"))
+        .arg("--coherence")
+        .arg(s.p("coh.tif"))
+        .arg("--out")
+        .arg(s.p("isl.tif"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: ISL is 0 on 100.0% of the valid pixels"),
+        "{stderr}"
+    );
+    std::fs::remove_file(s.p("isl.tif")).unwrap();
+    cli_fails(
+        &s,
+        &[
+            "pc1",
+            "--fit-pca",
+            "--dem",
+            "@flat.tif",
+            "--out",
+            "@pc1.tif",
+        ],
+        &["slope", "do not vary", "preprint's loadings"],
+    );
 }

@@ -517,6 +517,38 @@ fn printed_settings_are_a_settings_file_the_simulator_takes_back() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not valid simulation settings"));
+    // Any subset overrides, at any depth; the rest keeps its defaults (issue: bad input).
+    let print = |settings: &str| {
+        std::fs::write(&path, settings).unwrap();
+        let out = std::process::Command::new(bin)
+            .args(["simulate", "--print-settings", "--settings"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        (out.status.success(), out.stdout, stderr)
+    };
+    let (ok, stdout, stderr) =
+        print(r#"{"size": 640, "atmosphere": {"turbulence_rms_mm": {"min": 0.5}}}"#);
+    assert!(ok, "{stderr}");
+    let merged: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+    let defaults: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(merged["size"], 640);
+    assert_eq!(merged["atmosphere"]["turbulence_rms_mm"]["min"], 0.5);
+    assert_eq!(
+        merged["atmosphere"]["turbulence_rms_mm"]["max"],
+        defaults["atmosphere"]["turbulence_rms_mm"]["max"]
+    );
+    assert_eq!(merged["landslides"], defaults["landslides"]);
+    // a misspelt key is refused by its path, in one line, and nothing is written
+    let (ok, _, stderr) = print(r#"{"atmosphere": {"turbulence_rms": 2}}"#);
+    assert!(!ok);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("unknown setting 'atmosphere.turbulence_rms'")
+            && stderr.contains("settings.json"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -163,9 +163,11 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
         *anchor = serde_json::json!(scaled);
     }
     std::fs::write(&manifest_path, manifest_json.to_string()).unwrap();
+    // class-balanced, on random 96 px crops of the 160 px tiles
     let balanced = TrainSettings {
         epochs: 1,
         class_balance: 0.5,
+        crop: Some(96),
         init: Some(model.clone()),
         ..settings.clone()
     };
@@ -186,6 +188,24 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("class-balance"), "{err}");
+    let odd_crop = TrainSettings {
+        crop: Some(100),
+        ..settings.clone()
+    };
+    let err = train(
+        &dataset,
+        &tmp.path().join("c.onnx"),
+        &odd_crop,
+        false,
+        &Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("crop") && err.contains("multiple of 32"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("c.onnx").exists());
     // A model made for other tiles is refused by name before any step, nothing exported.
     let other_tile = tmp.path().join("tile128.onnx");
     fringewatch::model::write_random_model(

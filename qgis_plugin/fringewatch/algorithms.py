@@ -238,10 +238,10 @@ class DetectionParameters:
         algorithm.addParameter(QgsProcessingParameterNumber(
             "CONFIDENCE",
             algorithm.tr("Confidence threshold (empty: the model's recommended value)"),
-            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=1.0))
+            QgsProcessingParameterNumber.Double, optional=True, minValue=0.001, maxValue=0.999))
         algorithm.addParameter(advanced(QgsProcessingParameterNumber(
             "IOU", algorithm.tr("IoU threshold of non-maximum suppression"),
-            QgsProcessingParameterNumber.Double, defaultValue=0.45, minValue=0.0, maxValue=1.0)))
+            QgsProcessingParameterNumber.Double, defaultValue=0.45, minValue=0.001, maxValue=1.0)))
         algorithm.addParameter(advanced(QgsProcessingParameterNumber(
             "OVERLAP", algorithm.tr("Tile overlap (pixels)"),
             QgsProcessingParameterNumber.Integer, defaultValue=32, minValue=0, maxValue=79)))
@@ -581,7 +581,7 @@ class PersistentAreas(FringewatchAlgorithm):
             QgsProcessing.TypeVectorPolygon))
         self.addParameter(advanced(QgsProcessingParameterNumber(
             "IOU", self.tr("IoU for the same area"), QgsProcessingParameterNumber.Double,
-            defaultValue=0.25, minValue=0.0, maxValue=1.0)))
+            defaultValue=0.25, minValue=0.001, maxValue=1.0)))
         self.addParameter(advanced(QgsProcessingParameterNumber(
             "DISTANCE", self.tr("Or centres within (metres)"),
             QgsProcessingParameterNumber.Double, defaultValue=150.0, minValue=0.0)))

@@ -81,7 +81,8 @@ pub(crate) fn run(args: BatchArgs, quiet: bool) -> Result<()> {
         Some(csv) => manifest_products(csv)?,
         None => args.products.clone(),
     };
-    let detector = Detector::open(args.model.as_deref(), args.backend, 1)?;
+    let detector =
+        super::native_stderr::silenced(|| Detector::open(args.model.as_deref(), args.backend, 1))?;
     for note in detector.notes() {
         if !quiet || !note.starts_with("engine:") {
             eprintln!("{note}");

@@ -57,6 +57,15 @@ struct Scene {
 }
 
 pub(crate) fn run(args: DemoArgs, quiet: bool) -> Result<()> {
+    // the inputs first: a missing --data must not wait for the synthetic part to fail
+    if let Some(data) = &args.data {
+        if !data.is_dir() {
+            return Err(Error::bad_input(
+                data,
+                "is not a folder of real rasters (the layout of ../shared/data/real)",
+            ));
+        }
+    }
     std::fs::create_dir_all(&args.out).map_err(|e| Error::Io {
         path: args.out.clone(),
         source: e,

@@ -96,11 +96,7 @@ pub(crate) struct RunArgs {
     #[arg(long, required_unless_present = "product")]
     dem: Option<PathBuf>,
     /// Per-pixel incidence angle raster, degrees.
-    #[arg(
-        long,
-        conflicts_with = "incidence_deg",
-        required_unless_present_any = ["incidence_deg", "product"]
-    )]
+    #[arg(long, conflicts_with = "incidence_deg")]
     incidence: Option<PathBuf>,
     /// Constant incidence angle, degrees.
     #[arg(long)]
@@ -126,20 +122,27 @@ pub(crate) struct RunArgs {
 pub(crate) enum ModelCommand {
     /// Write an untrained YOLOv3 model (seeded random weights) following the model contract.
     Init {
+        /// Network size.
         #[arg(long, value_enum, default_value = "compact")]
         arch: Architecture,
+        /// Tile side the model reads, pixels (a multiple of 32).
         #[arg(long, default_value_t = 160)]
         tile: usize,
+        /// Seed of the random weights: the same seed gives the same file.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// How the graph reads the phase (cos-sin: (cos φ, sin φ) inside the graph).
         #[arg(long, value_enum, default_value = "cos-sin")]
         phase_input: fringewatch::model::phase_input::PhaseInput,
+        /// Output ONNX file.
         #[arg(long)]
         out: PathBuf,
     },
     /// Print a model's contract metadata.
-    Info { model: PathBuf },
+    Info {
+        /// The ONNX model.
+        model: PathBuf,
+    },
 }
 
 impl DetectOptions {
@@ -213,7 +216,9 @@ pub(crate) fn detect(args: DetectArgs, quiet: bool) -> Result<()> {
     let output = args.options.output(&args.out);
     output.check()?;
     let o = &args.options;
-    let detector = Detector::open(args.model.as_deref(), o.backend, o.batch.unwrap_or(1))?;
+    let detector = super::native_stderr::silenced(|| {
+        Detector::open(args.model.as_deref(), o.backend, o.batch.unwrap_or(1))
+    })?;
     print_notes(&detector, quiet);
     let bar = Bar::new(quiet, "detect");
     let run = detector.detect_to_output(&args.stack, &output, &o.settings(&detector), &bar)?;
@@ -318,7 +323,9 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
             ))
         }
     };
-    let detector = Detector::open(args.model.as_deref(), o.backend, o.batch.unwrap_or(1))?;
+    let detector = super::native_stderr::silenced(|| {
+        Detector::open(args.model.as_deref(), o.backend, o.batch.unwrap_or(1))
+    })?;
     print_notes(&detector, quiet);
     let bar = Bar::new(quiet, "run");
     let result = match (&product_crs, &layer_dir) {

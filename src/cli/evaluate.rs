@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 use fringewatch::engine::tract::TractEngine;
 use fringewatch::evaluate::split::{evaluate_split, Split};
-use fringewatch::evaluate::{class_agnostic, evaluate, Evaluation, Prediction, Threshold, Truth};
+use fringewatch::evaluate::{
+    check_iou, class_agnostic, evaluate, Evaluation, Prediction, Threshold, Truth,
+};
 use fringewatch::render::render_pr_curves;
 use fringewatch::simulate::SignalClass;
 use fringewatch::vector::gpkg::read_layer;
@@ -64,9 +66,7 @@ fn class_index(classes: &mut Vec<String>, code: &str) -> usize {
 }
 
 pub(crate) fn run(args: EvaluateArgs, quiet: bool) -> Result<()> {
-    if !(0.0..=1.0).contains(&args.iou) {
-        return Err(Error::parameter("iou", "must lie in [0, 1]"));
-    }
+    check_iou(args.iou)?;
     let threshold = if args.confidence.eq_ignore_ascii_case("best") {
         Threshold::BestF1
     } else {
@@ -74,7 +74,7 @@ pub(crate) fn run(args: EvaluateArgs, quiet: bool) -> Result<()> {
             .confidence
             .parse()
             .map_err(|_| Error::parameter("confidence", "a number in [0, 1] or 'best'"))?;
-        Threshold::Fixed(c)
+        Threshold::fixed(c)?
     };
     let e = match &args.dataset {
         Some(dataset) => {

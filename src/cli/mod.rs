@@ -5,6 +5,8 @@ mod batch;
 mod demo;
 mod detect;
 mod evaluate;
+mod interrupt;
+mod native_stderr;
 mod overlay;
 mod simulate;
 mod train;
@@ -112,6 +114,8 @@ impl From<TriArg> for TriMethod {
 }
 
 #[derive(Args)]
+// one of the two incidences, so that clap's message names both when neither is given
+#[command(group(clap::ArgGroup::new("incidence_source").required(true).args(["incidence", "incidence_deg"])))]
 struct IslArgs {
     /// DEM (metres), any GDAL raster; warped onto the output grid.
     #[arg(long)]
@@ -120,11 +124,7 @@ struct IslArgs {
     #[arg(long)]
     coherence: PathBuf,
     /// Per-pixel incidence angle raster, degrees.
-    #[arg(
-        long,
-        conflicts_with = "incidence_deg",
-        required_unless_present = "incidence_deg"
-    )]
+    #[arg(long, conflicts_with = "incidence_deg")]
     incidence: Option<PathBuf>,
     /// Constant incidence angle, degrees (Sentinel-1 IW: 29–46).
     #[arg(long)]
@@ -149,6 +149,7 @@ struct IslArgs {
     /// Coherence sigmoid midpoint γ_M.
     #[arg(long, default_value_t = 0.3)]
     gamma_m: f64,
+    /// Slope and aspect from the DEM by this finite-difference method.
     #[arg(long, value_enum, default_value = "zt")]
     gradient: GradientArg,
     /// Output GeoTIFF.
@@ -158,6 +159,7 @@ struct IslArgs {
 
 #[derive(Args)]
 struct Pc1Args {
+    /// DEM, metres, any GDAL raster (projected, or longitude/latitude on the ellipsoid).
     #[arg(long)]
     dem: PathBuf,
     /// Output grid reference (default: the DEM grid).
@@ -166,8 +168,10 @@ struct Pc1Args {
     /// Fit the PCA on this area instead of using the preprint's loadings.
     #[arg(long)]
     fit_pca: bool,
+    /// Slope and aspect from the DEM by this finite-difference method.
     #[arg(long, value_enum, default_value = "zt")]
     gradient: GradientArg,
+    /// Terrain ruggedness index definition.
     #[arg(long, value_enum, default_value = "saga")]
     tri: TriArg,
     /// Convexity averaging scale, cells.
@@ -183,27 +187,35 @@ struct StackArgs {
     /// Wrapped phase, radians.
     #[arg(long)]
     phase: PathBuf,
+    /// ISL raster (`fringewatch isl`), warped onto the phase grid when its grid differs.
     #[arg(long)]
     isl: PathBuf,
+    /// PC1 raster (`fringewatch pc1`), warped onto the phase grid when its grid differs.
     #[arg(long)]
     pc1: PathBuf,
     /// Write UInt16 bands with scale/offset instead of Float32.
     #[arg(long)]
     uint16: bool,
+    /// Output 3-band GeoTIFF (phase, ISL, PC1) on the phase grid.
     #[arg(long)]
     out: PathBuf,
 }
 
 #[derive(Args)]
 struct TerrainArgs {
+    /// DEM, metres, any GDAL raster.
     #[arg(long)]
     dem: PathBuf,
+    /// Output grid reference (default: the DEM grid).
     #[arg(long)]
     like: Option<PathBuf>,
+    /// Slope and aspect from the DEM by this finite-difference method.
     #[arg(long, value_enum, default_value = "zt")]
     gradient: GradientArg,
+    /// Terrain ruggedness index definition.
     #[arg(long, value_enum, default_value = "saga")]
     tri: TriArg,
+    /// Convexity averaging scale, cells.
     #[arg(long, default_value_t = 10)]
     convexity_scale: usize,
     /// Directory for slope.tif (degrees), aspect.tif (degrees), tri.tif, twi.tif, convexity.tif.
@@ -242,20 +254,40 @@ impl Progress for Bar {
             self.0.set_position(position);
         }
         self.0.set_message(message.to_string());
-        true
+        // Ctrl-C or SIGTERM: stop through the library's cancel path
+        interrupt::received().is_none()
     }
 }
 
 /// Parse, run, print errors; returns the process exit code.
 pub fn run() -> i32 {
-    let cli = Cli::parse();
+    let cli = parse_args();
+    interrupt::install();
     match dispatch(cli) {
         Ok(()) => 0,
+        Err(fringewatch::Error::Cancelled) if interrupt::received().is_some() => {
+            let signal = interrupt::received().unwrap_or(libc::SIGINT);
+            eprintln!("error: interrupted (signal {signal}); the output being written was removed");
+            128 + signal
+        }
         Err(e) => {
             eprintln!("error: {e}");
             1
         }
     }
+}
+
+/// The command line, with negative numbers taken as values everywhere (`--heading -10.5`,
+/// `--incidence-deg -30` reach the range check instead of "unexpected argument '-3'").
+fn parse_args() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    fn negatives(command: clap::Command) -> clap::Command {
+        command
+            .allow_negative_numbers(true)
+            .mut_subcommands(negatives)
+    }
+    let matches = negatives(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 fn pc1_settings(fit: bool, gradient: GradientArg, tri: TriArg, scale: usize) -> Pc1Settings {
@@ -311,6 +343,12 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
                 summary.mean_isl,
                 100.0 * summary.zero_fraction
             );
+            if summary.valid_pixels > 0 && summary.zero_fraction >= 0.99 {
+                eprintln!(
+                    "warning: ISL is 0 on {:.1}% of the valid pixels: a flat DEM, a DEM in other units than metres, or slopes that the satellite cannot see; detections here will find nothing",
+                    100.0 * summary.zero_fraction
+                );
+            }
             Ok(())
         }
         Command::Pc1(a) => {
@@ -406,5 +444,31 @@ pub(crate) fn print_pc1_report(report: &fringewatch::terrain::layer::Pc1Report) 
             100.0 * ev[2],
             100.0 * ev[3]
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument of every command says what it is in `--help` (issue: bad input, empty
+    /// help lines).
+    #[test]
+    fn every_argument_has_help() {
+        fn missing(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+            let here = format!("{path} {}", command.get_name());
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    out.push(format!("{here} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                missing(sub, &here, out);
+            }
+        }
+        let mut out = Vec::new();
+        missing(&super::Cli::command(), "", &mut out);
+        assert!(out.is_empty(), "arguments without help: {out:?}");
     }
 }

@@ -37,8 +37,9 @@ pub(crate) struct SimulateArgs {
     /// Real DEM to use instead of synthetic relief (any GDAL raster).
     #[arg(long)]
     dem: Option<PathBuf>,
-    /// JSON file overriding simulation settings (see --print-settings for every parameter).
-    #[arg(long, conflicts_with = "family")]
+    /// JSON file whose values override the settings (the family's, else the defaults) at any
+    /// depth: any subset of what --print-settings shows; an unknown key is refused.
+    #[arg(long)]
     settings: Option<PathBuf>,
     /// Scene family: `fixed` (one GMTSAR-like chain, the defaults), `randomised` (training: each
     /// scene draws its processing chain and physics from wide ranges), `outside` (held out:
@@ -77,23 +78,25 @@ pub(crate) struct RenderArgs {
 }
 
 fn load_settings(args: &SimulateArgs) -> Result<SimulationSettings> {
+    // the family's settings (or the defaults), with a --settings file's values laid over them
+    let base = match args.family.as_deref().and_then(Family::parse) {
+        Some(family) => {
+            let dems: Vec<String> = args.dems.iter().map(|d| d.display().to_string()).collect();
+            family.settings(&dems)
+        }
+        None => SimulationSettings::default(),
+    };
     let mut settings = match &args.settings {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
                 path: path.clone(),
                 source,
             })?;
-            serde_json::from_str(&text).map_err(|e| {
+            base.overridden_by(&text).map_err(|e| {
                 Error::bad_input(path, format!("not valid simulation settings: {e}"))
             })?
         }
-        None => match args.family.as_deref().and_then(Family::parse) {
-            Some(family) => {
-                let dems: Vec<String> = args.dems.iter().map(|d| d.display().to_string()).collect();
-                family.settings(&dems)
-            }
-            None => SimulationSettings::default(),
-        },
+        None => base,
     };
     if let Some(size) = args.size {
         settings.size = size;
@@ -117,17 +120,33 @@ pub(crate) fn simulate(args: SimulateArgs, quiet: bool) -> Result<()> {
     let Some(out_dir) = args.out.clone() else {
         return Err(Error::parameter("out", "give --out DIR"));
     };
+    let created = !out_dir.exists();
     std::fs::create_dir_all(&out_dir).map_err(|source| Error::Io {
         path: out_dir.clone(),
         source,
     })?;
+    let result = simulate_into(&args, &settings, &out_dir, quiet);
+    if result.is_err() && created {
+        // a folder this call made and that holds nothing (remove_dir refuses a non-empty one)
+        let _ = std::fs::remove_dir(&out_dir);
+    }
+    result
+}
+
+/// The scenes of `args` into `out_dir`, with one line each and the label counts.
+fn simulate_into(
+    args: &SimulateArgs,
+    settings: &SimulationSettings,
+    out_dir: &std::path::Path,
+    quiet: bool,
+) -> Result<()> {
     let mut labels = [0usize; 4];
     for k in args.first..args.first + args.scenes {
         let name = format!("scene_{k:04}");
         let bar = Bar::new(quiet, &name);
         let seed = scene_seed(args.seed, k as u64);
-        let scene = simulate_scene(&settings, &name, seed, args.dem.as_deref(), &bar)?;
-        let dir = write_scene(&scene, &out_dir, k)?;
+        let scene = simulate_scene(settings, &name, seed, args.dem.as_deref(), &bar)?;
+        let dir = write_scene(&scene, out_dir, k)?;
         if args.render {
             render_scene(&scene, &dir.join("preview.png"))?;
         }

@@ -21,7 +21,8 @@ pub(crate) struct TrainArgs {
     /// Dataset directory made by `fringewatch dataset` (holds dataset.json).
     #[arg(long)]
     dataset: PathBuf,
-    /// Output model (ONNX). Checkpoints, losses.csv and losses.png go to OUT.train/ beside it.
+    /// Output model (ONNX). Checkpoints, losses.csv and losses.png go to the folder OUT.train/
+    /// beside it (for yours.onnx: yours.onnx.train/).
     #[arg(long)]
     out: PathBuf,
     /// Network size.
@@ -51,6 +52,10 @@ pub(crate) struct TrainArgs {
     /// factors); 0 = every tile once.
     #[arg(long, default_value_t = 0.0)]
     class_balance: f64,
+    /// Train on random CROP×CROP windows of the tiles (a multiple of 32, ≥ 64): a step costs
+    /// (CROP / tile)² of a whole tile's; validation stays on whole tiles. Default: whole tiles.
+    #[arg(long)]
+    crop: Option<usize>,
     /// Seed of the shuffling and augmentation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -98,6 +103,7 @@ pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         steps_per_epoch: args.steps_per_epoch,
         stop_after: args.stop_after,
         class_balance: args.class_balance,
+        crop: args.crop,
         backend: match args.backend {
             TrainBackendArg::Cpu => TrainBackend::Cpu,
             TrainBackendArg::Gpu => TrainBackend::Gpu,

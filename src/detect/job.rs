@@ -39,6 +39,7 @@ impl DetectionOutput {
             }
             return Ok(());
         }
+        crate::vector::check_geopackage_name(&self.path)?;
         check_layer_name(&self.layer)?;
         if self.path.exists() && !self.overwrite {
             if let Ok(names) = crate::vector::gpkg::layer_names(&self.path) {

@@ -54,6 +54,54 @@ impl Default for DetectSettings {
     }
 }
 
+impl DetectSettings {
+    /// Refuses settings that would give meaningless output instead of an error: a confidence
+    /// outside (0, 1) (0 reports every anchor of every tile, 1 nothing), an IoU outside (0, 1]
+    /// (0 suppresses every overlapping box, even one touching by a corner), a batch of 0, an
+    /// overlap of half the `tile` or more.
+    ///
+    /// ```
+    /// use fringewatch::detect::DetectSettings;
+    /// assert!(DetectSettings::default().validate(160).is_ok());
+    /// let zero = DetectSettings { confidence: 0.0, ..DetectSettings::default() };
+    /// assert!(zero.validate(160).unwrap_err().to_string().contains("confidence"));
+    /// ```
+    pub fn validate(&self, tile: usize) -> Result<()> {
+        if !(self.confidence > 0.0 && self.confidence < 1.0) {
+            return Err(Error::parameter(
+                "confidence",
+                format!(
+                    "{}: give a score in (0, 1), e.g. 0.2; 0 would report every anchor of every tile",
+                    self.confidence
+                ),
+            ));
+        }
+        if !(self.iou > 0.0 && self.iou <= 1.0) {
+            return Err(Error::parameter(
+                "iou",
+                format!("{}: give an IoU in (0, 1], e.g. 0.45", self.iou),
+            ));
+        }
+        if self.batch == 0 {
+            return Err(Error::parameter(
+                "batch",
+                "0 tiles per call: give 1 or more",
+            ));
+        }
+        if self.overlap >= tile / 2 {
+            return Err(Error::parameter(
+                "overlap",
+                format!(
+                    "{} px: use less than half the tile ({} px)",
+                    self.overlap,
+                    tile / 2
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What a detection run found.
 #[derive(Debug, Clone)]
 pub struct DetectionRun {
@@ -95,19 +143,7 @@ pub fn detect_stack(
 ) -> Result<DetectionRun> {
     let metadata = engine.metadata().clone();
     let tile = metadata.tile;
-    if settings.overlap >= tile / 2 {
-        return Err(Error::parameter(
-            "overlap",
-            format!(
-                "{} px: use less than half the tile ({} px)",
-                settings.overlap,
-                tile / 2
-            ),
-        ));
-    }
-    if !(0.0..=1.0).contains(&settings.confidence) || !(0.0..=1.0).contains(&settings.iou) {
-        return Err(Error::parameter("confidence/iou", "must lie in [0, 1]"));
-    }
+    settings.validate(tile)?;
     let stack = RasterFile::open(stack_path)?;
     if stack.band_count() != metadata.channels.len() {
         return Err(Error::bad_input(
@@ -119,6 +155,9 @@ pub fn detect_stack(
                 metadata.channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
             ),
         ));
+    }
+    if stack.band_count() == 3 {
+        crate::stack::check_stack_bands(&stack)?;
     }
     let grid = stack.grid().clone();
     let means = [0, 1, 2].map(|c| metadata.channels[c].mean as f32);

@@ -10,6 +10,7 @@ pub mod split;
 
 use serde::Serialize;
 
+use crate::error::{Error, Result};
 use crate::tiling::{iou, PixelBox};
 
 /// A predicted box.
@@ -77,6 +78,33 @@ pub enum Threshold {
     Fixed(f64),
     /// The threshold that maximises F1 over all classes.
     BestF1,
+}
+
+impl Threshold {
+    /// A fixed confidence, which must lie in [0, 1].
+    pub fn fixed(confidence: f64) -> Result<Threshold> {
+        if (0.0..=1.0).contains(&confidence) {
+            Ok(Threshold::Fixed(confidence))
+        } else {
+            Err(Error::parameter(
+                "confidence",
+                format!("{confidence}: give a score in [0, 1] or 'best'"),
+            ))
+        }
+    }
+}
+
+/// Refuses a matching IoU outside (0, 1]: at 0 a prediction that does not touch its truth
+/// would count as found.
+pub fn check_iou(iou: f64) -> Result<()> {
+    if iou > 0.0 && iou <= 1.0 {
+        Ok(())
+    } else {
+        Err(Error::parameter(
+            "iou",
+            format!("{iou}: give an IoU in (0, 1], e.g. 0.5"),
+        ))
+    }
 }
 
 /// For each prediction of one class (in score order): whether it is a true positive.

@@ -47,6 +47,7 @@ pub fn write_random_network(
     tile: usize,
     seed: u64,
 ) -> Result<contract::ModelMetadata> {
+    yolov3::check_tile_size("tile", tile)?;
     let classes: Vec<String> = crate::simulate::SignalClass::ALL
         .iter()
         .map(|c| c.code().to_string())

@@ -32,7 +32,7 @@ pub struct Yolov3Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Architecture {
-    /// Width 0.25, depth 0.33: ~3.9 M parameters, ~0.6 GFLOPs per 160×160 tile.
+    /// Width 0.25, depth 0.33: ~2.4 M parameters, ~0.39 GFLOPs per 160×160 tile.
     Compact,
     /// The full Darknet-53 YOLOv3: ~61.5 M parameters, ~9.7 GFLOPs per 160×160 tile.
     Full,
@@ -204,6 +204,20 @@ impl Builder {
         x = self.conv(&x, 2 * c, c, 1, 1);
         x = self.conv(&x, c, 2 * c, 3, 1);
         self.conv(&x, 2 * c, c, 1, 1)
+    }
+}
+
+/// Refuses a tile side the network cannot read: every head must see whole cells, so a side is a
+/// multiple of the coarsest stride (32), and at least two such cells (64). `what` names the
+/// setting in the message.
+pub fn check_tile_size(what: &str, px: usize) -> crate::error::Result<()> {
+    if px >= 64 && px % STRIDES[2] == 0 {
+        Ok(())
+    } else {
+        Err(crate::error::Error::parameter(
+            what,
+            format!("{px} px: give a multiple of 32 (the coarsest stride), at least 64"),
+        ))
     }
 }
 
@@ -441,8 +455,20 @@ mod tests {
         let gflops = graph.flops(416) / 1e9;
         assert!((gflops - 65.3).abs() < 1.5, "{gflops} GFLOPs");
         assert_eq!(graph.convs().count(), 75);
-        let compact = build_graph(Yolov3Config::of(Architecture::Compact, 4));
-        assert!(compact.parameter_count() < 5_000_000);
+        // The sizes `--arch`'s help gives, for our 4 classes at 160×160 tiles.
+        let ours = |a| build_graph(Yolov3Config::of(a, 4));
+        let (full, compact) = (ours(Architecture::Full), ours(Architecture::Compact));
+        let params = full.parameter_count() as f64 / 1e6;
+        assert!((params - 61.5).abs() < 0.5, "full: {params} M parameters");
+        let gflops = full.flops(160) / 1e9;
+        assert!((gflops - 9.7).abs() < 0.1, "full: {gflops} GFLOPs");
+        let params = compact.parameter_count() as f64 / 1e6;
+        assert!(
+            (params - 2.4).abs() < 0.05,
+            "compact: {params} M parameters"
+        );
+        let gflops = compact.flops(160) / 1e9;
+        assert!((gflops - 0.39).abs() < 0.01, "compact: {gflops} GFLOPs");
     }
 
     #[test]

@@ -50,8 +50,16 @@ pub fn overlay_files(
     if new_distance.is_nan() || new_distance < 0.0 {
         return Err(Error::parameter("new-distance", "must be ≥ 0"));
     }
+    crate::vector::check_geopackage_name(&out.path)?;
     let det = read_layer(&detections.path, detections.layer.as_deref())?;
     let inv = read_layer(&inventory.path, inventory.layer.as_deref())?;
+    if let Some(layer) = &out.layer {
+        crate::vector::check_layer_not_an_input(
+            &out.path,
+            layer,
+            &[(&detections.path, &det.name), (&inventory.path, &inv.name)],
+        )?;
+    }
     if det.crs_wkt.is_empty() {
         return Err(Error::bad_input(
             &detections.path,

@@ -195,10 +195,19 @@ fn empty_summary(interferograms: usize, rule: &MatchRule) -> Result<PersistenceS
             "persistence needs the detections of at least two interferograms",
         ));
     }
-    if !(0.0..=1.0).contains(&rule.iou) || rule.distance.is_nan() || rule.distance < 0.0 {
+    if !(rule.iou > 0.0 && rule.iou <= 1.0) {
         return Err(Error::parameter(
-            "iou/distance",
-            "IoU must lie in [0, 1] and the distance be ≥ 0",
+            "iou",
+            format!(
+                "{}: give an IoU in (0, 1]; 0 would make every two boxes one area",
+                rule.iou
+            ),
+        ));
+    }
+    if rule.distance.is_nan() || rule.distance < 0.0 {
+        return Err(Error::parameter(
+            "distance",
+            format!("{}: give a distance ≥ 0 (CRS units)", rule.distance),
         ));
     }
     Ok(PersistenceSummary {
@@ -212,6 +221,9 @@ fn empty_summary(interferograms: usize, rule: &MatchRule) -> Result<PersistenceS
     })
 }
 
+/// The output layer when none is named.
+const DEFAULT_LAYER: &str = "persistence";
+
 /// Cluster the detections of `inputs` (one layer per interferogram) into persistent areas and
 /// write them to `out` (GeoPackage; default layer `persistence`).
 pub fn persistence_files(
@@ -222,6 +234,8 @@ pub fn persistence_files(
     progress: &dyn Progress,
 ) -> Result<PersistenceSummary> {
     let mut summary = empty_summary(inputs.len(), rule)?;
+    crate::vector::check_geopackage_name(&out.path)?;
+    let out_layer = out.layer.clone().unwrap_or_else(|| DEFAULT_LAYER.into());
     let mut target: Option<(String, Crs)> = None;
     let mut observations = Vec::new();
     let mut interferograms = Vec::new();
@@ -243,6 +257,11 @@ pub fn persistence_files(
             std::fs::canonicalize(&input.path).unwrap_or_else(|_| input.path.clone()),
             layer.name.clone(),
         );
+        crate::vector::check_layer_not_an_input(
+            &out.path,
+            &out_layer,
+            &[(&input.path, &layer.name)],
+        )?;
         if !seen.insert(identity) {
             return Err(Error::parameter(
                 "detections",
@@ -396,7 +415,7 @@ fn write_areas(
         })
         .collect();
     let spec = LayerSpec {
-        name: out.layer.clone().unwrap_or_else(|| "persistence".into()),
+        name: out.layer.clone().unwrap_or_else(|| DEFAULT_LAYER.into()),
         crs: crs.to_string(),
         fields,
     };

@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 /// keeps the memory of windowed processing bounded (GDAL's own default is 5 % of RAM).
 const DEFAULT_CACHE_MIB: i64 = 64;
 
-/// Bound GDAL's block cache for a process that owns GDAL (the `fringewatch` program), once.
+/// Bound GDAL's block cache and silence GDAL's own printing for a process that owns GDAL (the
+/// `fringewatch` program), once.
 ///
 /// The library never calls this: loaded into a host (QGIS, a Python process), it must not change
 /// process-wide settings the host owns, such as the host's own block cache.
@@ -27,6 +28,9 @@ pub fn configure_gdal() {
             // SAFETY: plain setter of a global size, no pointers involved.
             unsafe { gdal_sys::GDALSetCacheMax64(DEFAULT_CACHE_MIB * 1024 * 1024) };
         }
+        // GDAL's messages reach the user through the errors they cause ([`Error::gdal`] words
+        // them), not as raw "ERROR 1: TIFFFillTile…" lines on standard error.
+        gdal::config::set_error_handler(|_class, _code, _message| {});
     });
 }
 
@@ -284,6 +288,104 @@ pub fn check_output_path(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The path as the file system resolves it (symbolic links, `..`, relative paths), also for an
+/// output that does not exist yet (its folder resolved, its name kept).
+pub fn resolved_path(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(parent), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Refuses an output `out` that is one of `inputs` (by resolved path): writing it would replace
+/// data the user gave to be read.
+///
+/// ```
+/// use std::path::Path;
+/// use fringewatch::raster::io::check_not_an_input;
+/// let err = check_not_an_input(Path::new("./dem.tif"), &[Path::new("dem.tif")]).unwrap_err();
+/// assert!(err.to_string().contains("is also an input"));
+/// assert!(check_not_an_input(Path::new("isl.tif"), &[Path::new("dem.tif")]).is_ok());
+/// ```
+pub fn check_not_an_input(out: &Path, inputs: &[&Path]) -> Result<()> {
+    let target = resolved_path(out);
+    if inputs.iter().any(|i| resolved_path(i) == target) {
+        return Err(Error::Output {
+            path: out.to_path_buf(),
+            problem: "is also an input: give the output another name".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The hidden file an output `target` is written to before it is renamed into place:
+/// `.NAME.partial-PID.EXT` beside it.
+pub fn partial_path(target: &Path, extension: &str) -> PathBuf {
+    let file_name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| format!("output.{extension}"));
+    target.with_file_name(format!(
+        ".{file_name}.partial-{}.{extension}",
+        std::process::id()
+    ))
+}
+
+/// Remove what a killed writer of `target` left: `.NAME.partial-PID.EXT` files (and their
+/// SQLite `-journal`/`-wal`/`-shm`) whose process no longer runs. Best effort: a file that cannot
+/// be read or removed is left.
+pub fn remove_stale_partials(target: &Path, extension: &str) {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.partial-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !rest[pid.to_string().len()..].starts_with(&format!(".{extension}")) {
+            continue;
+        }
+        if pid as u32 != std::process::id() && !process_runs(pid) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` exists (signal 0 probes without sending anything).
+fn process_runs(pid: i32) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
 /// A GeoTIFF being written: tiled 256×256, DEFLATE, on the exact grid given. It is written to a
 /// hidden temporary file next to the target and renamed into place by [`GeoTiffWriter::finish`];
 /// dropped unfinished, the temporary file is removed.
@@ -304,12 +406,8 @@ impl GeoTiffWriter {
         descriptions: &[&str],
     ) -> Result<GeoTiffWriter> {
         check_output_path(target)?;
-        let file_name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "output.tif".into());
-        let temp =
-            target.with_file_name(format!(".{file_name}.partial-{}.tif", std::process::id()));
+        remove_stale_partials(target, "tif");
+        let temp = partial_path(target, "tif");
         let driver =
             DriverManager::get_driver_by_name("GTiff").map_err(|e| Error::gdal(target, e))?;
         let is_u16 = matches!(encodings.first(), Some(Encoding::UInt16 { .. }));

@@ -10,7 +10,9 @@ use super::{isl, AngleField, CoherenceWeight};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::align::{require_overlap_grid, warp_band, Resampling};
-use crate::raster::io::{check_output_path, Encoding, GeoTiffWriter, RasterFile};
+use crate::raster::io::{
+    check_not_an_input, check_output_path, Encoding, GeoTiffWriter, RasterFile,
+};
 use crate::raster::{finite_range, strips, Grid, STRIP_ROWS};
 use crate::terrain::GradientMethod;
 
@@ -63,6 +65,15 @@ pub struct IslSummary {
 /// Compute ISL into a Float32 GeoTIFF on the reference grid.
 pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> {
     check_output_path(&job.out)?;
+    let mut inputs = vec![job.dem.as_path(), job.coherence.as_path()];
+    inputs.extend(job.like.as_deref());
+    if let Incidence::Raster(p) = &job.incidence {
+        inputs.push(p);
+    }
+    if let Look::LookAzimuthRaster(p) = &job.look {
+        inputs.push(p);
+    }
+    check_not_an_input(&job.out, &inputs)?;
     validate_weight(&job.weight)?;
     let coherence = RasterFile::open(&job.coherence)?;
     let dem = RasterFile::open(&job.dem)?;
@@ -225,8 +236,14 @@ pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> 
     })
 }
 
+/// An incidence angle in degrees: in (0, 90), and above 1.6, since every SAR looks at more than
+/// 1.6° off nadir while an angle in radians never exceeds π/2 ≈ 1.571.
 fn check_incidence(deg: f64) -> std::result::Result<(), String> {
-    if deg.is_finite() && deg > 0.0 && deg < 90.0 {
+    if deg.is_finite() && deg > 0.0 && deg <= 1.6 {
+        Err(format!(
+            "incidence {deg} looks like radians: give degrees (multiply by 57.2958, e.g. with gdal_calc.py)"
+        ))
+    } else if deg.is_finite() && deg > 0.0 && deg < 90.0 {
         Ok(())
     } else {
         Err(format!(

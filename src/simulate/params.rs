@@ -348,6 +348,59 @@ pub struct SimulationSettings {
     pub domain: Option<DomainSettings>,
 }
 
+impl SimulationSettings {
+    /// These settings with the values of a JSON object laid over them, at any depth: a file
+    /// holding `{"size": 640, "atmosphere": {"turbulence_rms_mm": {"min": 0, "max": 2}}}` changes
+    /// those two values and keeps everything else. A key these settings do not have is refused by
+    /// its path (a misspelt key must not be silently ignored). Returns the problem in words.
+    ///
+    /// ```
+    /// use fringewatch::simulate::SimulationSettings;
+    /// let s = SimulationSettings::default().overridden_by(r#"{"size": 640}"#).unwrap();
+    /// assert_eq!((s.size, s.pixel_m), (640, 15.0));
+    /// let typo = SimulationSettings::default().overridden_by(r#"{"szie": 640}"#).unwrap_err();
+    /// assert!(typo.contains("szie"));
+    /// ```
+    pub fn overridden_by(&self, json: &str) -> std::result::Result<SimulationSettings, String> {
+        let user: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        if !user.is_object() {
+            return Err("the settings must be a JSON object".into());
+        }
+        let mut merged = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        lay_over(&mut merged, user, "")?;
+        serde_json::from_value(merged).map_err(|e| e.to_string())
+    }
+}
+
+/// Lay `over` onto `base`: objects key by key (a key absent from a non-null `base` object is
+/// refused by its dotted path), anything else replaced.
+fn lay_over(
+    base: &mut serde_json::Value,
+    over: serde_json::Value,
+    path: &str,
+) -> std::result::Result<(), String> {
+    match (base, over) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(over)) => {
+            for (key, value) in over {
+                let here = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match base.get_mut(&key) {
+                    Some(slot) => lay_over(slot, value, &here)?,
+                    None => return Err(format!("unknown setting '{here}'")),
+                }
+            }
+            Ok(())
+        }
+        (base, over) => {
+            *base = over;
+            Ok(())
+        }
+    }
+}
+
 impl Default for SimulationSettings {
     fn default() -> Self {
         SimulationSettings {

@@ -9,7 +9,9 @@ use super::pca::{pc1, LoadingsChoice, Pc1Settings, TerrainVariable, VariableStat
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::align::{require_overlap_grid, warp_band, Resampling};
-use crate::raster::io::{check_output_path, Encoding, GeoTiffWriter, RasterFile};
+use crate::raster::io::{
+    check_not_an_input, check_output_path, Encoding, GeoTiffWriter, RasterFile,
+};
 use crate::raster::{strips, Grid, Raster, STRIP_ROWS};
 
 /// What PC1 was computed from and with, as written to the JSON sidecar and printed.
@@ -88,6 +90,11 @@ pub fn compute_pc1(
     progress: &dyn Progress,
 ) -> Result<Pc1Report> {
     check_output_path(out)?;
+    let sidecar = out.with_extension("json");
+    let mut inputs = vec![dem_path];
+    inputs.extend(like);
+    check_not_an_input(out, &inputs)?;
+    check_not_an_input(&sidecar, &inputs)?;
     let dem_file = RasterFile::open(dem_path)?;
     let like_file = like.map(RasterFile::open).transpose()?;
     let (grid, grid_path) = match &like_file {

@@ -229,6 +229,23 @@ pub fn pc1(
                 vars.push(v);
             }
             stage.step(0.8, "fitting PCA")?;
+            // a variable that does not vary (a flat DEM: slope, TRI, convexity all 0) leaves the
+            // correlation matrix singular and its leading eigenvector meaningless
+            let constant: Vec<&str> = TerrainVariable::ALL
+                .iter()
+                .zip(&all_stats)
+                .filter(|(_, s)| s.std.is_nan() || s.std <= 1e-9 * s.mean.abs().max(1.0))
+                .map(|(v, _)| v.name())
+                .collect();
+            if !constant.is_empty() {
+                return Err(Error::parameter(
+                    "fit-pca",
+                    format!(
+                        "{} do not vary over this DEM (flat or constant?): a PCA cannot be fitted; use the preprint's loadings",
+                        constant.join(", ")
+                    ),
+                ));
+            }
             let corr = correlation(&vars, &all_stats);
             let (values, vectors) = jacobi_eigen(corr);
             let mut order = [0usize, 1, 2, 3];

@@ -184,6 +184,41 @@ pub fn shift_tile(sample: &mut Sample, dx: i64, dy: i64, min_visible_fraction: f
     });
 }
 
+/// Cut the `size`×`size` window whose top-left corner is (`x0`, `y0`) out of the sample; labels
+/// move with it and are clipped, and one left with less than `min_visible_fraction` of its area
+/// is dropped. Training on such crops costs (size / tile)² of a whole tile's FLOPs, and the
+/// network, being fully convolutional, is the same network at any multiple of its stride.
+pub fn crop_tile(
+    sample: &mut Sample,
+    x0: usize,
+    y0: usize,
+    size: usize,
+    min_visible_fraction: f64,
+) {
+    let (_, rows, cols) = sample.tile.dim();
+    let (x0, y0) = (
+        x0.min(cols.saturating_sub(size)),
+        y0.min(rows.saturating_sub(size)),
+    );
+    let (x1, y1) = ((x0 + size).min(cols), (y0 + size).min(rows));
+    sample.tile = sample.tile.slice(s![.., y0..y1, x0..x1]).to_owned();
+    let (w, h) = ((x1 - x0) as f64, (y1 - y0) as f64);
+    let (dx, dy) = (x0 as f64, y0 as f64);
+    sample.labels.retain_mut(|l| {
+        let b = l.bbox;
+        let area = (b[2] - b[0]) * (b[3] - b[1]);
+        let cut = [
+            (b[0] - dx).clamp(0.0, w),
+            (b[1] - dy).clamp(0.0, h),
+            (b[2] - dx).clamp(0.0, w),
+            (b[3] - dy).clamp(0.0, h),
+        ];
+        let left = (cut[2] - cut[0]).max(0.0) * (cut[3] - cut[1]).max(0.0);
+        l.bbox = cut;
+        area > 0.0 && left / area >= min_visible_fraction
+    });
+}
+
 /// Repeat factor of each tile for class-balanced sampling (Gupta et al. 2019, LVIS, §3.2):
 /// r_c = max(1, √(t / f_c)) with f_c the share of tiles holding class c, and a tile's factor is
 /// the largest r_c of its classes (1 for a tile without labels). `threshold` t = 0 turns it off.
@@ -248,6 +283,41 @@ pub fn batch_of(samples: &[Sample]) -> Array4<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crop_cuts_the_window_and_its_labels() {
+        let tile = Array3::from_shape_fn((3, 160, 160), |(c, r, x)| {
+            (c * 100_000 + r * 1000 + x) as f32
+        });
+        let mut sample = Sample {
+            tile,
+            labels: vec![
+                TileLabel {
+                    class: 1,
+                    bbox: [40.0, 50.0, 60.0, 70.0],
+                },
+                // half of it inside the crop: kept at 0.4, clipped
+                TileLabel {
+                    class: 2,
+                    bbox: [10.0, 30.0, 30.0, 40.0],
+                },
+                // outside
+                TileLabel {
+                    class: 3,
+                    bbox: [150.0, 150.0, 159.0, 159.0],
+                },
+            ],
+        };
+        crop_tile(&mut sample, 20, 16, 128, 0.4);
+        assert_eq!(sample.tile.dim(), (3, 128, 128));
+        assert_eq!(sample.tile[[2, 0, 0]], (200_000 + 16 * 1000 + 20) as f32);
+        assert_eq!(sample.tile[[0, 127, 127]], (143 * 1000 + 147) as f32);
+        let boxes: Vec<_> = sample.labels.iter().map(|l| (l.class, l.bbox)).collect();
+        assert_eq!(
+            boxes,
+            vec![(1, [20.0, 34.0, 40.0, 54.0]), (2, [0.0, 14.0, 10.0, 24.0])]
+        );
+    }
     use rand::SeedableRng;
 
     fn sample() -> Sample {

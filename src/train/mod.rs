@@ -23,7 +23,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, OptimizerRecord};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::ChaCha8Rng;
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{read_manifest, read_tile_labels, Manifest, TileEntry};
@@ -77,6 +77,11 @@ pub struct TrainSettings {
     /// tiles holding a class found on fewer than this share of tiles are repeated; 0 = off.
     #[serde(default)]
     pub class_balance: f64,
+    /// Train on random `crop`×`crop` windows of the augmented tiles (a multiple of 32, at least
+    /// 64, at most the tile): (crop / tile)² of the FLOPs a step. The validation split is
+    /// always scored on whole tiles. None: whole tiles (runs saved before it existed).
+    #[serde(default)]
+    pub crop: Option<usize>,
     /// At most this many training batches per epoch (None: the whole training split).
     pub steps_per_epoch: Option<usize>,
     /// End the run after this epoch (and export), keeping the learning-rate schedule planned
@@ -103,6 +108,7 @@ impl Default for TrainSettings {
             init: None,
             phase_input: None,
             class_balance: 0.0,
+            crop: None,
             steps_per_epoch: None,
             stop_after: None,
             backend: TrainBackend::Cpu,
@@ -337,6 +343,9 @@ pub fn train(
     if !(settings.learning_rate > 0.0 && settings.learning_rate < 1.0) {
         return Err(Error::parameter("lr", "must lie in (0, 1)"));
     }
+    if let Some(crop) = settings.crop {
+        crate::model::yolov3::check_tile_size("crop", crop)?;
+    }
     if !(0.0..=1.0).contains(&settings.class_balance) {
         return Err(Error::parameter(
             "class-balance",
@@ -474,6 +483,11 @@ pub fn train(
                     &run.manifest.channels[0],
                     &mut rng,
                 );
+                if let Some(size) = settings.crop.filter(|&c| c < run.manifest.tile) {
+                    let room = run.manifest.tile - size;
+                    let (x0, y0) = (rng.random_range(0..=room), rng.random_range(0..=room));
+                    data::crop_tile(s, x0, y0, size, settings.augmentation.min_visible_fraction);
+                }
             }
             let labels: Vec<_> = samples.iter().map(|s| s.labels.clone()).collect();
             let heads = net.forward(&run.graph, run.input(&samples, &device));

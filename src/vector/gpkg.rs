@@ -1,6 +1,6 @@
 //! GeoPackage layers through GDAL/OGR: transactional writing and reading any OGR layer.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use gdal::spatial_ref::SpatialRef;
@@ -222,26 +222,52 @@ fn open_for_update(path: &Path) -> Result<Dataset> {
     Ok(dataset)
 }
 
-/// The GeoPackage at `path` opened for update, or created when missing (then `true`).
-fn create_or_open(path: &Path) -> Result<(Dataset, bool)> {
+/// Open `path` for update, or create it as a hidden partial file (see [`finish`]); the second
+/// value is the partial file when this call creates the GeoPackage.
+fn create_or_open(path: &Path) -> Result<(Dataset, Option<PathBuf>)> {
     if path.exists() {
-        return Ok((open_for_update(path)?, false));
+        return Ok((open_for_update(path)?, None));
     }
+    crate::raster::io::remove_stale_partials(path, "gpkg");
+    let partial = crate::raster::io::partial_path(path, "gpkg");
     let driver = DriverManager::get_driver_by_name("GPKG").map_err(|e| Error::gdal(path, e))?;
-    let dataset = driver.create_vector_only(path).map_err(|e| Error::Output {
-        path: path.to_path_buf(),
-        problem: format!("cannot create GeoPackage ({e})"),
-    })?;
-    Ok((dataset, true))
+    let dataset = driver
+        .create_vector_only(&partial)
+        .map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            problem: format!("cannot create GeoPackage ({e})"),
+        })?;
+    Ok((dataset, Some(partial)))
 }
 
-/// Close `dataset` after a write that gave `result`; a file this write created is removed
-/// again when anything failed.
-fn finish(dataset: Dataset, path: &Path, created: bool, result: Result<()>) -> Result<()> {
+/// Close `dataset` after a write that gave `result`. A GeoPackage this write created lives under
+/// a hidden partial name until now: it takes its name only when everything succeeded (a hard
+/// link, so a file another process created there meanwhile is never replaced), and is removed
+/// otherwise, so a killed run never leaves a half-made file under the output's name.
+fn finish(
+    dataset: Dataset,
+    path: &Path,
+    created: Option<PathBuf>,
+    result: Result<()>,
+) -> Result<()> {
     let closed = dataset.close().map_err(|e| Error::gdal(path, e));
-    let result = result.and(closed);
-    if result.is_err() && created {
-        let _ = std::fs::remove_file(path);
+    let mut result = result.and(closed);
+    if let Some(partial) = created {
+        if result.is_ok() {
+            // a file system without hard links: a rename, still never over an existing file
+            let placed = std::fs::hard_link(&partial, path).or_else(|e| {
+                if path.exists() {
+                    Err(e)
+                } else {
+                    std::fs::rename(&partial, path)
+                }
+            });
+            result = placed.map_err(|e| Error::Output {
+                path: path.to_path_buf(),
+                problem: format!("cannot put the new GeoPackage in place ({e})"),
+            });
+        }
+        let _ = std::fs::remove_file(&partial);
     }
     result
 }

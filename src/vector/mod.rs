@@ -235,6 +235,45 @@ pub fn check_layer_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a GeoPackage output whose name says another format (`x.geojson`, `x.tif`, `x.shp`):
+/// GDAL and QGIS choose the driver from the extension, so such a file would be misread by both.
+pub fn check_geopackage_name(path: &Path) -> Result<()> {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
+    if extension.as_deref() == Some("gpkg") {
+        return Ok(());
+    }
+    Err(Error::Output {
+        path: path.to_path_buf(),
+        problem: format!(
+            "{}: this output is a GeoPackage; give a name ending in .gpkg",
+            match extension {
+                Some(e) => format!("'.{e}' is not a GeoPackage extension"),
+                None => "no extension".to_string(),
+            }
+        ),
+    })
+}
+
+/// Refuses writing layer `layer` of `out` when it is one of `inputs` (path and layer name, the
+/// path resolved, the name compared as GeoPackage does: without case).
+pub fn check_layer_not_an_input(out: &Path, layer: &str, inputs: &[(&Path, &str)]) -> Result<()> {
+    let target = crate::raster::io::resolved_path(out);
+    for (path, name) in inputs {
+        if name.eq_ignore_ascii_case(layer) && crate::raster::io::resolved_path(path) == target {
+            return Err(Error::Output {
+                path: out.to_path_buf(),
+                problem: format!(
+                    "layer '{layer}' is also an input: give the output another layer name"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Output format chosen from the extension.
 pub fn is_geojson(path: &Path) -> bool {
     matches!(
