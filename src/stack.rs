@@ -41,6 +41,11 @@ pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
     require_overlap(&isl, &phase)?;
     require_overlap(&pc1, &phase)?;
     let grid = phase.grid().clone();
+    let bytes_per_cell = if job.uint16 { 6.0 } else { 12.0 };
+    crate::raster::budget::check_disk(
+        &job.out,
+        grid.width as f64 * grid.height as f64 * bytes_per_cell,
+    )?;
     let encodings = if job.uint16 {
         let (lo, hi) = band_range(&pc1)?;
         [
@@ -196,6 +201,18 @@ pub struct RawLayers {
 /// flow routing is partly sequential.
 pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
     use crate::sensitivity::layer::{compute_isl, IslJob, Look};
+    // all three layers are made on the phase grid: PC1's whole-raster memory and the three
+    // files' disk, checked before anything is made
+    let grid = RasterFile::open(&raw.phase)?.grid().clone();
+    let (width, height) = (grid.width, grid.height);
+    crate::raster::budget::check_memory(
+        "ISL, PC1 and the stack",
+        &raw.phase,
+        width,
+        height,
+        crate::terrain::layer::PC1_BYTES_PER_CELL,
+    )?;
+    crate::raster::budget::check_disk(&dir.join("stack.tif"), (width * height) as f64 * 20.0)?;
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
         source,

@@ -845,3 +845,124 @@ fn a_flat_dem_is_warned_about_and_refused_for_pca_fitting() {
         &["slope", "do not vary", "preprint's loadings"],
     );
 }
+
+/// A VRT declaring 10⁶ × 10⁶ pixels (of a 60 × 50 GeoTIFF): every command estimates what it
+/// needs before it starts and refuses with the figures — memory for whole-raster work (PC1, the
+/// baseline, reading a band to render it), disk for strip-wise outputs (ISL, the stack) — and a
+/// `--max-memory` below a job's need refuses even a small raster (issue: bad input, crashes).
+#[test]
+fn a_huge_raster_is_refused_with_the_figures_before_any_work() {
+    let s = Scene::new();
+    let huge = |name: &str, source: &str| {
+        std::fs::write(
+            s.p(name),
+            format!(
+                r#"<VRTDataset rasterXSize="1000000" rasterYSize="1000000">
+  <SRS>EPSG:32632</SRS>
+  <GeoTransform>600000, 15, 0, 4900000, 0, -15</GeoTransform>
+  <VRTRasterBand dataType="Float32" band="1">
+    <SimpleSource>
+      <SourceFilename relativeToVRT="1">{source}</SourceFilename><SourceBand>1</SourceBand>
+      <SrcRect xOff="0" yOff="0" xSize="60" ySize="50"/>
+      <DstRect xOff="0" yOff="0" xSize="60" ySize="50"/>
+    </SimpleSource>
+  </VRTRasterBand>
+</VRTDataset>"#
+            ),
+        )
+        .unwrap();
+    };
+    huge("huge_dem.vrt", "dem.tif");
+    huge("huge_coh.vrt", "coh.tif");
+    cli_fails(
+        &s,
+        &["pc1", "--dem", "@huge_dem.vrt", "--out", "@pc1.tif"],
+        &[
+            "huge_dem.vrt",
+            "1000000×1000000 cells",
+            "PC1 would need about",
+            "GiB",
+            "is available",
+        ],
+    );
+    cli_fails(
+        &s,
+        &[
+            "isl",
+            "--dem",
+            "@huge_dem.vrt",
+            "--coherence",
+            "@huge_coh.vrt",
+            "--incidence-deg",
+            "39",
+            "--heading",
+            "-10.5",
+            "--out",
+            "@isl.tif",
+        ],
+        &["isl.tif", "of disk", "is free"],
+    );
+    cli_fails(
+        &s,
+        &[
+            "stack",
+            "--phase",
+            "@huge_coh.vrt",
+            "--isl",
+            "@huge_coh.vrt",
+            "--pc1",
+            "@huge_dem.vrt",
+            "--out",
+            "@stack.tif",
+        ],
+        &["stack.tif", "of disk", "is free"],
+    );
+    cli_fails(
+        &s,
+        &["baseline", "--stack", "@huge_coh.vrt", "--out", "@b.gpkg"],
+        &["huge_coh.vrt", "the baseline would need about"],
+    );
+    cli_fails(
+        &s,
+        &["render", "--raster", "@huge_dem.vrt", "--out", "@dem.png"],
+        &["huge_dem.vrt", "reading it would need about"],
+    );
+    cli_fails(
+        &s,
+        &[
+            "run",
+            "--phase",
+            "@huge_coh.vrt",
+            "--coherence",
+            "@huge_coh.vrt",
+            "--dem",
+            "@huge_dem.vrt",
+            "--incidence-deg",
+            "39",
+            "--heading",
+            "-10.5",
+            "--out",
+            "@r.gpkg",
+            "--backend",
+            "cpu",
+        ],
+        &[
+            "huge_coh.vrt",
+            "1000000×1000000 cells",
+            "ISL, PC1 and the stack would need",
+        ],
+    );
+    cli_fails(
+        &s,
+        &[
+            "--max-memory",
+            "0.00001",
+            "pc1",
+            "--dem",
+            "@dem.tif",
+            "--out",
+            "@pc1.tif",
+        ],
+        &["dem.tif", "PC1 would need about", "is available"],
+    );
+}

@@ -34,6 +34,10 @@ struct Cli {
     /// Hide progress bars.
     #[arg(long, global = true)]
     quiet: bool,
+    /// Refuse a job that would need more memory than this, GiB (default: the memory the system
+    /// has available).
+    #[arg(long, global = true, value_name = "GIB")]
+    max_memory: Option<f64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -308,6 +312,15 @@ fn pc1_settings(fit: bool, gradient: GradientArg, tri: TriArg, scale: usize) -> 
 
 fn dispatch(cli: Cli) -> fringewatch::Result<()> {
     let quiet = cli.quiet;
+    if let Some(gib) = cli.max_memory {
+        if !(gib.is_finite() && gib > 0.0) {
+            return Err(fringewatch::Error::parameter(
+                "max-memory",
+                format!("{gib}: give a size in GiB above 0"),
+            ));
+        }
+        fringewatch::raster::budget::set_memory_limit(Some((gib * (1u64 << 30) as f64) as u64));
+    }
     match cli.command {
         Command::Isl(a) => {
             let job = IslJob {

@@ -276,6 +276,16 @@ pub fn detect_baseline(
     settings: &baseline::BaselineSettings,
 ) -> Result<DetectionRun> {
     let stack = RasterFile::open(stack_path)?;
+    // the fringe indicator keeps up to 24 f64 planes of the scene (phasors, their box sums,
+    // the six rate and consistency parts and theirs)
+    let grid = stack.grid();
+    crate::raster::budget::check_memory(
+        "the baseline",
+        stack_path,
+        grid.width,
+        grid.height,
+        200.0,
+    )?;
     let phase = stack.read_band(1)?;
     let detections = baseline::detect_fringes(phase.view(), settings);
     Ok(DetectionRun {

@@ -154,6 +154,7 @@ impl RasterFile {
     /// Read rows `[row0, row0 + rows)` of a band (1-based) as f32, nodata and non-finite values
     /// as NaN, and the file's scale/offset applied.
     pub fn read_rows(&self, band: usize, row0: usize, rows: usize) -> Result<Array2<f32>> {
+        super::budget::check_memory("reading it", &self.path, self.grid.width, rows, 4.0)?;
         let mut out = Array2::<f32>::zeros((rows, self.grid.width));
         self.read_window_into(band, 0, row0, out.view_mut())?;
         Ok(out)

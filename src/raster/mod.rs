@@ -5,6 +5,7 @@
 //! in [`io`]; grid alignment (warping with PROJ through GDAL) lives in [`align`].
 
 pub mod align;
+pub mod budget;
 pub mod io;
 pub mod keys;
 

@@ -123,6 +123,7 @@ pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> 
         Look::Heading(h) => h.to_radians(),
         Look::LookAzimuthRaster(_) => f64::NAN,
     };
+    crate::raster::budget::check_disk(&job.out, grid.width as f64 * grid.height as f64 * 4.0)?;
     let mut writer = GeoTiffWriter::create(&job.out, &grid, &[Encoding::Float32], &["ISL"])?;
     let stage = Stage {
         parent: progress,

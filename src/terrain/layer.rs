@@ -80,6 +80,9 @@ pub fn dem_on_grid(dem: &RasterFile, grid: &Grid, grid_path: &Path) -> Result<Ra
     })
 }
 
+/// Peak memory of [`compute_pc1`] per output cell (measured at 4000×4000, README *Memory*).
+pub const PC1_BYTES_PER_CELL: f64 = 23.0;
+
 /// Compute PC1 of `dem_path` on the grid of `like` (default: the DEM's own grid) into `out`
 /// (Float32 GeoTIFF) and its sidecar `out` with extension `.json`.
 pub fn compute_pc1(
@@ -106,6 +109,15 @@ pub fn compute_pc1(
         start: 0.0,
         span: 0.1,
     };
+    // whole-raster flow routing: about 23 bytes a cell (README, Memory), then the Float32 output
+    crate::raster::budget::check_memory(
+        "PC1",
+        dem_path,
+        grid.width,
+        grid.height,
+        PC1_BYTES_PER_CELL,
+    )?;
+    crate::raster::budget::check_disk(out, grid.width as f64 * grid.height as f64 * 4.0)?;
     stage.step(0.0, "reading DEM")?;
     let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
     drop(dem_file);
