@@ -394,6 +394,13 @@ fn numbers_outside_their_range_are_refused() {
         &["model", "init", "--tile", "100", "--out", "@m.onnx"],
         &["tile", "100 px"],
     );
+    // an unknown EPSG code, in words rather than GDAL's "returned error: '6'"
+    std::fs::write(s.p("epsg.json"), r#"{"epsg": 99999, "size": 64}"#).unwrap();
+    cli_fails(
+        &s,
+        &["simulate", "--settings", "@epsg.json", "--out", "@sims"],
+        &["EPSG:99999", "not a coordinate reference system PROJ knows"],
+    );
     // commands that would have left an empty folder or worked before failing on an input
     cli_fails(
         &s,
@@ -666,19 +673,55 @@ fn a_signal_at_any_moment_leaves_nothing_behind() {
             400.0 + 150.0 * x.sin() * y.cos() + 2.0 * r as f32 + 40.0 * (x * 0.37 + y).sin()
         }),
     );
+    write_tif(
+        &s.p("big_coh.tif"),
+        &utm32n_grid(n, n, 15.0),
+        &Array2::from_elem((n, n), 0.6),
+    );
+    write_tif(
+        &s.p("big_phase.tif"),
+        &utm32n_grid(n, n, 15.0),
+        &Array2::from_shape_fn((n, n), |(r, c)| ((r * 3 + c) as f32 * 0.05).sin() * 3.0),
+    );
     let before = s.files();
-    for (delay_ms, signal, code) in [
-        (150, libc::SIGINT, 130),
-        (400, libc::SIGINT, 130),
-        (900, libc::SIGTERM, 143),
-        (1600, libc::SIGINT, 130),
-        (2600, libc::SIGINT, 130),
+    let pc1 = ["pc1", "--dem", "@big_dem.tif", "--out", "@pc1.tif"];
+    // `run` makes its layers in a hidden `.fringewatch-layers-*` folder beside the output
+    let run = [
+        "run",
+        "--phase",
+        "@big_phase.tif",
+        "--coherence",
+        "@big_coh.tif",
+        "--dem",
+        "@big_dem.tif",
+        "--incidence-deg",
+        "39",
+        "--heading",
+        "-10.5",
+        "--backend",
+        "cpu",
+        "--out",
+        "@run.gpkg",
+    ];
+    for (command, delay_ms, signal, code) in [
+        (&pc1[..], 150, libc::SIGINT, 130),
+        (&pc1[..], 400, libc::SIGINT, 130),
+        (&pc1[..], 900, libc::SIGTERM, 143),
+        (&pc1[..], 1600, libc::SIGINT, 130),
+        (&pc1[..], 2600, libc::SIGINT, 130),
+        (&run[..], 500, libc::SIGINT, 130),
+        (&run[..], 2000, libc::SIGTERM, 143),
     ] {
+        let args: Vec<std::ffi::OsString> = command
+            .iter()
+            .map(|a| match a.strip_prefix('@') {
+                Some(name) => s.p(name).into_os_string(),
+                None => a.into(),
+            })
+            .collect();
         let child = Command::new(env!("CARGO_BIN_EXE_fringewatch"))
-            .args(["--quiet", "pc1", "--dem"])
-            .arg(s.p("big_dem.tif"))
-            .arg("--out")
-            .arg(s.p("pc1.tif"))
+            .arg("--quiet")
+            .args(&args)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -689,17 +732,28 @@ fn a_signal_at_any_moment_leaves_nothing_behind() {
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         if out.status.success() {
             // it ended before the signal: the output is complete
-            assert!(s.p("pc1.tif").exists() && s.p("pc1.json").exists());
-            std::fs::remove_file(s.p("pc1.tif")).unwrap();
-            std::fs::remove_file(s.p("pc1.json")).unwrap();
-            eprintln!("{delay_ms} ms: finished before the signal");
+            let made: &[&str] = if command[0] == "pc1" {
+                &["pc1.tif", "pc1.json"]
+            } else {
+                &["run.gpkg"]
+            };
+            for file in made {
+                assert!(s.p(file).exists(), "{file}");
+                std::fs::remove_file(s.p(file)).unwrap();
+            }
+            eprintln!("{} {delay_ms} ms: finished before the signal", command[0]);
         } else {
             assert_eq!(out.status.code(), Some(code), "{delay_ms} ms: {stderr}");
             assert_eq!(stderr.lines().count(), 1, "{stderr}");
             assert!(stderr.starts_with("error: interrupted"), "{stderr}");
-            eprintln!("{delay_ms} ms: {stderr}");
+            eprintln!("{} {delay_ms} ms: {stderr}", command[0]);
         }
-        assert_eq!(s.files(), before, "{delay_ms} ms: nothing left behind");
+        assert_eq!(
+            s.files(),
+            before,
+            "{} {delay_ms} ms: nothing left behind",
+            command[0]
+        );
     }
 }
 
@@ -964,5 +1018,44 @@ fn a_huge_raster_is_refused_with_the_figures_before_any_work() {
             "@pc1.tif",
         ],
         &["dem.tif", "PC1 would need about", "is available"],
+    );
+}
+
+/// A dataset build that fails on its second scene leaves no folder and no partial files: it is
+/// built in a hidden folder and renamed into place only when complete (issue: bad input,
+/// leftovers).
+#[test]
+fn a_failing_dataset_leaves_nothing() {
+    let s = Scene::new();
+    let sim = Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+        .args([
+            "--quiet", "simulate", "--size", "192", "--scenes", "1", "--seed", "4", "--out",
+        ])
+        .arg(s.p("scenes"))
+        .output()
+        .unwrap();
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    std::fs::create_dir(s.p("scenes/scene_empty")).unwrap();
+    cli_fails(
+        &s,
+        &[
+            "dataset",
+            "--scenes",
+            "@scenes/scene_0000",
+            "@scenes/scene_empty",
+            "--out",
+            "@dataset",
+        ],
+        &["scene_empty", "no truth.gpkg"],
+    );
+    // (other tests build datasets: tests/simulation.rs, tests/training.rs)
+    assert!(
+        !s.files().iter().any(|f| f.contains("partial")),
+        "{:?}",
+        s.files()
     );
 }

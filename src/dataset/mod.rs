@@ -240,6 +240,37 @@ pub fn build_dataset(
             problem: "exists and is not empty".into(),
         });
     }
+    // built in a hidden folder beside `out` and renamed into place when complete: an error,
+    // a cancel or a kill never leaves a half-made dataset under the output's name
+    crate::raster::io::remove_stale_partials(out, "dataset");
+    let staging = crate::raster::io::partial_path(out, "dataset");
+    let result = fill_dataset(scenes, &staging, settings, progress);
+    let placed = result.and_then(|manifest| {
+        if out.exists() {
+            std::fs::remove_dir(out).map_err(|source| Error::Io {
+                path: out.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::rename(&staging, out).map_err(|source| Error::Io {
+            path: out.to_path_buf(),
+            source,
+        })?;
+        Ok(manifest)
+    });
+    if placed.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    placed
+}
+
+/// The tiles, labels, layers and manifest of a dataset of `scenes`, into the folder `out`.
+fn fill_dataset(
+    scenes: &[PathBuf],
+    out: &Path,
+    settings: &DatasetSettings,
+    progress: &dyn Progress,
+) -> Result<Manifest> {
     for dir in ["tiles", "labels", "layers"] {
         std::fs::create_dir_all(out.join(dir)).map_err(|source| Error::Io {
             path: out.join(dir),

@@ -339,8 +339,8 @@ pub fn partial_path(target: &Path, extension: &str) -> PathBuf {
     ))
 }
 
-/// Remove what a killed writer of `target` left: `.NAME.partial-PID.EXT` files (and their
-/// SQLite `-journal`/`-wal`/`-shm`) whose process no longer runs. Best effort: a file that cannot
+/// Remove what a killed writer of `target` left: `.NAME.partial-PID.EXT` files or folders whose
+/// process no longer runs. Best effort: a file that cannot
 /// be read or removed is left.
 pub fn remove_stale_partials(target: &Path, extension: &str) {
     let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
@@ -367,7 +367,12 @@ pub fn remove_stale_partials(target: &Path, extension: &str) {
             continue;
         }
         if pid as u32 != std::process::id() && !process_runs(pid) {
-            let _ = std::fs::remove_file(entry.path());
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(path)
+            } else {
+                std::fs::remove_file(path)
+            };
         }
     }
 }

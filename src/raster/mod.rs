@@ -32,7 +32,9 @@ pub struct Crs {
 impl Crs {
     /// Build from a WKT/EPSG/PROJ definition that OSR understands.
     pub fn from_definition(definition: &str) -> std::result::Result<Crs, String> {
-        let srs = SpatialRef::from_definition(definition).map_err(|e| e.to_string())?;
+        let srs = SpatialRef::from_definition(definition).map_err(|_| {
+            format!("'{definition}' is not a coordinate reference system PROJ knows (give e.g. EPSG:32632 or a WKT)")
+        })?;
         Crs::from_spatial_ref(&srs)
     }
 
