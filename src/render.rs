@@ -90,107 +90,190 @@ pub fn plot_colour(class: &str) -> [u8; 3] {
     }
 }
 
-fn draw_line(image: &mut Array3<u8>, a: (f64, f64), b: (f64, f64), colour: [u8; 3]) {
-    let (_, height, width) = image.dim();
-    let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).max(1);
-    for k in 0..=steps {
-        let t = k as f64 / steps as f64;
-        let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
-        if x < 0.0 || y < 0.0 {
-            continue;
-        }
-        let (c, r) = (x.round() as usize, y.round() as usize);
-        if r < height && c < width {
-            for (band, v) in colour.iter().enumerate() {
-                image[(band, r, c)] = *v;
-            }
-        }
-    }
+/// The plots' font (DejaVu Sans, Bitstream Vera licence: `assets/fonts/`), registered with
+/// plotters once, so plots need no system fonts.
+const PLOT_FONT: &str = "fringewatch-sans";
+
+fn register_plot_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+        // a font that cannot be read would leave text undrawn, never fail the plot
+        let _ =
+            plotters::style::register_font(PLOT_FONT, plotters::style::FontStyle::Normal, bytes);
+    });
 }
 
-/// Precision–recall curves (recall on x, precision on y, both 0…1) on a white 480×360 canvas
-/// with a frame and 0.1 grid lines; one polyline per class in [`plot_colour`].
-pub fn render_pr_curves(curves: &[(String, Vec<(f64, f64)>)], path: &Path) -> Result<()> {
+/// Draw with plotters into a white `width`×`height` RGB buffer and write it as a PNG.
+fn plot_png(
+    path: &Path,
+    (width, height): (u32, u32),
+    draw: impl FnOnce(
+        &plotters::drawing::DrawingArea<
+            plotters::prelude::BitMapBackend<'_>,
+            plotters::coord::Shift,
+        >,
+    ) -> std::result::Result<(), String>,
+) -> Result<()> {
+    use plotters::prelude::*;
     check_output_path(path)?;
-    let (width, height, margin) = (480usize, 360usize, 30usize);
-    let mut image = Array3::<u8>::from_elem((3, height, width), 255);
-    let to_px = |r: f64, p: f64| -> (f64, f64) {
-        let x = margin as f64 + r.clamp(0.0, 1.0) * (width - 2 * margin) as f64;
-        let y = (height - margin) as f64 - p.clamp(0.0, 1.0) * (height - 2 * margin) as f64;
-        (x, y)
-    };
-    for k in 0..=10 {
-        let v = k as f64 / 10.0;
-        let grey = if k == 0 || k == 10 {
-            [0, 0, 0]
-        } else {
-            [225, 225, 225]
-        };
-        draw_line(&mut image, to_px(v, 0.0), to_px(v, 1.0), grey);
-        draw_line(&mut image, to_px(0.0, v), to_px(1.0, v), grey);
+    register_plot_font();
+    let mut buffer = vec![255u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        draw(&root)
+            .and_then(|()| root.present().map_err(|e| e.to_string()))
+            .map_err(|problem| Error::Output {
+                path: path.to_path_buf(),
+                problem: format!("cannot draw the plot ({problem})"),
+            })?;
     }
-    for (class, curve) in curves {
-        let colour = plot_colour(class);
-        for pair in curve.windows(2) {
-            let (a, b) = (to_px(pair[0].0, pair[0].1), to_px(pair[1].0, pair[1].1));
-            draw_line(&mut image, a, b, colour);
-            draw_line(&mut image, (a.0, a.1 + 1.0), (b.0, b.1 + 1.0), colour);
-        }
-    }
+    let (w, h) = (width as usize, height as usize);
+    let image = Array3::from_shape_fn((3, h, w), |(band, r, c)| buffer[(r * w + c) * 3 + band]);
     write_png(&image, path)
 }
 
-/// One line of a panel plot: its values at x = 0, 1, 2 … and its colour.
+fn rgb(colour: [u8; 3]) -> plotters::style::RGBColor {
+    plotters::style::RGBColor(colour[0], colour[1], colour[2])
+}
+
+/// Precision–recall curves: recall on x, precision on y (both 0…1, ticks at tenths), one line per
+/// class in [`plot_colour`], titled and with a legend of the classes.
+pub fn render_pr_curves(curves: &[(String, Vec<(f64, f64)>)], path: &Path) -> Result<()> {
+    use plotters::prelude::*;
+    plot_png(path, (640, 480), |root| {
+        let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+        let mut chart = ChartBuilder::on(root)
+            .caption("Precision–recall per class", (PLOT_FONT, 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..1.0f64, 0.0..1.0f64)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("recall")
+            .y_desc("precision")
+            .x_labels(11)
+            .y_labels(11)
+            .max_light_lines(1)
+            .label_style((PLOT_FONT, 13))
+            .axis_desc_style((PLOT_FONT, 15))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(e)?;
+        for (class, curve) in curves {
+            let colour = rgb(plot_colour(class));
+            chart
+                .draw_series(LineSeries::new(
+                    curve
+                        .iter()
+                        .map(|&(r, p)| (r.clamp(0.0, 1.0), p.clamp(0.0, 1.0))),
+                    colour.stroke_width(2),
+                ))
+                .map_err(e)?
+                .label(class.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .label_font((PLOT_FONT, 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)
+    })
+}
+
+/// One line of a panel plot: its name (legend), its values at x = 1, 2, 3 … and its colour.
 pub struct Series {
+    pub name: String,
     pub values: Vec<f64>,
     pub colour: [u8; 3],
 }
 
-/// Panels of line plots side by side in a grid of `columns` (e.g. the loss terms per epoch), each
-/// panel scaled from 0 to its own maximum, with grey grid lines at tenths.
-pub fn render_panels(panels: &[Vec<Series>], columns: usize, path: &Path) -> Result<()> {
-    check_output_path(path)?;
+/// One panel: a title, the x axis's name, and its lines.
+pub struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub series: Vec<Series>,
+}
+
+/// Panels of line plots in a grid of `columns` (e.g. the loss terms per epoch), each titled, with
+/// ticks and axis names, scaled from 0 to its own maximum, and a legend of its lines.
+pub fn render_panels(panels: &[Panel], columns: usize, path: &Path) -> Result<()> {
+    use plotters::prelude::*;
     let columns = columns.max(1);
     let rows = panels.len().div_ceil(columns).max(1);
-    let (panel_w, panel_h, margin) = (320usize, 240usize, 20usize);
-    let mut image = Array3::<u8>::from_elem((3, rows * panel_h, columns * panel_w), 255);
-    for (k, panel) in panels.iter().enumerate() {
-        let (x0, y0) = ((k % columns) * panel_w, (k / columns) * panel_h);
-        let n = panel.iter().map(|s| s.values.len()).max().unwrap_or(0);
-        let top = panel
-            .iter()
-            .flat_map(|s| s.values.iter().copied())
-            .filter(|v| v.is_finite())
-            .fold(0.0f64, f64::max);
-        let top = if top > 0.0 { top } else { 1.0 };
-        let to_px = |i: f64, v: f64| -> (f64, f64) {
-            let span = (n.max(2) - 1) as f64;
-            let x = (x0 + margin) as f64 + i / span * (panel_w - 2 * margin) as f64;
-            let y = (y0 + panel_h - margin) as f64
-                - (v / top).clamp(0.0, 1.0) * (panel_h - 2 * margin) as f64;
-            (x, y)
-        };
-        let last = (n.max(2) - 1) as f64;
-        for t in 0..=10 {
-            let v = top * t as f64 / 10.0;
-            let grey = if t == 0 { [0, 0, 0] } else { [225, 225, 225] };
-            draw_line(&mut image, to_px(0.0, v), to_px(last, v), grey);
-        }
-        draw_line(&mut image, to_px(0.0, 0.0), to_px(0.0, top), [0, 0, 0]);
-        for series in panel {
-            for (i, pair) in series.values.windows(2).enumerate() {
-                let (a, b) = (to_px(i as f64, pair[0]), to_px(i as f64 + 1.0, pair[1]));
-                draw_line(&mut image, a, b, series.colour);
-                draw_line(
-                    &mut image,
-                    (a.0, a.1 + 1.0),
-                    (b.0, b.1 + 1.0),
-                    series.colour,
-                );
+    let size = ((columns * 360) as u32, (rows * 280) as u32);
+    plot_png(path, size, |root| {
+        let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+        for (panel, area) in panels.iter().zip(root.split_evenly((rows, columns))) {
+            let n = panel
+                .series
+                .iter()
+                .map(|s| s.values.len())
+                .max()
+                .unwrap_or(0)
+                .max(2);
+            let top = panel
+                .series
+                .iter()
+                .flat_map(|s| s.values.iter().copied())
+                .filter(|v| v.is_finite())
+                .fold(0.0f64, f64::max);
+            let top = if top > 0.0 { top * 1.05 } else { 1.0 };
+            let mut chart = ChartBuilder::on(&area)
+                .caption(&panel.title, (PLOT_FONT, 16))
+                .margin(8)
+                .x_label_area_size(32)
+                .y_label_area_size(44)
+                .build_cartesian_2d(1.0..n as f64, 0.0..top)
+                .map_err(e)?;
+            chart
+                .configure_mesh()
+                .x_desc(panel.x_label.as_str())
+                .x_labels(n.min(10))
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .max_light_lines(1)
+                .y_labels(6)
+                .label_style((PLOT_FONT, 11))
+                .axis_desc_style((PLOT_FONT, 12))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(e)?;
+            for series in &panel.series {
+                let colour = rgb(series.colour);
+                chart
+                    .draw_series(LineSeries::new(
+                        series
+                            .values
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, v)| v.is_finite())
+                            .map(|(i, &v)| ((i + 1) as f64, v)),
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(e)?
+                    .label(series.name.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                    });
             }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .label_font((PLOT_FONT, 11))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(e)?;
         }
-    }
-    write_png(&image, path)
+        Ok(())
+    })
 }
 
 /// Render `phase` with `boxes` into an RGB PNG at `path`.
@@ -252,5 +335,107 @@ mod tests {
             );
         }
         assert_ne!(cyclic_colour(0.0), cyclic_colour(2.0));
+    }
+
+    /// The PNG at `path` as (rows, cols, rgb).
+    fn read_png(path: &Path) -> (usize, usize, Vec<[u8; 3]>) {
+        let dataset = gdal::Dataset::open(path).unwrap();
+        let (cols, rows) = dataset.raster_size();
+        let bands: Vec<Vec<u8>> = (1..=3)
+            .map(|b| {
+                dataset
+                    .rasterband(b)
+                    .unwrap()
+                    .read_as::<u8>((0, 0), (cols, rows), (cols, rows), None)
+                    .unwrap()
+                    .data()
+                    .to_vec()
+            })
+            .collect();
+        let pixels = (0..rows * cols)
+            .map(|i| [bands[0][i], bands[1][i], bands[2][i]])
+            .collect();
+        (rows, cols, pixels)
+    }
+
+    /// Dark (text or axis) pixels in rows `r0..r1` and columns `c0..c1`.
+    fn dark(
+        png: &(usize, usize, Vec<[u8; 3]>),
+        r0: usize,
+        r1: usize,
+        c0: usize,
+        c1: usize,
+    ) -> usize {
+        let (_, cols, pixels) = png;
+        (r0..r1)
+            .flat_map(|r| (c0..c1).map(move |c| (r, c)))
+            .filter(|&(r, c)| pixels[r * cols + c].iter().all(|&v| v < 100))
+            .count()
+    }
+
+    /// The PR plot has a title, tick labels and axis names (text drawn with the bundled font in
+    /// the margins, where the old plot had only white), and a legend in each class's colour
+    /// (issue: bad input, messages: plots without labels).
+    #[test]
+    fn plots_carry_titles_ticks_axis_names_and_legends() {
+        let dir = tempfile::tempdir().unwrap();
+        // FW_KEEP_PLOTS=DIR keeps the two plots there to look at
+        let keep = std::env::var_os("FW_KEEP_PLOTS").map(std::path::PathBuf::from);
+        let dir_path = keep.clone().unwrap_or_else(|| dir.path().to_path_buf());
+        let pr = dir_path.join("pr.png");
+        let curves = vec![
+            ("CF".to_string(), vec![(0.0, 1.0), (0.5, 0.8), (0.9, 0.3)]),
+            ("FS".to_string(), vec![(0.0, 0.9), (0.4, 0.5)]),
+        ];
+        render_pr_curves(&curves, &pr).unwrap();
+        let png = read_png(&pr);
+        let (rows, cols, pixels) = &png;
+        assert_eq!((*rows, *cols), (480, 640));
+        assert!(dark(&png, 0, 34, 0, *cols) > 150, "a title");
+        assert!(
+            dark(&png, rows - 45, *rows, 60, *cols) > 150,
+            "x tick labels and 'recall'"
+        );
+        assert!(
+            dark(&png, 0, *rows, 0, 45) > 150,
+            "y tick labels and 'precision'"
+        );
+        let cf = pixels.iter().filter(|p| **p == plot_colour("CF")).count();
+        let fs = pixels.iter().filter(|p| **p == plot_colour("FS")).count();
+        assert!(
+            cf > 100 && fs > 60,
+            "both curves and their legend marks: {cf} {fs}"
+        );
+        // the loss panels: one title per panel, legends naming training and validation
+        let losses = dir_path.join("losses.png");
+        let panel = |title: &str| Panel {
+            title: title.into(),
+            x_label: "epoch".into(),
+            series: vec![
+                Series {
+                    name: "training".into(),
+                    values: vec![3.0, 2.0, 1.5],
+                    colour: [31, 119, 180],
+                },
+                Series {
+                    name: "validation".into(),
+                    values: vec![3.5, 2.5, f64::NAN],
+                    colour: [255, 127, 14],
+                },
+            ],
+        };
+        render_panels(&[panel("box loss"), panel("class loss")], 2, &losses).unwrap();
+        let png = read_png(&losses);
+        assert_eq!((png.0, png.1), (280, 720));
+        for c0 in [0, 360] {
+            assert!(
+                dark(&png, 0, 28, c0, c0 + 360) > 80,
+                "a title over panel at {c0}"
+            );
+            assert!(
+                dark(&png, 240, 280, c0 + 44, c0 + 360) > 80,
+                "ticks and 'epoch' at {c0}"
+            );
+        }
     }
 }

@@ -652,24 +652,28 @@ val_box,val_objectness,val_no_object,val_class,val_total,learning_rate,seconds\n
     }
     let path = dir.join("losses.csv");
     std::fs::write(&path, csv).map_err(io_error(&path))?;
-    let term = |f: fn(&LossTerms) -> f64| -> Vec<crate::render::Series> {
-        vec![
+    let term = |title: &str, f: fn(&LossTerms) -> f64| crate::render::Panel {
+        title: title.to_string(),
+        x_label: "epoch".into(),
+        series: vec![
             crate::render::Series {
+                name: "training".into(),
                 values: history.iter().map(|r| f(&r.train)).collect(),
                 colour: [31, 119, 180],
             },
             crate::render::Series {
+                name: "validation".into(),
                 values: history.iter().map(|r| f(&r.validation)).collect(),
                 colour: [255, 127, 14],
             },
-        ]
+        ],
     };
     let panels = vec![
-        term(|t| t.box_loss),
-        term(|t| t.objectness),
-        term(|t| t.no_object),
-        term(|t| t.class),
-        term(|t| t.total()),
+        term("box loss", |t| t.box_loss),
+        term("objectness loss", |t| t.objectness),
+        term("no-object loss", |t| t.no_object),
+        term("class loss", |t| t.class),
+        term("total loss", |t| t.total()),
     ];
     let png = dir.join("losses.png");
     let _ = std::fs::remove_file(&png);
