@@ -26,6 +26,13 @@
 //! - [`render`]: PNG previews (cyclic phase colours, class boxes);
 //! - [`ffi`]: the C ABI (`include/fringewatch.h`) for the QGIS plugin and other hosts;
 //! - [`progress`], [`error`]: progress/cancel and typed errors shared by CLI and C ABI.
+//!
+//! Dependencies point one way: [`raster`] (with [`phase`], [`tiling`]) → layers ([`terrain`],
+//! [`sensitivity`], [`stack`]) → [`model`] (contract, classes, channel normalisation, head
+//! decoding) → [`engine`] → [`detect`] → outputs ([`vector`], [`overlay`], [`persistence`],
+//! [`evaluate`]); [`product`], [`batch`], [`simulate`], [`dataset`] and `train` above them;
+//! [`ffi`] and the command line on top. `tests/layering.rs` fails when a module below
+//! [`detect`] imports from above it.
 
 pub mod batch;
 pub mod dataset;

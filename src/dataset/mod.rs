@@ -58,13 +58,8 @@ impl Default for DatasetSettings {
     }
 }
 
-/// Mean and standard deviation of a channel; the model input is (x − mean) / std, nodata → 0.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChannelNorm {
-    pub name: String,
-    pub mean: f64,
-    pub std: f64,
-}
+/// The model contract's channel normalisation (defined in [`crate::model::contract`]).
+pub use crate::model::contract::ChannelNorm;
 
 /// One tile and its labels.
 #[derive(Debug, Clone, Serialize, Deserialize)]

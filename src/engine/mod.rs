@@ -8,9 +8,9 @@ pub mod tract;
 
 use ndarray::{Array4, ArrayView4};
 
-use crate::detect::decode::{decode_batch, Detection};
 use crate::error::Result;
 use crate::model::contract::ModelMetadata;
+use crate::model::decode::{decode_batch, Detection};
 
 /// A loaded detector model that runs batches of tiles.
 pub trait Engine: Send + Sync {
@@ -21,7 +21,7 @@ pub trait Engine: Send + Sync {
     /// Raw head outputs for stride 8, 16, 32 of a normalised batch `[N, 3, T, T]`.
     fn infer(&self, batch: ArrayView4<f32>) -> Result<[Array4<f32>; 3]>;
     /// Decoded boxes (score ≥ `confidence`, clipped to the tile, before NMS) of each item of a
-    /// normalised batch, in the host decoder's order ([`crate::detect::decode::decode`]). The
+    /// normalised batch, in the host decoder's order ([`crate::model::decode::decode`]). The
     /// GPU engine decodes on the GPU and reads back only these boxes.
     fn candidates(&self, batch: ArrayView4<f32>, confidence: f32) -> Result<Vec<Vec<Detection>>> {
         Ok(decode_batch(

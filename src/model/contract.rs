@@ -14,8 +14,19 @@ use serde::{Deserialize, Serialize};
 
 use super::phase_input::PhaseInput;
 use super::yolov3::Yolov3Config;
-use crate::dataset::ChannelNorm;
 use crate::stack::CHANNELS;
+
+/// The classes of the method (METHOD.md §5), in the order of a model's class outputs: artefacts,
+/// earthflows, earthslides, rock/debris slides. The simulator's `SignalClass` follows it.
+pub const CLASS_CODES: [&str; 4] = ["AR", "CF", "CS", "FS"];
+
+/// Mean and standard deviation of a channel; the model input is (x − mean) / std, nodata → 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelNorm {
+    pub name: String,
+    pub mean: f64,
+    pub std: f64,
+}
 
 /// Key of the metadata entry in the ONNX file.
 pub const METADATA_KEY: &str = "fringewatch";

@@ -2,6 +2,7 @@
 //! writing/reading ([`onnx`]).
 
 pub mod contract;
+pub mod decode;
 pub mod onnx;
 pub mod phase_input;
 pub mod yolov3;
@@ -30,7 +31,7 @@ pub fn write_random_model(
     tile: usize,
     seed: u64,
 ) -> Result<contract::ModelMetadata> {
-    let classes = crate::simulate::SignalClass::ALL.len();
+    let classes = contract::CLASS_CODES.len();
     write_random_network(
         path,
         yolov3::Yolov3Config::of(architecture, classes),
@@ -40,7 +41,7 @@ pub fn write_random_model(
 }
 
 /// [`write_random_model`] for any network configuration (e.g. the cos/sin phase input); its
-/// class count must be that of [`crate::simulate::SignalClass::ALL`].
+/// class count must be that of [`contract::CLASS_CODES`].
 pub fn write_random_network(
     path: &Path,
     config: yolov3::Yolov3Config,
@@ -48,9 +49,9 @@ pub fn write_random_network(
     seed: u64,
 ) -> Result<contract::ModelMetadata> {
     yolov3::check_tile_size("tile", tile)?;
-    let classes: Vec<String> = crate::simulate::SignalClass::ALL
+    let classes: Vec<String> = contract::CLASS_CODES
         .iter()
-        .map(|c| c.code().to_string())
+        .map(|c| c.to_string())
         .collect();
     if config.classes != classes.len() {
         return Err(Error::parameter(

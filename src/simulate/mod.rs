@@ -94,13 +94,9 @@ impl SignalClass {
         SignalClass::Rockslide,
     ];
 
+    /// The class's code, the model contract's ([`crate::model::contract::CLASS_CODES`]).
     pub fn code(self) -> &'static str {
-        match self {
-            SignalClass::Artifact => "AR",
-            SignalClass::Earthflow => "CF",
-            SignalClass::Earthslide => "CS",
-            SignalClass::Rockslide => "FS",
-        }
+        crate::model::contract::CLASS_CODES[self as usize]
     }
 
     pub fn from_code(code: &str) -> Option<SignalClass> {

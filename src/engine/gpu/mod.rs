@@ -43,9 +43,9 @@ use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use ndarray::{Array4, ArrayView4};
 
 use super::Engine;
-use crate::detect::decode::Detection;
 use crate::error::{Error, Result};
 use crate::model::contract::ModelMetadata;
+use crate::model::decode::Detection;
 use crate::model::onnx::read_model;
 use plan::{Op, Plan, View};
 
@@ -1023,7 +1023,7 @@ impl GpuEngine {
         confidence: f32,
     ) -> Result<Vec<Vec<Detection>>> {
         let heads = self.heads_as_arrays(self.run(chunk, size)?, size)?;
-        Ok(crate::detect::decode::decode_batch(
+        Ok(crate::model::decode::decode_batch(
             &heads,
             &self.metadata,
             confidence,
