@@ -108,7 +108,8 @@ pub struct Fallback {
     primary: Box<dyn Engine>,
     model: std::path::PathBuf,
     batch: usize,
-    failed: std::sync::OnceLock<std::result::Result<tract::TractEngine, String>>,
+    /// After the first GPU failure: why it failed, and tract loaded in its place.
+    failed: std::sync::OnceLock<(String, std::result::Result<tract::TractEngine, String>)>,
 }
 
 impl Fallback {
@@ -133,9 +134,13 @@ impl Fallback {
     }
 
     fn tract(&self, why: &str) -> Result<&tract::TractEngine> {
-        let loaded = self.failed.get_or_init(|| {
-            eprintln!("warning: GPU failed ({why}); continuing with tract on the CPU");
-            tract::TractEngine::load(&self.model, self.batch).map_err(|e| e.to_string())
+        // the library never prints: the failure is told by the engine's name (the CLI, the C
+        // ABI's summary and the plugin report the engine that ran)
+        let (_, loaded) = self.failed.get_or_init(|| {
+            (
+                why.to_string(),
+                tract::TractEngine::load(&self.model, self.batch).map_err(|e| e.to_string()),
+            )
         });
         loaded
             .as_ref()
@@ -146,7 +151,7 @@ impl Fallback {
 impl Engine for Fallback {
     fn name(&self) -> String {
         match self.failed.get() {
-            Some(Ok(t)) => format!("{} (after a GPU failure)", t.name()),
+            Some((why, Ok(t))) => format!("{} (after a GPU failure: {why})", t.name()),
             _ => self.primary.name(),
         }
     }

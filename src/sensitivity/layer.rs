@@ -93,7 +93,7 @@ pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> 
             Some(f)
         }
         Incidence::Degrees(d) => {
-            check_incidence(*d).map_err(|p| Error::parameter("--incidence-deg", p))?;
+            check_incidence(*d).map_err(|p| Error::parameter("incidence", p))?;
             None
         }
     };
@@ -106,7 +106,7 @@ pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> 
         Look::Heading(h) => {
             if !h.is_finite() || h.abs() > 360.0 {
                 return Err(Error::parameter(
-                    "--heading",
+                    "heading",
                     format!("{h} is not an azimuth in degrees"),
                 ));
             }
@@ -256,13 +256,13 @@ fn check_incidence(deg: f64) -> std::result::Result<(), String> {
 fn validate_weight(w: &CoherenceWeight) -> Result<()> {
     if !(w.k.is_finite() && w.k > 0.0) {
         return Err(Error::parameter(
-            "--sigmoid-k",
+            "sigmoid_k",
             format!("must be > 0, found {}", w.k),
         ));
     }
     if !(w.gamma_m.is_finite() && w.gamma_m > 0.0 && w.gamma_m < 1.0) {
         return Err(Error::parameter(
-            "--gamma-m",
+            "gamma_m",
             format!("must lie in (0, 1), found {}", w.gamma_m),
         ));
     }
