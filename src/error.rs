@@ -99,8 +99,19 @@ impl Error {
     /// one GDAL recorded on this thread (an OGR error code alone, "returned error: '6'", says
     /// nothing), first line only.
     pub fn gdal(path: impl Into<PathBuf>, source: gdal::errors::GdalError) -> Self {
+        Error::Gdal {
+            path: path.into(),
+            detail: format!("GDAL: {}", gdal_message(&source)),
+            source,
+        }
+    }
+}
+
+/// GDAL's own words for a failed call (see [`Error::gdal`]), first line only.
+pub fn gdal_message(source: &gdal::errors::GdalError) -> String {
+    {
         let first_line = |s: &str| s.lines().next().unwrap_or("").trim().to_string();
-        let detail = match &source {
+        match source {
             gdal::errors::GdalError::CplError { msg, .. }
             | gdal::errors::GdalError::NullPointer { msg, .. }
                 if !msg.trim().is_empty() =>
@@ -123,11 +134,6 @@ impl Error {
                     first_line(&last)
                 }
             }
-        };
-        Error::Gdal {
-            path: path.into(),
-            detail: format!("GDAL: {detail}"),
-            source,
         }
     }
 }

@@ -539,6 +539,24 @@ fn an_output_that_is_an_input_or_misnamed_is_refused() {
         ],
         &["det2.gpkg", "is also an input"],
     );
+    // a folder where nothing can be created (/proc, for root too): one line, GDAL's reason
+    cli_fails(
+        &s,
+        &[
+            "overlay",
+            "--detections",
+            "@det.gpkg",
+            "--inventory",
+            "@inventory.gpkg",
+            "--out",
+            "/proc/overlay.gpkg",
+        ],
+        &[
+            "/proc/overlay.gpkg",
+            "cannot create a GeoPackage in this folder",
+            "GDAL: ",
+        ],
+    );
     // a GeoPackage under another format's name
     cli_fails(
         &s,

@@ -235,7 +235,10 @@ fn create_or_open(path: &Path) -> Result<(Dataset, Option<PathBuf>)> {
         .create_vector_only(&partial)
         .map_err(|e| Error::Output {
             path: path.to_path_buf(),
-            problem: format!("cannot create GeoPackage ({e})"),
+            problem: format!(
+                "cannot create a GeoPackage in this folder; is it writable? (GDAL: {})",
+                crate::error::gdal_message(&e)
+            ),
         })?;
     Ok((dataset, Some(partial)))
 }
