@@ -70,6 +70,30 @@ impl Detector {
     /// Open `model` (default: the bundled model, see [`default_model`]) on `backend` (see
     /// [`open_engine`]: a missing or failing GPU falls back to tract), compiled for `batch`
     /// tiles per engine call.
+    ///
+    /// Detecting on a stack made by [`crate::stack::build_stack`] (or
+    /// [`crate::stack::layers_and_stack`]) into a GeoPackage layer beside other layers:
+    ///
+    /// ```no_run
+    /// use std::path::Path;
+    /// use fringewatch::detect::job::{DetectionOutput, Detector};
+    /// use fringewatch::engine::Backend;
+    /// use fringewatch::progress::Silent;
+    /// let detector = Detector::open(None, Backend::Auto, 1)?;
+    /// let output = DetectionOutput {
+    ///     path: "survey.gpkg".into(),
+    ///     layer: "detections_20200101_20200113".into(),
+    ///     overwrite: false,
+    /// };
+    /// let run = detector.detect_to_output(
+    ///     Path::new("stack.tif"),
+    ///     &output,
+    ///     &detector.default_settings(),
+    ///     &Silent,
+    /// )?;
+    /// println!("{} boxes with {}", run.detections.len(), detector.engine().name());
+    /// # Ok::<(), fringewatch::Error>(())
+    /// ```
     pub fn open(model: Option<&Path>, backend: Backend, batch: usize) -> Result<Detector> {
         let model_path = match model {
             Some(p) => p.to_path_buf(),

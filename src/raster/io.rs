@@ -58,6 +58,26 @@ impl RasterFile {
     ///
     /// GMT/GMTSAR NetCDF grids carry no CRS; when their coordinate variables are CF longitude
     /// and latitude (`gmt … -fg`, GMTSAR `*_ll.grd`) the grid is taken as WGS 84 (EPSG:4326).
+    ///
+    /// ```
+    /// use fringewatch::raster::io::{Encoding, GeoTiffWriter, RasterFile};
+    /// use fringewatch::raster::{Crs, Grid};
+    /// let dir = tempfile::tempdir()?;
+    /// let grid = Grid {
+    ///     width: 40,
+    ///     height: 30,
+    ///     geo_transform: [600_000.0, 15.0, 0.0, 4_900_000.0, 0.0, -15.0],
+    ///     crs: Crs::from_definition("EPSG:32632").map_err(std::io::Error::other)?,
+    /// };
+    /// let mut dem = GeoTiffWriter::create(&dir.path().join("dem.tif"), &grid, &[Encoding::Float32], &["DEM"])?;
+    /// dem.write_rows(1, 0, ndarray::Array2::from_elem((30, 40), 412.0f32).view())?;
+    /// dem.finish()?;
+    ///
+    /// let raster = RasterFile::open(dir.path().join("dem.tif"))?;
+    /// assert_eq!((raster.grid().width, raster.grid().height), (40, 30));
+    /// assert_eq!(raster.read_band(1)?[[0, 0]], 412.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<RasterFile> {
         let path = path.as_ref().to_path_buf();
         if !path.exists() {

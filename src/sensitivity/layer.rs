@@ -63,6 +63,40 @@ pub struct IslSummary {
 }
 
 /// Compute ISL into a Float32 GeoTIFF on the reference grid.
+///
+/// ```
+/// use fringewatch::progress::Silent;
+/// use fringewatch::raster::io::{Encoding, GeoTiffWriter};
+/// use fringewatch::raster::{Crs, Grid};
+/// use fringewatch::sensitivity::layer::{compute_isl, Incidence, IslJob, Look};
+/// let dir = tempfile::tempdir()?;
+/// let grid = Grid {
+///     width: 40,
+///     height: 30,
+///     geo_transform: [600_000.0, 15.0, 0.0, 4_900_000.0, 0.0, -15.0],
+///     crs: Crs::from_definition("EPSG:32632").map_err(std::io::Error::other)?,
+/// };
+/// let write = |name: &str, f: fn(usize, usize) -> f32| -> fringewatch::Result<()> {
+///     let mut w = GeoTiffWriter::create(&dir.path().join(name), &grid, &[Encoding::Float32], &[name])?;
+///     w.write_rows(1, 0, ndarray::Array2::from_shape_fn((30, 40), |(r, c)| f(r, c)).view())?;
+///     w.finish()
+/// };
+/// write("dem.tif", |_, c| 500.0 - 5.0 * c as f32)?; // an east-facing slope
+/// write("coherence.tif", |_, _| 0.8)?;
+/// let job = IslJob {
+///     dem: dir.path().join("dem.tif"),
+///     coherence: dir.path().join("coherence.tif"),
+///     incidence: Incidence::Degrees(39.0),
+///     look: Look::Heading(-10.5), // Sentinel-1 ascending
+///     like: None,
+///     out: dir.path().join("isl.tif"),
+///     weight: Default::default(),
+///     gradient: Default::default(),
+/// };
+/// let summary = compute_isl(&job, &Silent)?;
+/// assert!(summary.valid_pixels > 0 && summary.mean_isl > 0.0 && summary.mean_isl <= 1.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> {
     check_output_path(&job.out)?;
     let mut inputs = vec![job.dem.as_path(), job.coherence.as_path()];

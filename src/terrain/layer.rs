@@ -85,6 +85,34 @@ pub const PC1_BYTES_PER_CELL: f64 = 23.0;
 
 /// Compute PC1 of `dem_path` on the grid of `like` (default: the DEM's own grid) into `out`
 /// (Float32 GeoTIFF) and its sidecar `out` with extension `.json`.
+///
+/// ```
+/// use fringewatch::progress::Silent;
+/// use fringewatch::raster::io::{Encoding, GeoTiffWriter};
+/// use fringewatch::raster::{Crs, Grid};
+/// use fringewatch::terrain::layer::compute_pc1;
+/// use fringewatch::terrain::pca::Pc1Settings;
+/// let dir = tempfile::tempdir()?;
+/// let grid = Grid {
+///     width: 64,
+///     height: 48,
+///     geo_transform: [600_000.0, 15.0, 0.0, 4_900_000.0, 0.0, -15.0],
+///     crs: Crs::from_definition("EPSG:32632").map_err(std::io::Error::other)?,
+/// };
+/// let hills = ndarray::Array2::from_shape_fn((48, 64), |(r, c)| {
+///     400.0 + 60.0 * (c as f32 / 9.0).sin() * (r as f32 / 7.0).cos() + 3.0 * r as f32
+/// });
+/// let dem = dir.path().join("dem.tif");
+/// let mut w = GeoTiffWriter::create(&dem, &grid, &[Encoding::Float32], &["DEM"])?;
+/// w.write_rows(1, 0, hills.view())?;
+/// w.finish()?;
+///
+/// let out = dir.path().join("pc1.tif");
+/// let report = compute_pc1(&dem, None, &out, &Pc1Settings::default(), &Silent)?;
+/// assert_eq!((report.width, report.height), (64, 48));
+/// assert!(out.exists() && out.with_extension("json").exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn compute_pc1(
     dem_path: &Path,
     like: Option<&Path>,
