@@ -988,8 +988,8 @@ fn evaluate_cli_scores_detections_against_truth() {
         "{stdout}"
     );
     let png = gdal::Dataset::open(&plot).unwrap();
-    assert_eq!(png.raster_size(), (480, 360));
-    // `best` picks the threshold that maximises F1 and says so.
+    assert_eq!(png.raster_size(), (640, 480)); // room for the title, ticks and axis names
+                                               // `best` picks the threshold that maximises F1 and says so.
     let best = fringewatch()
         .args([
             "evaluate",
