@@ -137,6 +137,50 @@ fn rgb(colour: [u8; 3]) -> plotters::style::RGBColor {
     plotters::style::RGBColor(colour[0], colour[1], colour[2])
 }
 
+/// A chart of the plots: f64 on both axes, drawn into a bitmap.
+type Chart<'a, 'b> = plotters::chart::ChartContext<
+    'a,
+    plotters::prelude::BitMapBackend<'b>,
+    plotters::coord::cartesian::Cartesian2d<
+        plotters::coord::types::RangedCoordf64,
+        plotters::coord::types::RangedCoordf64,
+    >,
+>;
+
+/// One line of `colour` through `points`, named `name` in the legend.
+fn draw_named_line(
+    chart: &mut Chart<'_, '_>,
+    points: impl IntoIterator<Item = (f64, f64)>,
+    name: &str,
+    colour: [u8; 3],
+) -> std::result::Result<(), String> {
+    use plotters::prelude::*;
+    let colour = rgb(colour);
+    chart
+        .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+        .map_err(|e| e.to_string())?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    Ok(())
+}
+
+/// The legend of `chart`'s named lines, at `position`, in the plots' font of `size`.
+fn draw_legend<'b>(
+    chart: &mut Chart<'b, 'b>,
+    position: plotters::chart::SeriesLabelPosition,
+    size: u32,
+) -> std::result::Result<(), String> {
+    use plotters::prelude::*;
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((PLOT_FONT, size))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 /// Precision–recall curves: recall on x, precision on y (both 0…1, ticks at tenths), one line per
 /// class in [`plot_colour`], titled and with a legend of the classes.
 pub fn render_pr_curves(curves: &[(String, Vec<(f64, f64)>)], path: &Path) -> Result<()> {
@@ -163,28 +207,12 @@ pub fn render_pr_curves(curves: &[(String, Vec<(f64, f64)>)], path: &Path) -> Re
             .draw()
             .map_err(e)?;
         for (class, curve) in curves {
-            let colour = rgb(plot_colour(class));
-            chart
-                .draw_series(LineSeries::new(
-                    curve
-                        .iter()
-                        .map(|&(r, p)| (r.clamp(0.0, 1.0), p.clamp(0.0, 1.0))),
-                    colour.stroke_width(2),
-                ))
-                .map_err(e)?
-                .label(class.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                });
+            let points = curve
+                .iter()
+                .map(|&(r, p)| (r.clamp(0.0, 1.0), p.clamp(0.0, 1.0)));
+            draw_named_line(&mut chart, points, class, plot_colour(class))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .label_font((PLOT_FONT, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)
+        draw_legend(&mut chart, SeriesLabelPosition::LowerLeft, 13)
     })
 }
 
@@ -246,31 +274,15 @@ pub fn render_panels(panels: &[Panel], columns: usize, path: &Path) -> Result<()
                 .draw()
                 .map_err(e)?;
             for series in &panel.series {
-                let colour = rgb(series.colour);
-                chart
-                    .draw_series(LineSeries::new(
-                        series
-                            .values
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, v)| v.is_finite())
-                            .map(|(i, &v)| ((i + 1) as f64, v)),
-                        colour.stroke_width(2),
-                    ))
-                    .map_err(e)?
-                    .label(series.name.clone())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                    });
+                let points = series
+                    .values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(i, &v)| ((i + 1) as f64, v));
+                draw_named_line(&mut chart, points, &series.name, series.colour)?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font((PLOT_FONT, 11))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(e)?;
+            draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 11)?;
         }
         Ok(())
     })
