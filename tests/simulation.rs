@@ -540,6 +540,11 @@ fn printed_settings_are_a_settings_file_the_simulator_takes_back() {
         defaults["atmosphere"]["turbulence_rms_mm"]["max"]
     );
     assert_eq!(merged["landslides"], defaults["landslides"]);
+    // switching a tagged choice (the filter's method) takes the new kind's own fields
+    let (ok, stdout, stderr) = print(r#"{"filter": {"method": {"kind": "boxcar", "side": 5}}}"#);
+    assert!(ok, "{stderr}");
+    let merged: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+    assert_eq!(merged["filter"]["method"]["kind"], "boxcar");
     // a misspelt key is refused by its path, in one line, and nothing is written
     let (ok, _, stderr) = print(r#"{"atmosphere": {"turbulence_rms": 2}}"#);
     assert!(!ok);

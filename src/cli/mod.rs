@@ -319,7 +319,8 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
                 format!("{gib}: give a size in GiB above 0"),
             ));
         }
-        fringewatch::raster::budget::set_memory_limit(Some((gib * (1u64 << 30) as f64) as u64));
+        let bytes = ((gib * (1u64 << 30) as f64) as u64).max(1);
+        fringewatch::raster::budget::set_memory_limit(Some(bytes));
     }
     match cli.command {
         Command::Isl(a) => {

@@ -380,6 +380,14 @@ fn lay_over(
     path: &str,
 ) -> std::result::Result<(), String> {
     match (base, over) {
+        // a tagged choice switched to another kind (e.g. the filter's method): the new object
+        // replaces the old one whole, its own fields checked when it is read
+        (serde_json::Value::Object(b), serde_json::Value::Object(o))
+            if o.get("kind").is_some_and(|k| b.get("kind") != Some(k)) =>
+        {
+            *b = o;
+            Ok(())
+        }
         (serde_json::Value::Object(base), serde_json::Value::Object(over)) => {
             for (key, value) in over {
                 let here = if path.is_empty() {
