@@ -254,7 +254,7 @@ pub fn persistence_files(
         let label = format!("{}:{}", input.path.display(), layer.name);
         // the same layer twice would count each of its detections as seen twice
         let identity = (
-            std::fs::canonicalize(&input.path).unwrap_or_else(|_| input.path.clone()),
+            crate::raster::io::resolved_path(&input.path),
             layer.name.clone(),
         );
         crate::vector::check_layer_not_an_input(
