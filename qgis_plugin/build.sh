@@ -8,7 +8,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 if [ "${1:-}" != "--no-cargo" ]; then
-  cargo build --release --lib --manifest-path "$root/Cargo.toml"
+  cargo build --release --lib --no-default-features --manifest-path "$root/Cargo.toml"
 fi
 case "$(uname -s)" in
   Darwin) lib=libfringewatch.dylib ;;

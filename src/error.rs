@@ -1,5 +1,9 @@
 //! Typed errors of the library. Every message names the file (or parameter) and the problem so
 //! that a GIS analyst can act on it without reading code.
+//!
+//! A message that asks for a parameter names it by the library's own name in backticks
+//! (`` `overwrite` ``, `` `incidence_deg` ``), never by a command-line flag: the CLI shows it as its
+//! flag (`--incidence-deg`), the QGIS plugin and C hosts as their own settings.
 
 use std::path::PathBuf;
 

@@ -8,6 +8,8 @@
 //! - [`terrain`]: slope, aspect, TRI, convexity, TWI and PC1 (pure kernels + the file layer);
 //! - [`sensitivity`]: S2L, layover/shadow, coherence weight and ISL;
 //! - [`stack`]: the detector's three-band input;
+//! - [`layers`]: the layers end to end: raw inputs → ISL beside PC1 → the stack (where `run`,
+//!   `batch`, the C ABI and the dataset builder start);
 //! - [`product`]: processor product folders (HyP3, LiCSAR, GMTSAR, ISCE2) read and brought onto
 //!   the detector's grid (the phase resampled as the complex signal);
 //! - [`phase`]: radar constants, sign convention, residues, FFTs, Goldstein filter;
@@ -28,7 +30,7 @@
 //! - [`progress`], [`error`]: progress/cancel and typed errors shared by CLI and C ABI.
 //!
 //! Dependencies point one way: [`raster`] (with [`phase`], [`tiling`]) → layers ([`terrain`],
-//! [`sensitivity`], [`stack`]) → [`model`] (contract, classes, channel normalisation, head
+//! [`sensitivity`], [`stack`], [`layers`]) → [`model`] (contract, classes, channel normalisation, head
 //! decoding) → [`engine`] → [`detect`] → outputs ([`vector`], [`overlay`], [`persistence`],
 //! [`evaluate`]); [`product`], [`batch`], [`simulate`], [`dataset`] and `train` above them;
 //! [`ffi`] and the command line on top. `tests/layering.rs` fails when a module below
@@ -41,6 +43,7 @@ pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod ffi;
+pub mod layers;
 pub mod model;
 pub mod overlay;
 pub mod persistence;

@@ -9,8 +9,11 @@ import tempfile
 
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication, QUrl
-from osgeo import gdal
+from osgeo import gdal, ogr, osr
 from qgis.core import (
+    QgsCoordinateTransform,
+    QgsFeatureRequest,
+    QgsGeometry,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
@@ -21,6 +24,7 @@ from qgis.core import (
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
+    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
@@ -156,7 +160,16 @@ class FringewatchAlgorithm(QgsProcessingAlgorithm):
             if error.cancelled:
                 raise QgsProcessingException(
                     self.tr("Cancelled: nothing was written.")) from error
-            raise QgsProcessingException(str(error)) from error
+            raise QgsProcessingException(self.worded(str(error))) from error
+
+    def worded(self, message):
+        """A library message in the dialog's words: a parameter the library names in backticks
+        (`heading`, `incidence_deg`) becomes this algorithm's label for it ("Orbit" choices
+        aside, the parameter named like it in capitals), else the bare name."""
+        def label(match):
+            definition = self.parameterDefinition(match.group(1).upper())
+            return f"\"{definition.description()}\"" if definition else match.group(1)
+        return re.sub(r"`([a-z][a-z0-9_]*)`", label, message)
 
     def raster_path(self, parameters, name, context, required=True):
         layer = self.parameterAsRasterLayer(parameters, name, context)
@@ -191,17 +204,62 @@ def advanced(parameter):
     return parameter
 
 
+def area_polygons(algorithm, parameters, context, crs):
+    """The union of the area-of-interest polygons ("AREA_POLYGONS": a polygon layer, or only its
+    selected features when the dialog's "Selected features only" is ticked) in `crs`, or None
+    when none are given."""
+    if parameters.get("AREA_POLYGONS") in (None, ""):
+        return None
+    source = algorithm.parameterAsSource(parameters, "AREA_POLYGONS", context)
+    if source is None:
+        raise QgsProcessingException("The area-of-interest polygons cannot be read")
+    transform = QgsCoordinateTransform(source.sourceCrs(), crs, context.transformContext())
+    parts = []
+    for feature in source.getFeatures(QgsFeatureRequest().setNoAttributes()):
+        geometry = QgsGeometry(feature.geometry())
+        if geometry.isEmpty():
+            continue
+        geometry.transform(transform)
+        parts.append(geometry)
+    if not parts:
+        raise QgsProcessingException(
+            "The area-of-interest layer gives no polygons (is \"Selected features only\" ticked "
+            "with nothing selected?)")
+    return QgsGeometry.unaryUnion(parts)
+
+
+def write_mask(geometry, crs, path):
+    """`geometry` as the only polygon of a GeoPackage at `path`, in `crs` (GDAL's cutline)."""
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(crs.toWkt())
+    driver = ogr.GetDriverByName("GPKG")
+    dataset = driver.CreateDataSource(path)
+    layer = dataset.CreateLayer("area", srs, ogr.wkbMultiPolygon)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.ForceToMultiPolygon(ogr.CreateGeometryFromWkb(bytes(geometry.asWkb()))))
+    layer.CreateFeature(feature)
+    feature = layer = dataset = None
+
+
 def clipped_to_area(algorithm, parameters, name, context, folder):
-    """The path of raster parameter `name`, or, when an area of interest ("EXTENT") is given, a
-    VRT of it cut to that extent (whole pixels, its metadata kept) in `folder`, named like the
-    raster so that the interferogram keeps its name. The library then works on that window only
-    and its outputs stay georeferenced."""
+    """The path of raster parameter `name`, or, when an area of interest is given, a VRT of it
+    cut to that area in `folder`, named like the raster so that the interferogram keeps its name
+    (and its metadata). The area is the extent ("EXTENT"), the polygons ("AREA_POLYGONS", whose
+    outside becomes nodata), or where both meet. The cut keeps whole pixels of the raster's own
+    grid, so the library works on that window only and its outputs stay georeferenced."""
     path = algorithm.raster_path(parameters, name, context)
-    if parameters.get("EXTENT") in (None, ""):
-        return path
+    has_extent = parameters.get("EXTENT") not in (None, "")
     layer = algorithm.parameterAsRasterLayer(parameters, name, context)
-    area = algorithm.parameterAsExtent(parameters, "EXTENT", context, layer.crs())
-    if not area.intersects(layer.extent()):
+    polygons = area_polygons(algorithm, parameters, context, layer.crs())
+    if not has_extent and polygons is None:
+        return path
+    area = layer.extent()
+    if has_extent:
+        area = algorithm.parameterAsExtent(parameters, "EXTENT", context, layer.crs())
+    if polygons is not None:
+        bounds = polygons.boundingBox()
+        area = area.intersect(bounds) if has_extent else bounds
+    if area.isEmpty() or not area.intersects(layer.extent()):
         raise QgsProcessingException(
             f"The area of interest does not overlap {layer.name()} (in its CRS "
             f"{layer.crs().authid()}: area {area.toString(1)}, raster "
@@ -209,11 +267,31 @@ def clipped_to_area(algorithm, parameters, name, context, folder):
     area = area.intersect(layer.extent())
     stem = os.path.splitext(os.path.basename(path))[0]
     clipped = os.path.join(folder, f"{stem}.vrt")
-    result = gdal.Translate(clipped, path, format="VRT", projWin=[
+    window = os.path.join(folder, f"{stem}.window.vrt") if polygons is not None else clipped
+    result = gdal.Translate(window, path, format="VRT", projWin=[
         area.xMinimum(), area.yMaximum(), area.xMaximum(), area.yMinimum()])
     if result is None:
         raise QgsProcessingException(
             f"{layer.name()}: cannot cut it to the area of interest: {gdal.GetLastErrorMsg()}")
+    descriptions = [result.GetRasterBand(b + 1).GetDescription()
+                    for b in range(result.RasterCount)]
+    nodata = result.GetRasterBand(1).GetNoDataValue()
+    result = None
+    if polygons is None:
+        return clipped
+    # the same window, its pixels outside the polygons set to nodata (NaN for float rasters)
+    mask = os.path.join(folder, "area.gpkg")
+    write_mask(polygons, layer.crs(), mask)
+    if nodata is None:
+        float_data = gdal.Open(window).GetRasterBand(1).DataType in (gdal.GDT_Float32,
+                                                                   gdal.GDT_Float64)
+        nodata = math.nan if float_data else 0
+    result = gdal.Warp(clipped, window, format="VRT", cutlineDSName=mask, dstNodata=nodata)
+    if result is None:
+        raise QgsProcessingException(
+            f"{layer.name()}: cannot mask it to the area's polygons: {gdal.GetLastErrorMsg()}")
+    for band, description in enumerate(descriptions):
+        result.GetRasterBand(band + 1).SetDescription(description)
     result = None
     return clipped
 
@@ -221,6 +299,11 @@ def clipped_to_area(algorithm, parameters, name, context, folder):
 def add_area_parameter(algorithm):
     algorithm.addParameter(QgsProcessingParameterExtent(
         "EXTENT", algorithm.tr("Area of interest (empty: the whole raster)"), optional=True))
+    algorithm.addParameter(QgsProcessingParameterFeatureSource(
+        "AREA_POLYGONS",
+        algorithm.tr("Area of interest polygons (outside them nothing is detected; tick "
+                     "\"Selected features only\" for the selection)"),
+        [QgsProcessing.TypeVectorPolygon], optional=True))
 
 
 class DetectionParameters:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 
 import processing
@@ -15,11 +16,15 @@ import pytest
 from osgeo import gdal, ogr, osr
 from qgis.core import (
     QgsApplication,
+    QgsFeature,
+    QgsGeometry,
     QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
     QgsProcessingFeedback,
     QgsProcessingParameterDefinition,
     QgsProject,
     QgsRasterLayer,
+    QgsRectangle,
     QgsVectorLayer,
 )
 
@@ -273,9 +278,11 @@ def test_heading_from_the_data_and_contradictions(plugin, scene, tmp_path):
     dataset = gdal.Open(str(bare), gdal.GA_Update)
     dataset.SetMetadata({})
     dataset = None
-    with pytest.raises(QgsProcessingException, match="records no heading"):
+    with pytest.raises(QgsProcessingException, match="records no heading") as refused:
         processing.run("fringewatch:detect_interferogram", {
             **inputs, "PHASE": str(bare), "OUTPUT": str(tmp_path / "c.gpkg")})
+    # the library names its parameter; the dialog shows its own label for it
+    assert 'give "Custom heading' in str(refused.value) and "`" not in str(refused.value)
     with pytest.raises(QgsProcessingException, match="no custom heading"):
         processing.run("fringewatch:detect_interferogram", {
             **inputs, "ORBIT": CUSTOM, "OUTPUT": str(tmp_path / "c.gpkg")})
@@ -369,6 +376,61 @@ def test_cancel_writes_nothing(plugin, scene, stack, tmp_path):
             "DEM": str(scene_dir / "dem.tif"), "OUTPUT": str(tmp_path / "pc1.tif")},
             feedback=CancelOnFirstProgress())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iffi.gpkg"]
+
+
+class CancelAt(QgsProcessingFeedback):
+    """Asks to cancel at the first progress report at or past `percent`, then counts the reports
+    that still arrive (each one is a point where the library polled and went on)."""
+
+    def __init__(self, percent):
+        super().__init__()
+        self.percent = percent
+        self.after_cancel = 0
+        self.cancelled_at = None
+        self.requested = None
+
+    def setProgress(self, progress):  # noqa: N802 - QGIS API name
+        super().setProgress(progress)
+        if self.cancelled_at is not None:
+            self.after_cancel += 1
+        elif progress >= self.percent:
+            self.cancelled_at = progress
+            self.requested = time.monotonic()
+            self.cancel()
+
+
+def test_a_cancel_at_any_moment_of_a_run_stops_it_and_writes_nothing(plugin, scene, tmp_path):
+    """#19 defect 4: end-to-end detection cancelled at five moments spread over its progress
+    reports (ISL beside PC1, the stack, detection, writing) stops at the library's next poll
+    and leaves nothing; how long that takes is measured by benches/cancel_latency.py, not
+    here."""
+    scene_dir, _ = scene
+    inputs = {
+        "PHASE": str(scene_dir / "phase.tif"), "COHERENCE": str(scene_dir / "coherence.tif"),
+        "DEM": str(scene_dir / "dem.tif"), "INCIDENCE": str(scene_dir / "incidence.tif"),
+        "CONFIDENCE": PLUMBING_CONFIDENCE}
+    out = tmp_path / "out"
+    out.mkdir()
+    whole = RecordProgress()
+    processing.run("fringewatch:detect_interferogram", {
+        **inputs, "OUTPUT": str(out / "d.gpkg")}, feedback=whole)
+    (out / "d.gpkg").unlink()
+    # five moments from the run's own reports: early ISL/PC1 to the last report before the
+    # output is committed (progress is forwarded at most every 50 ms, so a small scene has few)
+    moments = sorted(set(p for p in whole.seen if p < 100))
+    assert len(moments) >= 6, whole.seen
+    print(f"an uncancelled run reports {whole.seen}")
+    for share in [0.1, 0.3, 0.5, 0.75, 1.0]:
+        feedback = CancelAt(moments[round(share * (len(moments) - 1))])
+        with pytest.raises(QgsProcessingException, match="Cancelled"):
+            processing.run("fringewatch:detect_interferogram", {
+                **inputs, "OUTPUT": str(out / "d.gpkg")}, feedback=feedback)
+        stopped = time.monotonic() - feedback.requested
+        print(f"cancel at {feedback.cancelled_at:.1f} %: "
+              f"{feedback.after_cancel} reports after it, stopped {stopped:.3f} s later")
+        assert feedback.after_cancel <= 3, (share, feedback.after_cancel)
+        assert list(out.iterdir()) == [], share
+    assert not glob.glob(os.path.join(tempfile.gettempdir(), "fringewatch-area-*"))
 
 
 def test_bad_input_gives_the_library_message(plugin, scene, tmp_path):
@@ -604,6 +666,58 @@ def test_an_area_of_interest_limits_detection_to_it(plugin, stack, tmp_path):
             "STACK": stack, "EXTENT": far, "OUTPUT": str(tmp_path / "far.gpkg")})
     assert not (tmp_path / "far.gpkg").exists()
     assert not glob.glob(os.path.join(tempfile.gettempdir(), "fringewatch-area-*"))
+
+
+def test_selected_polygons_limit_detection_to_them(plugin, stack, tmp_path):
+    """The area of interest as the selected polygons of a layer: the raster is cut to their
+    bounds and masked outside them; an unselected polygon elsewhere is not processed."""
+    raster = QgsRasterLayer(stack, "stack")
+    whole = raster.extent()
+    x_mid, y_mid = whole.center().x(), whole.center().y()
+    polygons = QgsVectorLayer(f"Polygon?crs={raster.crs().authid()}", "areas", "memory")
+    west = QgsFeature()
+    west.setGeometry(QgsGeometry.fromRect(
+        QgsRectangle(whole.xMinimum(), whole.yMinimum(), x_mid, whole.yMaximum())))
+    east_corner = QgsFeature()
+    east_corner.setGeometry(QgsGeometry.fromRect(
+        QgsRectangle(x_mid + (whole.xMaximum() - x_mid) / 2, y_mid, whole.xMaximum(),
+                     whole.yMaximum())))
+    polygons.dataProvider().addFeatures([west, east_corner])
+    QgsProject.instance().addMapLayer(polygons)
+    try:
+        first_id = next(polygons.getFeatures()).id()
+        polygons.selectByIds([first_id])
+        selected = QgsProcessingFeatureSourceDefinition(polygons.id(), True)
+        result = processing.run("fringewatch:detect_stack", {
+            "STACK": stack, "CONFIDENCE": PLUMBING_CONFIDENCE, "AREA_POLYGONS": selected,
+            "OUTPUT": str(tmp_path / "selected.gpkg")})
+        assert result["DETECTIONS"] > 0
+        dataset = ogr.Open(str(tmp_path / "selected.gpkg"))
+        pixel = raster.rasterUnitsPerPixelX()
+        for feature in dataset.GetLayerByName("detections"):
+            x0, x1, _, _ = feature.GetGeometryRef().GetEnvelope()
+            assert whole.xMinimum() - pixel <= x0 and x1 <= x_mid + pixel, (x0, x1, x_mid)
+        dataset = None
+        # with both polygons the cut spans the raster, masked outside them: no box lies wholly
+        # in the masked south-east
+        result = processing.run("fringewatch:detect_stack", {
+            "STACK": stack, "CONFIDENCE": PLUMBING_CONFIDENCE, "AREA_POLYGONS": polygons,
+            "OUTPUT": str(tmp_path / "both.gpkg")})
+        union = QgsGeometry.unaryUnion([f.geometry() for f in polygons.getFeatures()])
+        dataset = ogr.Open(str(tmp_path / "both.gpkg"))
+        for feature in dataset.GetLayerByName("detections"):
+            box = QgsGeometry.fromWkt(feature.GetGeometryRef().ExportToWkt())
+            assert box.intersects(union), box.asWkt()
+        dataset = None
+        polygons.removeSelection()
+        with pytest.raises(QgsProcessingException, match="no polygons"):
+            processing.run("fringewatch:detect_stack", {
+                "STACK": stack, "AREA_POLYGONS": selected,
+                "OUTPUT": str(tmp_path / "none.gpkg")})
+        assert not (tmp_path / "none.gpkg").exists()
+        assert not glob.glob(os.path.join(tempfile.gettempdir(), "fringewatch-area-*"))
+    finally:
+        QgsProject.instance().removeMapLayer(polygons.id())
 
 
 def test_review_panel_walks_the_unreviewed_detections(plugin, stack, tmp_path):

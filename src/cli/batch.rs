@@ -6,7 +6,6 @@ use clap::Args;
 use fringewatch::batch::{batch_persistence, run_batch, BatchSettings, Status};
 use fringewatch::detect::job::Detector;
 use fringewatch::detect::DetectSettings;
-use fringewatch::engine::Backend;
 use fringewatch::persistence::MatchRule;
 use fringewatch::product::prepare::Overrides;
 use fringewatch::{Error, Result};
@@ -38,7 +37,7 @@ pub(crate) struct BatchArgs {
     confidence: Option<f32>,
     /// Inference backend (auto: a hardware GPU when there is one, else tract).
     #[arg(long, value_enum, default_value = "auto")]
-    backend: Backend,
+    backend: super::choices::BackendArg,
     /// Afterwards, the persistent areas over every done interferogram of the layer, into layer
     /// `<layer>_persistence` of the same file (IoU ≥ 0.25 or centres within 150 m; replaced at
     /// each call).
@@ -81,13 +80,10 @@ pub(crate) fn run(args: BatchArgs, quiet: bool) -> Result<()> {
         Some(csv) => manifest_products(csv)?,
         None => args.products.clone(),
     };
-    let detector =
-        super::native_stderr::silenced(|| Detector::open(args.model.as_deref(), args.backend, 1))?;
-    for note in detector.notes() {
-        if !quiet || !note.starts_with("engine:") {
-            eprintln!("{note}");
-        }
-    }
+    let detector = super::native_stderr::silenced(|| {
+        Detector::open(args.model.as_deref(), args.backend.into(), 1)
+    })?;
+    super::detect::print_notes(&detector, quiet);
     let defaults = detector.default_settings();
     let settings = BatchSettings {
         out: args.out.clone(),

@@ -22,7 +22,8 @@ use fringewatch::terrain::pca::Pc1Settings;
 use fringewatch::terrain::GradientMethod;
 use fringewatch::{Error, Result};
 
-use super::{print_pc1_report, Bar};
+use super::layers::print_pc1_report;
+use super::Bar;
 
 #[derive(Args)]
 pub(crate) struct DemoArgs {
@@ -129,7 +130,7 @@ fn simulated_part(args: &DemoArgs, quiet: bool) -> Result<()> {
         args.out.join("layers").display()
     );
     let truth = scene_dir.join("truth.gpkg");
-    super::simulate::render(super::simulate::RenderArgs {
+    super::render::render(super::render::RenderArgs {
         raster: scene_dir.join("phase.tif"),
         band: 1,
         boxes: vec![truth.display().to_string()],
@@ -156,7 +157,7 @@ fn simulated_part(args: &DemoArgs, quiet: bool) -> Result<()> {
     let confidence = metadata.default_confidence();
     let detect = super::detect::DetectArgs::for_demo(stack, model, out.clone());
     super::detect::detect(detect, quiet)?;
-    super::simulate::render(super::simulate::RenderArgs {
+    super::render::render(super::render::RenderArgs {
         raster: scene_dir.join("phase.tif"),
         band: 1,
         boxes: vec![format!("{}:detections", out.display())],

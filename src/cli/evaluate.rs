@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use fringewatch::dataset::evaluate::evaluate_split;
 use fringewatch::engine::tract::TractEngine;
-use fringewatch::evaluate::split::{evaluate_split, Split};
+
+use super::choices::SplitArg;
 use fringewatch::evaluate::{
     check_iou, class_agnostic, evaluate, Evaluation, Prediction, Threshold, Truth,
 };
@@ -32,7 +34,7 @@ pub(crate) struct EvaluateArgs {
     model: Option<PathBuf>,
     /// Split for --dataset.
     #[arg(long, value_enum, default_value = "test")]
-    split: Split,
+    split: SplitArg,
     /// Ignore classes: score localisation only (as for the class-agnostic baseline).
     #[arg(long)]
     class_agnostic: bool,
@@ -91,7 +93,13 @@ pub(crate) fn run(args: EvaluateArgs, quiet: bool) -> Result<()> {
             let engine = TractEngine::load(model, 8)?;
             let bar = super::Bar::new(quiet, "evaluate");
             let e = evaluate_split(
-                dataset, args.split, &engine, args.iou, threshold, 0.45, &bar,
+                dataset,
+                args.split.into(),
+                &engine,
+                args.iou,
+                threshold,
+                0.45,
+                &bar,
             )?;
             bar.done();
             e
@@ -267,7 +275,7 @@ pub(crate) fn score(pred: String, truth: String, confidence: f32) -> Result<()> 
             truth: vec![truth],
             dataset: None,
             model: None,
-            split: Split::Test,
+            split: SplitArg::Test,
             class_agnostic: false,
             iou: 0.5,
             confidence: format!("{confidence}"),

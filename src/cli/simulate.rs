@@ -3,13 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use fringewatch::raster::io::RasterFile;
 use fringewatch::render::{class_colour, render_phase_png, DrawBox};
 use fringewatch::simulate::domain::Family;
 use fringewatch::simulate::output::write_scene;
-use fringewatch::simulate::{scene_seed, simulate_scene, Orbit, Scene, SimulationSettings};
-use fringewatch::vector::gpkg::read_layer;
-use fringewatch::vector::LayerRef;
+use fringewatch::simulate::{scene_seed, simulate_scene, Scene, SimulationSettings};
+
+use super::choices::OrbitArg;
 use fringewatch::{Error, Result};
 
 use super::Bar;
@@ -30,7 +29,7 @@ pub(crate) struct SimulateArgs {
     size: Option<usize>,
     /// Pass direction (default: drawn per scene).
     #[arg(long, value_enum)]
-    orbit: Option<Orbit>,
+    orbit: Option<OrbitArg>,
     /// Temporal baseline in days (default: drawn from 6–30 days per scene).
     #[arg(long)]
     baseline_days: Option<u32>,
@@ -61,22 +60,6 @@ pub(crate) struct SimulateArgs {
     first: usize,
 }
 
-#[derive(Args)]
-pub(crate) struct RenderArgs {
-    /// Wrapped phase raster, or a stack (band 1 is the phase).
-    #[arg(long)]
-    pub(crate) raster: PathBuf,
-    /// Band to render.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) band: usize,
-    /// Box layers to draw (PATH[:LAYER]); boxes are coloured by their `class` field.
-    #[arg(long, num_args = 1..)]
-    pub(crate) boxes: Vec<String>,
-    /// Output PNG.
-    #[arg(long)]
-    pub(crate) out: PathBuf,
-}
-
 fn load_settings(args: &SimulateArgs) -> Result<SimulationSettings> {
     // the family's settings (or the defaults), with a --settings file's values laid over them
     let base = match args.family.as_deref().and_then(Family::parse) {
@@ -102,7 +85,7 @@ fn load_settings(args: &SimulateArgs) -> Result<SimulationSettings> {
         settings.size = size;
     }
     if args.orbit.is_some() {
-        settings.orbit = args.orbit;
+        settings.orbit = args.orbit.map(Into::into);
     }
     if args.baseline_days.is_some() {
         settings.baseline_days = args.baseline_days;
@@ -190,130 +173,4 @@ fn render_scene(scene: &Scene, path: &Path) -> Result<()> {
         })
         .collect();
     render_phase_png(scene.phase.view(), &boxes, path)
-}
-
-pub(crate) fn render(args: RenderArgs) -> Result<()> {
-    let raster = RasterFile::open(&args.raster)?;
-    if args.band == 0 || args.band > raster.band_count() {
-        return Err(Error::parameter(
-            "band",
-            format!(
-                "{} has {} band(s)",
-                args.raster.display(),
-                raster.band_count()
-            ),
-        ));
-    }
-    let values = raster.read_band(args.band)?;
-    let grid = raster.grid();
-    let mut boxes = Vec::new();
-    for text in &args.boxes {
-        let layer_ref = LayerRef::parse(text);
-        let layer = read_layer(&layer_ref.path, layer_ref.layer.as_deref())?;
-        for f in &layer.features {
-            let Some((x0, y0, x1, y1)) = f.envelope else {
-                continue;
-            };
-            let (c0, r0) = grid.map_to_pixel(x0, y1);
-            let (c1, r1) = grid.map_to_pixel(x1, y0);
-            let class = f
-                .attribute("class")
-                .and_then(|v| v.as_text())
-                .unwrap_or_default();
-            boxes.push(DrawBox {
-                px: [c0.min(c1), r0.min(r1), c0.max(c1), r0.max(r1)],
-                colour: class_colour(&class),
-            });
-        }
-    }
-    render_phase_png(values.view(), &boxes, &args.out)?;
-    println!("{} ({} boxes)", args.out.display(), boxes.len());
-    Ok(())
-}
-
-#[derive(Args)]
-pub(crate) struct DatasetArgs {
-    /// Scene directories (phase.tif, coherence.tif, dem.tif, incidence.tif or scene.json,
-    /// truth.gpkg), or directories holding such scene directories (e.g. a `simulate --out`).
-    #[arg(long, num_args = 1.., required = true)]
-    scenes: Vec<PathBuf>,
-    /// Output dataset directory (must be missing or empty).
-    #[arg(long)]
-    out: PathBuf,
-    /// Tile side in pixels (multiple of 32).
-    #[arg(long, default_value_t = 160)]
-    tile: usize,
-    /// Keep a box cut by a tile edge when at least this share of it remains.
-    #[arg(long, default_value_t = 0.4)]
-    min_visible: f64,
-    /// Share of tiles without labels to keep.
-    #[arg(long, default_value_t = 0.25)]
-    empty_fraction: f64,
-    /// Seed of the split, the empty-tile choice and the anchors.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-}
-
-/// Scene directories: the given ones that hold a phase.tif, else their sub-directories that do.
-fn expand_scenes(dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for dir in dirs {
-        if dir.join("phase.tif").exists() {
-            out.push(dir.clone());
-            continue;
-        }
-        let mut children: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.join("phase.tif").exists())
-                    .collect()
-            })
-            .unwrap_or_default();
-        children.sort();
-        if children.is_empty() {
-            out.push(dir.clone());
-        }
-        out.extend(children);
-    }
-    out
-}
-
-pub(crate) fn dataset(args: DatasetArgs, quiet: bool) -> Result<()> {
-    use fringewatch::dataset::{build_dataset, DatasetSettings};
-    let scenes = expand_scenes(&args.scenes);
-    let settings = DatasetSettings {
-        tile: args.tile,
-        min_visible_fraction: args.min_visible,
-        empty_tile_fraction: args.empty_fraction,
-        seed: args.seed,
-        ..DatasetSettings::default()
-    };
-    let bar = Bar::new(quiet, "dataset");
-    let manifest = build_dataset(&scenes, &args.out, &settings, &bar)?;
-    bar.done();
-    println!(
-        "{}: {} scenes, tiles train/validation/test {}/{}/{}",
-        args.out.display(),
-        manifest.scenes.len(),
-        manifest.train.len(),
-        manifest.validation.len(),
-        manifest.test.len()
-    );
-    for (split, counts) in ["train", "validation", "test"]
-        .iter()
-        .zip(manifest.class_counts)
-    {
-        println!(
-            "  {split:<10} labels: AR {} CF {} CS {} FS {}",
-            counts[0], counts[1], counts[2], counts[3]
-        );
-    }
-    let anchors: Vec<String> = manifest
-        .anchors
-        .iter()
-        .map(|a| format!("{:.0}x{:.0}", a.0, a.1))
-        .collect();
-    println!("  anchors (px): {}", anchors.join(" "));
-    Ok(())
 }

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use fringewatch::model::phase_input::PhaseInput;
-use fringewatch::model::yolov3::Architecture;
 use fringewatch::Result;
+
+use super::choices::{ArchitectureArg, PhaseInputArg};
 
 /// Where training runs (mirrors the library's choice so the CLI parses without burn).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,8 +26,8 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     out: PathBuf,
     /// Network size.
-    #[arg(long, value_enum, default_value_t = Architecture::Compact)]
-    arch: Architecture,
+    #[arg(long, value_enum, default_value_t = ArchitectureArg::Compact)]
+    arch: ArchitectureArg,
     /// Maximum number of epochs.
     #[arg(long, default_value_t = 100)]
     epochs: usize,
@@ -66,7 +66,7 @@ pub(crate) struct TrainArgs {
     /// wrap is not an edge; scaled reads φ/σ (models before v4). Default: as the --init model
     /// does, else cos-sin. A scaled --init fine-tuned as cos-sin keeps its other weights.
     #[arg(long, value_enum)]
-    phase_input: Option<PhaseInput>,
+    phase_input: Option<PhaseInputArg>,
     /// Continue the run whose checkpoints are in OUT.train/.
     #[arg(long)]
     resume: bool,
@@ -92,14 +92,14 @@ pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
     use fringewatch::train::{train, TrainBackend, TrainSettings};
 
     let settings = TrainSettings {
-        architecture: args.arch,
+        architecture: args.arch.into(),
         epochs: args.epochs,
         patience: args.patience,
         batch: args.batch,
         learning_rate: args.lr,
         seed: args.seed,
         init: args.init.clone(),
-        phase_input: args.phase_input,
+        phase_input: args.phase_input.map(Into::into),
         steps_per_epoch: args.steps_per_epoch,
         stop_after: args.stop_after,
         class_balance: args.class_balance,

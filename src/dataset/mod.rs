@@ -10,6 +10,7 @@
 //! - `dataset.json`: the [`Manifest`].
 
 pub mod anchors;
+pub mod evaluate;
 
 use std::path::{Path, PathBuf};
 
@@ -20,11 +21,12 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::layers::{layers_and_stack, RawLayers};
 use crate::progress::{Progress, Stage};
 use crate::raster::io::{Encoding, GeoTiffWriter, RasterFile};
 use crate::sensitivity::layer::Incidence;
 use crate::simulate::SignalClass;
-use crate::stack::{layers_and_stack, read_stack, RawLayers, CHANNELS};
+use crate::stack::{read_stack, CHANNELS};
 use crate::tiling::{clip_to_tile, tile_origins, PixelBox};
 use crate::vector::gpkg::read_layer;
 

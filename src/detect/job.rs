@@ -10,10 +10,10 @@ use super::scene_info::scene_info;
 use super::{detect_stack, DetectSettings, DetectionRun};
 use crate::engine::{open_engine, Backend, Engine};
 use crate::error::{Error, Result};
+use crate::layers::{layers_and_stack, RawLayers};
 use crate::model::{default_model, sha256_of};
 use crate::progress::{Progress, Silent, Stage};
 use crate::raster::io::{check_output_path, RasterFile};
-use crate::stack::{layers_and_stack, RawLayers};
 use crate::vector::{check_layer_name, is_geojson, PolygonFeature};
 
 /// Where detections go: a layer of a GeoPackage (created or added to; other layers are never
@@ -34,7 +34,7 @@ impl DetectionOutput {
             if self.path.exists() && !self.overwrite {
                 return Err(Error::Output {
                     path: self.path.clone(),
-                    problem: "already exists; pass --overwrite to replace it".into(),
+                    problem: "already exists; allow overwriting it (`overwrite`)".into(),
                 });
             }
             return Ok(());
@@ -72,7 +72,7 @@ impl Detector {
     /// tiles per engine call.
     ///
     /// Detecting on a stack made by [`crate::stack::build_stack`] (or
-    /// [`crate::stack::layers_and_stack`]) into a GeoPackage layer beside other layers:
+    /// [`crate::layers::layers_and_stack`]) into a GeoPackage layer beside other layers:
     ///
     /// ```no_run
     /// use std::path::Path;

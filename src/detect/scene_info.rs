@@ -143,12 +143,13 @@ pub fn choose_heading(
                 "heading",
                 match orbit {
                     Some(o) => format!(
-                        "the phase records a {o} orbit but no heading: give the scene heading \
+                        "the phase records a {o} orbit but no heading: give `heading` \
                          (Sentinel-1 over Italy: about -10.5 ascending, -169.5 descending)"
                     ),
-                    None => "the phase records no heading (FRINGEWATCH_HEADING_DEG): give the \
-                             scene heading"
-                        .to_string(),
+                    None => {
+                        "the phase records no heading (FRINGEWATCH_HEADING_DEG): give `heading`"
+                            .to_string()
+                    }
                 },
             )),
         };

@@ -37,7 +37,7 @@ pub trait Engine: Send + Sync {
 }
 
 /// Backend choice on the CLI, in the library and in the C ABI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// A hardware GPU when there is one, else tract on the CPU (software Vulkan adapters such as
     /// lavapipe are slower than tract and are not taken).
@@ -76,7 +76,7 @@ pub fn open_engine(
                 notes.push(format!("engine: {}", gpu.name()));
                 if gpu.is_software() {
                     notes.push(
-                        "note: this is a software Vulkan adapter (CPU); tract (--backend cpu) is faster here"
+                        "note: this is a software Vulkan adapter (CPU); the CPU backend (tract) is faster here"
                             .into(),
                     );
                 }

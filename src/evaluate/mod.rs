@@ -6,8 +6,6 @@
 //! ground-truth box of the same image is ≥ the IoU threshold; predictions are taken highest score
 //! first and each one takes the unmatched truth box it overlaps most.
 
-pub mod split;
-
 use serde::Serialize;
 
 use crate::error::{Error, Result};

@@ -28,8 +28,9 @@ use crate::detect::scene_info::{choose_heading, recorded_geometry};
 use crate::detect::{DetectSettings, DetectionRun};
 use crate::engine::Backend;
 use crate::error::Error;
+use crate::layers::RawLayers;
 use crate::sensitivity::layer::{compute_isl, Incidence, IslJob, Look};
-use crate::stack::{build_stack, RawLayers, StackJob};
+use crate::stack::{build_stack, StackJob};
 use crate::terrain::layer::compute_pc1;
 use crate::terrain::pca::{LoadingsChoice, Pc1Settings};
 use crate::vector::LayerRef;
@@ -355,10 +356,10 @@ pub unsafe extern "C" fn fw_compute_isl(
 ) -> FwStatus {
     guard(|| {
         clear_out(summary_json);
-        let incidence = match optional_str(incidence_raster, "incidence_raster")? {
-            Some(p) => Incidence::Raster(PathBuf::from(p)),
-            None => Incidence::Degrees(incidence_deg),
-        };
+        let incidence = Incidence::given(
+            optional_str(incidence_raster, "incidence_raster")?.map(PathBuf::from),
+            Some(incidence_deg),
+        )?;
         let job = IslJob {
             dem: required_str(dem, "dem")?.into(),
             coherence: required_str(coherence, "coherence")?.into(),
@@ -680,10 +681,10 @@ pub unsafe extern "C" fn fw_detect_interferogram(
         clear_out(summary_json);
         let layers = versioned::read(layers)?
             .ok_or_else(|| ArgumentError("argument 'layers' is NULL".into()))?;
-        let incidence = match optional_str(layers.incidence_raster, "incidence_raster")? {
-            Some(p) => Incidence::Raster(PathBuf::from(p)),
-            None => Incidence::Degrees(layers.incidence_deg),
-        };
+        let incidence = Incidence::given(
+            optional_str(layers.incidence_raster, "incidence_raster")?.map(PathBuf::from),
+            Some(layers.incidence_deg),
+        )?;
         let phase = PathBuf::from(required_str(layers.phase, "phase")?);
         let given = Some(layers.heading_deg).filter(|h| !h.is_nan());
         let (recorded, orbit) = recorded_geometry(&phase)?;

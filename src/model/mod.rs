@@ -165,7 +165,7 @@ pub fn default_model() -> Result<std::path::PathBuf> {
     candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| Error::Parameter {
         name: "model".into(),
         problem: format!(
-            "no --model given and no bundled default model found ({} looked for in {}); pass --model FILE.onnx",
+            "no `model` given and no bundled default model found ({} looked for in {}); give an ONNX file as `model`",
             DEFAULT_MODEL_FILE,
             candidates.iter().filter_map(|p| p.parent()).map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         ),

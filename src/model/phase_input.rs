@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::yolov3::ConvWeights;
 
 /// The first operation on the phase channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PhaseInput {
     /// The normalised phase φ/σ is the first input channel (models before v4).

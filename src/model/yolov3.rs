@@ -28,8 +28,8 @@ pub struct Yolov3Config {
     pub phase_input: PhaseInput,
 }
 
-/// The architectures the CLI names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+/// The YOLOv3 sizes fringewatch builds and trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Architecture {
     /// Width 0.25, depth 0.33: ~2.4 M parameters, ~0.39 GFLOPs per 160×160 tile.

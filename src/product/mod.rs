@@ -135,7 +135,7 @@ pub fn open_product(folder: &Path) -> Result<Product> {
     Err(Error::bad_input(
         folder,
         format!(
-            "not a product folder fringewatch reads ({}); give --phase, --coherence, --dem and the geometry instead",
+            "not a product folder fringewatch reads ({}); give `phase`, `coherence`, `dem` and the geometry instead",
             misses.join("; ")
         ),
     ))

@@ -14,13 +14,13 @@ use super::geometry::{
 };
 use super::{LineOfSight, Product};
 use crate::error::{Error, Result};
+use crate::layers::RawLayers;
 use crate::progress::Progress;
 use crate::raster::align::{bounds_in, warp_band, Resampling};
 use crate::raster::io::{write_single_band, RasterFile};
 use crate::raster::keys;
 use crate::raster::{Crs, Grid};
 use crate::sensitivity::layer::Incidence;
-use crate::stack::RawLayers;
 
 /// The detector's pixel size, metres (the preprint geocodes at 15 m; METHOD.md §1).
 pub const MODEL_SPACING_M: f64 = 15.0;
@@ -165,7 +165,7 @@ pub fn prepare(
             return Err(Error::bad_input(
                 &product.phase,
                 format!(
-                    "the {} product {} has no DEM (HyP3: order it with include_dem); give --dem",
+                    "the {} product {} has no DEM (HyP3: order it with include_dem); give `dem`",
                     product.processor.name(),
                     product.name
                 ),
@@ -237,7 +237,7 @@ pub fn prepare(
             return Err(Error::bad_input(
                 &product.phase,
                 format!(
-                    "the {} product {} has no line-of-sight rasters{}; give --incidence or --incidence-deg",
+                    "the {} product {} has no line-of-sight rasters{}; give `incidence` or `incidence_deg`",
                     product.processor.name(),
                     product.name,
                     geometry_hint(product)
@@ -262,7 +262,7 @@ pub fn prepare(
             Error::bad_input(
                 &product.phase,
                 format!(
-                    "the {} product {} says nothing of its heading{}; give --heading{}",
+                    "the {} product {} says nothing of its heading{}; give `heading`{}",
                     product.processor.name(),
                     product.name,
                     geometry_hint(product),

@@ -25,6 +25,27 @@ pub enum Incidence {
     Raster(PathBuf),
 }
 
+impl Incidence {
+    /// The incidence a caller gave: the raster when there is one, else the constant angle
+    /// (`None` or NaN: not given); an error naming both ways when neither is given.
+    ///
+    /// ```
+    /// use fringewatch::sensitivity::layer::Incidence;
+    /// assert_eq!(Incidence::given(None, Some(38.0)).unwrap(), Incidence::Degrees(38.0));
+    /// assert!(Incidence::given(None, Some(f64::NAN)).is_err());
+    /// ```
+    pub fn given(raster: Option<PathBuf>, degrees: Option<f64>) -> crate::Result<Incidence> {
+        match (raster, degrees.filter(|d| !d.is_nan())) {
+            (Some(path), _) => Ok(Incidence::Raster(path)),
+            (None, Some(d)) => Ok(Incidence::Degrees(d)),
+            (None, None) => Err(crate::Error::parameter(
+                "incidence",
+                "give `incidence` (a raster of angles, degrees) or `incidence_deg` (one angle)",
+            )),
+        }
+    }
+}
+
 /// The satellite's along-track direction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Look {

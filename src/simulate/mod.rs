@@ -264,7 +264,7 @@ fn dem_scene(
         return Err(Error::bad_input(
             path,
             format!(
-                "the DEM leaves {:.0} % of a {} px scene at {} m without elevation; use a smaller --size",
+                "the DEM leaves {:.0} % of a {} px scene at {} m without elevation; use a smaller `size`",
                 missing * 100.0,
                 settings.size,
                 settings.pixel_m

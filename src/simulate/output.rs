@@ -63,7 +63,7 @@ pub fn write_scene(scene: &Scene, out_dir: &Path, scene_index: usize) -> Result<
     if target.exists() {
         return Err(Error::Output {
             path: target,
-            problem: "already exists; choose another --out directory or remove it".into(),
+            problem: "already exists; choose another `out` folder or remove it".into(),
         });
     }
     let partial = out_dir.join(format!(".{name}.partial-{}", std::process::id()));

@@ -47,12 +47,10 @@ impl Interval {
 }
 
 /// Satellite pass direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Orbit {
-    #[value(name = "asc")]
     Ascending,
-    #[value(name = "desc")]
     Descending,
 }
 

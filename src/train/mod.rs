@@ -40,7 +40,7 @@ use loss::{yolo_loss, LossTerms};
 use network::Yolov3Net;
 
 /// Where training runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TrainBackend {
     /// burn's flex backend on the CPU.
@@ -166,7 +166,7 @@ fn device_of(backend: TrainBackend) -> Result<Device> {
         #[cfg(not(feature = "train-gpu"))]
         TrainBackend::Gpu => Err(Error::parameter(
             "backend",
-            "this build trains on the CPU only; rebuild with `--features train-gpu` for GPU training",
+            "this build trains on the CPU only; GPU training needs a build with the cargo feature train-gpu",
         )),
     }
 }
@@ -371,7 +371,7 @@ pub fn train(
         let text = std::fs::read_to_string(&state_path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => Error::bad_input(
                 &ckpt,
-                "nothing to resume: no state.json (start without --resume)",
+                "nothing to resume: no state.json (start without `resume`)",
             ),
             _ => Error::Io {
                 path: state_path.clone(),
@@ -723,9 +723,9 @@ fn export_checked(
             });
         }
         // The operating point: the threshold of best F1 on the validation split.
-        let validation = crate::evaluate::split::evaluate_split(
+        let validation = crate::dataset::evaluate::evaluate_split(
             run.dataset,
-            crate::evaluate::split::Split::Validation,
+            crate::dataset::evaluate::Split::Validation,
             &engine,
             0.5,
             crate::evaluate::Threshold::BestF1,

@@ -50,7 +50,7 @@ pub fn write_geojson(
     if path.exists() && !overwrite {
         return Err(Error::Output {
             path: path.to_path_buf(),
-            problem: "already exists; allow overwriting it (--overwrite)".into(),
+            problem: "already exists; allow overwriting it (`overwrite`)".into(),
         });
     }
     let to_wgs84 = proj::Proj::new_known_crs(&spec.crs, "EPSG:4326", None)

@@ -331,7 +331,7 @@ fn write_in_transaction(
         return Err(Error::Output {
             path: path.to_path_buf(),
             problem: format!(
-                "layer '{}' already exists; choose another layer name or allow overwriting it (--overwrite)",
+                "layer '{}' already exists; choose another layer name or allow overwriting it (`overwrite`)",
                 spec.name
             ),
         });

@@ -111,6 +111,10 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(fw_compute_isl(dem, coherence, NULL, 95.0, heading, isl, NULL, NULL),
                   FW_INVALID_ARGUMENT);
     CHECK(!exists(isl), "nothing written on a bad incidence");
+    EXPECT_STATUS(fw_compute_isl(dem, coherence, NULL, NAN, heading, isl, NULL, NULL),
+                  FW_INVALID_ARGUMENT);
+    CHECK(strstr(fw_last_error(), "incidence_deg") != NULL, "no incidence at all: both ways named");
+    CHECK(!exists(isl), "nothing written without an incidence");
     struct progress_log log = {0, 0.0, -1, 0};
     FwCallbacks callbacks = {sizeof(FwCallbacks), on_progress, on_cancel, &log};
     EXPECT_STATUS(fw_compute_isl(dem, coherence, incidence, NAN, heading, isl, &callbacks, &json),

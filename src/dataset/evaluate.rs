@@ -6,15 +6,15 @@ use std::path::Path;
 
 use ndarray::{s, Array4};
 
-use super::{evaluate, Evaluation, Prediction, Threshold, Truth};
-use crate::dataset::{read_manifest, read_tile};
+use super::{read_manifest, read_tile};
 use crate::detect::decode::nms;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::evaluate::{evaluate, Evaluation, Prediction, Threshold, Truth};
 use crate::progress::Progress;
 
 /// Which split of a dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
     Train,
     Validation,

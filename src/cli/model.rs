@@ -1,0 +1,72 @@
+//! `fringewatch model`: write an untrained model, show a model's metadata.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use fringewatch::model::write_random_network;
+use fringewatch::Result;
+
+use super::choices::{ArchitectureArg, PhaseInputArg};
+
+#[derive(Subcommand)]
+pub(crate) enum ModelCommand {
+    /// Write an untrained YOLOv3 model (seeded random weights) following the model contract.
+    Init {
+        /// Network size.
+        #[arg(long, value_enum, default_value = "compact")]
+        arch: ArchitectureArg,
+        /// Tile side the model reads, pixels (a multiple of 32).
+        #[arg(long, default_value_t = 160)]
+        tile: usize,
+        /// Seed of the random weights: the same seed gives the same file.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// How the graph reads the phase (cos-sin: (cos φ, sin φ) inside the graph).
+        #[arg(long, value_enum, default_value = "cos-sin")]
+        phase_input: PhaseInputArg,
+        /// Output ONNX file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a model's contract metadata.
+    Info {
+        /// The ONNX model.
+        model: PathBuf,
+    },
+}
+
+pub(crate) fn model(command: ModelCommand) -> Result<()> {
+    match command {
+        ModelCommand::Init {
+            arch,
+            tile,
+            seed,
+            phase_input,
+            out,
+        } => {
+            let config = fringewatch::model::yolov3::Yolov3Config::of(
+                arch.into(),
+                fringewatch::simulate::SignalClass::ALL.len(),
+            )
+            .with_phase_input(phase_input.into());
+            let metadata = write_random_network(&out, config, tile, seed)?;
+            let graph = fringewatch::model::yolov3::build_graph(config);
+            println!(
+                "{}: {} ({:.1} M parameters, {:.2} GFLOPs per {tile}×{tile} tile), untrained",
+                out.display(),
+                metadata.name,
+                graph.parameter_count() as f64 / 1e6,
+                graph.flops(tile) / 1e9
+            );
+            Ok(())
+        }
+        ModelCommand::Info { model } => {
+            let (_, metadata) = fringewatch::model::onnx::read_model(&model)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&metadata).unwrap_or_default()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The method's layers end to end: from the raw inputs of one interferogram (phase, coherence,
+//! DEM, incidence, heading) to ISL and PC1 on the phase grid, side by side, and the detector's
+//! three-band stack (METHOD.md §1–§3). The commands `run` and `batch`, the C ABI and the
+//! dataset builder start here; `terrain`, `sensitivity` and `stack` hold the steps.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::progress::{Progress, Stage};
+use crate::raster::io::RasterFile;
+use crate::sensitivity::layer::{compute_isl, IslJob, Look};
+use crate::stack::{build_stack, StackJob};
+
+/// Raw inputs of the whole layer chain on the phase grid.
+#[derive(Debug, Clone)]
+pub struct RawLayers {
+    pub phase: PathBuf,
+    pub coherence: PathBuf,
+    pub dem: PathBuf,
+    pub incidence: crate::sensitivity::layer::Incidence,
+    /// Scene heading, degrees clockwise from north.
+    pub heading_deg: f64,
+}
+
+/// ISL, PC1 (paper defaults) and the stack of `raw`, written as `isl.tif`, `pc1.tif` and
+/// `stack.tif` in `dir`; returns the stack path. ISL (light, in strips) runs beside PC1, whose
+/// flow routing is partly sequential.
+pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
+    // all three layers are made on the phase grid: PC1's whole-raster memory and the three
+    // files' disk, checked before anything is made
+    let grid = RasterFile::open(&raw.phase)?.grid().clone();
+    let (width, height) = (grid.width, grid.height);
+    crate::raster::budget::check_memory(
+        "ISL, PC1 and the stack",
+        &raw.phase,
+        width,
+        height,
+        crate::terrain::layer::PC1_BYTES_PER_CELL,
+    )?;
+    crate::raster::budget::check_disk(&dir.join("stack.tif"), (width * height) as f64 * 20.0)?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let (isl, pc1, stack) = (
+        dir.join("isl.tif"),
+        dir.join("pc1.tif"),
+        dir.join("stack.tif"),
+    );
+    let job = IslJob {
+        dem: raw.dem.clone(),
+        coherence: raw.coherence.clone(),
+        incidence: raw.incidence.clone(),
+        look: Look::Heading(raw.heading_deg),
+        like: Some(raw.phase.clone()),
+        out: isl.clone(),
+        weight: crate::sensitivity::CoherenceWeight::default(),
+        gradient: crate::terrain::GradientMethod::ZevenbergenThorne,
+    };
+    // ISL and PC1 run at the same time: one combined fraction, so progress never runs back.
+    let layers = crate::progress::Concurrent::new(progress, 0.0, 0.9, &[1.0, 2.0]);
+    let (isl_done, pc1_done) = rayon::join(
+        || compute_isl(&job, &layers.part(0)),
+        || {
+            crate::terrain::layer::compute_pc1(
+                &raw.dem,
+                Some(&raw.phase),
+                &pc1,
+                &crate::terrain::pca::Pc1Settings::default(),
+                &layers.part(1),
+            )
+        },
+    );
+    isl_done?;
+    pc1_done?;
+    build_stack(
+        &StackJob {
+            phase: raw.phase.clone(),
+            isl,
+            pc1,
+            out: stack.clone(),
+            uint16: false,
+        },
+        &Stage {
+            parent: progress,
+            start: 0.9,
+            span: 0.1,
+        },
+    )?;
+    Ok(stack)
+}
