@@ -415,6 +415,9 @@ fn process_runs(pid: i32) -> bool {
 /// A GeoTIFF being written: tiled 256×256, DEFLATE, on the exact grid given. It is written to a
 /// hidden temporary file next to the target and renamed into place by [`GeoTiffWriter::finish`];
 /// dropped unfinished, the temporary file is removed.
+/// Side of the GeoTIFF tiles the writer makes (`BLOCKXSIZE`, `BLOCKYSIZE`).
+const TILE_SIDE: usize = 256;
+
 pub struct GeoTiffWriter {
     target: PathBuf,
     temp: PathBuf,
@@ -520,7 +523,8 @@ impl GeoTiffWriter {
             ));
         }
         let target = self.target.clone();
-        let ds = self.dataset.as_ref().ok_or(Error::Cancelled)?;
+        let bands = self.encodings.len();
+        let ds = self.dataset.as_mut().ok_or(Error::Cancelled)?;
         let mut rb = ds.rasterband(band).map_err(|e| Error::gdal(&target, e))?;
         match self.encodings[band - 1] {
             Encoding::Float32 => {
@@ -552,7 +556,14 @@ impl GeoTiffWriter {
                 rb.write((0, row0 as isize), (cols, rows), &mut buf)
             }
         }
-        .map_err(|e| Error::gdal(&target, e))
+        .map_err(|e| Error::gdal(&target, e))?;
+        // Whole rows of tiles are complete once the last band is written: compress and write
+        // them now, so that GDAL's cache never holds many dirty tiles. A cancelled write then
+        // drops its file at once instead of first compressing the cache into it (seconds).
+        if band == bands && (row0 + rows) % TILE_SIDE == 0 {
+            ds.flush_cache().map_err(|e| Error::gdal(&target, e))?;
+        }
+        Ok(())
     }
 
     /// Flush, close and move the file into place (replacing an existing file at the target).
