@@ -242,15 +242,9 @@ pub fn build_dataset(
     let result = fill_dataset(scenes, &staging, settings, progress);
     let placed = result.and_then(|manifest| {
         if out.exists() {
-            std::fs::remove_dir(out).map_err(|source| Error::Io {
-                path: out.to_path_buf(),
-                source,
-            })?;
+            std::fs::remove_dir(out).map_err(|source| Error::io(out, source))?;
         }
-        std::fs::rename(&staging, out).map_err(|source| Error::Io {
-            path: out.to_path_buf(),
-            source,
-        })?;
+        std::fs::rename(&staging, out).map_err(|source| Error::io(out, source))?;
         Ok(manifest)
     });
     if placed.is_err() {
@@ -267,10 +261,8 @@ fn fill_dataset(
     progress: &dyn Progress,
 ) -> Result<Manifest> {
     for dir in ["tiles", "labels", "layers"] {
-        std::fs::create_dir_all(out.join(dir)).map_err(|source| Error::Io {
-            path: out.join(dir),
-            source,
-        })?;
+        std::fs::create_dir_all(out.join(dir))
+            .map_err(|source| Error::io(out.join(dir), source))?;
     }
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
     let mut entries: Vec<(TileEntry, Vec<TileLabel>)> = Vec::new();
@@ -345,10 +337,7 @@ fn fill_dataset(
                     &label_path,
                     text.join("\n") + if text.is_empty() { "" } else { "\n" },
                 )
-                .map_err(|source| Error::Io {
-                    path: label_path,
-                    source,
-                })?;
+                .map_err(|source| Error::io(label_path, source))?;
                 entries.push((
                     TileEntry {
                         name: tile_name,
@@ -439,7 +428,7 @@ fn fill_dataset(
     let path = out.join("dataset.json");
     let text = serde_json::to_string_pretty(&manifest)
         .map_err(|e| Error::parameter("manifest", e.to_string()))?;
-    std::fs::write(&path, text).map_err(|source| Error::Io { path, source })?;
+    std::fs::write(&path, text).map_err(|source| Error::io(path, source))?;
     Ok(manifest)
 }
 
@@ -503,10 +492,8 @@ pub fn read_tile(
 /// Read the labels of dataset tile `name` (`labels/NAME.txt`) in tile pixels.
 pub fn read_tile_labels(dataset: &Path, name: &str, size: usize) -> Result<Vec<TileLabel>> {
     let label_path = dataset.join("labels").join(format!("{name}.txt"));
-    let text = std::fs::read_to_string(&label_path).map_err(|source| Error::Io {
-        path: label_path.clone(),
-        source,
-    })?;
+    let text =
+        std::fs::read_to_string(&label_path).map_err(|source| Error::io(&label_path, source))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -519,10 +506,7 @@ pub fn read_tile_labels(dataset: &Path, name: &str, size: usize) -> Result<Vec<T
 /// Read a dataset manifest.
 pub fn read_manifest(dataset: &Path) -> Result<Manifest> {
     let path = dataset.join("dataset.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::io(&path, source))?;
     serde_json::from_str(&text)
         .map_err(|e| Error::bad_input(&path, format!("not a fringewatch dataset manifest: {e}")))
 }

@@ -64,10 +64,7 @@ pub fn prepare(
     dir: &Path,
     progress: &dyn Progress,
 ) -> Result<Prepared> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::io(dir, source))?;
     let step = |fraction: f64, message: &str| {
         crate::progress::Stage {
             parent: progress,

@@ -200,18 +200,12 @@ pub fn compute_pc1(
     })?;
     let sidecar = sidecar_path(out);
     let temp = sidecar.with_extension("json.partial");
-    std::fs::write(&temp, json).map_err(|e| Error::Io {
-        path: temp.clone(),
-        source: e,
-    })?;
+    std::fs::write(&temp, json).map_err(|e| Error::io(&temp, e))?;
     if let Err(e) = writer.finish() {
         let _ = std::fs::remove_file(&temp);
         return Err(e);
     }
-    std::fs::rename(&temp, &sidecar).map_err(|e| Error::Io {
-        path: sidecar,
-        source: e,
-    })?;
+    std::fs::rename(&temp, &sidecar).map_err(|e| Error::io(sidecar, e))?;
     write.step(1.0, "PC1 written")?;
     Ok(report)
 }

@@ -183,13 +183,6 @@ pub fn learning_rate(settings: &TrainSettings, step: usize, total_steps: usize) 
     floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Anchors of the manifest with the strides of their heads.
 fn anchors_of(manifest: &Manifest) -> Result<Vec<Anchor>> {
     if manifest.anchors.len() != 9 {
@@ -365,7 +358,7 @@ pub fn train(
     }
     let classes = manifest.classes.len();
     let ckpt = checkpoint_dir(out);
-    std::fs::create_dir_all(&ckpt).map_err(io_error(&ckpt))?;
+    std::fs::create_dir_all(&ckpt).map_err(|source| Error::io(&ckpt, source))?;
     let state_path = ckpt.join("state.json");
     let mut state = if resume {
         let text = std::fs::read_to_string(&state_path).map_err(|source| match source.kind() {
@@ -373,10 +366,7 @@ pub fn train(
                 &ckpt,
                 "nothing to resume: no state.json (start without --resume)",
             ),
-            _ => Error::Io {
-                path: state_path.clone(),
-                source,
-            },
+            _ => Error::io(&state_path, source),
         })?;
         let mut state: TrainState = serde_json::from_str(&text)
             .map_err(|e| Error::bad_input(&state_path, format!("unreadable: {e}")))?;
@@ -619,7 +609,7 @@ fn save_checkpoint(
     let json = serde_json::to_string_pretty(state)
         .map_err(|e| Error::parameter("state", e.to_string()))?;
     let path = ckpt.join("state.json");
-    std::fs::write(&path, json).map_err(io_error(&path))?;
+    std::fs::write(&path, json).map_err(|source| Error::io(&path, source))?;
     write_history(ckpt, &state.history)
 }
 
@@ -651,7 +641,7 @@ val_box,val_objectness,val_no_object,val_class,val_total,learning_rate,seconds\n
         ));
     }
     let path = dir.join("losses.csv");
-    std::fs::write(&path, csv).map_err(io_error(&path))?;
+    std::fs::write(&path, csv).map_err(|source| Error::io(&path, source))?;
     let term = |title: &str, f: fn(&LossTerms) -> f64| crate::render::Panel {
         title: title.to_string(),
         x_label: "epoch".into(),
