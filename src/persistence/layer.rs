@@ -138,11 +138,7 @@ pub fn persistence_of_layer(
     progress: &dyn Progress,
 ) -> Result<PersistenceSummary> {
     let mut summary = empty_summary(interferograms.len(), rule)?;
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = Stage::whole(progress);
     stage.step(0.0, "reading detections")?;
     let layer = read_layer(&detections.path, detections.layer.as_deref())?;
     let label = format!("{}:{}", detections.path.display(), layer.name);
@@ -240,11 +236,7 @@ pub fn persistence_files(
     let mut observations = Vec::new();
     let mut interferograms = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = Stage::whole(progress);
     for (source, input) in inputs.iter().enumerate() {
         stage.step(
             0.6 * source as f64 / inputs.len() as f64,

@@ -159,11 +159,7 @@ pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> 
     };
     crate::raster::budget::check_disk(&job.out, grid.width as f64 * grid.height as f64 * 4.0)?;
     let mut writer = GeoTiffWriter::create(&job.out, &grid, &[Encoding::Float32], &["ISL"])?;
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = Stage::whole(progress);
     let (mut dem_valid, mut coh_valid, mut valid, mut zeros) = (0u64, 0u64, 0u64, 0u64);
     let mut sum = 0.0f64;
     for (row0, rows) in strips(grid.height, STRIP_ROWS) {

@@ -353,11 +353,7 @@ pub fn simulate_scene(
         return Ok(scene);
     }
     validate(settings)?;
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = Stage::whole(progress);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let size = settings.size;
     let px = settings.pixel_m;

@@ -241,11 +241,7 @@ pub fn write_terrain_variables(
     };
     let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
     let spacing = grid.spacing();
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = Stage::whole(progress);
     let mut written = Vec::new();
     let (slope, aspect) = super::slope_aspect(dem.values.view(), &spacing, settings.gradient);
     let layers: Vec<(&str, LayerFn)> = vec![

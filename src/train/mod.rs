@@ -443,11 +443,7 @@ pub fn train(
         .min(settings.steps_per_epoch.unwrap_or(usize::MAX));
     let total_steps = steps_per_epoch * settings.epochs;
     let factors = run.repeat_factors(settings.class_balance)?;
-    let stage = crate::progress::Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = crate::progress::Stage::whole(progress);
     let first_epoch = state.history.len();
     let mut stopped_early = false;
     let last_epoch = settings
