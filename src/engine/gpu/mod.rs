@@ -139,7 +139,81 @@ pub fn find_adapter(choice: AdapterChoice) -> std::result::Result<wgpu::Adapter,
     })
 }
 
-/// Per-op uniform parameters (16 × u32/f32, see `kernels.wgsl`).
+/// Uniform parameters of a convolution: `ConvParams` of `kernels.wgsl`, field for field (16
+/// words). A view's `offset` is its first channel in its buffer, `total` the buffer's channels.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConvParams {
+    in_channels: u32,
+    in_height: u32,
+    in_width: u32,
+    in_offset: u32,
+    in_total: u32,
+    out_channels: u32,
+    out_height: u32,
+    out_width: u32,
+    out_offset: u32,
+    out_total: u32,
+    kernel: u32,
+    stride: u32,
+    pad: u32,
+    /// 1: LeakyRelu with slope `alpha` after the bias.
+    leaky: u32,
+    alpha: f32,
+    unused: u32,
+}
+
+/// Uniform parameters of the element-wise kernels (`add`, `upsample`, `unary`): `EltParams` of
+/// `eltwise.wgsl`, field for field (12 words). `channels`, `height`, `width` are the output's.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct EltParams {
+    channels: u32,
+    height: u32,
+    width: u32,
+    unused0: u32,
+    a_offset: u32,
+    a_total: u32,
+    b_offset: u32,
+    b_total: u32,
+    out_offset: u32,
+    out_total: u32,
+    /// The unary function (`plan::Op::Unary`); 0 for the other kernels.
+    function: u32,
+    unused1: u32,
+}
+
+/// Uniform parameters of the head decoder: `DecodeParams` of `decode.wgsl`, field for field (20
+/// words; the anchors are two `vec4<f32>` at a 16-byte aligned offset).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct DecodeParams {
+    channel_offset: u32,
+    buffer_channels: u32,
+    height: u32,
+    width: u32,
+    classes: u32,
+    /// Order of the head's first anchor position among all heads' (the host decoder's order).
+    order_base: u32,
+    /// Most records the batch's buffer holds; per batch size.
+    capacity: u32,
+    stride: f32,
+    tile: f32,
+    /// Score threshold; per call.
+    confidence: f32,
+    unused0: u32,
+    unused1: u32,
+    /// (w0, h0, w1, h1), (w2, h2, 0, 0), pixels.
+    anchors: [[f32; 4]; 2],
+}
+
+// The WGSL structs' sizes: 16, 12 and 20 words.
+const _: () = assert!(std::mem::size_of::<ConvParams>() == 16 * 4);
+const _: () = assert!(std::mem::size_of::<EltParams>() == 12 * 4);
+const _: () = assert!(std::mem::size_of::<DecodeParams>() == 20 * 4);
+const _: () = assert!(std::mem::offset_of!(DecodeParams, anchors) == 12 * 4);
+
+/// The convolution parameters of one op (see [`ConvParams`]).
 fn conv_params(
     input: &View,
     output: &View,
@@ -147,42 +221,69 @@ fn conv_params(
     stride: usize,
     pad: usize,
     leaky: Option<f32>,
-) -> [u32; 16] {
-    [
-        input.shape.channels as u32,
-        input.shape.height as u32,
-        input.shape.width as u32,
-        input.channel_offset as u32,
-        input.buffer_channels as u32,
-        output.shape.channels as u32,
-        output.shape.height as u32,
-        output.shape.width as u32,
-        output.channel_offset as u32,
-        output.buffer_channels as u32,
-        kernel as u32,
-        stride as u32,
-        pad as u32,
-        leaky.is_some() as u32,
-        leaky.unwrap_or(0.0).to_bits(),
-        0,
-    ]
+) -> ConvParams {
+    ConvParams {
+        in_channels: input.shape.channels as u32,
+        in_height: input.shape.height as u32,
+        in_width: input.shape.width as u32,
+        in_offset: input.channel_offset as u32,
+        in_total: input.buffer_channels as u32,
+        out_channels: output.shape.channels as u32,
+        out_height: output.shape.height as u32,
+        out_width: output.shape.width as u32,
+        out_offset: output.channel_offset as u32,
+        out_total: output.buffer_channels as u32,
+        kernel: kernel as u32,
+        stride: stride as u32,
+        pad: pad as u32,
+        leaky: leaky.is_some() as u32,
+        alpha: leaky.unwrap_or(0.0),
+        unused: 0,
+    }
 }
 
-fn elt_params(a: &View, b: &View, output: &View, function: u32) -> [u32; 12] {
-    [
-        output.shape.channels as u32,
-        output.shape.height as u32,
-        output.shape.width as u32,
-        0,
-        a.channel_offset as u32,
-        a.buffer_channels as u32,
-        b.channel_offset as u32,
-        b.buffer_channels as u32,
-        output.channel_offset as u32,
-        output.buffer_channels as u32,
+/// The element-wise parameters of one op (see [`EltParams`]).
+fn elt_params(a: &View, b: &View, output: &View, function: u32) -> EltParams {
+    EltParams {
+        channels: output.shape.channels as u32,
+        height: output.shape.height as u32,
+        width: output.shape.width as u32,
+        unused0: 0,
+        a_offset: a.channel_offset as u32,
+        a_total: a.buffer_channels as u32,
+        b_offset: b.channel_offset as u32,
+        b_total: b.buffer_channels as u32,
+        out_offset: output.channel_offset as u32,
+        out_total: output.buffer_channels as u32,
         function,
-        0,
-    ]
+        unused1: 0,
+    }
+}
+
+/// The uniform parameter bytes of one op ([`ConvParams`] or [`EltParams`]).
+fn op_params(op: &Op) -> Vec<u8> {
+    match op {
+        Op::Conv {
+            input,
+            output,
+            kernel,
+            stride,
+            pad,
+            leaky,
+            ..
+        } => {
+            bytemuck::bytes_of(&conv_params(input, output, *kernel, *stride, *pad, *leaky)).to_vec()
+        }
+        Op::Add { a, b, output } => bytemuck::bytes_of(&elt_params(a, b, output, 0)).to_vec(),
+        Op::Upsample { input, output } => {
+            bytemuck::bytes_of(&elt_params(input, input, output, 0)).to_vec()
+        }
+        Op::Unary {
+            input,
+            output,
+            function,
+        } => bytemuck::bytes_of(&elt_params(input, input, output, *function as u32)).to_vec(),
+    }
 }
 
 fn as_bytes<T: bytemuck::Pod>(v: &[T]) -> &[u8] {
@@ -251,8 +352,8 @@ pub struct GpuEngine {
     decode_layout: wgpu::BindGroupLayout,
     weights: Vec<(wgpu::Buffer, wgpu::Buffer)>,
     params: Vec<wgpu::Buffer>,
-    /// Per head: the decoding parameters (the confidence word is rewritten per call).
-    decode_params: Vec<Option<(wgpu::Buffer, [u32; 20])>>,
+    /// Per head: the decoding parameters (capacity and confidence are rewritten per call).
+    decode_params: Vec<Option<(wgpu::Buffer, DecodeParams)>>,
     /// Largest number of tiles one submission takes.
     max_batch: usize,
     /// Per batch size; locked only while a submission is queued or a read-back returned.
@@ -314,42 +415,44 @@ fn precision_from_env() -> Result<Option<Precision>> {
     }
 }
 
-/// Decoding parameters of head `h` (16 words + 2 anchor vectors, see `decode.wgsl`), or `None`
-/// when the head does not have the 3 × (5 + classes) channels of the model contract.
-fn decode_words(
+/// Decoding parameters of head `h` (see [`DecodeParams`]; capacity and confidence are set per
+/// submission), or `None` when the head does not have the 3 × (5 + classes) channels of the model
+/// contract.
+fn decode_params(
     metadata: &ModelMetadata,
     h: usize,
     head: &View,
     order_base: usize,
-) -> Option<[u32; 20]> {
+) -> Option<DecodeParams> {
     let classes = metadata.classes.len();
     if head.shape.channels != 3 * (5 + classes) || metadata.anchors.len() < 3 * h + 3 {
         return None;
     }
     let anchors = metadata.head_anchors(h);
-    let f = |v: f64| (v as f32).to_bits();
-    Some([
-        head.channel_offset as u32,
-        head.buffer_channels as u32,
-        head.shape.height as u32,
-        head.shape.width as u32,
-        classes as u32,
-        order_base as u32,
-        0, // capacity, per batch size
-        (anchors[0].stride as f32).to_bits(),
-        (metadata.tile as f32).to_bits(),
-        0, // confidence, per call
-        0,
-        0,
-        f(anchors[0].width),
-        f(anchors[0].height),
-        f(anchors[1].width),
-        f(anchors[1].height),
-        f(anchors[2].width),
-        f(anchors[2].height),
-        0,
-        0,
-    ])
+    let f = |v: f64| v as f32;
+    Some(DecodeParams {
+        channel_offset: head.channel_offset as u32,
+        buffer_channels: head.buffer_channels as u32,
+        height: head.shape.height as u32,
+        width: head.shape.width as u32,
+        classes: classes as u32,
+        order_base: order_base as u32,
+        capacity: 0,
+        stride: anchors[0].stride as f32,
+        tile: metadata.tile as f32,
+        confidence: 0.0,
+        unused0: 0,
+        unused1: 0,
+        anchors: [
+            [
+                f(anchors[0].width),
+                f(anchors[0].height),
+                f(anchors[1].width),
+                f(anchors[1].height),
+            ],
+            [f(anchors[2].width), f(anchors[2].height), 0.0, 0.0],
+        ],
+    })
 }
 
 impl GpuEngine {
@@ -507,27 +610,7 @@ impl GpuEngine {
         let params = plan
             .ops
             .iter()
-            .map(|op| {
-                let words: Vec<u32> = match op {
-                    Op::Conv {
-                        input,
-                        output,
-                        kernel,
-                        stride,
-                        pad,
-                        leaky,
-                        ..
-                    } => conv_params(input, output, *kernel, *stride, *pad, *leaky).to_vec(),
-                    Op::Add { a, b, output } => elt_params(a, b, output, 0).to_vec(),
-                    Op::Upsample { input, output } => elt_params(input, input, output, 0).to_vec(),
-                    Op::Unary {
-                        input,
-                        output,
-                        function,
-                    } => elt_params(input, input, output, *function as u32).to_vec(),
-                };
-                init("params", as_bytes(&words), wgpu::BufferUsages::UNIFORM)
-            })
+            .map(|op| init("params", &op_params(op), wgpu::BufferUsages::UNIFORM))
             .collect();
         let mut order_base = 0;
         let decode_params = plan
@@ -535,15 +618,15 @@ impl GpuEngine {
             .iter()
             .enumerate()
             .map(|(h, head)| {
-                let words = decode_words(&metadata, h, head, order_base);
+                let params = decode_params(&metadata, h, head, order_base);
                 order_base += 3 * head.shape.height * head.shape.width;
-                words.map(|words| {
+                params.map(|params| {
                     let buffer = init(
                         "decode params",
-                        as_bytes(&words),
+                        bytemuck::bytes_of(&params),
                         wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                     );
-                    (buffer, words)
+                    (buffer, params)
                 })
             })
             .collect();
@@ -788,11 +871,14 @@ impl GpuEngine {
             &Self::encode(self.precision, input),
         );
         if let Want::Boxes { confidence } = want {
-            for (params, words) in self.decode_params.iter().flatten() {
-                let mut words = *words;
-                words[6] = (size * CANDIDATES_PER_TILE) as u32;
-                words[9] = confidence.to_bits();
-                self.queue.write_buffer(params, 0, as_bytes(&words));
+            for (buffer, params) in self.decode_params.iter().flatten() {
+                let params = DecodeParams {
+                    capacity: (size * CANDIDATES_PER_TILE) as u32,
+                    confidence,
+                    ..*params
+                };
+                self.queue
+                    .write_buffer(buffer, 0, bytemuck::bytes_of(&params));
             }
         }
         let mut encoder = self
