@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, OptimizerRecord};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -34,7 +34,7 @@ use crate::model::contract::{self, Anchor, ModelMetadata, Provenance};
 use crate::model::onnx::{read_conv_weights, read_model, to_onnx, write_onnx};
 use crate::model::phase_input::{cos_sin_first_conv, PhaseInput};
 use crate::model::yolov3::{build_graph, Architecture, ConvWeights, Graph, Yolov3Config, STRIDES};
-use crate::progress::Progress;
+use crate::progress::{Progress, Stage};
 use data::{augment, batch_of, read_sample, Augmentation, Sample};
 use loss::{yolo_loss, LossTerms};
 use network::Yolov3Net;
@@ -330,33 +330,8 @@ pub fn train(
     progress: &dyn Progress,
 ) -> Result<TrainReport> {
     crate::raster::io::check_output_path(out)?;
-    if settings.batch == 0 || settings.epochs == 0 {
-        return Err(Error::parameter("batch/epochs", "must be at least 1"));
-    }
-    if !(settings.learning_rate > 0.0 && settings.learning_rate < 1.0) {
-        return Err(Error::parameter("lr", "must lie in (0, 1)"));
-    }
-    if let Some(crop) = settings.crop {
-        crate::model::yolov3::check_tile_size("crop", crop)?;
-    }
-    if !(0.0..=1.0).contains(&settings.class_balance) {
-        return Err(Error::parameter(
-            "class-balance",
-            "is a share of tiles in [0, 1] (0 = off; 0.3 repeats tiles of classes rarer than 30 %)",
-        ));
-    }
-    let manifest = read_manifest(dataset)?;
-    if manifest.train.is_empty() || manifest.validation.is_empty() {
-        return Err(Error::bad_input(
-            dataset,
-            format!(
-                "{} training and {} validation tiles: both splits need tiles; add scenes",
-                manifest.train.len(),
-                manifest.validation.len()
-            ),
-        ));
-    }
-    let classes = manifest.classes.len();
+    check_settings(settings)?;
+    let manifest = read_splits(dataset)?;
     let ckpt = checkpoint_dir(out);
     std::fs::create_dir_all(&ckpt).map_err(|source| Error::io(&ckpt, source))?;
     let state_path = ckpt.join("state.json");
@@ -376,25 +351,103 @@ pub fn train(
         state.settings.phase_input = Some(state.settings.phase_input.unwrap_or_default());
         state
     } else {
-        let mut settings = settings.clone();
-        settings.phase_input = Some(match (settings.phase_input, &settings.init) {
-            (Some(p), _) => p,
-            (None, Some(init)) => read_model(init)?.1.phase_input,
-            (None, None) => PhaseInput::CosSin,
-        });
-        TrainState {
-            settings,
-            dataset: dataset.to_path_buf(),
-            history: Vec::new(),
-            best_epoch: 0,
-            best_validation: f64::INFINITY,
-            step: 0,
-        }
+        new_state(settings, dataset)?
     };
-    let phase_input = state.settings.phase_input.unwrap_or_default();
-    let graph = build_graph(
-        Yolov3Config::of(state.settings.architecture, classes).with_phase_input(phase_input),
-    );
+    let run = prepare_run(dataset, manifest, &state.settings)?;
+    let device = device_of(state.settings.backend)?.autodiff();
+    // Seed burn's generator too: the initial weights follow from `seed`.
+    device.seed(state.settings.seed);
+    let resume_from = resume.then_some(ckpt.as_path());
+    let (net, optimizer) = start_network(
+        &run,
+        &state.settings,
+        settings.weight_decay,
+        resume_from,
+        &device,
+    )?;
+    let stopped_early = train_epochs(&run, &mut state, &ckpt, net, optimizer, &device, progress)?;
+    let best = Yolov3Net::new(&run.graph, &device.clone().inner())
+        .try_load_file(ckpt.join("best.bpk"))
+        .map_err(|e| Error::bad_input(ckpt.join("best.bpk"), format!("{e:?}")))?;
+    let metadata = trained_metadata(&run, &state, dataset);
+    let error = export_checked(&run, &best, &metadata, out, &device.clone().inner())?;
+    Ok(TrainReport {
+        history: state.history,
+        best_epoch: state.best_epoch,
+        stopped_early,
+        export_max_relative_error: error,
+        metadata,
+        checkpoint_dir: ckpt,
+    })
+}
+
+/// Refuse settings out of range: batch and epochs of at least 1, a learning rate in (0, 1), a
+/// crop of a tile size the network takes, a class-balance share in [0, 1].
+fn check_settings(settings: &TrainSettings) -> Result<()> {
+    if settings.batch == 0 || settings.epochs == 0 {
+        return Err(Error::parameter("batch/epochs", "must be at least 1"));
+    }
+    if !(settings.learning_rate > 0.0 && settings.learning_rate < 1.0) {
+        return Err(Error::parameter("lr", "must lie in (0, 1)"));
+    }
+    if let Some(crop) = settings.crop {
+        crate::model::yolov3::check_tile_size("crop", crop)?;
+    }
+    if !(0.0..=1.0).contains(&settings.class_balance) {
+        return Err(Error::parameter(
+            "class-balance",
+            "is a share of tiles in [0, 1] (0 = off; 0.3 repeats tiles of classes rarer than 30 %)",
+        ));
+    }
+    Ok(())
+}
+
+/// The dataset's manifest, once both the training and the validation split have tiles.
+fn read_splits(dataset: &Path) -> Result<Manifest> {
+    let manifest = read_manifest(dataset)?;
+    if manifest.train.is_empty() || manifest.validation.is_empty() {
+        return Err(Error::bad_input(
+            dataset,
+            format!(
+                "{} training and {} validation tiles: both splits need tiles; add scenes",
+                manifest.train.len(),
+                manifest.validation.len()
+            ),
+        ));
+    }
+    Ok(manifest)
+}
+
+/// The state of a new run: the settings with the phase input decided (the one given, else the
+/// initial model's, else cos/sin), no history yet.
+fn new_state(settings: &TrainSettings, dataset: &Path) -> Result<TrainState> {
+    let mut settings = settings.clone();
+    settings.phase_input = Some(match (settings.phase_input, &settings.init) {
+        (Some(p), _) => p,
+        (None, Some(init)) => read_model(init)?.1.phase_input,
+        (None, None) => PhaseInput::CosSin,
+    });
+    Ok(TrainState {
+        settings,
+        dataset: dataset.to_path_buf(),
+        history: Vec::new(),
+        best_epoch: 0,
+        best_validation: f64::INFINITY,
+        step: 0,
+    })
+}
+
+/// The run: the graph of the settings' architecture and phase input, the manifest's anchors and
+/// normalisation (the initial model's when fine-tuning; no phase scaling for a cos/sin input).
+fn prepare_run<'a>(
+    dataset: &'a Path,
+    manifest: Manifest,
+    settings: &TrainSettings,
+) -> Result<Run<'a>> {
+    let classes = manifest.classes.len();
+    let phase_input = settings.phase_input.unwrap_or_default();
+    let graph =
+        build_graph(Yolov3Config::of(settings.architecture, classes).with_phase_input(phase_input));
     let mut run = Run {
         dataset,
         anchors: anchors_of(&manifest)?,
@@ -402,7 +455,7 @@ pub fn train(
         classes,
         manifest,
     };
-    if let Some(init) = &state.settings.init {
+    if let Some(init) = &settings.init {
         adopt_model_inputs(&mut run, init)?;
     }
     if phase_input == PhaseInput::CosSin {
@@ -410,23 +463,33 @@ pub fn train(
         run.manifest.channels[0].mean = 0.0;
         run.manifest.channels[0].std = 1.0;
     }
-    let device = device_of(state.settings.backend)?.autodiff();
-    // Seed burn's generator too: the initial weights follow from `seed`.
-    device.seed(state.settings.seed);
-    let mut net = match &state.settings.init {
+    Ok(run)
+}
+
+/// The network and its Adam optimiser at the start: weights from the initial model when
+/// fine-tuning, else drawn; with `resume_from` (the checkpoint folder) both as the last
+/// checkpoint left them.
+fn start_network(
+    run: &Run,
+    settings: &TrainSettings,
+    weight_decay: f64,
+    resume_from: Option<&Path>,
+    device: &Device,
+) -> Result<(Yolov3Net, ModuleOptimizer)> {
+    let mut net = match &settings.init {
         Some(init) => {
             let weights = init_weights(init, &run.graph)?;
-            Yolov3Net::from_weights(&run.graph, &weights, &device)?
+            Yolov3Net::from_weights(&run.graph, &weights, device)?
         }
-        None => Yolov3Net::new(&run.graph, &device),
+        None => Yolov3Net::new(&run.graph, device),
     };
     let mut optimizer = AdamConfig::new()
         .with_weight_decay(
-            (settings.weight_decay > 0.0)
-                .then(|| burn::optim::decay::WeightDecayConfig::new(settings.weight_decay as f32)),
+            (weight_decay > 0.0)
+                .then(|| burn::optim::decay::WeightDecayConfig::new(weight_decay as f32)),
         )
         .init();
-    if resume {
+    if let Some(ckpt) = resume_from {
         net = net
             .try_load_file(ckpt.join("last.bpk"))
             .map_err(|e| Error::bad_input(ckpt.join("last.bpk"), format!("{e:?}")))?;
@@ -434,6 +497,21 @@ pub fn train(
             .map_err(|e| Error::bad_input(ckpt.join("optimizer.bpk"), format!("{e:?}")))?;
         optimizer = optimizer.load_record(record);
     }
+    Ok((net, optimizer))
+}
+
+/// Train the epochs not yet in the history (up to `stop_after`): after each, the validation loss,
+/// `best.bpk` when it improved and a checkpoint. True when the validation loss stopped improving
+/// for `patience` epochs.
+fn train_epochs(
+    run: &Run,
+    state: &mut TrainState,
+    ckpt: &Path,
+    mut net: Yolov3Net,
+    mut optimizer: ModuleOptimizer,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<bool> {
     let settings = state.settings.clone();
     let steps_per_epoch = run
         .manifest
@@ -441,78 +519,24 @@ pub fn train(
         .len()
         .div_ceil(settings.batch)
         .min(settings.steps_per_epoch.unwrap_or(usize::MAX));
-    let total_steps = steps_per_epoch * settings.epochs;
-    let factors = run.repeat_factors(settings.class_balance)?;
-    let stage = crate::progress::Stage::whole(progress);
+    let epochs = Epochs {
+        run,
+        total_steps: steps_per_epoch * settings.epochs,
+        steps_per_epoch,
+        factors: run.repeat_factors(settings.class_balance)?,
+        device,
+        stage: Stage::whole(progress),
+        settings: settings.clone(),
+    };
     let first_epoch = state.history.len();
-    let mut stopped_early = false;
     let last_epoch = settings
         .stop_after
         .map_or(settings.epochs, |n| n.min(settings.epochs));
     for epoch in first_epoch..last_epoch {
         let started = Instant::now();
-        let mut rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(epoch as u64));
-        let order = data::epoch_order(&run.manifest.train, &factors, &mut rng);
-        let mut sum = LossTerms::default();
-        let mut seen = 0usize;
-        let mut lr = 0.0;
-        for (k, chunk) in order
-            .chunks(settings.batch)
-            .take(steps_per_epoch)
-            .enumerate()
-        {
-            let mut samples = run.samples(chunk)?;
-            for s in &mut samples {
-                augment(
-                    s,
-                    &settings.augmentation,
-                    &run.manifest.channels[0],
-                    &mut rng,
-                );
-                if let Some(size) = settings.crop.filter(|&c| c < run.manifest.tile) {
-                    let room = run.manifest.tile - size;
-                    let (x0, y0) = (rng.random_range(0..=room), rng.random_range(0..=room));
-                    data::crop_tile(s, x0, y0, size, settings.augmentation.min_visible_fraction);
-                }
-            }
-            let labels: Vec<_> = samples.iter().map(|s| s.labels.clone()).collect();
-            let heads = net.forward(&run.graph, run.input(&samples, &device));
-            let (loss, terms) = yolo_loss(
-                &heads,
-                &labels,
-                &run.anchors,
-                run.classes,
-                run.manifest.tile,
-            );
-            if !terms.total().is_finite() {
-                return Err(Error::parameter(
-                    "lr",
-                    format!(
-                        "the loss diverged at epoch {} step {k}: lower the learning rate",
-                        epoch + 1
-                    ),
-                ));
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            lr = learning_rate(&settings, state.step, total_steps);
-            net = optimizer.step(lr, net, grads);
-            state.step += 1;
-            sum.add(&terms, chunk.len() as f64);
-            seen += chunk.len();
-            stage.step(
-                (epoch as f64 + (k + 1) as f64 / steps_per_epoch as f64) / settings.epochs as f64,
-                &format!(
-                    "epoch {}/{} step {}/{} loss {:.3}",
-                    epoch + 1,
-                    settings.epochs,
-                    k + 1,
-                    steps_per_epoch,
-                    terms.total()
-                ),
-            )?;
-        }
-        let mut train_mean = LossTerms::default();
-        train_mean.add(&sum, 1.0 / seen.max(1) as f64);
+        let (trained, train_mean, lr) =
+            epochs.train_epoch(epoch, net, &mut optimizer, &mut state.step)?;
+        net = trained;
         let validation =
             run.validation_loss(&net.valid(), &device.clone().inner(), settings.batch)?;
         state.history.push(EpochRecord {
@@ -532,16 +556,119 @@ pub fn train(
                     problem: format!("{e:?}"),
                 })?;
         }
-        save_checkpoint(&ckpt, &net, &optimizer, &state)?;
+        save_checkpoint(ckpt, &net, &optimizer, state)?;
         if epoch + 1 - state.best_epoch >= settings.patience {
-            stopped_early = true;
-            break;
+            return Ok(true);
         }
     }
-    let best = Yolov3Net::new(&run.graph, &device.clone().inner())
-        .try_load_file(ckpt.join("best.bpk"))
-        .map_err(|e| Error::bad_input(ckpt.join("best.bpk"), format!("{e:?}")))?;
-    let metadata = ModelMetadata {
+    Ok(false)
+}
+
+/// What every epoch of a run shares: the data, the settings, the step schedule, the device and
+/// the progress of the whole run.
+struct Epochs<'a> {
+    run: &'a Run<'a>,
+    settings: TrainSettings,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    /// Repeat factors of the training tiles (class-balanced sampling).
+    factors: Vec<f64>,
+    device: &'a Device,
+    stage: Stage<'a>,
+}
+
+impl Epochs<'_> {
+    /// One epoch: the training tiles in the epoch's seeded order, one optimiser step per batch;
+    /// `step` counts the run's steps (the learning-rate schedule). Returns the network, the mean
+    /// training loss terms and the last learning rate.
+    fn train_epoch(
+        &self,
+        epoch: usize,
+        mut net: Yolov3Net,
+        optimizer: &mut ModuleOptimizer,
+        step: &mut usize,
+    ) -> Result<(Yolov3Net, LossTerms, f64)> {
+        let (run, settings) = (self.run, &self.settings);
+        let mut rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(epoch as u64));
+        let order = data::epoch_order(&run.manifest.train, &self.factors, &mut rng);
+        let mut sum = LossTerms::default();
+        let mut seen = 0usize;
+        let mut lr = 0.0;
+        for (k, chunk) in order
+            .chunks(settings.batch)
+            .take(self.steps_per_epoch)
+            .enumerate()
+        {
+            let samples = self.augmented(chunk, &mut rng)?;
+            let labels: Vec<_> = samples.iter().map(|s| s.labels.clone()).collect();
+            let heads = net.forward(&run.graph, run.input(&samples, self.device));
+            let (loss, terms) = yolo_loss(
+                &heads,
+                &labels,
+                &run.anchors,
+                run.classes,
+                run.manifest.tile,
+            );
+            if !terms.total().is_finite() {
+                return Err(Error::parameter(
+                    "lr",
+                    format!(
+                        "the loss diverged at epoch {} step {k}: lower the learning rate",
+                        epoch + 1
+                    ),
+                ));
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            lr = learning_rate(settings, *step, self.total_steps);
+            net = optimizer.step(lr, net, grads);
+            *step += 1;
+            sum.add(&terms, chunk.len() as f64);
+            seen += chunk.len();
+            self.report(epoch, k, terms.total())?;
+        }
+        let mut train_mean = LossTerms::default();
+        train_mean.add(&sum, 1.0 / seen.max(1) as f64);
+        Ok((net, train_mean, lr))
+    }
+
+    /// The samples of one batch, augmented, then cropped at a random place when the run trains
+    /// on crops smaller than the tiles.
+    fn augmented(&self, chunk: &[TileEntry], rng: &mut ChaCha8Rng) -> Result<Vec<Sample>> {
+        let (run, settings) = (self.run, &self.settings);
+        let mut samples = run.samples(chunk)?;
+        for s in &mut samples {
+            augment(s, &settings.augmentation, &run.manifest.channels[0], rng);
+            if let Some(size) = settings.crop.filter(|&c| c < run.manifest.tile) {
+                let room = run.manifest.tile - size;
+                let (x0, y0) = (rng.random_range(0..=room), rng.random_range(0..=room));
+                data::crop_tile(s, x0, y0, size, settings.augmentation.min_visible_fraction);
+            }
+        }
+        Ok(samples)
+    }
+
+    /// Report step `k` of epoch `epoch` (both from 0) with its loss.
+    fn report(&self, epoch: usize, k: usize, loss: f64) -> Result<()> {
+        let settings = &self.settings;
+        self.stage.step(
+            (epoch as f64 + (k + 1) as f64 / self.steps_per_epoch as f64) / settings.epochs as f64,
+            &format!(
+                "epoch {}/{} step {}/{} loss {:.3}",
+                epoch + 1,
+                settings.epochs,
+                k + 1,
+                self.steps_per_epoch,
+                loss
+            ),
+        )
+    }
+}
+
+/// The exported model's metadata: the run's classes, anchors, normalisation, tile and
+/// architecture, and where the weights came from.
+fn trained_metadata(run: &Run, state: &TrainState, dataset: &Path) -> ModelMetadata {
+    let settings = &state.settings;
+    ModelMetadata {
         format_version: contract::FORMAT_VERSION,
         name: settings.name.clone(),
         classes: run.manifest.classes.clone(),
@@ -571,22 +698,13 @@ pub fn train(
             note: "trained on simulated interferograms unless the dataset says otherwise; see the model card".into(),
         },
         recommended_confidence: None,
-    };
-    let error = export_checked(&run, &best, &metadata, out, &device.clone().inner())?;
-    Ok(TrainReport {
-        history: state.history,
-        best_epoch: state.best_epoch,
-        stopped_early,
-        export_max_relative_error: error,
-        metadata,
-        checkpoint_dir: ckpt,
-    })
+    }
 }
 
 fn save_checkpoint(
     ckpt: &Path,
     net: &Yolov3Net,
-    optimizer: &burn::optim::ModuleOptimizer,
+    optimizer: &ModuleOptimizer,
     state: &TrainState,
 ) -> Result<()> {
     let failed = |path: PathBuf| {
