@@ -156,10 +156,7 @@ pub fn detect_pair(
     let scratch = tempfile::Builder::new()
         .prefix(".fringewatch-batch-")
         .tempdir_in(scratch_parent)
-        .map_err(|source| Error::Io {
-            path: scratch_parent.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| Error::io(scratch_parent, source))?;
     let opened = open_product(product)?;
     let prepared = prepare(
         &opened,

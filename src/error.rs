@@ -78,10 +78,16 @@ impl Error {
             std::io::ErrorKind::NotFound => Error::NotFound {
                 path: path.to_path_buf(),
             },
-            _ => Error::Io {
-                path: path.to_path_buf(),
-                source,
-            },
+            _ => Error::io(path, source),
+        }
+    }
+
+    /// A plain I/O failure on `path` ([`Error::Io`]); see [`Error::reading`] for reads, where a
+    /// missing file is reported as [`Error::NotFound`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
         }
     }
 

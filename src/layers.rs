@@ -38,10 +38,7 @@ pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) ->
         crate::terrain::layer::PC1_BYTES_PER_CELL,
     )?;
     crate::raster::budget::check_disk(&dir.join("stack.tif"), (width * height) as f64 * 20.0)?;
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::io(dir.to_path_buf(), source))?;
     let (isl, pc1, stack) = (
         dir.join("isl.tif"),
         dir.join("pc1.tif"),

@@ -26,7 +26,16 @@ pub struct Stage<'a> {
     pub span: f64,
 }
 
-impl Stage<'_> {
+impl<'a> Stage<'a> {
+    /// The whole of `parent`'s range, `[0, 1]`: reports pass through unchanged.
+    pub fn whole(parent: &'a dyn Progress) -> Self {
+        Stage {
+            parent,
+            start: 0.0,
+            span: 1.0,
+        }
+    }
+
     /// Report `fraction` of this stage; `Err(Cancelled)` when the parent asks to stop.
     pub fn step(&self, fraction: f64, message: &str) -> Result<()> {
         let f = self.start + self.span * fraction.clamp(0.0, 1.0);
@@ -35,6 +44,12 @@ impl Stage<'_> {
         } else {
             Err(Error::Cancelled)
         }
+    }
+
+    /// The stage's last report, once its output is in place: a cancel asked now comes too late
+    /// to undo anything, so it is no error (the output is complete and stays).
+    pub fn done(&self, message: &str) {
+        let _ = self.parent.report(self.start + self.span, message);
     }
 }
 

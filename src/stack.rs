@@ -63,11 +63,7 @@ pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
             writer.set_metadata(&key, &value)?;
         }
     }
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = Stage::whole(progress);
     for (row0, rows) in strips(grid.height, STRIP_ROWS) {
         stage.step(row0 as f64 / grid.height as f64, "stacking")?;
         let block = grid.window(0, row0 as isize, grid.width, rows);
@@ -96,7 +92,8 @@ pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
     }
     writer.set_metadata("FRINGEWATCH_CHANNELS", &CHANNELS.join(","))?;
     writer.finish()?;
-    stage.step(1.0, "stack written")
+    stage.done("stack written");
+    Ok(())
 }
 
 /// Exact minimum and maximum of band 1.

@@ -456,3 +456,63 @@ fn the_layer_chain_reports_one_monotone_progress() {
         seen.last().unwrap()
     );
 }
+
+/// A cancel that arrives with a layer's last report, once the file is in place, comes too late
+/// to undo anything: the call succeeds and its output stays (the CLI said "interrupted … removed"
+/// while the file existed).
+#[test]
+fn a_cancel_at_the_last_report_keeps_the_finished_output() {
+    use fringewatch::progress::Progress;
+    struct CancelAtTheEnd;
+    impl Progress for CancelAtTheEnd {
+        fn report(&self, fraction: f64, _message: &str) -> bool {
+            fraction < 1.0
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let grid = utm32n_grid(120, 90, 15.0);
+    write_tif(&p("dem.tif"), &grid, &hills(90, 120));
+    write_tif(&p("coh.tif"), &grid, &Array2::from_elem((90, 120), 0.8));
+    write_tif(&p("phase.tif"), &grid, &Array2::from_elem((90, 120), 0.5));
+    let pc1 = compute_pc1(
+        &p("dem.tif"),
+        None,
+        &p("pc1.tif"),
+        &Pc1Settings::default(),
+        &CancelAtTheEnd,
+    );
+    assert!(pc1.is_ok() && p("pc1.tif").exists() && p("pc1.json").exists());
+    let job = IslJob {
+        dem: p("dem.tif"),
+        coherence: p("coh.tif"),
+        incidence: Incidence::Degrees(38.0),
+        look: Look::Heading(-10.5),
+        like: None,
+        out: p("isl.tif"),
+        weight: CoherenceWeight::default(),
+        gradient: GradientMethod::ZevenbergenThorne,
+    };
+    assert!(compute_isl(&job, &CancelAtTheEnd).is_ok() && p("isl.tif").exists());
+    let stack = StackJob {
+        phase: p("phase.tif"),
+        isl: p("isl.tif"),
+        pc1: p("pc1.tif"),
+        out: p("stack.tif"),
+        uint16: false,
+    };
+    assert!(build_stack(&stack, &CancelAtTheEnd).is_ok() && p("stack.tif").exists());
+    // a cancel before the end still leaves nothing
+    struct CancelAtOnce;
+    impl Progress for CancelAtOnce {
+        fn report(&self, _fraction: f64, _message: &str) -> bool {
+            false
+        }
+    }
+    std::fs::remove_file(p("stack.tif")).unwrap();
+    assert!(matches!(
+        build_stack(&stack, &CancelAtOnce),
+        Err(fringewatch::Error::Cancelled)
+    ));
+    assert!(!p("stack.tif").exists());
+}

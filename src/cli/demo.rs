@@ -67,10 +67,7 @@ pub(crate) fn run(args: DemoArgs, quiet: bool) -> Result<()> {
             ));
         }
     }
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::Io {
-        path: args.out.clone(),
-        source: e,
-    })?;
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(args.out.clone(), e))?;
     simulated_part(&args, quiet)?;
     let data = args.data.clone().or_else(|| {
         let p = PathBuf::from("../shared/data/real");
@@ -79,10 +76,7 @@ pub(crate) fn run(args: DemoArgs, quiet: bool) -> Result<()> {
     match data {
         Some(dir) if !args.synthetic_only => {
             let real_out = args.out.join("real");
-            std::fs::create_dir_all(&real_out).map_err(|e| Error::Io {
-                path: real_out.clone(),
-                source: e,
-            })?;
+            std::fs::create_dir_all(&real_out).map_err(|e| Error::io(real_out.clone(), e))?;
             let scene = real_scene(&dir, &real_out)?;
             real_part(&scene, &real_out, quiet)
         }
@@ -103,10 +97,7 @@ fn simulated_part(args: &DemoArgs, quiet: bool) -> Result<()> {
     };
     let scene_dir = args.out.join("scene_0000");
     if scene_dir.exists() {
-        std::fs::remove_dir_all(&scene_dir).map_err(|e| Error::Io {
-            path: scene_dir.clone(),
-            source: e,
-        })?;
+        std::fs::remove_dir_all(&scene_dir).map_err(|e| Error::io(scene_dir.clone(), e))?;
     }
     let bar = Bar::new(quiet, "simulate");
     let scene = simulate_scene(&settings, "scene_0000", args.seed, None, &bar)?;
@@ -148,10 +139,7 @@ fn simulated_part(args: &DemoArgs, quiet: bool) -> Result<()> {
     };
     let out = args.out.join("detections.gpkg");
     if out.exists() {
-        std::fs::remove_file(&out).map_err(|e| Error::Io {
-            path: out.clone(),
-            source: e,
-        })?;
+        std::fs::remove_file(&out).map_err(|e| Error::io(out.clone(), e))?;
     }
     let (_, metadata) = fringewatch::model::onnx::read_model(&model)?;
     let confidence = metadata.default_confidence();

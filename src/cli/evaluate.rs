@@ -207,10 +207,7 @@ fn report(e: &Evaluation, args: &EvaluateArgs) -> Result<()> {
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(e)
             .map_err(|err| Error::parameter("json", err.to_string()))?;
-        std::fs::write(path, text).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+        std::fs::write(path, text).map_err(|source| Error::io(path.clone(), source))?;
     }
     if let Some(path) = &args.plot {
         let curves: Vec<(String, Vec<(f64, f64)>)> = e

@@ -177,10 +177,7 @@ pub(crate) fn write_summary(
     if let Some(path) = path {
         let text = serde_json::to_string_pretty(summary)
             .map_err(|e| Error::parameter("summary", e.to_string()))?;
-        std::fs::write(path, text).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        std::fs::write(path, text).map_err(|source| Error::io(path.to_path_buf(), source))?;
     }
     Ok(())
 }

@@ -57,10 +57,8 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
     let layer_dir = match (&args.keep_layers, &args.product) {
         (Some(dir), _) => Some(dir.clone()),
         (None, Some(_)) => {
-            let dir = tempfile::tempdir().map_err(|source| Error::Io {
-                path: std::env::temp_dir(),
-                source,
-            })?;
+            let dir =
+                tempfile::tempdir().map_err(|source| Error::io(std::env::temp_dir(), source))?;
             let path = dir.path().to_path_buf();
             scratch = Some(dir);
             Some(path)

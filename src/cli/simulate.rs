@@ -71,10 +71,8 @@ fn load_settings(args: &SimulateArgs) -> Result<SimulationSettings> {
     };
     let mut settings = match &args.settings {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| Error::io(path.clone(), source))?;
             base.overridden_by(&text).map_err(|e| {
                 Error::bad_input(path, format!("not valid simulation settings: {e}"))
             })?
@@ -104,10 +102,7 @@ pub(crate) fn simulate(args: SimulateArgs, quiet: bool) -> Result<()> {
         return Err(Error::parameter("out", "give --out DIR"));
     };
     let created = !out_dir.exists();
-    std::fs::create_dir_all(&out_dir).map_err(|source| Error::Io {
-        path: out_dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&out_dir).map_err(|source| Error::io(out_dir.clone(), source))?;
     let result = simulate_into(&args, &settings, &out_dir, quiet);
     if result.is_err() && created {
         // a folder this call made and that holds nothing (remove_dir refuses a non-empty one)

@@ -62,11 +62,7 @@ pub fn evaluate_split(
         Split::Test => &manifest.test,
     };
     let tile = manifest.tile;
-    let stage = crate::progress::Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = crate::progress::Stage::whole(progress);
     let mut predictions = Vec::new();
     let mut truths = Vec::new();
     for (k, chunk) in entries.chunks(8).enumerate() {

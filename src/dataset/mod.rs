@@ -208,25 +208,7 @@ pub fn build_dataset(
     if scenes.is_empty() {
         return Err(Error::parameter("scenes", "no scene directory given"));
     }
-    // Tiles are named after their scene folder: two folders of one name would overwrite each
-    // other's tiles and labels.
-    let mut seen = std::collections::HashMap::new();
-    for dir in scenes {
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-        if let Some(name) = name {
-            if let Some(first) = seen.insert(name.clone(), dir) {
-                return Err(Error::parameter(
-                    "scenes",
-                    format!(
-                        "{} and {} have the same folder name '{name}' (tiles are named after it): \
-                         rename or link one under another name",
-                        first.display(),
-                        dir.display()
-                    ),
-                ));
-            }
-        }
-    }
+    check_scene_names(scenes)?;
     if out.exists()
         && std::fs::read_dir(out)
             .map(|mut d| d.next().is_some())
@@ -244,21 +226,38 @@ pub fn build_dataset(
     let result = fill_dataset(scenes, &staging, settings, progress);
     let placed = result.and_then(|manifest| {
         if out.exists() {
-            std::fs::remove_dir(out).map_err(|source| Error::Io {
-                path: out.to_path_buf(),
-                source,
-            })?;
+            std::fs::remove_dir(out).map_err(|source| Error::io(out, source))?;
         }
-        std::fs::rename(&staging, out).map_err(|source| Error::Io {
-            path: out.to_path_buf(),
-            source,
-        })?;
+        std::fs::rename(&staging, out).map_err(|source| Error::io(out, source))?;
         Ok(manifest)
     });
     if placed.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
     }
     placed
+}
+
+/// Refuse two scene folders of one name: tiles are named after their scene folder, so they would
+/// overwrite each other's tiles and labels.
+fn check_scene_names(scenes: &[PathBuf]) -> Result<()> {
+    let mut seen = std::collections::HashMap::new();
+    for dir in scenes {
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(name) = name {
+            if let Some(first) = seen.insert(name.clone(), dir) {
+                return Err(Error::parameter(
+                    "scenes",
+                    format!(
+                        "{} and {} have the same folder name '{name}' (tiles are named after it): \
+                         rename or link one under another name",
+                        first.display(),
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The tiles, labels, layers and manifest of a dataset of `scenes`, into the folder `out`.
@@ -269,15 +268,11 @@ fn fill_dataset(
     progress: &dyn Progress,
 ) -> Result<Manifest> {
     for dir in ["tiles", "labels", "layers"] {
-        std::fs::create_dir_all(out.join(dir)).map_err(|source| Error::Io {
-            path: out.join(dir),
-            source,
-        })?;
+        std::fs::create_dir_all(out.join(dir))
+            .map_err(|source| Error::io(out.join(dir), source))?;
     }
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
     let mut entries: Vec<(TileEntry, Vec<TileLabel>)> = Vec::new();
-    let mut names = Vec::new();
-    let tile = settings.tile;
     for (k, scene_dir) in scenes.iter().enumerate() {
         let name = scene_dir
             .file_name()
@@ -288,92 +283,183 @@ fn fill_dataset(
             start: k as f64 / scenes.len() as f64,
             span: 1.0 / scenes.len() as f64,
         };
-        let truth = scene_dir.join("truth.gpkg");
-        if !truth.exists() {
-            return Err(Error::bad_input(
-                scene_dir,
-                "no truth.gpkg: a dataset scene needs labelled boxes",
-            ));
-        }
-        let stack_path = scene_stack(
-            scene_dir,
-            &out.join("layers").join(&name),
-            &Stage {
-                parent: &part,
-                start: 0.0,
-                span: 0.7,
-            },
-        )?;
-        let (stack_file, bands) = read_stack(&stack_path)?;
-        let grid = stack_file.grid().clone();
-        let labels = scene_labels(&truth, &grid)?;
-        let rows = tile_origins(grid.height, tile, 0);
-        let cols = tile_origins(grid.width, tile, 0);
-        for &row0 in &rows {
-            for &col0 in &cols {
-                let mut tile_labels = Vec::new();
-                for l in &labels {
-                    if let Some((b, share)) = clip_to_tile(&l.bbox, col0, row0, tile) {
-                        if share >= settings.min_visible_fraction {
-                            tile_labels.push(TileLabel {
-                                class: l.class,
-                                bbox: b,
-                            });
-                        }
-                    }
-                }
-                let keep = !tile_labels.is_empty()
-                    || rng.random_bool(settings.empty_tile_fraction.clamp(0.0, 1.0));
-                if !keep {
-                    continue;
-                }
-                let tile_name = format!("{name}_r{row0:05}_c{col0:05}");
-                let all_nodata = write_tile(
-                    &out.join("tiles").join(format!("{tile_name}.tif")),
-                    &grid,
-                    &bands,
-                    row0,
-                    col0,
-                    tile,
-                )?;
-                if all_nodata {
-                    let _ =
-                        std::fs::remove_file(out.join("tiles").join(format!("{tile_name}.tif")));
-                    continue;
-                }
-                let text: Vec<String> = tile_labels.iter().map(|l| yolo_line(l, tile)).collect();
-                let label_path = out.join("labels").join(format!("{tile_name}.txt"));
-                std::fs::write(
-                    &label_path,
-                    text.join("\n") + if text.is_empty() { "" } else { "\n" },
-                )
-                .map_err(|source| Error::Io {
-                    path: label_path,
-                    source,
-                })?;
-                entries.push((
-                    TileEntry {
-                        name: tile_name,
-                        scene: name.clone(),
-                        row0,
-                        col0,
-                        boxes: tile_labels.len(),
-                    },
-                    tile_labels,
-                ));
-            }
-        }
-        names.push(name);
+        entries.extend(tile_scene(
+            scene_dir, &name, out, settings, &mut rng, &part,
+        )?);
         part.step(1.0, "tiles written")?;
     }
     entries.shuffle(&mut rng);
+    let tally = split_entries(entries, out, settings)?;
+    let anchors = anchors::kmeans_anchors(&tally.train_boxes, settings.anchors, settings.seed).ok_or_else(|| {
+        Error::parameter(
+            "scenes",
+            format!("only {} distinct training boxes: at least {} are needed for the anchors; add scenes", tally.train_boxes.len(), settings.anchors),
+        )
+    })?;
+    let [train, validation, test] = tally.splits;
+    let manifest = Manifest {
+        format_version: 1,
+        classes: SignalClass::ALL
+            .iter()
+            .map(|c| c.code().to_string())
+            .collect(),
+        anchors,
+        channels: channel_norms(tally.sums),
+        tile: settings.tile,
+        train,
+        validation,
+        test,
+        scenes: scenes.iter().map(|p| p.display().to_string()).collect(),
+        class_counts: tally.class_counts,
+        settings: settings.clone(),
+    };
+    let path = out.join("dataset.json");
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| Error::parameter("manifest", e.to_string()))?;
+    std::fs::write(&path, text).map_err(|source| Error::io(path, source))?;
+    Ok(manifest)
+}
+
+/// The tiles of one scene (`name`) with their labels: its layers computed into `layers/NAME`,
+/// then every tile with a label, and a drawn share of those without, written with its label file
+/// (a tile without any valid pixel is dropped).
+fn tile_scene(
+    scene_dir: &Path,
+    name: &str,
+    out: &Path,
+    settings: &DatasetSettings,
+    rng: &mut ChaCha8Rng,
+    part: &Stage,
+) -> Result<Vec<(TileEntry, Vec<TileLabel>)>> {
+    let tile = settings.tile;
+    let truth = scene_dir.join("truth.gpkg");
+    if !truth.exists() {
+        return Err(Error::bad_input(
+            scene_dir,
+            "no truth.gpkg: a dataset scene needs labelled boxes",
+        ));
+    }
+    let stack_path = scene_stack(
+        scene_dir,
+        &out.join("layers").join(name),
+        &Stage {
+            parent: part,
+            start: 0.0,
+            span: 0.7,
+        },
+    )?;
+    let (stack_file, bands) = read_stack(&stack_path)?;
+    let grid = stack_file.grid().clone();
+    let labels = scene_labels(&truth, &grid)?;
+    let rows = tile_origins(grid.height, tile, 0);
+    let cols = tile_origins(grid.width, tile, 0);
+    let mut entries = Vec::new();
+    for &row0 in &rows {
+        for &col0 in &cols {
+            let tile_labels = labels_in_tile(&labels, row0, col0, settings);
+            let keep = !tile_labels.is_empty()
+                || rng.random_bool(settings.empty_tile_fraction.clamp(0.0, 1.0));
+            if !keep {
+                continue;
+            }
+            let tile_name = format!("{name}_r{row0:05}_c{col0:05}");
+            let origin = (row0, col0);
+            if !write_tile_files(out, &tile_name, &grid, &bands, origin, &tile_labels, tile)? {
+                continue;
+            }
+            entries.push((
+                TileEntry {
+                    name: tile_name,
+                    scene: name.to_string(),
+                    row0,
+                    col0,
+                    boxes: tile_labels.len(),
+                },
+                tile_labels,
+            ));
+        }
+    }
+    Ok(entries)
+}
+
+/// The labels of a tile at (`row0`, `col0`): boxes clipped to it, kept when at least
+/// `min_visible_fraction` of their area is in it.
+fn labels_in_tile(
+    labels: &[TileLabel],
+    row0: usize,
+    col0: usize,
+    settings: &DatasetSettings,
+) -> Vec<TileLabel> {
+    let mut tile_labels = Vec::new();
+    for l in labels {
+        if let Some((b, share)) = clip_to_tile(&l.bbox, col0, row0, settings.tile) {
+            if share >= settings.min_visible_fraction {
+                tile_labels.push(TileLabel {
+                    class: l.class,
+                    bbox: b,
+                });
+            }
+        }
+    }
+    tile_labels
+}
+
+/// Write tile `tile_name` at `origin` (row, column) to `tiles/` and its labels to `labels/`;
+/// false (and no files) when the tile holds no valid pixel.
+fn write_tile_files(
+    out: &Path,
+    tile_name: &str,
+    grid: &crate::raster::Grid,
+    bands: &[Array2<f32>; 3],
+    origin: (usize, usize),
+    labels: &[TileLabel],
+    tile: usize,
+) -> Result<bool> {
+    let (row0, col0) = origin;
+    let tile_path = out.join("tiles").join(format!("{tile_name}.tif"));
+    let all_nodata = write_tile(&tile_path, grid, bands, row0, col0, tile)?;
+    if all_nodata {
+        let _ = std::fs::remove_file(tile_path);
+        return Ok(false);
+    }
+    let text: Vec<String> = labels.iter().map(|l| yolo_line(l, tile)).collect();
+    let label_path = out.join("labels").join(format!("{tile_name}.txt"));
+    std::fs::write(
+        &label_path,
+        text.join("\n") + if text.is_empty() { "" } else { "\n" },
+    )
+    .map_err(|source| Error::io(label_path, source))?;
+    Ok(true)
+}
+
+/// The shuffled tiles cut into the train, validation and test splits, with what the manifest
+/// counts over them.
+struct SplitTally {
+    splits: [Vec<TileEntry>; 3],
+    /// Label counts per class (in class order) for train, validation and test.
+    class_counts: [[usize; 4]; 3],
+    /// (width, height) of every training box, pixels.
+    train_boxes: Vec<(f64, f64)>,
+    /// Per channel over the training tiles' valid pixels: Σx, Σx², count.
+    sums: [(f64, f64, u64); 3],
+}
+
+/// Cut the shuffled `entries` into the splits of `settings.split`, counting labels per class and
+/// gathering the training boxes and the training tiles' channel sums.
+fn split_entries(
+    entries: Vec<(TileEntry, Vec<TileLabel>)>,
+    out: &Path,
+    settings: &DatasetSettings,
+) -> Result<SplitTally> {
     let n = entries.len();
     let n_train = ((n as f64) * settings.split.0).round() as usize;
     let n_val = ((n as f64) * settings.split.1).round() as usize;
-    let mut class_counts = [[0usize; 4]; 3];
-    let mut splits: [Vec<TileEntry>; 3] = [Vec::new(), Vec::new(), Vec::new()];
-    let mut train_boxes = Vec::new();
-    let mut sums = [(0.0f64, 0.0f64, 0u64); 3];
+    let mut tally = SplitTally {
+        splits: [Vec::new(), Vec::new(), Vec::new()],
+        class_counts: [[0usize; 4]; 3],
+        train_boxes: Vec::new(),
+        sums: [(0.0f64, 0.0f64, 0u64); 3],
+    };
     for (i, (entry, labels)) in entries.into_iter().enumerate() {
         let split = if i < n_train {
             0
@@ -383,31 +469,38 @@ fn fill_dataset(
             2
         };
         for l in &labels {
-            class_counts[split][l.class.min(3)] += 1;
+            tally.class_counts[split][l.class.min(3)] += 1;
             if split == 0 {
-                train_boxes.push((l.bbox[2] - l.bbox[0], l.bbox[3] - l.bbox[1]));
+                tally
+                    .train_boxes
+                    .push((l.bbox[2] - l.bbox[0], l.bbox[3] - l.bbox[1]));
             }
         }
         if split == 0 {
             let path = out.join("tiles").join(format!("{}.tif", entry.name));
-            let file = RasterFile::open(&path)?;
-            for (b, sum) in sums.iter_mut().enumerate() {
-                for v in file.read_band(b + 1)?.iter().filter(|v| v.is_finite()) {
-                    sum.0 += f64::from(*v);
-                    sum.1 += f64::from(*v) * f64::from(*v);
-                    sum.2 += 1;
-                }
-            }
+            add_channel_sums(&path, &mut tally.sums)?;
         }
-        splits[split].push(entry);
+        tally.splits[split].push(entry);
     }
-    let anchors = anchors::kmeans_anchors(&train_boxes, settings.anchors, settings.seed).ok_or_else(|| {
-        Error::parameter(
-            "scenes",
-            format!("only {} distinct training boxes: at least {} are needed for the anchors; add scenes", train_boxes.len(), settings.anchors),
-        )
-    })?;
-    let channels = CHANNELS
+    Ok(tally)
+}
+
+/// Add the valid pixels of tile `path` to the per-channel sums (Σx, Σx², count).
+fn add_channel_sums(path: &Path, sums: &mut [(f64, f64, u64); 3]) -> Result<()> {
+    let file = RasterFile::open(path)?;
+    for (b, sum) in sums.iter_mut().enumerate() {
+        for v in file.read_band(b + 1)?.iter().filter(|v| v.is_finite()) {
+            sum.0 += f64::from(*v);
+            sum.1 += f64::from(*v) * f64::from(*v);
+            sum.2 += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The channel normalisation (mean, standard deviation; 1 for a constant channel) from the sums.
+fn channel_norms(sums: [(f64, f64, u64); 3]) -> Vec<ChannelNorm> {
+    CHANNELS
         .iter()
         .zip(sums)
         .map(|(name, (s, s2, n))| {
@@ -420,29 +513,7 @@ fn fill_dataset(
                 std: if std > 1e-9 { std } else { 1.0 },
             }
         })
-        .collect();
-    let [train, validation, test] = splits;
-    let manifest = Manifest {
-        format_version: 1,
-        classes: SignalClass::ALL
-            .iter()
-            .map(|c| c.code().to_string())
-            .collect(),
-        anchors,
-        channels,
-        tile,
-        train,
-        validation,
-        test,
-        scenes: scenes.iter().map(|p| p.display().to_string()).collect(),
-        class_counts,
-        settings: settings.clone(),
-    };
-    let path = out.join("dataset.json");
-    let text = serde_json::to_string_pretty(&manifest)
-        .map_err(|e| Error::parameter("manifest", e.to_string()))?;
-    std::fs::write(&path, text).map_err(|source| Error::Io { path, source })?;
-    Ok(manifest)
+        .collect()
 }
 
 /// Write one 3-band tile (padded with nodata past the raster); true when it holds no valid pixel.
@@ -505,10 +576,8 @@ pub fn read_tile(
 /// Read the labels of dataset tile `name` (`labels/NAME.txt`) in tile pixels.
 pub fn read_tile_labels(dataset: &Path, name: &str, size: usize) -> Result<Vec<TileLabel>> {
     let label_path = dataset.join("labels").join(format!("{name}.txt"));
-    let text = std::fs::read_to_string(&label_path).map_err(|source| Error::Io {
-        path: label_path.clone(),
-        source,
-    })?;
+    let text =
+        std::fs::read_to_string(&label_path).map_err(|source| Error::io(&label_path, source))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -521,10 +590,7 @@ pub fn read_tile_labels(dataset: &Path, name: &str, size: usize) -> Result<Vec<T
 /// Read a dataset manifest.
 pub fn read_manifest(dataset: &Path) -> Result<Manifest> {
     let path = dataset.join("dataset.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::io(&path, source))?;
     serde_json::from_str(&text)
         .map_err(|e| Error::bad_input(&path, format!("not a fringewatch dataset manifest: {e}")))
 }

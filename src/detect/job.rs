@@ -216,10 +216,7 @@ impl Detector {
         let temp;
         let layers = match keep_layers {
             Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
+                std::fs::create_dir_all(dir).map_err(|source| Error::io(dir, source))?;
                 dir.to_path_buf()
             }
             None => {
@@ -231,10 +228,7 @@ impl Detector {
                 temp = tempfile::Builder::new()
                     .prefix(".fringewatch-layers-")
                     .tempdir_in(parent)
-                    .map_err(|source| Error::Io {
-                        path: parent.to_path_buf(),
-                        source,
-                    })?;
+                    .map_err(|source| Error::io(parent, source))?;
                 temp.path().to_path_buf()
             }
         };

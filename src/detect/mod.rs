@@ -164,11 +164,7 @@ pub fn detect_stack(
     let stds = [0, 1, 2].map(|c| metadata.channels[c].std as f32);
     let rows = tile_origins(grid.height, tile, settings.overlap);
     let cols = tile_origins(grid.width, tile, settings.overlap);
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = Stage::whole(progress);
     let threads = rayon::current_num_threads().max(1);
     let chunk = settings.batch.max(1);
     // Decoded down to the merge's completion floor whatever the confidence, so the boxes above

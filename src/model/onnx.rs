@@ -345,10 +345,7 @@ pub fn write_onnx(model: &ModelProto, path: &Path) -> Result<()> {
         .and_then(|_| std::fs::rename(&temp, path))
         .map_err(|source| {
             let _ = std::fs::remove_file(&temp);
-            Error::Io {
-                path: path.to_path_buf(),
-                source,
-            }
+            Error::io(path, source)
         })
 }
 

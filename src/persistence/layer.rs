@@ -5,14 +5,14 @@ use chrono::NaiveDate;
 use geo::{Coord, LineString, Polygon};
 use serde::Serialize;
 
-use super::{persistent_areas, Interferogram, MatchRule, Observation};
+use super::{persistent_areas, Interferogram, MatchRule, Observation, PersistentArea};
 use crate::detect::output::{FOOTPRINT_KEY, REVIEW_VALUES};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::Crs;
 use crate::vector::gpkg::{read_layer, write_layer, WriteOptions};
 use crate::vector::{
-    FieldKind, FieldSpec, LayerRef, LayerSpec, PolygonFeature, ReadFeature, Value,
+    FieldKind, FieldSpec, LayerRef, LayerSpec, PolygonFeature, ReadFeature, ReadLayer, Value,
 };
 
 /// What a persistence run did.
@@ -138,11 +138,7 @@ pub fn persistence_of_layer(
     progress: &dyn Progress,
 ) -> Result<PersistenceSummary> {
     let mut summary = empty_summary(interferograms.len(), rule)?;
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = Stage::whole(progress);
     stage.step(0.0, "reading detections")?;
     let layer = read_layer(&detections.path, detections.layer.as_deref())?;
     let label = format!("{}:{}", detections.path.display(), layer.name);
@@ -156,13 +152,7 @@ pub fn persistence_of_layer(
         if footprint.is_none() {
             summary.without_footprint.push(id.clone());
         }
-        listed.push(Interferogram {
-            id: id.clone(),
-            primary_date: first.and_then(|f| date(f.attribute("primary_date"))),
-            secondary_date: first.and_then(|f| date(f.attribute("secondary_date"))),
-            orbit: first.and_then(|f| text(f.attribute("orbit"))),
-            footprint,
-        });
+        listed.push(interferogram(id.clone(), first, footprint));
     }
     let same = |points: &[(f64, f64)]| -> Result<Vec<(f64, f64)>> { Ok(points.to_vec()) };
     let mut observations = Vec::new();
@@ -240,40 +230,13 @@ pub fn persistence_files(
     let mut observations = Vec::new();
     let mut interferograms = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = Stage::whole(progress);
     for (source, input) in inputs.iter().enumerate() {
         stage.step(
             0.6 * source as f64 / inputs.len() as f64,
             "reading detections",
         )?;
-        let layer = read_layer(&input.path, input.layer.as_deref())?;
-        let label = format!("{}:{}", input.path.display(), layer.name);
-        // the same layer twice would count each of its detections as seen twice
-        let identity = (
-            crate::raster::io::resolved_path(&input.path),
-            layer.name.clone(),
-        );
-        crate::vector::check_layer_not_an_input(
-            &out.path,
-            &out_layer,
-            &[(&input.path, &layer.name)],
-        )?;
-        if !seen.insert(identity) {
-            return Err(Error::parameter(
-                "detections",
-                format!("{label} is given twice: give each interferogram's detection layer once"),
-            ));
-        }
-        if layer.crs_wkt.is_empty() {
-            return Err(Error::bad_input(
-                &input.path,
-                "the detection layer has no CRS",
-            ));
-        }
+        let (layer, label) = read_detection_layer(input, out, &out_layer, &mut seen)?;
         let crs =
             Crs::from_definition(&layer.crs_wkt).map_err(|e| Error::bad_input(&input.path, e))?;
         let (target_wkt, target_crs) =
@@ -287,32 +250,16 @@ pub fn persistence_files(
                     .map_err(|e| Error::Proj(format!("{label} to the first layer's CRS: {e}")))?,
             )
         };
-        let project = |points: &[(f64, f64)]| -> Result<Vec<(f64, f64)>> {
-            match &transform {
-                None => Ok(points.to_vec()),
-                Some(t) => points
-                    .iter()
-                    .map(|&p| {
-                        t.convert(p)
-                            .map_err(|e| Error::Proj(format!("{label}: {e}")))
-                    })
-                    .collect(),
-            }
-        };
-        let first = layer.features.first();
+        let project = |points: &[(f64, f64)]| project_points(transform.as_ref(), points, &label);
         let footprint = footprint_in(layer.metadata_item(FOOTPRINT_KEY), target_wkt, &label)?;
         if footprint.is_none() {
             summary.without_footprint.push(label.clone());
         }
-        interferograms.push(Interferogram {
-            id: first
-                .and_then(|f| text(f.attribute("interferogram")))
-                .unwrap_or_else(|| label.clone()),
-            primary_date: first.and_then(|f| date(f.attribute("primary_date"))),
-            secondary_date: first.and_then(|f| date(f.attribute("secondary_date"))),
-            orbit: first.and_then(|f| text(f.attribute("orbit"))),
-            footprint,
-        });
+        let first = layer.features.first();
+        let id = first
+            .and_then(|f| text(f.attribute("interferogram")))
+            .unwrap_or_else(|| label.clone());
+        interferograms.push(interferogram(id, first, footprint));
         for feature in &layer.features {
             if let Some(observation) = observation_of(feature, source, &project)? {
                 observations.push(observation);
@@ -330,6 +277,70 @@ pub fn persistence_files(
         &stage,
         summary,
     )
+}
+
+/// Read one input's detection layer, with its label (`path:layer`), once it is known to be
+/// neither the output layer nor an input already read (`seen`), and to have a CRS.
+fn read_detection_layer(
+    input: &LayerRef,
+    out: &LayerRef,
+    out_layer: &str,
+    seen: &mut std::collections::HashSet<(std::path::PathBuf, String)>,
+) -> Result<(ReadLayer, String)> {
+    let layer = read_layer(&input.path, input.layer.as_deref())?;
+    let label = format!("{}:{}", input.path.display(), layer.name);
+    // the same layer twice would count each of its detections as seen twice
+    let identity = (
+        crate::raster::io::resolved_path(&input.path),
+        layer.name.clone(),
+    );
+    crate::vector::check_layer_not_an_input(&out.path, out_layer, &[(&input.path, &layer.name)])?;
+    if !seen.insert(identity) {
+        return Err(Error::parameter(
+            "detections",
+            format!("{label} is given twice: give each interferogram's detection layer once"),
+        ));
+    }
+    if layer.crs_wkt.is_empty() {
+        return Err(Error::bad_input(
+            &input.path,
+            "the detection layer has no CRS",
+        ));
+    }
+    Ok((layer, label))
+}
+
+/// `points` of the input `label` in the common CRS: through `transform`, or as they are.
+fn project_points(
+    transform: Option<&proj::Proj>,
+    points: &[(f64, f64)],
+    label: &str,
+) -> Result<Vec<(f64, f64)>> {
+    match transform {
+        None => Ok(points.to_vec()),
+        Some(t) => points
+            .iter()
+            .map(|&p| {
+                t.convert(p)
+                    .map_err(|e| Error::Proj(format!("{label}: {e}")))
+            })
+            .collect(),
+    }
+}
+
+/// Interferogram `id`, with its dates and orbit from one of its detections (`first`), if any.
+fn interferogram(
+    id: String,
+    first: Option<&ReadFeature>,
+    footprint: Option<Polygon<f64>>,
+) -> Interferogram {
+    Interferogram {
+        id,
+        primary_date: first.and_then(|f| date(f.attribute("primary_date"))),
+        secondary_date: first.and_then(|f| date(f.attribute("secondary_date"))),
+        orbit: first.and_then(|f| text(f.attribute("orbit"))),
+        footprint,
+    }
 }
 
 /// Cluster `observations` of `interferograms` (in CRS `crs`) and write the areas to `out`.
@@ -351,73 +362,14 @@ fn write_areas(
     summary.areas = areas.len();
     summary.persistent_areas = areas.iter().filter(|a| a.sources.len() >= 2).count();
 
-    let fields = [
-        ("class", FieldKind::Text),
-        ("class_votes", FieldKind::Text),
-        ("interferograms", FieldKind::Integer),
-        ("covering", FieldKind::Integer),
-        ("persistence", FieldKind::Real),
-        ("detections", FieldKind::Integer),
-        ("first_date", FieldKind::Text),
-        ("last_date", FieldKind::Text),
-        ("orbits", FieldKind::Text),
-        ("interferogram_ids", FieldKind::Text),
-        ("mean_score", FieldKind::Real),
-        ("max_score", FieldKind::Real),
-    ]
-    .map(|(n, k)| FieldSpec::new(n, k))
-    .into_iter()
-    .chain([FieldSpec::one_of("review", &REVIEW_VALUES)])
-    .collect::<Vec<_>>();
     let features: Vec<PolygonFeature> = areas
         .iter()
-        .map(|a| {
-            let ifgs: Vec<&Interferogram> = a.sources.iter().map(|&s| &interferograms[s]).collect();
-            let first = ifgs.iter().filter_map(|i| i.primary_date).min();
-            let last = ifgs.iter().filter_map(|i| i.secondary_date).max();
-            let orbits: std::collections::BTreeSet<&str> =
-                ifgs.iter().filter_map(|i| i.orbit.as_deref()).collect();
-            let date_value =
-                |d: Option<NaiveDate>| d.map(|d| Value::Text(d.to_string())).unwrap_or(Value::Null);
-            let b = a.bbox;
-            PolygonFeature::rectangle(
-                b[0],
-                b[1],
-                b[2],
-                b[3],
-                vec![
-                    Value::Text(a.class.clone()),
-                    Value::Text(
-                        a.votes
-                            .iter()
-                            .map(|(c, n)| format!("{c}:{n}"))
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    ),
-                    Value::Integer(a.sources.len() as i64),
-                    Value::Integer(a.covering.len() as i64),
-                    Value::Real(a.sources.len() as f64 / a.covering.len().max(1) as f64),
-                    Value::Integer(a.members.len() as i64),
-                    date_value(first),
-                    date_value(last),
-                    Value::Text(orbits.into_iter().collect::<Vec<_>>().join(",")),
-                    Value::Text(
-                        ifgs.iter()
-                            .map(|i| i.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    ),
-                    Value::Real(a.mean_score),
-                    Value::Real(a.max_score),
-                    Value::Text(REVIEW_VALUES[0].into()),
-                ],
-            )
-        })
+        .map(|a| area_feature(a, interferograms))
         .collect();
     let spec = LayerSpec {
         name: out.layer.clone().unwrap_or_else(|| DEFAULT_LAYER.into()),
         crs: crs.to_string(),
-        fields,
+        fields: area_fields(),
     };
     write_layer(
         &out.path,
@@ -435,6 +387,73 @@ fn write_areas(
         },
     )?;
     Ok(summary)
+}
+
+/// The fields of a persistence layer (the last, `review`, a choice of [`REVIEW_VALUES`]).
+fn area_fields() -> Vec<FieldSpec> {
+    [
+        ("class", FieldKind::Text),
+        ("class_votes", FieldKind::Text),
+        ("interferograms", FieldKind::Integer),
+        ("covering", FieldKind::Integer),
+        ("persistence", FieldKind::Real),
+        ("detections", FieldKind::Integer),
+        ("first_date", FieldKind::Text),
+        ("last_date", FieldKind::Text),
+        ("orbits", FieldKind::Text),
+        ("interferogram_ids", FieldKind::Text),
+        ("mean_score", FieldKind::Real),
+        ("max_score", FieldKind::Real),
+    ]
+    .map(|(n, k)| FieldSpec::new(n, k))
+    .into_iter()
+    .chain([FieldSpec::one_of("review", &REVIEW_VALUES)])
+    .collect()
+}
+
+/// The feature of area `a`: its box with class, votes, counts, dates, orbits, interferograms and
+/// scores, unreviewed.
+fn area_feature(a: &PersistentArea, interferograms: &[Interferogram]) -> PolygonFeature {
+    let ifgs: Vec<&Interferogram> = a.sources.iter().map(|&s| &interferograms[s]).collect();
+    let first = ifgs.iter().filter_map(|i| i.primary_date).min();
+    let last = ifgs.iter().filter_map(|i| i.secondary_date).max();
+    let orbits: std::collections::BTreeSet<&str> =
+        ifgs.iter().filter_map(|i| i.orbit.as_deref()).collect();
+    let date_value =
+        |d: Option<NaiveDate>| d.map(|d| Value::Text(d.to_string())).unwrap_or(Value::Null);
+    let b = a.bbox;
+    PolygonFeature::rectangle(
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        vec![
+            Value::Text(a.class.clone()),
+            Value::Text(
+                a.votes
+                    .iter()
+                    .map(|(c, n)| format!("{c}:{n}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Value::Integer(a.sources.len() as i64),
+            Value::Integer(a.covering.len() as i64),
+            Value::Real(a.sources.len() as f64 / a.covering.len().max(1) as f64),
+            Value::Integer(a.members.len() as i64),
+            date_value(first),
+            date_value(last),
+            Value::Text(orbits.into_iter().collect::<Vec<_>>().join(",")),
+            Value::Text(
+                ifgs.iter()
+                    .map(|i| i.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Value::Real(a.mean_score),
+            Value::Real(a.max_score),
+            Value::Text(REVIEW_VALUES[0].into()),
+        ],
+    )
 }
 
 /// The QGIS style stored with a persistence layer (`qgis_plugin/make_styles.py`): the more

@@ -52,10 +52,7 @@ pub fn read(folder: &Path) -> Result<Found> {
     };
     let metadata = match part(".txt") {
         Some(txt) => {
-            let text = std::fs::read_to_string(&txt).map_err(|source| Error::Io {
-                path: txt.clone(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(&txt).map_err(|source| Error::io(&txt, source))?;
             parse_metadata(&text)
         }
         None => Vec::new(),

@@ -122,10 +122,7 @@ fn pair_folder(folder: &Path) -> Result<Option<PathBuf>> {
         return Ok(None);
     }
     let mut pairs: Vec<PathBuf> = std::fs::read_dir(&pairs_dir)
-        .map_err(|source| Error::Io {
-            path: pairs_dir.clone(),
-            source,
-        })?
+        .map_err(|source| Error::io(&pairs_dir, source))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
         .collect();

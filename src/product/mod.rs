@@ -149,10 +149,7 @@ pub enum Found {
 
 /// Files in `folder` whose names end with `suffix`, sorted.
 fn files_ending(folder: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(folder).map_err(|source| Error::Io {
-        path: folder.to_path_buf(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(folder).map_err(|source| Error::io(folder, source))?;
     let mut found: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {

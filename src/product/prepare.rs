@@ -64,17 +64,9 @@ pub fn prepare(
     dir: &Path,
     progress: &dyn Progress,
 ) -> Result<Prepared> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::io(dir, source))?;
     let step = |fraction: f64, message: &str| {
-        crate::progress::Stage {
-            parent: progress,
-            start: 0.0,
-            span: 1.0,
-        }
-        .step(fraction, message)
+        crate::progress::Stage::whole(progress).step(fraction, message)
     };
     let phase_file = if product.phase_is_complex {
         RasterFile::open_complex_phase(&product.phase)?

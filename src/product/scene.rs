@@ -13,10 +13,8 @@ use crate::error::{Error, Result};
 /// The `scene.json` of a simulated scene folder.
 pub fn read_scene_json(folder: &Path) -> Result<serde_json::Value> {
     let json_path = folder.join("scene.json");
-    let text = std::fs::read_to_string(&json_path).map_err(|source| Error::Io {
-        path: json_path.clone(),
-        source,
-    })?;
+    let text =
+        std::fs::read_to_string(&json_path).map_err(|source| Error::io(&json_path, source))?;
     serde_json::from_str(&text).map_err(|e| Error::bad_input(&json_path, format!("not JSON: {e}")))
 }
 

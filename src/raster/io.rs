@@ -574,10 +574,7 @@ impl GeoTiffWriter {
                 problem: first_line(&e.to_string()),
             })?;
         }
-        std::fs::rename(&self.temp, &self.target).map_err(|e| Error::Io {
-            path: self.target.clone(),
-            source: e,
-        })
+        std::fs::rename(&self.temp, &self.target).map_err(|e| Error::io(&self.target, e))
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ndarray::Array2;
 use serde::Serialize;
 
 use super::{isl, AngleField, CoherenceWeight};
@@ -119,6 +120,35 @@ pub struct IslSummary {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> {
+    check_job(job)?;
+    let inputs = IslInputs::open(job)?;
+    let grid = &inputs.grid;
+    crate::raster::budget::check_disk(&job.out, grid.width as f64 * grid.height as f64 * 4.0)?;
+    let mut writer = GeoTiffWriter::create(&job.out, grid, &[Encoding::Float32], &["ISL"])?;
+    let stage = Stage::whole(progress);
+    let mut tally = IslTally::default();
+    for (row0, rows) in strips(grid.height, STRIP_ROWS) {
+        stage.step(row0 as f64 / grid.height as f64, "ISL")?;
+        let values = inputs.strip(job, row0, rows, &mut tally)?;
+        writer.write_rows(1, row0, values.view())?;
+    }
+    tally.check_inputs(job)?;
+    writer.set_metadata("FRINGEWATCH_LAYER", "ISL")?;
+    writer.set_metadata(
+        "FRINGEWATCH_ISL_PARAMETERS",
+        &format!(
+            "k={} gamma_m={} gradient={:?} incidence={:?} look={:?}",
+            job.weight.k, job.weight.gamma_m, job.gradient, job.incidence, job.look
+        ),
+    )?;
+    writer.finish()?;
+    stage.done("ISL");
+    Ok(tally.summary(grid))
+}
+
+/// Refuse a job whose output is not writable there or is one of its inputs, or whose coherence
+/// weight is out of range.
+fn check_job(job: &IslJob) -> Result<()> {
     check_output_path(&job.out)?;
     let mut inputs = vec![job.dem.as_path(), job.coherence.as_path()];
     inputs.extend(job.like.as_deref());
@@ -129,109 +159,108 @@ pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> 
         inputs.push(p);
     }
     check_not_an_input(&job.out, &inputs)?;
-    validate_weight(&job.weight)?;
-    let coherence = RasterFile::open(&job.coherence)?;
-    let dem = RasterFile::open(&job.dem)?;
-    let like = job.like.as_ref().map(RasterFile::open).transpose()?;
-    let (grid, grid_path): (Grid, &Path) = match &like {
-        Some(l) => (l.grid().clone(), l.path()),
-        None => (coherence.grid().clone(), coherence.path()),
-    };
-    require_overlap_grid(&dem, &grid, grid_path)?;
-    if like.is_some() {
-        require_overlap_grid(&coherence, &grid, grid_path)?;
-    }
-    let incidence_file = match &job.incidence {
-        Incidence::Raster(p) => {
-            let f = RasterFile::open(p)?;
-            require_overlap_grid(&f, &grid, grid_path)?;
-            Some(f)
-        }
-        Incidence::Degrees(d) => {
-            check_incidence(*d).map_err(|p| Error::parameter("incidence", p))?;
-            None
-        }
-    };
-    let look_file = match &job.look {
-        Look::LookAzimuthRaster(p) => {
-            let f = RasterFile::open(p)?;
-            require_overlap_grid(&f, &grid, grid_path)?;
-            Some(f)
-        }
-        Look::Heading(h) => {
-            if !h.is_finite() || h.abs() > 360.0 {
-                return Err(Error::parameter(
-                    "heading",
-                    format!("{h} is not an azimuth in degrees"),
-                ));
-            }
-            None
-        }
-    };
+    validate_weight(&job.weight)
+}
 
-    // constants in radians (NaN when a raster is used instead)
-    let incidence_constant = match job.incidence {
-        Incidence::Degrees(d) => d.to_radians(),
-        Incidence::Raster(_) => f64::NAN,
-    };
-    let heading_constant = match job.look {
-        Look::Heading(h) => h.to_radians(),
-        Look::LookAzimuthRaster(_) => f64::NAN,
-    };
-    crate::raster::budget::check_disk(&job.out, grid.width as f64 * grid.height as f64 * 4.0)?;
-    let mut writer = GeoTiffWriter::create(&job.out, &grid, &[Encoding::Float32], &["ISL"])?;
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
-    let (mut dem_valid, mut coh_valid, mut valid, mut zeros) = (0u64, 0u64, 0u64, 0u64);
-    let mut sum = 0.0f64;
-    for (row0, rows) in strips(grid.height, STRIP_ROWS) {
-        stage.step(row0 as f64 / grid.height as f64, "ISL")?;
+/// The opened inputs of an ISL job on its output grid.
+struct IslInputs {
+    coherence: RasterFile,
+    dem: RasterFile,
+    grid: Grid,
+    /// Per-pixel incidence (degrees), or `None` for the constant.
+    incidence_file: Option<RasterFile>,
+    /// Per-pixel look azimuth (degrees), or `None` for the constant heading.
+    look_file: Option<RasterFile>,
+    /// The constant incidence and heading in radians (NaN when a raster is used instead).
+    incidence_constant: f64,
+    heading_constant: f64,
+}
+
+impl IslInputs {
+    /// Open the rasters, take the output grid (`like`'s, else the coherence's), check that every
+    /// raster overlaps it and that constant angles are angles in degrees.
+    fn open(job: &IslJob) -> Result<IslInputs> {
+        let coherence = RasterFile::open(&job.coherence)?;
+        let dem = RasterFile::open(&job.dem)?;
+        let like = job.like.as_ref().map(RasterFile::open).transpose()?;
+        let (grid, grid_path): (Grid, &Path) = match &like {
+            Some(l) => (l.grid().clone(), l.path()),
+            None => (coherence.grid().clone(), coherence.path()),
+        };
+        require_overlap_grid(&dem, &grid, grid_path)?;
+        if like.is_some() {
+            require_overlap_grid(&coherence, &grid, grid_path)?;
+        }
+        let incidence_file = match &job.incidence {
+            Incidence::Raster(p) => {
+                let f = RasterFile::open(p)?;
+                require_overlap_grid(&f, &grid, grid_path)?;
+                Some(f)
+            }
+            Incidence::Degrees(d) => {
+                check_incidence(*d).map_err(|p| Error::parameter("incidence", p))?;
+                None
+            }
+        };
+        let look_file = match &job.look {
+            Look::LookAzimuthRaster(p) => {
+                let f = RasterFile::open(p)?;
+                require_overlap_grid(&f, &grid, grid_path)?;
+                Some(f)
+            }
+            Look::Heading(h) => {
+                if !h.is_finite() || h.abs() > 360.0 {
+                    return Err(Error::parameter(
+                        "heading",
+                        format!("{h} is not an azimuth in degrees"),
+                    ));
+                }
+                None
+            }
+        };
+        Ok(IslInputs {
+            coherence,
+            dem,
+            grid,
+            incidence_file,
+            look_file,
+            incidence_constant: match job.incidence {
+                Incidence::Degrees(d) => d.to_radians(),
+                Incidence::Raster(_) => f64::NAN,
+            },
+            heading_constant: match job.look {
+                Look::Heading(h) => h.to_radians(),
+                Look::LookAzimuthRaster(_) => f64::NAN,
+            },
+        })
+    }
+
+    /// ISL of the strip of `rows` rows from `row0`: the DEM (with a one-cell halo), coherence and
+    /// angles warped onto it; the valid inputs and outputs are counted into `tally`.
+    fn strip(
+        &self,
+        job: &IslJob,
+        row0: usize,
+        rows: usize,
+        tally: &mut IslTally,
+    ) -> Result<Array2<f32>> {
+        let grid = &self.grid;
         let block = grid.window(0, row0 as isize, grid.width, rows);
         let halo = grid.window(-1, row0 as isize - 1, grid.width + 2, rows + 2);
-        let dem_block = warp_band(&dem, &halo, Resampling::Bilinear)?;
-        dem_valid += dem_block.iter().filter(|v| v.is_finite()).count() as u64;
-        let coh_block = warp_band(&coherence, &block, Resampling::Bilinear)?;
-        if let Some((lo, hi)) = finite_range(coh_block.view()) {
-            if lo < -1e-4 || hi > 1.0 + 1e-4 {
-                return Err(Error::bad_input(
-                    &job.coherence,
-                    format!("coherence must lie in [0, 1], found values from {lo} to {hi} (a scaled or byte coherence must be converted first)"),
-                ));
-            }
-        }
-        coh_valid += coh_block.iter().filter(|v| v.is_finite()).count() as u64;
-        let inc_block = match &incidence_file {
-            Some(f) => {
-                let mut b = warp_band(f, &block, Resampling::Bilinear)?;
-                if let Some((lo, hi)) = finite_range(b.view()) {
-                    check_incidence(lo as f64)
-                        .and(check_incidence(hi as f64))
-                        .map_err(|p| Error::bad_input(f.path(), p))?;
-                }
-                b.mapv_inplace(f32::to_radians);
-                Some(b)
-            }
-            None => None,
-        };
-        let heading_block = match &look_file {
-            Some(f) => {
-                let mut b = warp_band(f, &block, Resampling::Bilinear)?;
-                b.mapv_inplace(|look| (look - 90.0).to_radians());
-                Some(b)
-            }
-            None => None,
-        };
+        let dem_block = warp_band(&self.dem, &halo, Resampling::Bilinear)?;
+        tally.dem_valid += dem_block.iter().filter(|v| v.is_finite()).count() as u64;
+        let coh_block = self.coherence_strip(job, &block)?;
+        tally.coh_valid += coh_block.iter().filter(|v| v.is_finite()).count() as u64;
+        let inc_block = self.incidence_strip(&block)?;
+        let heading_block = self.heading_strip(&block)?;
         let incidence = inc_block
             .as_ref()
-            .map_or(AngleField::Constant(incidence_constant), |b| {
+            .map_or(AngleField::Constant(self.incidence_constant), |b| {
                 AngleField::PerPixel(b.view())
             });
         let heading = heading_block
             .as_ref()
-            .map_or(AngleField::Constant(heading_constant), |b| {
+            .map_or(AngleField::Constant(self.heading_constant), |b| {
                 AngleField::PerPixel(b.view())
             });
         let spacing = halo.spacing();
@@ -244,52 +273,109 @@ pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> 
             &job.weight,
             job.gradient,
         );
-        for &v in values.iter().filter(|v| v.is_finite()) {
-            valid += 1;
-            sum += v as f64;
-            if v == 0.0 {
-                zeros += 1;
+        tally.count_outputs(&values);
+        Ok(values)
+    }
+
+    /// The coherence on `block`, refused when its values leave [0, 1].
+    fn coherence_strip(&self, job: &IslJob, block: &Grid) -> Result<Array2<f32>> {
+        let coh_block = warp_band(&self.coherence, block, Resampling::Bilinear)?;
+        if let Some((lo, hi)) = finite_range(coh_block.view()) {
+            if lo < -1e-4 || hi > 1.0 + 1e-4 {
+                return Err(Error::bad_input(
+                    &job.coherence,
+                    format!("coherence must lie in [0, 1], found values from {lo} to {hi} (a scaled or byte coherence must be converted first)"),
+                ));
             }
         }
-        writer.write_rows(1, row0, values.view())?;
+        Ok(coh_block)
     }
-    if dem_valid == 0 {
-        return Err(Error::bad_input(
-            &job.dem,
-            "no valid elevation over the output grid (all nodata)",
-        ));
+
+    /// The incidence raster on `block` in radians (checked to be degrees first), if there is one.
+    fn incidence_strip(&self, block: &Grid) -> Result<Option<Array2<f32>>> {
+        let Some(f) = &self.incidence_file else {
+            return Ok(None);
+        };
+        let mut b = warp_band(f, block, Resampling::Bilinear)?;
+        if let Some((lo, hi)) = finite_range(b.view()) {
+            check_incidence(lo as f64)
+                .and(check_incidence(hi as f64))
+                .map_err(|p| Error::bad_input(f.path(), p))?;
+        }
+        b.mapv_inplace(f32::to_radians);
+        Ok(Some(b))
     }
-    if coh_valid == 0 {
-        return Err(Error::bad_input(
-            &job.coherence,
-            "no valid coherence over the output grid (all nodata)",
-        ));
+
+    /// The heading on `block` in radians from the look-azimuth raster (α = look − 90°), if there
+    /// is one.
+    fn heading_strip(&self, block: &Grid) -> Result<Option<Array2<f32>>> {
+        let Some(f) = &self.look_file else {
+            return Ok(None);
+        };
+        let mut b = warp_band(f, block, Resampling::Bilinear)?;
+        b.mapv_inplace(|look| (look - 90.0).to_radians());
+        Ok(Some(b))
     }
-    writer.set_metadata("FRINGEWATCH_LAYER", "ISL")?;
-    writer.set_metadata(
-        "FRINGEWATCH_ISL_PARAMETERS",
-        &format!(
-            "k={} gamma_m={} gradient={:?} incidence={:?} look={:?}",
-            job.weight.k, job.weight.gamma_m, job.gradient, job.incidence, job.look
-        ),
-    )?;
-    writer.finish()?;
-    stage.step(1.0, "ISL")?;
-    Ok(IslSummary {
-        width: grid.width,
-        height: grid.height,
-        valid_pixels: valid,
-        mean_isl: if valid > 0 {
-            sum / valid as f64
-        } else {
-            f64::NAN
-        },
-        zero_fraction: if valid > 0 {
-            zeros as f64 / valid as f64
-        } else {
-            f64::NAN
-        },
-    })
+}
+
+/// Counts over the strips of an ISL run.
+#[derive(Default)]
+struct IslTally {
+    dem_valid: u64,
+    coh_valid: u64,
+    valid: u64,
+    zeros: u64,
+    sum: f64,
+}
+
+impl IslTally {
+    /// Count the valid ISL values of a strip, their sum and the zeros among them.
+    fn count_outputs(&mut self, values: &Array2<f32>) {
+        for &v in values.iter().filter(|v| v.is_finite()) {
+            self.valid += 1;
+            self.sum += v as f64;
+            if v == 0.0 {
+                self.zeros += 1;
+            }
+        }
+    }
+
+    /// Refuse a DEM or a coherence without any valid value over the output grid.
+    fn check_inputs(&self, job: &IslJob) -> Result<()> {
+        if self.dem_valid == 0 {
+            return Err(Error::bad_input(
+                &job.dem,
+                "no valid elevation over the output grid (all nodata)",
+            ));
+        }
+        if self.coh_valid == 0 {
+            return Err(Error::bad_input(
+                &job.coherence,
+                "no valid coherence over the output grid (all nodata)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The run's summary on `grid`.
+    fn summary(&self, grid: &Grid) -> IslSummary {
+        let valid = self.valid;
+        IslSummary {
+            width: grid.width,
+            height: grid.height,
+            valid_pixels: valid,
+            mean_isl: if valid > 0 {
+                self.sum / valid as f64
+            } else {
+                f64::NAN
+            },
+            zero_fraction: if valid > 0 {
+                self.zeros as f64 / valid as f64
+            } else {
+                f64::NAN
+            },
+        }
+    }
 }
 
 /// An incidence angle in degrees: in (0, 90), and above 1.6, since every SAR looks at more than

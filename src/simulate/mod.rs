@@ -353,45 +353,162 @@ pub fn simulate_scene(
         return Ok(scene);
     }
     validate(settings)?;
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    simulate_fixed(settings, name, seed, progress)
+}
+
+/// The relief of a scene: its grid and DEM, with the draw of a synthetic relief.
+struct SceneRelief {
+    grid: Grid,
+    dem: Array2<f32>,
+    /// `None` for a real DEM crop.
+    draw: Option<relief::ReliefDraw>,
+    /// The DEM's path, or "synthetic".
+    source: String,
+}
+
+/// The drawn acquisition: orbit, dates, baselines and incidence.
+struct Acquisition {
+    orbit: Orbit,
+    heading_deg: f64,
+    baseline_days: u32,
+    perpendicular_baseline_m: f64,
+    primary_date: NaiveDate,
+    secondary_date: NaiveDate,
+    incidence_centre_deg: f64,
+    /// Per-pixel incidence, degrees.
+    incidence_deg: Array2<f32>,
+}
+
+/// The true (noise-free, unwrapped) phase of a scene and the atmosphere's draws.
+struct TruePhase {
+    phase: Array2<f32>,
+    turbulence_rms_mm: f64,
+    stratified_mm_per_km: f64,
+}
+
+/// One scene of validated settings without a DEM argument or randomisation, step by step in the
+/// order of the module documentation.
+fn simulate_fixed(
+    settings: &SimulationSettings,
+    name: &str,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<Scene> {
+    let stage = Stage::whole(progress);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let size = settings.size;
-    let px = settings.pixel_m;
-    let g = &settings.geometry;
 
     stage.step(0.0, "relief")?;
+    let relief = scene_relief(settings, &mut rng)?;
+    let acquisition = draw_acquisition(settings, &mut rng)?;
+
+    stage.step(0.15, "landslide bodies")?;
+    let (bodies, mut footprints) = place_landslides(settings, &relief, &acquisition, &mut rng);
+
+    stage.step(0.3, "coherence")?;
+    let (vegetation_cover, true_coherence) =
+        true_coherence(settings, &relief.dem, &acquisition, &footprints, &mut rng);
+
+    stage.step(0.4, "artifacts and atmosphere")?;
+    add_artifacts(
+        settings,
+        &relief.dem,
+        &acquisition,
+        &mut footprints,
+        &mut rng,
+    );
+    let true_phase = true_phase(settings, seed, &relief.dem, &footprints, &mut rng);
+
+    stage.step(0.55, "phase noise")?;
+    let (raw, estimated) = observe(settings, &true_coherence, &true_phase.phase, &mut rng);
+
+    stage.step(0.7, "filtering")?;
+    let phase = wrapped(process(raw.view(), estimated.view(), settings));
+    let written_coherence = written_coherence(&estimated, settings);
+
+    stage.step(0.85, "labels")?;
+    let signals = label_signals(
+        settings,
+        &footprints,
+        &true_coherence,
+        &true_phase.phase,
+        &estimated,
+        &phase,
+    );
+    let description = SceneDescription {
+        name: name.to_string(),
+        seed,
+        orbit: acquisition.orbit,
+        heading_deg: acquisition.heading_deg,
+        primary_date: acquisition.primary_date,
+        secondary_date: acquisition.secondary_date,
+        temporal_baseline_days: acquisition.baseline_days,
+        perpendicular_baseline_m: acquisition.perpendicular_baseline_m,
+        wavelength_m: settings.wavelength_m,
+        incidence_centre_deg: acquisition.incidence_centre_deg,
+        dem_source: relief.source,
+        relief: relief.draw,
+        turbulence_rms_mm: true_phase.turbulence_rms_mm,
+        stratified_mm_per_km: true_phase.stratified_mm_per_km,
+        vegetation_cover,
+        family: None,
+        bodies: bodies.len(),
+        active_bodies: bodies.iter().filter(|b| b.active).count(),
+        labelled_signals: signals.iter().filter(|s| s.visible).count(),
+        settings: settings.clone(),
+    };
+    stage.step(1.0, "done")?;
+    Ok(Scene {
+        grid: relief.grid,
+        dem: relief.dem,
+        phase,
+        coherence: written_coherence,
+        true_coherence,
+        incidence_deg: acquisition.incidence_deg,
+        bodies,
+        signals,
+        description,
+    })
+}
+
+/// The relief: the settings' DEM crop, else a synthetic DEM of drawn character.
+fn scene_relief(settings: &SimulationSettings, rng: &mut ChaCha8Rng) -> Result<SceneRelief> {
     let crop = settings
         .dem
         .as_ref()
         .map(|c| (std::path::PathBuf::from(&c.path), c.offset));
-    let (grid, dem, relief_draw, dem_source) = match crop {
+    Ok(match crop {
         Some((path, offset)) => {
             let (grid, dem) = dem_scene(&path, settings, offset)?;
-            (grid, dem, None, path.display().to_string())
+            SceneRelief {
+                grid,
+                dem,
+                draw: None,
+                source: path.display().to_string(),
+            }
         }
         None => {
             let r = &settings.relief;
             let draw = relief::ReliefDraw {
-                spectral_exponent: r.spectral_exponent.draw(&mut rng),
-                valley_weight: r.valley_weight.draw(&mut rng),
-                median_slope_deg: r.median_slope_deg.draw(&mut rng),
-                base_elevation_m: r.base_elevation_m.draw(&mut rng),
+                spectral_exponent: r.spectral_exponent.draw(rng),
+                valley_weight: r.valley_weight.draw(rng),
+                median_slope_deg: r.median_slope_deg.draw(rng),
+                base_elevation_m: r.base_elevation_m.draw(rng),
             };
-            let dem = relief::synthetic_dem(size, px, &draw, &mut rng);
-            (
-                scene_grid(settings)?,
+            let dem = relief::synthetic_dem(settings.size, settings.pixel_m, &draw, rng);
+            SceneRelief {
+                grid: scene_grid(settings)?,
                 dem,
-                Some(draw),
-                "synthetic".to_string(),
-            )
+                draw: Some(draw),
+                source: "synthetic".to_string(),
+            }
         }
-    };
+    })
+}
 
-    // Acquisition.
+/// Draw the acquisition: orbit (unless fixed), temporal baseline (unless fixed), perpendicular
+/// baseline, dates and the incidence at the scene centre, and the per-pixel incidence.
+fn draw_acquisition(settings: &SimulationSettings, rng: &mut ChaCha8Rng) -> Result<Acquisition> {
+    let g = &settings.geometry;
     let orbit = settings.orbit.unwrap_or(if rng.random_bool(0.5) {
         Orbit::Ascending
     } else {
@@ -421,22 +538,42 @@ pub fn simulate_scene(
     let span = (last - first).num_days().max(1);
     let primary_date = first + Duration::days(rng.random_range(0..span));
     let secondary_date = primary_date + Duration::days(i64::from(baseline_days));
-    let incidence_centre_deg = g.incidence_centre_deg.draw(&mut rng);
+    let incidence_centre_deg = g.incidence_centre_deg.draw(rng);
     let incidence_deg = geometry::incidence_field(
-        size,
-        px,
+        settings.size,
+        settings.pixel_m,
         heading_deg,
         incidence_centre_deg,
         g.incidence_per_km_deg,
     );
+    Ok(Acquisition {
+        orbit,
+        heading_deg,
+        baseline_days,
+        perpendicular_baseline_m,
+        primary_date,
+        secondary_date,
+        incidence_centre_deg,
+        incidence_deg,
+    })
+}
 
-    stage.step(0.15, "landslide bodies")?;
-    let spacing = CellSpacing::uniform(px, size);
+/// Place the landslide bodies on the smoothed terrain; returns them with the footprints of those
+/// that move.
+fn place_landslides(
+    settings: &SimulationSettings,
+    relief: &SceneRelief,
+    acquisition: &Acquisition,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<Body>, Vec<Footprint>) {
+    let px = settings.pixel_m;
+    let dem = &relief.dem;
+    let spacing = CellSpacing::uniform(px, settings.size);
     let smooth = smoothing::gaussian_smooth(dem.view(), 4.0);
     let (smooth_slope, smooth_aspect) =
         slope_aspect(smooth.view(), &spacing, GradientMethod::ZevenbergenThorne);
     let hollows = laplacian(&smoothing::gaussian_smooth(dem.view(), 6.0), px);
-    let origin = (grid.geo_transform[0], grid.geo_transform[3]);
+    let origin = (relief.grid.geo_transform[0], relief.grid.geo_transform[3]);
     let placement = landslides::PlacementTerrain {
         slope: smooth_slope.view(),
         aspect: smooth_aspect.view(),
@@ -444,53 +581,70 @@ pub fn simulate_scene(
         pixel_m: px,
         origin,
     };
-    let bodies = landslides::place_bodies(&placement, &settings.landslides, &mut rng);
-    let mut footprints: Vec<Footprint> = bodies
+    let bodies = landslides::place_bodies(&placement, &settings.landslides, rng);
+    let footprints = bodies
         .iter()
         .filter_map(|b| {
             landslides::body_footprint(
                 b,
                 &placement,
-                incidence_deg.view(),
-                heading_deg,
-                f64::from(baseline_days),
+                acquisition.incidence_deg.view(),
+                acquisition.heading_deg,
+                f64::from(acquisition.baseline_days),
                 settings.wavelength_m,
             )
         })
         .collect();
+    (bodies, footprints)
+}
 
-    stage.step(0.3, "coherence")?;
+/// The model's true coherence: the ground's (vegetation drawn here), then lowered on the moving
+/// bodies. Returns the drawn vegetation cover with it.
+fn true_coherence(
+    settings: &SimulationSettings,
+    dem: &Array2<f32>,
+    acquisition: &Acquisition,
+    footprints: &[Footprint],
+    rng: &mut ChaCha8Rng,
+) -> (f64, Array2<f32>) {
+    let size = settings.size;
+    let vegetation_cover = settings.coherence.vegetation_cover.draw(rng);
+    let vegetation = vegetation_share(size, vegetation_cover, rng);
+    let texture = relief::aperiodic_field(size, size, 2.0, rng);
+    let mut gamma = ground_coherence(settings, dem, acquisition, &vegetation, &texture);
+    decorrelate_bodies(&mut gamma, footprints, settings);
+    (vegetation_cover, gamma)
+}
+
+/// Coherence of the ground: thermal × geometric (baseline) × temporal (bare or vegetated) ×
+/// terrain (local incidence) × texture × snow; NaN where the DEM has no value.
+fn ground_coherence(
+    settings: &SimulationSettings,
+    dem: &Array2<f32>,
+    acquisition: &Acquisition,
+    vegetation: &Array2<f32>,
+    texture: &Array2<f32>,
+) -> Array2<f32> {
     let c = &settings.coherence;
-    let vegetation_cover = c.vegetation_cover.draw(&mut rng);
-    let vegetation = vegetation_share(size, vegetation_cover, &mut rng);
-    let texture = relief::aperiodic_field(size, size, 2.0, &mut rng);
+    let g = &settings.geometry;
+    let size = settings.size;
+    let spacing = CellSpacing::uniform(settings.pixel_m, size);
     let (slope, aspect) = slope_aspect(dem.view(), &spacing, GradientMethod::ZevenbergenThorne);
-    let heading = heading_deg.to_radians();
-    let centre_theta = incidence_centre_deg.to_radians();
+    let heading = acquisition.heading_deg.to_radians();
+    let centre_theta = acquisition.incidence_centre_deg.to_radians();
     let critical = geometry::critical_baseline(
         settings.wavelength_m,
         geometry::slant_range(g.altitude_m, centre_theta),
         centre_theta,
         g.slant_range_resolution_m,
     );
-    let base = c.thermal * coherence::geometric_coherence(perpendicular_baseline_m, critical);
-    let bare_t =
-        coherence::temporal_coherence(c.bare_long_term, c.bare_tau_days, f64::from(baseline_days));
-    let veg_t = coherence::temporal_coherence(
-        c.vegetation_long_term,
-        c.vegetation_tau_days,
-        f64::from(baseline_days),
-    );
-    // Snow on the highest `snow_cover` of the ground decorrelates it (γ × 0.1).
-    let snow_line = if c.snow_cover > 0.0 {
-        let mut heights: Vec<f32> = dem.iter().copied().filter(|z| z.is_finite()).collect();
-        heights.sort_by(|a, b| a.total_cmp(b));
-        let q = ((1.0 - c.snow_cover.clamp(0.0, 1.0)) * heights.len().saturating_sub(1) as f64)
-            as usize;
-        heights.get(q).copied().unwrap_or(f32::INFINITY)
-    } else {
-        f32::INFINITY
-    };
+    let base =
+        c.thermal * coherence::geometric_coherence(acquisition.perpendicular_baseline_m, critical);
+    let days = f64::from(acquisition.baseline_days);
+    let bare_t = coherence::temporal_coherence(c.bare_long_term, c.bare_tau_days, days);
+    let veg_t = coherence::temporal_coherence(c.vegetation_long_term, c.vegetation_tau_days, days);
+    let snow_line = snow_line(dem, c.snow_cover);
+    let incidence_deg = &acquisition.incidence_deg;
     let mut true_coherence = Array2::<f32>::zeros((size, size));
     Zip::indexed(&mut true_coherence).par_for_each(|(r, col), gamma| {
         let z = dem[(r, col)];
@@ -513,7 +667,31 @@ pub fn simulate_scene(
         let snow = if z > snow_line { 0.1 } else { 1.0 };
         *gamma = (base * temporal * terrain * tex * snow).clamp(0.02, 0.98) as f32;
     });
-    for fp in &footprints {
+    true_coherence
+}
+
+/// The elevation above which the highest `snow_cover` of the ground lies under snow (γ × 0.1);
+/// infinite without snow.
+fn snow_line(dem: &Array2<f32>, snow_cover: f64) -> f32 {
+    if snow_cover > 0.0 {
+        let mut heights: Vec<f32> = dem.iter().copied().filter(|z| z.is_finite()).collect();
+        heights.sort_by(|a, b| a.total_cmp(b));
+        let q =
+            ((1.0 - snow_cover.clamp(0.0, 1.0)) * heights.len().saturating_sub(1) as f64) as usize;
+        heights.get(q).copied().unwrap_or(f32::INFINITY)
+    } else {
+        f32::INFINITY
+    }
+}
+
+/// Lower the coherence on every footprint: moving bodies decorrelate by their weight, and (with
+/// `gradient_decorrelation`) where their phase gradient nears a fringe per pixel.
+fn decorrelate_bodies(
+    true_coherence: &mut Array2<f32>,
+    footprints: &[Footprint],
+    settings: &SimulationSettings,
+) {
+    for fp in footprints {
         let aliasing = settings
             .landslides
             .gradient_decorrelation
@@ -525,11 +703,20 @@ pub fn simulate_scene(
                 as f32;
         }
     }
+}
 
-    stage.step(0.4, "artifacts and atmosphere")?;
+/// Draw the artifacts (atmospheric blobs, DEM-error residuals) and add their footprints.
+fn add_artifacts(
+    settings: &SimulationSettings,
+    dem: &Array2<f32>,
+    acquisition: &Acquisition,
+    footprints: &mut Vec<Footprint>,
+    rng: &mut ChaCha8Rng,
+) {
     let a = &settings.atmosphere;
+    let (size, px) = (settings.size, settings.pixel_m);
     let area_100km2 = (size as f64 * px).powi(2) / 1e8;
-    let n_blobs = (a.blobs_per_100km2.draw(&mut rng) * area_100km2).round() as usize;
+    let n_blobs = (a.blobs_per_100km2.draw(rng) * area_100km2).round() as usize;
     let blobs = atmosphere::atmospheric_blobs(
         n_blobs,
         size,
@@ -537,20 +724,20 @@ pub fn simulate_scene(
         (a.blob_sigma_m.min, a.blob_sigma_m.max),
         (a.blob_delay_mm.min, a.blob_delay_mm.max),
         settings.wavelength_m,
-        &mut rng,
+        rng,
     );
-    let n_dem_errors = (a.dem_errors_per_100km2.draw(&mut rng) * area_100km2).round() as usize;
+    let n_dem_errors = (a.dem_errors_per_100km2.draw(rng) * area_100km2).round() as usize;
     let dem_errors = atmosphere::dem_error_residuals(
         n_dem_errors,
         dem.view(),
-        incidence_deg.view(),
+        acquisition.incidence_deg.view(),
         px,
         (a.dem_error_m.min, a.dem_error_m.max),
         (a.dem_error_sigma_m.min, a.dem_error_sigma_m.max),
-        perpendicular_baseline_m,
+        acquisition.perpendicular_baseline_m,
         settings.wavelength_m,
-        g.altitude_m,
-        &mut rng,
+        settings.geometry.altitude_m,
+        rng,
     );
     footprints.extend(
         blobs
@@ -558,15 +745,57 @@ pub fn simulate_scene(
             .chain(dem_errors.iter())
             .filter_map(|b| b.footprint(size, size)),
     );
-    let turbulence_rms_mm = a.turbulence_rms_mm.draw(&mut rng);
-    let stratified_mm_per_km = a.stratified_mm_per_km.draw(&mut rng);
+}
+
+/// The true phase: the atmosphere (turbulent and stratified delay, orbital ramp, ionosphere)
+/// plus every footprint's signal; NaN where the DEM has no value.
+fn true_phase(
+    settings: &SimulationSettings,
+    seed: u64,
+    dem: &Array2<f32>,
+    footprints: &[Footprint],
+    rng: &mut ChaCha8Rng,
+) -> TruePhase {
+    let (turbulence_rms_mm, stratified_mm_per_km, mut phase) =
+        atmospheric_phase(settings, seed, dem, rng);
+    for fp in footprints {
+        let mut window = phase.slice_mut(ndarray::s![
+            fp.row0..fp.row0 + fp.phase.nrows(),
+            fp.col0..fp.col0 + fp.phase.ncols()
+        ]);
+        window += &fp.phase;
+    }
+    Zip::from(&mut phase).and(dem).for_each(|p, z| {
+        if !z.is_finite() {
+            *p = f32::NAN;
+        }
+    });
+    TruePhase {
+        phase,
+        turbulence_rms_mm,
+        stratified_mm_per_km,
+    }
+}
+
+/// The atmosphere's phase (turbulent and stratified delay, orbital ramp, ionosphere), with the
+/// drawn turbulence RMS (mm) and stratification (mm per km).
+fn atmospheric_phase(
+    settings: &SimulationSettings,
+    seed: u64,
+    dem: &Array2<f32>,
+    rng: &mut ChaCha8Rng,
+) -> (f64, f64, Array2<f32>) {
+    let a = &settings.atmosphere;
+    let (size, px) = (settings.size, settings.pixel_m);
+    let turbulence_rms_mm = a.turbulence_rms_mm.draw(rng);
+    let stratified_mm_per_km = a.stratified_mm_per_km.draw(rng);
     let turbulence =
-        atmosphere::turbulent_delay(size, a.turbulence_exponent, turbulence_rms_mm, &mut rng);
+        atmosphere::turbulent_delay(size, a.turbulence_exponent, turbulence_rms_mm, rng);
     let stratified = atmosphere::stratified_delay(dem.view(), stratified_mm_per_km);
     let mm_to_rad = atmosphere::delay_phase(1.0, settings.wavelength_m) as f32;
-    let mut true_phase = (&turbulence + &stratified) * mm_to_rad;
+    let mut phase = (&turbulence + &stratified) * mm_to_rad;
     if let Some(r) = a.ramp {
-        true_phase += &atmosphere::orbital_ramp(
+        phase += &atmosphere::orbital_ramp(
             size,
             size,
             r.amplitude_rad,
@@ -578,7 +807,7 @@ pub fn simulate_scene(
         // Its own stream, so that adding it moves no other draw.
         let mut iono_rng = ChaCha8Rng::seed_from_u64(seed);
         iono_rng.set_stream(0x10_05);
-        true_phase += &atmosphere::ionospheric_screen(
+        phase += &atmosphere::ionospheric_screen(
             size,
             size,
             px,
@@ -588,20 +817,18 @@ pub fn simulate_scene(
             &mut iono_rng,
         );
     }
-    for fp in &footprints {
-        let mut window = true_phase.slice_mut(ndarray::s![
-            fp.row0..fp.row0 + fp.phase.nrows(),
-            fp.col0..fp.col0 + fp.phase.ncols()
-        ]);
-        window += &fp.phase;
-    }
-    Zip::from(&mut true_phase).and(&dem).for_each(|p, z| {
-        if !z.is_finite() {
-            *p = f32::NAN;
-        }
-    });
+    (turbulence_rms_mm, stratified_mm_per_km, phase)
+}
 
-    stage.step(0.55, "phase noise")?;
+/// The interferogram as observed: L-look noise of the true coherence on the true phase (its seed
+/// drawn here), and the coherence estimated from it.
+fn observe(
+    settings: &SimulationSettings,
+    true_coherence: &Array2<f32>,
+    true_phase: &Array2<f32>,
+    rng: &mut ChaCha8Rng,
+) -> (Array2<Complex32>, Array2<f32>) {
+    let c = &settings.coherence;
     let noise_seed: u64 = rng.random();
     let raw = coherence::noisy_interferogram(
         true_coherence.view(),
@@ -610,37 +837,48 @@ pub fn simulate_scene(
         noise_seed,
     );
     let estimated = coherence::estimated_coherence(raw.view(), c.estimation_radius);
+    (raw, estimated)
+}
 
-    stage.step(0.7, "filtering")?;
-    let phase = process(raw.view(), estimated.view(), settings).mapv(|z| {
-        if z.re.is_finite() {
-            z.arg()
-        } else {
-            f32::NAN
-        }
-    });
-    let written_coherence = {
-        let window = (2 * c.estimation_radius + 1).pow(2) * c.looks;
-        let coherence = if c.debiased {
-            coherence::debiased_coherence(estimated.view(), window)
-        } else {
-            estimated.clone()
-        };
-        match settings.geocoding {
-            Some(g) => geocoding::geocode_real_from_source(
-                coherence.view(),
-                px,
-                g.source_pixel_m,
-                g.offset_px,
-                g.resampling,
-            ),
-            None => coherence,
-        }
+/// The wrapped phase of a complex interferogram, radians (NaN where it has no value).
+fn wrapped(interferogram: Array2<Complex32>) -> Array2<f32> {
+    interferogram.mapv(|z| if z.re.is_finite() { z.arg() } else { f32::NAN })
+}
+
+/// The coherence a processor writes: the estimate (debiased if asked), geocoded from the
+/// processor's grid when the settings emulate it.
+fn written_coherence(estimated: &Array2<f32>, settings: &SimulationSettings) -> Array2<f32> {
+    let c = &settings.coherence;
+    let window = (2 * c.estimation_radius + 1).pow(2) * c.looks;
+    let coherence = if c.debiased {
+        coherence::debiased_coherence(estimated.view(), window)
+    } else {
+        estimated.clone()
     };
+    match settings.geocoding {
+        Some(g) => geocoding::geocode_real_from_source(
+            coherence.view(),
+            settings.pixel_m,
+            g.source_pixel_m,
+            g.offset_px,
+            g.resampling,
+        ),
+        None => coherence,
+    }
+}
 
-    stage.step(0.85, "labels")?;
-    let clean = Zip::from(&true_coherence)
-        .and(&true_phase)
+/// Every footprint's truth signal, labelled visible or not from the evidence: the noise-free
+/// scene through the same processing chain, the processed phase and the true coherence.
+fn label_signals(
+    settings: &SimulationSettings,
+    footprints: &[Footprint],
+    true_coherence: &Array2<f32>,
+    true_phase: &Array2<f32>,
+    estimated: &Array2<f32>,
+    phase: &Array2<f32>,
+) -> Vec<TruthSignal> {
+    let clean = Zip::from(true_coherence)
+        .and(true_phase)
         .map_collect(|g, p| {
             if g.is_finite() && p.is_finite() {
                 Complex32::from_polar(*g, *p)
@@ -648,19 +886,13 @@ pub fn simulate_scene(
                 Complex32::new(f32::NAN, f32::NAN)
             }
         });
-    let clean_filtered = process(clean.view(), estimated.view(), settings).mapv(|z| {
-        if z.re.is_finite() {
-            z.arg()
-        } else {
-            f32::NAN
-        }
-    });
+    let clean_filtered = wrapped(process(clean.view(), estimated.view(), settings));
     let noise_std = if settings.labels.noise_factor > 0.0 {
         labels::local_noise(phase.view(), clean_filtered.view(), 7)
     } else {
         Array2::zeros(phase.dim())
     };
-    let signals: Vec<TruthSignal> = footprints
+    footprints
         .iter()
         .filter_map(|fp| {
             labels::label(
@@ -675,41 +907,7 @@ pub fn simulate_scene(
                 &settings.labels,
             )
         })
-        .collect();
-    let description = SceneDescription {
-        name: name.to_string(),
-        seed,
-        orbit,
-        heading_deg,
-        primary_date,
-        secondary_date,
-        temporal_baseline_days: baseline_days,
-        perpendicular_baseline_m,
-        wavelength_m: settings.wavelength_m,
-        incidence_centre_deg,
-        dem_source,
-        relief: relief_draw,
-        turbulence_rms_mm,
-        stratified_mm_per_km,
-        vegetation_cover,
-        family: None,
-        bodies: bodies.len(),
-        active_bodies: bodies.iter().filter(|b| b.active).count(),
-        labelled_signals: signals.iter().filter(|s| s.visible).count(),
-        settings: settings.clone(),
-    };
-    stage.step(1.0, "done")?;
-    Ok(Scene {
-        grid,
-        dem,
-        phase,
-        coherence: written_coherence,
-        true_coherence,
-        incidence_deg,
-        bodies,
-        signals,
-        description,
-    })
+        .collect()
 }
 
 /// The processing chain of the settings on a complex interferogram, as a processor runs it:

@@ -68,15 +68,9 @@ pub fn write_scene(scene: &Scene, out_dir: &Path, scene_index: usize) -> Result<
     }
     let partial = out_dir.join(format!(".{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial).map_err(|source| Error::Io {
-        path: partial.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&partial).map_err(|source| Error::io(&partial, source))?;
     let result = write_files(scene, &partial, scene_index).and_then(|_| {
-        std::fs::rename(&partial, &target).map_err(|source| Error::Io {
-            path: target.clone(),
-            source,
-        })
+        std::fs::rename(&partial, &target).map_err(|source| Error::io(&target, source))
     });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&partial);
@@ -153,10 +147,8 @@ fn write_files(scene: &Scene, dir: &Path, scene_index: usize) -> Result<()> {
     }
     let text = serde_json::to_string_pretty(&json)
         .map_err(|e| Error::parameter("scene.json", e.to_string()))?;
-    std::fs::write(dir.join("scene.json"), text).map_err(|source| Error::Io {
-        path: dir.join("scene.json"),
-        source,
-    })?;
+    std::fs::write(dir.join("scene.json"), text)
+        .map_err(|source| Error::io(dir.join("scene.json"), source))?;
 
     // Reproducible GeoPackages: their `last_change` is the secondary date, not the clock.
     let options = WriteOptions {

@@ -200,19 +200,13 @@ pub fn compute_pc1(
     })?;
     let sidecar = sidecar_path(out);
     let temp = sidecar.with_extension("json.partial");
-    std::fs::write(&temp, json).map_err(|e| Error::Io {
-        path: temp.clone(),
-        source: e,
-    })?;
+    std::fs::write(&temp, json).map_err(|e| Error::io(&temp, e))?;
     if let Err(e) = writer.finish() {
         let _ = std::fs::remove_file(&temp);
         return Err(e);
     }
-    std::fs::rename(&temp, &sidecar).map_err(|e| Error::Io {
-        path: sidecar,
-        source: e,
-    })?;
-    write.step(1.0, "PC1 written")?;
+    std::fs::rename(&temp, &sidecar).map_err(|e| Error::io(sidecar, e))?;
+    write.done("PC1 written");
     Ok(report)
 }
 
@@ -247,11 +241,7 @@ pub fn write_terrain_variables(
     };
     let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
     let spacing = grid.spacing();
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = Stage::whole(progress);
     let mut written = Vec::new();
     let (slope, aspect) = super::slope_aspect(dem.values.view(), &spacing, settings.gradient);
     let layers: Vec<(&str, LayerFn)> = vec![
@@ -277,6 +267,6 @@ pub fn write_terrain_variables(
         writer.finish()?;
         written.push(path);
     }
-    stage.step(1.0, "done")?;
+    stage.done("done");
     Ok(written)
 }

@@ -108,11 +108,7 @@ pub fn terrain_variable(
     settings: &Pc1Settings,
     progress: &dyn Progress,
 ) -> Result<Array2<f32>> {
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = Stage::whole(progress);
     Ok(match variable {
         TerrainVariable::Slope => slope(dem, spacing, settings.gradient),
         TerrainVariable::Tri => tri(dem, settings.tri),
@@ -169,11 +165,7 @@ pub fn pc1(
     settings: &Pc1Settings,
     progress: &dyn Progress,
 ) -> Result<Pc1Result> {
-    let stage = Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
-    };
+    let stage = Stage::whole(progress);
     let dim = dem.dim();
     let mut all_stats = [VariableStats {
         mean: 0.0,

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, OptimizerRecord};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -34,7 +34,7 @@ use crate::model::contract::{self, Anchor, ModelMetadata, Provenance};
 use crate::model::onnx::{read_conv_weights, read_model, to_onnx, write_onnx};
 use crate::model::phase_input::{cos_sin_first_conv, PhaseInput};
 use crate::model::yolov3::{build_graph, Architecture, ConvWeights, Graph, Yolov3Config, STRIDES};
-use crate::progress::Progress;
+use crate::progress::{Progress, Stage};
 use data::{augment, batch_of, read_sample, Augmentation, Sample};
 use loss::{yolo_loss, LossTerms};
 use network::Yolov3Net;
@@ -181,13 +181,6 @@ pub fn learning_rate(settings: &TrainSettings, step: usize, total_steps: usize) 
     let t = ((step - settings.warmup_steps) as f64 / span).min(1.0);
     let floor = 0.05 * peak;
     floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Anchors of the manifest with the strides of their heads.
@@ -337,6 +330,60 @@ pub fn train(
     progress: &dyn Progress,
 ) -> Result<TrainReport> {
     crate::raster::io::check_output_path(out)?;
+    check_settings(settings)?;
+    let manifest = read_splits(dataset)?;
+    let ckpt = checkpoint_dir(out);
+    std::fs::create_dir_all(&ckpt).map_err(|source| Error::io(&ckpt, source))?;
+    let state_path = ckpt.join("state.json");
+    let mut state = if resume {
+        let text = std::fs::read_to_string(&state_path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => Error::bad_input(
+                &ckpt,
+                "nothing to resume: no state.json (start without `resume`)",
+            ),
+            _ => Error::io(&state_path, source),
+        })?;
+        let mut state: TrainState = serde_json::from_str(&text)
+            .map_err(|e| Error::bad_input(&state_path, format!("unreadable: {e}")))?;
+        state.settings.epochs = settings.epochs;
+        state.settings.patience = settings.patience;
+        state.settings.stop_after = settings.stop_after;
+        state.settings.phase_input = Some(state.settings.phase_input.unwrap_or_default());
+        state
+    } else {
+        new_state(settings, dataset)?
+    };
+    let run = prepare_run(dataset, manifest, &state.settings)?;
+    let device = device_of(state.settings.backend)?.autodiff();
+    // Seed burn's generator too: the initial weights follow from `seed`.
+    device.seed(state.settings.seed);
+    let resume_from = resume.then_some(ckpt.as_path());
+    let (net, optimizer) = start_network(
+        &run,
+        &state.settings,
+        settings.weight_decay,
+        resume_from,
+        &device,
+    )?;
+    let stopped_early = train_epochs(&run, &mut state, &ckpt, net, optimizer, &device, progress)?;
+    let best = Yolov3Net::new(&run.graph, &device.clone().inner())
+        .try_load_file(ckpt.join("best.bpk"))
+        .map_err(|e| Error::bad_input(ckpt.join("best.bpk"), format!("{e:?}")))?;
+    let metadata = trained_metadata(&run, &state, dataset);
+    let error = export_checked(&run, &best, &metadata, out, &device.clone().inner())?;
+    Ok(TrainReport {
+        history: state.history,
+        best_epoch: state.best_epoch,
+        stopped_early,
+        export_max_relative_error: error,
+        metadata,
+        checkpoint_dir: ckpt,
+    })
+}
+
+/// Refuse settings out of range: batch and epochs of at least 1, a learning rate in (0, 1), a
+/// crop of a tile size the network takes, a class-balance share in [0, 1].
+fn check_settings(settings: &TrainSettings) -> Result<()> {
     if settings.batch == 0 || settings.epochs == 0 {
         return Err(Error::parameter("batch/epochs", "must be at least 1"));
     }
@@ -352,6 +399,11 @@ pub fn train(
             "is a share of tiles in [0, 1] (0 = off; 0.3 repeats tiles of classes rarer than 30 %)",
         ));
     }
+    Ok(())
+}
+
+/// The dataset's manifest, once both the training and the validation split have tiles.
+fn read_splits(dataset: &Path) -> Result<Manifest> {
     let manifest = read_manifest(dataset)?;
     if manifest.train.is_empty() || manifest.validation.is_empty() {
         return Err(Error::bad_input(
@@ -363,48 +415,39 @@ pub fn train(
             ),
         ));
     }
+    Ok(manifest)
+}
+
+/// The state of a new run: the settings with the phase input decided (the one given, else the
+/// initial model's, else cos/sin), no history yet.
+fn new_state(settings: &TrainSettings, dataset: &Path) -> Result<TrainState> {
+    let mut settings = settings.clone();
+    settings.phase_input = Some(match (settings.phase_input, &settings.init) {
+        (Some(p), _) => p,
+        (None, Some(init)) => read_model(init)?.1.phase_input,
+        (None, None) => PhaseInput::CosSin,
+    });
+    Ok(TrainState {
+        settings,
+        dataset: dataset.to_path_buf(),
+        history: Vec::new(),
+        best_epoch: 0,
+        best_validation: f64::INFINITY,
+        step: 0,
+    })
+}
+
+/// The run: the graph of the settings' architecture and phase input, the manifest's anchors and
+/// normalisation (the initial model's when fine-tuning; no phase scaling for a cos/sin input).
+fn prepare_run<'a>(
+    dataset: &'a Path,
+    manifest: Manifest,
+    settings: &TrainSettings,
+) -> Result<Run<'a>> {
     let classes = manifest.classes.len();
-    let ckpt = checkpoint_dir(out);
-    std::fs::create_dir_all(&ckpt).map_err(io_error(&ckpt))?;
-    let state_path = ckpt.join("state.json");
-    let mut state = if resume {
-        let text = std::fs::read_to_string(&state_path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => Error::bad_input(
-                &ckpt,
-                "nothing to resume: no state.json (start without `resume`)",
-            ),
-            _ => Error::Io {
-                path: state_path.clone(),
-                source,
-            },
-        })?;
-        let mut state: TrainState = serde_json::from_str(&text)
-            .map_err(|e| Error::bad_input(&state_path, format!("unreadable: {e}")))?;
-        state.settings.epochs = settings.epochs;
-        state.settings.patience = settings.patience;
-        state.settings.stop_after = settings.stop_after;
-        state.settings.phase_input = Some(state.settings.phase_input.unwrap_or_default());
-        state
-    } else {
-        let mut settings = settings.clone();
-        settings.phase_input = Some(match (settings.phase_input, &settings.init) {
-            (Some(p), _) => p,
-            (None, Some(init)) => read_model(init)?.1.phase_input,
-            (None, None) => PhaseInput::CosSin,
-        });
-        TrainState {
-            settings,
-            dataset: dataset.to_path_buf(),
-            history: Vec::new(),
-            best_epoch: 0,
-            best_validation: f64::INFINITY,
-            step: 0,
-        }
-    };
-    let phase_input = state.settings.phase_input.unwrap_or_default();
-    let graph = build_graph(
-        Yolov3Config::of(state.settings.architecture, classes).with_phase_input(phase_input),
-    );
+    let phase_input = settings.phase_input.unwrap_or_default();
+    let graph =
+        build_graph(Yolov3Config::of(settings.architecture, classes).with_phase_input(phase_input));
     let mut run = Run {
         dataset,
         anchors: anchors_of(&manifest)?,
@@ -412,7 +455,7 @@ pub fn train(
         classes,
         manifest,
     };
-    if let Some(init) = &state.settings.init {
+    if let Some(init) = &settings.init {
         adopt_model_inputs(&mut run, init)?;
     }
     if phase_input == PhaseInput::CosSin {
@@ -420,23 +463,33 @@ pub fn train(
         run.manifest.channels[0].mean = 0.0;
         run.manifest.channels[0].std = 1.0;
     }
-    let device = device_of(state.settings.backend)?.autodiff();
-    // Seed burn's generator too: the initial weights follow from `seed`.
-    device.seed(state.settings.seed);
-    let mut net = match &state.settings.init {
+    Ok(run)
+}
+
+/// The network and its Adam optimiser at the start: weights from the initial model when
+/// fine-tuning, else drawn; with `resume_from` (the checkpoint folder) both as the last
+/// checkpoint left them.
+fn start_network(
+    run: &Run,
+    settings: &TrainSettings,
+    weight_decay: f64,
+    resume_from: Option<&Path>,
+    device: &Device,
+) -> Result<(Yolov3Net, ModuleOptimizer)> {
+    let mut net = match &settings.init {
         Some(init) => {
             let weights = init_weights(init, &run.graph)?;
-            Yolov3Net::from_weights(&run.graph, &weights, &device)?
+            Yolov3Net::from_weights(&run.graph, &weights, device)?
         }
-        None => Yolov3Net::new(&run.graph, &device),
+        None => Yolov3Net::new(&run.graph, device),
     };
     let mut optimizer = AdamConfig::new()
         .with_weight_decay(
-            (settings.weight_decay > 0.0)
-                .then(|| burn::optim::decay::WeightDecayConfig::new(settings.weight_decay as f32)),
+            (weight_decay > 0.0)
+                .then(|| burn::optim::decay::WeightDecayConfig::new(weight_decay as f32)),
         )
         .init();
-    if resume {
+    if let Some(ckpt) = resume_from {
         net = net
             .try_load_file(ckpt.join("last.bpk"))
             .map_err(|e| Error::bad_input(ckpt.join("last.bpk"), format!("{e:?}")))?;
@@ -444,6 +497,21 @@ pub fn train(
             .map_err(|e| Error::bad_input(ckpt.join("optimizer.bpk"), format!("{e:?}")))?;
         optimizer = optimizer.load_record(record);
     }
+    Ok((net, optimizer))
+}
+
+/// Train the epochs not yet in the history (up to `stop_after`): after each, the validation loss,
+/// `best.bpk` when it improved and a checkpoint. True when the validation loss stopped improving
+/// for `patience` epochs.
+fn train_epochs(
+    run: &Run,
+    state: &mut TrainState,
+    ckpt: &Path,
+    mut net: Yolov3Net,
+    mut optimizer: ModuleOptimizer,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<bool> {
     let settings = state.settings.clone();
     let steps_per_epoch = run
         .manifest
@@ -451,82 +519,24 @@ pub fn train(
         .len()
         .div_ceil(settings.batch)
         .min(settings.steps_per_epoch.unwrap_or(usize::MAX));
-    let total_steps = steps_per_epoch * settings.epochs;
-    let factors = run.repeat_factors(settings.class_balance)?;
-    let stage = crate::progress::Stage {
-        parent: progress,
-        start: 0.0,
-        span: 1.0,
+    let epochs = Epochs {
+        run,
+        total_steps: steps_per_epoch * settings.epochs,
+        steps_per_epoch,
+        factors: run.repeat_factors(settings.class_balance)?,
+        device,
+        stage: Stage::whole(progress),
+        settings: settings.clone(),
     };
     let first_epoch = state.history.len();
-    let mut stopped_early = false;
     let last_epoch = settings
         .stop_after
         .map_or(settings.epochs, |n| n.min(settings.epochs));
     for epoch in first_epoch..last_epoch {
         let started = Instant::now();
-        let mut rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(epoch as u64));
-        let order = data::epoch_order(&run.manifest.train, &factors, &mut rng);
-        let mut sum = LossTerms::default();
-        let mut seen = 0usize;
-        let mut lr = 0.0;
-        for (k, chunk) in order
-            .chunks(settings.batch)
-            .take(steps_per_epoch)
-            .enumerate()
-        {
-            let mut samples = run.samples(chunk)?;
-            for s in &mut samples {
-                augment(
-                    s,
-                    &settings.augmentation,
-                    &run.manifest.channels[0],
-                    &mut rng,
-                );
-                if let Some(size) = settings.crop.filter(|&c| c < run.manifest.tile) {
-                    let room = run.manifest.tile - size;
-                    let (x0, y0) = (rng.random_range(0..=room), rng.random_range(0..=room));
-                    data::crop_tile(s, x0, y0, size, settings.augmentation.min_visible_fraction);
-                }
-            }
-            let labels: Vec<_> = samples.iter().map(|s| s.labels.clone()).collect();
-            let heads = net.forward(&run.graph, run.input(&samples, &device));
-            let (loss, terms) = yolo_loss(
-                &heads,
-                &labels,
-                &run.anchors,
-                run.classes,
-                run.manifest.tile,
-            );
-            if !terms.total().is_finite() {
-                return Err(Error::parameter(
-                    "lr",
-                    format!(
-                        "the loss diverged at epoch {} step {k}: lower the learning rate",
-                        epoch + 1
-                    ),
-                ));
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            lr = learning_rate(&settings, state.step, total_steps);
-            net = optimizer.step(lr, net, grads);
-            state.step += 1;
-            sum.add(&terms, chunk.len() as f64);
-            seen += chunk.len();
-            stage.step(
-                (epoch as f64 + (k + 1) as f64 / steps_per_epoch as f64) / settings.epochs as f64,
-                &format!(
-                    "epoch {}/{} step {}/{} loss {:.3}",
-                    epoch + 1,
-                    settings.epochs,
-                    k + 1,
-                    steps_per_epoch,
-                    terms.total()
-                ),
-            )?;
-        }
-        let mut train_mean = LossTerms::default();
-        train_mean.add(&sum, 1.0 / seen.max(1) as f64);
+        let (trained, train_mean, lr) =
+            epochs.train_epoch(epoch, net, &mut optimizer, &mut state.step)?;
+        net = trained;
         let validation =
             run.validation_loss(&net.valid(), &device.clone().inner(), settings.batch)?;
         state.history.push(EpochRecord {
@@ -546,16 +556,119 @@ pub fn train(
                     problem: format!("{e:?}"),
                 })?;
         }
-        save_checkpoint(&ckpt, &net, &optimizer, &state)?;
+        save_checkpoint(ckpt, &net, &optimizer, state)?;
         if epoch + 1 - state.best_epoch >= settings.patience {
-            stopped_early = true;
-            break;
+            return Ok(true);
         }
     }
-    let best = Yolov3Net::new(&run.graph, &device.clone().inner())
-        .try_load_file(ckpt.join("best.bpk"))
-        .map_err(|e| Error::bad_input(ckpt.join("best.bpk"), format!("{e:?}")))?;
-    let metadata = ModelMetadata {
+    Ok(false)
+}
+
+/// What every epoch of a run shares: the data, the settings, the step schedule, the device and
+/// the progress of the whole run.
+struct Epochs<'a> {
+    run: &'a Run<'a>,
+    settings: TrainSettings,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    /// Repeat factors of the training tiles (class-balanced sampling).
+    factors: Vec<f64>,
+    device: &'a Device,
+    stage: Stage<'a>,
+}
+
+impl Epochs<'_> {
+    /// One epoch: the training tiles in the epoch's seeded order, one optimiser step per batch;
+    /// `step` counts the run's steps (the learning-rate schedule). Returns the network, the mean
+    /// training loss terms and the last learning rate.
+    fn train_epoch(
+        &self,
+        epoch: usize,
+        mut net: Yolov3Net,
+        optimizer: &mut ModuleOptimizer,
+        step: &mut usize,
+    ) -> Result<(Yolov3Net, LossTerms, f64)> {
+        let (run, settings) = (self.run, &self.settings);
+        let mut rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(epoch as u64));
+        let order = data::epoch_order(&run.manifest.train, &self.factors, &mut rng);
+        let mut sum = LossTerms::default();
+        let mut seen = 0usize;
+        let mut lr = 0.0;
+        for (k, chunk) in order
+            .chunks(settings.batch)
+            .take(self.steps_per_epoch)
+            .enumerate()
+        {
+            let samples = self.augmented(chunk, &mut rng)?;
+            let labels: Vec<_> = samples.iter().map(|s| s.labels.clone()).collect();
+            let heads = net.forward(&run.graph, run.input(&samples, self.device));
+            let (loss, terms) = yolo_loss(
+                &heads,
+                &labels,
+                &run.anchors,
+                run.classes,
+                run.manifest.tile,
+            );
+            if !terms.total().is_finite() {
+                return Err(Error::parameter(
+                    "lr",
+                    format!(
+                        "the loss diverged at epoch {} step {k}: lower the learning rate",
+                        epoch + 1
+                    ),
+                ));
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            lr = learning_rate(settings, *step, self.total_steps);
+            net = optimizer.step(lr, net, grads);
+            *step += 1;
+            sum.add(&terms, chunk.len() as f64);
+            seen += chunk.len();
+            self.report(epoch, k, terms.total())?;
+        }
+        let mut train_mean = LossTerms::default();
+        train_mean.add(&sum, 1.0 / seen.max(1) as f64);
+        Ok((net, train_mean, lr))
+    }
+
+    /// The samples of one batch, augmented, then cropped at a random place when the run trains
+    /// on crops smaller than the tiles.
+    fn augmented(&self, chunk: &[TileEntry], rng: &mut ChaCha8Rng) -> Result<Vec<Sample>> {
+        let (run, settings) = (self.run, &self.settings);
+        let mut samples = run.samples(chunk)?;
+        for s in &mut samples {
+            augment(s, &settings.augmentation, &run.manifest.channels[0], rng);
+            if let Some(size) = settings.crop.filter(|&c| c < run.manifest.tile) {
+                let room = run.manifest.tile - size;
+                let (x0, y0) = (rng.random_range(0..=room), rng.random_range(0..=room));
+                data::crop_tile(s, x0, y0, size, settings.augmentation.min_visible_fraction);
+            }
+        }
+        Ok(samples)
+    }
+
+    /// Report step `k` of epoch `epoch` (both from 0) with its loss.
+    fn report(&self, epoch: usize, k: usize, loss: f64) -> Result<()> {
+        let settings = &self.settings;
+        self.stage.step(
+            (epoch as f64 + (k + 1) as f64 / self.steps_per_epoch as f64) / settings.epochs as f64,
+            &format!(
+                "epoch {}/{} step {}/{} loss {:.3}",
+                epoch + 1,
+                settings.epochs,
+                k + 1,
+                self.steps_per_epoch,
+                loss
+            ),
+        )
+    }
+}
+
+/// The exported model's metadata: the run's classes, anchors, normalisation, tile and
+/// architecture, and where the weights came from.
+fn trained_metadata(run: &Run, state: &TrainState, dataset: &Path) -> ModelMetadata {
+    let settings = &state.settings;
+    ModelMetadata {
         format_version: contract::FORMAT_VERSION,
         name: settings.name.clone(),
         classes: run.manifest.classes.clone(),
@@ -585,22 +698,13 @@ pub fn train(
             note: "trained on simulated interferograms unless the dataset says otherwise; see the model card".into(),
         },
         recommended_confidence: None,
-    };
-    let error = export_checked(&run, &best, &metadata, out, &device.clone().inner())?;
-    Ok(TrainReport {
-        history: state.history,
-        best_epoch: state.best_epoch,
-        stopped_early,
-        export_max_relative_error: error,
-        metadata,
-        checkpoint_dir: ckpt,
-    })
+    }
 }
 
 fn save_checkpoint(
     ckpt: &Path,
     net: &Yolov3Net,
-    optimizer: &burn::optim::ModuleOptimizer,
+    optimizer: &ModuleOptimizer,
     state: &TrainState,
 ) -> Result<()> {
     let failed = |path: PathBuf| {
@@ -619,7 +723,7 @@ fn save_checkpoint(
     let json = serde_json::to_string_pretty(state)
         .map_err(|e| Error::parameter("state", e.to_string()))?;
     let path = ckpt.join("state.json");
-    std::fs::write(&path, json).map_err(io_error(&path))?;
+    std::fs::write(&path, json).map_err(|source| Error::io(&path, source))?;
     write_history(ckpt, &state.history)
 }
 
@@ -651,7 +755,7 @@ val_box,val_objectness,val_no_object,val_class,val_total,learning_rate,seconds\n
         ));
     }
     let path = dir.join("losses.csv");
-    std::fs::write(&path, csv).map_err(io_error(&path))?;
+    std::fs::write(&path, csv).map_err(|source| Error::io(&path, source))?;
     let term = |title: &str, f: fn(&LossTerms) -> f64| crate::render::Panel {
         title: title.to_string(),
         x_label: "epoch".into(),

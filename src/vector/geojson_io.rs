@@ -96,9 +96,6 @@ pub fn write_geojson(
     })();
     written.map_err(|source| {
         let _ = std::fs::remove_file(&temp);
-        Error::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        Error::io(path, source)
     })
 }

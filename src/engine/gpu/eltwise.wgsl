@@ -1,9 +1,9 @@
 // fringewatch element-wise kernels on channel views (see kernels.wgsl for the layout and `store`).
 
 struct EltParams {
-    channels: u32, height: u32, width: u32, batch: u32,
+    channels: u32, height: u32, width: u32, unused0: u32,
     a_offset: u32, a_total: u32, b_offset: u32, b_total: u32,
-    out_offset: u32, out_total: u32, function: u32, pad1: u32,
+    out_offset: u32, out_total: u32, function: u32, unused1: u32,  // 12 words
 };
 
 @group(0) @binding(0) var<storage, read> elt_a: array<store>;

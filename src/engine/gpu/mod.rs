@@ -139,7 +139,81 @@ pub fn find_adapter(choice: AdapterChoice) -> std::result::Result<wgpu::Adapter,
     })
 }
 
-/// Per-op uniform parameters (16 × u32/f32, see `kernels.wgsl`).
+/// Uniform parameters of a convolution: `ConvParams` of `kernels.wgsl`, field for field (16
+/// words). A view's `offset` is its first channel in its buffer, `total` the buffer's channels.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConvParams {
+    in_channels: u32,
+    in_height: u32,
+    in_width: u32,
+    in_offset: u32,
+    in_total: u32,
+    out_channels: u32,
+    out_height: u32,
+    out_width: u32,
+    out_offset: u32,
+    out_total: u32,
+    kernel: u32,
+    stride: u32,
+    pad: u32,
+    /// 1: LeakyRelu with slope `alpha` after the bias.
+    leaky: u32,
+    alpha: f32,
+    unused: u32,
+}
+
+/// Uniform parameters of the element-wise kernels (`add`, `upsample`, `unary`): `EltParams` of
+/// `eltwise.wgsl`, field for field (12 words). `channels`, `height`, `width` are the output's.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct EltParams {
+    channels: u32,
+    height: u32,
+    width: u32,
+    unused0: u32,
+    a_offset: u32,
+    a_total: u32,
+    b_offset: u32,
+    b_total: u32,
+    out_offset: u32,
+    out_total: u32,
+    /// The unary function (`plan::Op::Unary`); 0 for the other kernels.
+    function: u32,
+    unused1: u32,
+}
+
+/// Uniform parameters of the head decoder: `DecodeParams` of `decode.wgsl`, field for field (20
+/// words; the anchors are two `vec4<f32>` at a 16-byte aligned offset).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct DecodeParams {
+    channel_offset: u32,
+    buffer_channels: u32,
+    height: u32,
+    width: u32,
+    classes: u32,
+    /// Order of the head's first anchor position among all heads' (the host decoder's order).
+    order_base: u32,
+    /// Most records the batch's buffer holds; per batch size.
+    capacity: u32,
+    stride: f32,
+    tile: f32,
+    /// Score threshold; per call.
+    confidence: f32,
+    unused0: u32,
+    unused1: u32,
+    /// (w0, h0, w1, h1), (w2, h2, 0, 0), pixels.
+    anchors: [[f32; 4]; 2],
+}
+
+// The WGSL structs' sizes: 16, 12 and 20 words.
+const _: () = assert!(std::mem::size_of::<ConvParams>() == 16 * 4);
+const _: () = assert!(std::mem::size_of::<EltParams>() == 12 * 4);
+const _: () = assert!(std::mem::size_of::<DecodeParams>() == 20 * 4);
+const _: () = assert!(std::mem::offset_of!(DecodeParams, anchors) == 12 * 4);
+
+/// The convolution parameters of one op (see [`ConvParams`]).
 fn conv_params(
     input: &View,
     output: &View,
@@ -147,42 +221,69 @@ fn conv_params(
     stride: usize,
     pad: usize,
     leaky: Option<f32>,
-) -> [u32; 16] {
-    [
-        input.shape.channels as u32,
-        input.shape.height as u32,
-        input.shape.width as u32,
-        input.channel_offset as u32,
-        input.buffer_channels as u32,
-        output.shape.channels as u32,
-        output.shape.height as u32,
-        output.shape.width as u32,
-        output.channel_offset as u32,
-        output.buffer_channels as u32,
-        kernel as u32,
-        stride as u32,
-        pad as u32,
-        leaky.is_some() as u32,
-        leaky.unwrap_or(0.0).to_bits(),
-        0,
-    ]
+) -> ConvParams {
+    ConvParams {
+        in_channels: input.shape.channels as u32,
+        in_height: input.shape.height as u32,
+        in_width: input.shape.width as u32,
+        in_offset: input.channel_offset as u32,
+        in_total: input.buffer_channels as u32,
+        out_channels: output.shape.channels as u32,
+        out_height: output.shape.height as u32,
+        out_width: output.shape.width as u32,
+        out_offset: output.channel_offset as u32,
+        out_total: output.buffer_channels as u32,
+        kernel: kernel as u32,
+        stride: stride as u32,
+        pad: pad as u32,
+        leaky: leaky.is_some() as u32,
+        alpha: leaky.unwrap_or(0.0),
+        unused: 0,
+    }
 }
 
-fn elt_params(a: &View, b: &View, output: &View, function: u32) -> [u32; 12] {
-    [
-        output.shape.channels as u32,
-        output.shape.height as u32,
-        output.shape.width as u32,
-        0,
-        a.channel_offset as u32,
-        a.buffer_channels as u32,
-        b.channel_offset as u32,
-        b.buffer_channels as u32,
-        output.channel_offset as u32,
-        output.buffer_channels as u32,
+/// The element-wise parameters of one op (see [`EltParams`]).
+fn elt_params(a: &View, b: &View, output: &View, function: u32) -> EltParams {
+    EltParams {
+        channels: output.shape.channels as u32,
+        height: output.shape.height as u32,
+        width: output.shape.width as u32,
+        unused0: 0,
+        a_offset: a.channel_offset as u32,
+        a_total: a.buffer_channels as u32,
+        b_offset: b.channel_offset as u32,
+        b_total: b.buffer_channels as u32,
+        out_offset: output.channel_offset as u32,
+        out_total: output.buffer_channels as u32,
         function,
-        0,
-    ]
+        unused1: 0,
+    }
+}
+
+/// The uniform parameter bytes of one op ([`ConvParams`] or [`EltParams`]).
+fn op_params(op: &Op) -> Vec<u8> {
+    match op {
+        Op::Conv {
+            input,
+            output,
+            kernel,
+            stride,
+            pad,
+            leaky,
+            ..
+        } => {
+            bytemuck::bytes_of(&conv_params(input, output, *kernel, *stride, *pad, *leaky)).to_vec()
+        }
+        Op::Add { a, b, output } => bytemuck::bytes_of(&elt_params(a, b, output, 0)).to_vec(),
+        Op::Upsample { input, output } => {
+            bytemuck::bytes_of(&elt_params(input, input, output, 0)).to_vec()
+        }
+        Op::Unary {
+            input,
+            output,
+            function,
+        } => bytemuck::bytes_of(&elt_params(input, input, output, *function as u32)).to_vec(),
+    }
 }
 
 fn as_bytes<T: bytemuck::Pod>(v: &[T]) -> &[u8] {
@@ -251,8 +352,8 @@ pub struct GpuEngine {
     decode_layout: wgpu::BindGroupLayout,
     weights: Vec<(wgpu::Buffer, wgpu::Buffer)>,
     params: Vec<wgpu::Buffer>,
-    /// Per head: the decoding parameters (the confidence word is rewritten per call).
-    decode_params: Vec<Option<(wgpu::Buffer, [u32; 20])>>,
+    /// Per head: the decoding parameters (capacity and confidence are rewritten per call).
+    decode_params: Vec<Option<(wgpu::Buffer, DecodeParams)>>,
     /// Largest number of tiles one submission takes.
     max_batch: usize,
     /// Per batch size; locked only while a submission is queued or a read-back returned.
@@ -314,42 +415,306 @@ fn precision_from_env() -> Result<Option<Precision>> {
     }
 }
 
-/// Decoding parameters of head `h` (16 words + 2 anchor vectors, see `decode.wgsl`), or `None`
-/// when the head does not have the 3 × (5 + classes) channels of the model contract.
-fn decode_words(
+/// Decoding parameters of head `h` (see [`DecodeParams`]; capacity and confidence are set per
+/// submission), or `None` when the head does not have the 3 × (5 + classes) channels of the model
+/// contract.
+fn decode_params(
     metadata: &ModelMetadata,
     h: usize,
     head: &View,
     order_base: usize,
-) -> Option<[u32; 20]> {
+) -> Option<DecodeParams> {
     let classes = metadata.classes.len();
     if head.shape.channels != 3 * (5 + classes) || metadata.anchors.len() < 3 * h + 3 {
         return None;
     }
     let anchors = metadata.head_anchors(h);
-    let f = |v: f64| (v as f32).to_bits();
-    Some([
-        head.channel_offset as u32,
-        head.buffer_channels as u32,
-        head.shape.height as u32,
-        head.shape.width as u32,
-        classes as u32,
-        order_base as u32,
-        0, // capacity, per batch size
-        (anchors[0].stride as f32).to_bits(),
-        (metadata.tile as f32).to_bits(),
-        0, // confidence, per call
-        0,
-        0,
-        f(anchors[0].width),
-        f(anchors[0].height),
-        f(anchors[1].width),
-        f(anchors[1].height),
-        f(anchors[2].width),
-        f(anchors[2].height),
-        0,
-        0,
-    ])
+    let f = |v: f64| v as f32;
+    Some(DecodeParams {
+        channel_offset: head.channel_offset as u32,
+        buffer_channels: head.buffer_channels as u32,
+        height: head.shape.height as u32,
+        width: head.shape.width as u32,
+        classes: classes as u32,
+        order_base: order_base as u32,
+        capacity: 0,
+        stride: anchors[0].stride as f32,
+        tile: metadata.tile as f32,
+        confidence: 0.0,
+        unused0: 0,
+        unused1: 0,
+        anchors: [
+            [
+                f(anchors[0].width),
+                f(anchors[0].height),
+                f(anchors[1].width),
+                f(anchors[1].height),
+            ],
+            [f(anchors[2].width), f(anchors[2].height), 0.0, 0.0],
+        ],
+    })
+}
+
+/// The storage precision: the one asked for (f16 only where the adapter has `SHADER_F16`), else
+/// f16 where the adapter has it and f32 elsewhere.
+fn choose_precision(
+    adapter: &wgpu::Adapter,
+    info: &wgpu::AdapterInfo,
+    asked: Option<Precision>,
+) -> Result<Precision> {
+    let has_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
+    Ok(match asked {
+        Some(Precision::F16) if !has_f16 => {
+            return Err(Error::Gpu(format!(
+                "{}: f16 storage asked for, but the adapter has no SHADER_F16",
+                info.name
+            )))
+        }
+        Some(p) => p,
+        None if has_f16 => Precision::F16,
+        None => Precision::F32,
+    })
+}
+
+/// The device and queue of `adapter` with all its limits, and `SHADER_F16` for f16 storage.
+fn open_device(
+    adapter: &wgpu::Adapter,
+    info: &wgpu::AdapterInfo,
+    limits: &wgpu::Limits,
+    precision: Precision,
+) -> Result<(wgpu::Device, wgpu::Queue)> {
+    pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("fringewatch"),
+        required_limits: limits.clone(),
+        required_features: if precision == Precision::F16 {
+            wgpu::Features::SHADER_F16
+        } else {
+            wgpu::Features::empty()
+        },
+        ..Default::default()
+    }))
+    .map_err(|e| Error::Gpu(format!("{}: cannot open the device: {e}", info.name)))
+}
+
+/// The slot that keeps the first device error (validation, out of memory, lost device) wgpu
+/// reports on `device`.
+fn capture_errors(device: &wgpu::Device) -> std::sync::Arc<Mutex<Option<String>>> {
+    let errors: std::sync::Arc<Mutex<Option<String>>> = Default::default();
+    let sink = errors.clone();
+    device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
+        if let Ok(mut slot) = sink.lock() {
+            slot.get_or_insert_with(|| e.to_string());
+        }
+    }));
+    errors
+}
+
+/// Most tiles one submission takes: as many as the largest buffer allows within the storage
+/// binding and buffer size limits, at most `chunk`, at least 1.
+fn max_batch(
+    plan: &Plan,
+    precision: Precision,
+    limits: &wgpu::Limits,
+    chunk: Option<usize>,
+) -> usize {
+    let largest = plan.buffers.iter().copied().max().unwrap_or(1).max(1) * precision.bytes();
+    let binding_limit = (limits.max_storage_buffer_binding_size as usize)
+        .min(limits.max_buffer_size as usize)
+        / largest;
+    binding_limit.min(chunk.unwrap_or(usize::MAX)).max(1)
+}
+
+/// The compute pipelines of the engine and their bind group layouts.
+struct Kernels {
+    conv: wgpu::ComputePipeline,
+    conv_wide: wgpu::ComputePipeline,
+    add: wgpu::ComputePipeline,
+    upsample: wgpu::ComputePipeline,
+    unary: wgpu::ComputePipeline,
+    decode: wgpu::ComputePipeline,
+    conv_layout: wgpu::BindGroupLayout,
+    elt_layout: wgpu::BindGroupLayout,
+    decode_layout: wgpu::BindGroupLayout,
+}
+
+impl Kernels {
+    /// Compile the WGSL sources for `precision` and make every pipeline.
+    fn compile(device: &wgpu::Device, precision: Precision) -> Kernels {
+        let module = |label: &str, source: &str| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(format!("{}{source}", precision.prelude()).into()),
+            })
+        };
+        let kernels = module("conv", include_str!("kernels.wgsl"));
+        let eltwise = module("eltwise", include_str!("eltwise.wgsl"));
+        let decoding = module("decode", include_str!("decode.wgsl"));
+        let (conv_layout, elt_layout, decode_layout) = bind_group_layouts(device);
+        let pipeline =
+            |module: &wgpu::ShaderModule, layout: &wgpu::BindGroupLayout, entry: &str| {
+                compute_pipeline(device, module, layout, entry)
+            };
+        Kernels {
+            conv: pipeline(&kernels, &conv_layout, "conv"),
+            conv_wide: pipeline(&kernels, &conv_layout, "conv_wide"),
+            add: pipeline(&eltwise, &elt_layout, "add"),
+            upsample: pipeline(&eltwise, &elt_layout, "upsample"),
+            unary: pipeline(&eltwise, &elt_layout, "unary"),
+            decode: pipeline(&decoding, &decode_layout, "decode"),
+            conv_layout,
+            elt_layout,
+            decode_layout,
+        }
+    }
+}
+
+/// The bind group layouts of the convolutions (input, weight, bias, output, parameters), of the
+/// element-wise kernels (a, b, output, parameters) and of the decoder (head, records, count,
+/// parameters).
+fn bind_group_layouts(
+    device: &wgpu::Device,
+) -> (
+    wgpu::BindGroupLayout,
+    wgpu::BindGroupLayout,
+    wgpu::BindGroupLayout,
+) {
+    let layout = |label: &str, entries: &[wgpu::BindGroupLayoutEntry]| {
+        device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(label),
+            entries,
+        })
+    };
+    let conv_layout = layout(
+        "conv",
+        &[
+            storage_entry(0, true),
+            storage_entry(1, true),
+            storage_entry(2, true),
+            storage_entry(3, false),
+            uniform_entry(4),
+        ],
+    );
+    let elt_layout = layout(
+        "eltwise",
+        &[
+            storage_entry(0, true),
+            storage_entry(1, true),
+            storage_entry(2, false),
+            uniform_entry(3),
+        ],
+    );
+    let decode_layout = layout(
+        "decode",
+        &[
+            storage_entry(0, true),
+            storage_entry(1, false),
+            storage_entry(2, false),
+            uniform_entry(3),
+        ],
+    );
+    (conv_layout, elt_layout, decode_layout)
+}
+
+/// The compute pipeline of WGSL entry point `entry` with one bind group of `layout`.
+fn compute_pipeline(
+    device: &wgpu::Device,
+    module: &wgpu::ShaderModule,
+    layout: &wgpu::BindGroupLayout,
+    entry: &str,
+) -> wgpu::ComputePipeline {
+    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(entry),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: Some(&pl),
+        module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+/// A buffer created holding `contents`.
+fn buffer_init(
+    device: &wgpu::Device,
+    label: &str,
+    contents: &[u8],
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    use wgpu::util::DeviceExt;
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents,
+        usage,
+    })
+}
+
+/// Every convolution's weights (in the storage precision) and biases (f32), on the GPU.
+fn upload_weights(
+    device: &wgpu::Device,
+    plan: &Plan,
+    precision: Precision,
+) -> Vec<(wgpu::Buffer, wgpu::Buffer)> {
+    plan.weights
+        .iter()
+        .map(|w| {
+            let stored = GpuEngine::encode(precision, &w.weight);
+            (
+                buffer_init(device, "weight", &stored, wgpu::BufferUsages::STORAGE),
+                buffer_init(
+                    device,
+                    "bias",
+                    as_bytes(&w.bias),
+                    wgpu::BufferUsages::STORAGE,
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Every op's uniform parameters, on the GPU.
+fn upload_op_params(device: &wgpu::Device, plan: &Plan) -> Vec<wgpu::Buffer> {
+    plan.ops
+        .iter()
+        .map(|op| {
+            buffer_init(
+                device,
+                "params",
+                &op_params(op),
+                wgpu::BufferUsages::UNIFORM,
+            )
+        })
+        .collect()
+}
+
+/// Per head, the decoding parameters on the GPU (rewritten per call) and on the host; `None` for
+/// a head the decoder cannot read (see [`decode_params`]).
+fn upload_decode_params(
+    device: &wgpu::Device,
+    metadata: &ModelMetadata,
+    plan: &Plan,
+) -> Vec<Option<(wgpu::Buffer, DecodeParams)>> {
+    let mut order_base = 0;
+    plan.outputs
+        .iter()
+        .enumerate()
+        .map(|(h, head)| {
+            let params = decode_params(metadata, h, head, order_base);
+            order_base += 3 * head.shape.height * head.shape.width;
+            params.map(|params| {
+                let buffer = buffer_init(
+                    device,
+                    "decode params",
+                    bytemuck::bytes_of(&params),
+                    wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                );
+                (buffer, params)
+            })
+        })
+        .collect()
 }
 
 impl GpuEngine {
@@ -382,171 +747,25 @@ impl GpuEngine {
         options: GpuOptions,
     ) -> Result<GpuEngine> {
         let info = adapter.get_info();
-        let has_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
-        let precision = match options.precision {
-            Some(Precision::F16) if !has_f16 => {
-                return Err(Error::Gpu(format!(
-                    "{}: f16 storage asked for, but the adapter has no SHADER_F16",
-                    info.name
-                )))
-            }
-            Some(p) => p,
-            None if has_f16 => Precision::F16,
-            None => Precision::F32,
-        };
+        let precision = choose_precision(&adapter, &info, options.precision)?;
         let limits = adapter.limits();
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("fringewatch"),
-            required_limits: limits.clone(),
-            required_features: if precision == Precision::F16 {
-                wgpu::Features::SHADER_F16
-            } else {
-                wgpu::Features::empty()
-            },
-            ..Default::default()
-        }))
-        .map_err(|e| Error::Gpu(format!("{}: cannot open the device: {e}", info.name)))?;
-        let errors: std::sync::Arc<Mutex<Option<String>>> = Default::default();
-        let sink = errors.clone();
-        device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
-            if let Ok(mut slot) = sink.lock() {
-                slot.get_or_insert_with(|| e.to_string());
-            }
-        }));
-        let largest = plan.buffers.iter().copied().max().unwrap_or(1).max(1) * precision.bytes();
-        let binding_limit = (limits.max_storage_buffer_binding_size as usize)
-            .min(limits.max_buffer_size as usize)
-            / largest;
-        let max_batch = binding_limit
-            .min(options.chunk.unwrap_or(usize::MAX))
-            .max(1);
-        let module = |label: &str, source: &str| {
-            device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(format!("{}{source}", precision.prelude()).into()),
-            })
-        };
-        let kernels = module("conv", include_str!("kernels.wgsl"));
-        let eltwise = module("eltwise", include_str!("eltwise.wgsl"));
-        let decoding = module("decode", include_str!("decode.wgsl"));
-        let layout = |label: &str, entries: &[wgpu::BindGroupLayoutEntry]| {
-            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(label),
-                entries,
-            })
-        };
-        let conv_layout = layout(
-            "conv",
-            &[
-                storage_entry(0, true),
-                storage_entry(1, true),
-                storage_entry(2, true),
-                storage_entry(3, false),
-                uniform_entry(4),
-            ],
-        );
-        let elt_layout = layout(
-            "eltwise",
-            &[
-                storage_entry(0, true),
-                storage_entry(1, true),
-                storage_entry(2, false),
-                uniform_entry(3),
-            ],
-        );
-        let decode_layout = layout(
-            "decode",
-            &[
-                storage_entry(0, true),
-                storage_entry(1, false),
-                storage_entry(2, false),
-                uniform_entry(3),
-            ],
-        );
-        let pipeline =
-            |module: &wgpu::ShaderModule, layout: &wgpu::BindGroupLayout, entry: &str| {
-                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some(entry),
-                    bind_group_layouts: &[Some(layout)],
-                    immediate_size: 0,
-                });
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: Some(&pl),
-                    module,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            };
-        let conv = pipeline(&kernels, &conv_layout, "conv");
-        let conv_wide = pipeline(&kernels, &conv_layout, "conv_wide");
-        let add = pipeline(&eltwise, &elt_layout, "add");
-        let upsample = pipeline(&eltwise, &elt_layout, "upsample");
-        let unary = pipeline(&eltwise, &elt_layout, "unary");
-        let decode = pipeline(&decoding, &decode_layout, "decode");
-        use wgpu::util::DeviceExt;
-        let init = |label: &str, contents: &[u8], usage: wgpu::BufferUsages| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents,
-                usage,
-            })
-        };
-        let weights = plan
-            .weights
-            .iter()
-            .map(|w| {
-                let stored = Self::encode(precision, &w.weight);
-                (
-                    init("weight", &stored, wgpu::BufferUsages::STORAGE),
-                    init("bias", as_bytes(&w.bias), wgpu::BufferUsages::STORAGE),
-                )
-            })
-            .collect();
-        let params = plan
-            .ops
-            .iter()
-            .map(|op| {
-                let words: Vec<u32> = match op {
-                    Op::Conv {
-                        input,
-                        output,
-                        kernel,
-                        stride,
-                        pad,
-                        leaky,
-                        ..
-                    } => conv_params(input, output, *kernel, *stride, *pad, *leaky).to_vec(),
-                    Op::Add { a, b, output } => elt_params(a, b, output, 0).to_vec(),
-                    Op::Upsample { input, output } => elt_params(input, input, output, 0).to_vec(),
-                    Op::Unary {
-                        input,
-                        output,
-                        function,
-                    } => elt_params(input, input, output, *function as u32).to_vec(),
-                };
-                init("params", as_bytes(&words), wgpu::BufferUsages::UNIFORM)
-            })
-            .collect();
-        let mut order_base = 0;
-        let decode_params = plan
-            .outputs
-            .iter()
-            .enumerate()
-            .map(|(h, head)| {
-                let words = decode_words(&metadata, h, head, order_base);
-                order_base += 3 * head.shape.height * head.shape.width;
-                words.map(|words| {
-                    let buffer = init(
-                        "decode params",
-                        as_bytes(&words),
-                        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    );
-                    (buffer, words)
-                })
-            })
-            .collect();
+        let (device, queue) = open_device(&adapter, &info, &limits, precision)?;
+        let errors = capture_errors(&device);
+        let max_batch = max_batch(&plan, precision, &limits, options.chunk);
+        let Kernels {
+            conv,
+            conv_wide,
+            add,
+            upsample,
+            unary,
+            decode,
+            conv_layout,
+            elt_layout,
+            decode_layout,
+        } = Kernels::compile(&device, precision);
+        let weights = upload_weights(&device, &plan, precision);
+        let params = upload_op_params(&device, &plan);
+        let decode_params = upload_decode_params(&device, &metadata, &plan);
         Ok(GpuEngine {
             metadata,
             plan,
@@ -610,6 +829,7 @@ impl GpuEngine {
         }
     }
 
+    /// The GPU tensors, bind groups and box buffers of batch size `size`.
     fn make_resources(&self, size: usize) -> Resources {
         let bytes = self.precision.bytes();
         let buffers: Vec<wgpu::Buffer> = self
@@ -627,9 +847,37 @@ impl GpuEngine {
                 })
             })
             .collect();
+        let bind_groups = self.op_bind_groups(&buffers);
+        let records = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("boxes"),
+            size: (size * CANDIDATES_PER_TILE * RECORD_WORDS * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let count = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("box count"),
+            size: 4,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let decode_groups = self.decode_bind_groups(&buffers, &records, &count);
+        Resources {
+            size,
+            buffers,
+            bind_groups,
+            records,
+            count,
+            decode_groups,
+            free: Vec::new(),
+        }
+    }
+
+    /// One bind group per op of the plan over the tensors `buffers` of one batch size.
+    fn op_bind_groups(&self, buffers: &[wgpu::Buffer]) -> Vec<wgpu::BindGroup> {
         let buffer = |b: usize| buffers[b].as_entire_binding();
-        let bind_groups = self
-            .plan
+        self.plan
             .ops
             .iter()
             .zip(&self.params)
@@ -675,23 +923,17 @@ impl GpuEngine {
                     entries: &entries(&resources),
                 })
             })
-            .collect();
-        let records = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("boxes"),
-            size: (size * CANDIDATES_PER_TILE * RECORD_WORDS * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let count = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("box count"),
-            size: 4,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let decode_groups = self
-            .decode_params
+            .collect()
+    }
+
+    /// One decoder bind group per decodable head: (head index, bind group).
+    fn decode_bind_groups(
+        &self,
+        buffers: &[wgpu::Buffer],
+        records: &wgpu::Buffer,
+        count: &wgpu::Buffer,
+    ) -> Vec<(usize, wgpu::BindGroup)> {
+        self.decode_params
             .iter()
             .enumerate()
             .filter_map(|(h, p)| p.as_ref().map(|(params, _)| (h, params)))
@@ -700,7 +942,7 @@ impl GpuEngine {
                     label: Some("decode"),
                     layout: &self.decode_layout,
                     entries: &entries(&[
-                        buffer(self.plan.outputs[h].buffer),
+                        buffers[self.plan.outputs[h].buffer].as_entire_binding(),
                         records.as_entire_binding(),
                         count.as_entire_binding(),
                         params.as_entire_binding(),
@@ -708,16 +950,7 @@ impl GpuEngine {
                 });
                 (h, group)
             })
-            .collect();
-        Resources {
-            size,
-            buffers,
-            bind_groups,
-            records,
-            count,
-            decode_groups,
-            free: Vec::new(),
-        }
+            .collect()
     }
 
     fn make_readback(&self, size: usize) -> Readback {
@@ -788,11 +1021,14 @@ impl GpuEngine {
             &Self::encode(self.precision, input),
         );
         if let Want::Boxes { confidence } = want {
-            for (params, words) in self.decode_params.iter().flatten() {
-                let mut words = *words;
-                words[6] = (size * CANDIDATES_PER_TILE) as u32;
-                words[9] = confidence.to_bits();
-                self.queue.write_buffer(params, 0, as_bytes(&words));
+            for (buffer, params) in self.decode_params.iter().flatten() {
+                let params = DecodeParams {
+                    capacity: (size * CANDIDATES_PER_TILE) as u32,
+                    confidence,
+                    ..*params
+                };
+                self.queue
+                    .write_buffer(buffer, 0, bytemuck::bytes_of(&params));
             }
         }
         let mut encoder = self
@@ -822,6 +1058,25 @@ impl GpuEngine {
                 }
             }
         }
+        self.copy_results(&mut encoder, resources, &readback, want);
+        let index = self.queue.submit([encoder.finish()]);
+        Ok(Pending {
+            size,
+            want,
+            readback,
+            index,
+        })
+    }
+
+    /// Copy what `want` asks for (the heads, or the box count and records) into the read-back
+    /// buffers.
+    fn copy_results(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        resources: &Resources,
+        readback: &Readback,
+        want: Want,
+    ) {
         match want {
             Want::Heads => {
                 // heads are whole buffers of their own (offset 0, all channels)
@@ -846,13 +1101,6 @@ impl GpuEngine {
                 );
             }
         }
-        let index = self.queue.submit([encoder.finish()]);
-        Ok(Pending {
-            size,
-            want,
-            readback,
-            index,
-        })
     }
 
     /// Wait for a submission and read its results; the read-back buffers go back to the pool.
