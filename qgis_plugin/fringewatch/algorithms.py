@@ -724,9 +724,9 @@ def orbit_choices(from_data):
 
 def add_geometry_parameters(algorithm, from_data=True):
     """Incidence (raster or constant) and heading (from the data, a preset or custom). The
-    heading is optional and used only with "Custom heading": Processing dialogs cannot enable
-    one parameter from another's value, so a heading given with another choice is reported as
-    ignored rather than silently used or silently dropped."""
+    heading is optional and used only with "Custom heading": the dialog enables its box only
+    then (widgets.CustomHeadingWrapper); a heading given with another choice through the API
+    is reported as ignored rather than silently used or silently dropped."""
     algorithm.addParameter(QgsProcessingParameterRasterLayer(
         "INCIDENCE", algorithm.tr("Incidence angle raster (degrees; empty: a constant angle)"),
         optional=True))
@@ -736,10 +736,17 @@ def add_geometry_parameters(algorithm, from_data=True):
     algorithm.addParameter(QgsProcessingParameterEnum(
         "ORBIT", algorithm.tr("Orbit"), [o[0] for o in orbit_choices(from_data)],
         defaultValue=0))
-    algorithm.addParameter(QgsProcessingParameterNumber(
+    heading = QgsProcessingParameterNumber(
         "HEADING", algorithm.tr("Custom heading (degrees clockwise from north; only with "
                                 "\"Custom heading\")"),
-        QgsProcessingParameterNumber.Double, optional=True, minValue=-360.0, maxValue=360.0))
+        QgsProcessingParameterNumber.Double, optional=True, minValue=-360.0, maxValue=360.0)
+    try:  # the dialog's widget (processing.gui is there in QGIS, also for qgis_process)
+        from .widgets import CustomHeadingWrapper
+        heading.setMetadata({"widget_wrapper": {"class": CustomHeadingWrapper,
+                                                "custom_choice": CUSTOM}})
+    except ImportError:
+        pass
+    algorithm.addParameter(heading)
 
 
 def read_geometry(algorithm, parameters, context, feedback, from_data=True):

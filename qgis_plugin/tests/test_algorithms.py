@@ -18,6 +18,7 @@ from qgis.core import (
     QgsApplication,
     QgsFeature,
     QgsGeometry,
+    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeatureSourceDefinition,
     QgsProcessingFeedback,
@@ -431,6 +432,30 @@ def test_a_cancel_at_any_moment_of_a_run_stops_it_and_writes_nothing(plugin, sce
         assert feedback.after_cancel <= 3, (share, feedback.after_cancel)
         assert list(out.iterdir()) == [], share
     assert not glob.glob(os.path.join(tempfile.gettempdir(), "fringewatch-area-*"))
+
+
+def test_the_custom_heading_is_offered_only_with_custom_heading(plugin):
+    """#19 defect 2: in the real Processing dialog the custom heading's box is enabled only
+    while the orbit choice is "Custom heading", and what it holds reaches the parameters."""
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+    for algorithm_id in ["fringewatch:compute_isl", "fringewatch:detect_interferogram"]:
+        algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
+        dialog = AlgorithmDialog(algorithm.create(), False, None)
+        wrappers = dialog.mainWidget().wrappers
+        orbit, heading = wrappers["ORBIT"], wrappers["HEADING"]
+        context = QgsProcessingContext()
+        choices = orbit.parameterDefinition().options()
+        custom = choices.index("Custom heading")
+        assert orbit.parameterValue() != custom
+        assert not heading.widget.isEnabled()
+        orbit.setParameterValue(custom, context)
+        assert heading.widget.isEnabled()
+        assert heading.parameterValue() is None  # "Not set" until the analyst types one
+        heading.setParameterValue(-12.25, context)
+        assert orbit.parameterValue() == custom and heading.parameterValue() == -12.25
+        orbit.setParameterValue(0, context)
+        assert not heading.widget.isEnabled()
+        dialog.deleteLater()
 
 
 def test_bad_input_gives_the_library_message(plugin, scene, tmp_path):
