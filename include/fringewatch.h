@@ -101,7 +101,8 @@ typedef struct FwRawLayers {
   const char *dem;
   // Per-pixel incidence raster, degrees; NULL to use `incidence_deg`.
   const char *incidence_raster;
-  // Constant incidence angle, degrees (used when `incidence_raster` is NULL).
+  // Constant incidence angle, degrees (used when `incidence_raster` is NULL; NaN with no
+  // raster is `FW_INVALID_ARGUMENT`).
   double incidence_deg;
   // Scene heading, degrees clockwise from north (Sentinel-1 over the Apennines: −10.5
   // ascending, −169.5 descending); NaN: the heading the phase records
@@ -144,6 +145,8 @@ enum FwStatus fw_build_info(char **json_out);
 // ISL (InSAR sensitivity, METHOD.md §2) on the coherence grid, with the paper's coherence
 // weight (k = 20, γm = 0.3) and Zevenbergen–Thorne slope; Float32 GeoTIFF `out`. Summary
 // (size, valid pixels, mean ISL, zero fraction) as JSON in `summary_json` when not NULL.
+// The incidence is the raster `incidence_raster` when given, else the angle `incidence_deg`
+// (NaN with no raster: `FW_INVALID_ARGUMENT`).
 //
 // # Safety
 // String arguments are NULL or NUL-terminated; `callbacks` and `summary_json` NULL or valid.

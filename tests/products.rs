@@ -670,7 +670,7 @@ fn gmtsar_folder_by_hand() {
     .to_string();
     assert!(
         err.contains("calc_look_vector.csh")
-            && err.contains("--heading")
+            && err.contains("give `heading`")
             && err.contains("descending"),
         "{err}"
     );

@@ -106,7 +106,8 @@ pub struct FwRawLayers {
     pub dem: *const c_char,
     /// Per-pixel incidence raster, degrees; NULL to use `incidence_deg`.
     pub incidence_raster: *const c_char,
-    /// Constant incidence angle, degrees (used when `incidence_raster` is NULL).
+    /// Constant incidence angle, degrees (used when `incidence_raster` is NULL; NaN with no
+    /// raster is `FW_INVALID_ARGUMENT`).
     pub incidence_deg: f64,
     /// Scene heading, degrees clockwise from north (Sentinel-1 over the Apennines: −10.5
     /// ascending, −169.5 descending); NaN: the heading the phase records
@@ -340,6 +341,8 @@ pub unsafe extern "C" fn fw_build_info(json_out: *mut *mut c_char) -> FwStatus {
 /// ISL (InSAR sensitivity, METHOD.md §2) on the coherence grid, with the paper's coherence
 /// weight (k = 20, γm = 0.3) and Zevenbergen–Thorne slope; Float32 GeoTIFF `out`. Summary
 /// (size, valid pixels, mean ISL, zero fraction) as JSON in `summary_json` when not NULL.
+/// The incidence is the raster `incidence_raster` when given, else the angle `incidence_deg`
+/// (NaN with no raster: `FW_INVALID_ARGUMENT`).
 ///
 /// # Safety
 /// String arguments are NULL or NUL-terminated; `callbacks` and `summary_json` NULL or valid.
