@@ -66,15 +66,8 @@ pub(crate) struct Pc1Args {
     /// Fit the PCA on this area instead of using the preprint's loadings.
     #[arg(long)]
     fit_pca: bool,
-    /// Slope and aspect from the DEM by this finite-difference method.
-    #[arg(long, value_enum, default_value = "zt")]
-    gradient: GradientArg,
-    /// Terrain ruggedness index definition.
-    #[arg(long, value_enum, default_value = "saga")]
-    tri: TriArg,
-    /// Convexity averaging scale, cells.
-    #[arg(long, default_value_t = 10)]
-    convexity_scale: usize,
+    #[command(flatten)]
+    terrain: TerrainMethods,
     /// Output GeoTIFF (a JSON sidecar with loadings and statistics is written beside it).
     #[arg(long)]
     out: PathBuf,
@@ -146,7 +139,7 @@ pub(crate) fn isl(a: IslArgs, quiet: bool) -> Result<()> {
 
 /// `fringewatch pc1`.
 pub(crate) fn pc1(a: Pc1Args, quiet: bool) -> Result<()> {
-    let settings = pc1_settings(a.fit_pca, a.gradient, a.tri, a.convexity_scale);
+    let settings = a.terrain.pc1_settings(a.fit_pca);
     let bar = Bar::new(quiet, "PC1");
     let report = compute_pc1(&a.dem, a.like.as_deref(), &a.out, &settings, &bar)?;
     bar.done();
@@ -178,25 +171,36 @@ pub(crate) fn stack(a: StackArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// PC1 settings from the command's choices: the preprint's loadings unless `fit`.
-pub(crate) fn pc1_settings(
-    fit: bool,
+/// How the terrain variables are computed (`pc1` and `terrain`).
+#[derive(Args)]
+pub(crate) struct TerrainMethods {
+    /// Slope and aspect from the DEM by this finite-difference method.
+    #[arg(long, value_enum, default_value = "zt")]
     gradient: GradientArg,
+    /// Terrain ruggedness index definition.
+    #[arg(long, value_enum, default_value = "saga")]
     tri: TriArg,
-    scale: usize,
-) -> Pc1Settings {
-    Pc1Settings {
-        loadings: if fit {
-            LoadingsChoice::Fit
-        } else {
-            LoadingsChoice::Fixed(Loadings::PAPER)
-        },
-        gradient: gradient.into(),
-        tri: tri.into(),
-        convexity: ConvexitySettings {
-            scale_cells: scale,
-            ..Default::default()
-        },
+    /// Convexity averaging scale, cells.
+    #[arg(long, default_value_t = 10)]
+    convexity_scale: usize,
+}
+
+impl TerrainMethods {
+    /// PC1 settings from these choices: the preprint's loadings unless `fit`.
+    pub(crate) fn pc1_settings(&self, fit: bool) -> Pc1Settings {
+        Pc1Settings {
+            loadings: if fit {
+                LoadingsChoice::Fit
+            } else {
+                LoadingsChoice::Fixed(Loadings::PAPER)
+            },
+            gradient: self.gradient.into(),
+            tri: self.tri.into(),
+            convexity: ConvexitySettings {
+                scale_cells: self.convexity_scale,
+                ..Default::default()
+            },
+        }
     }
 }
 

@@ -341,15 +341,7 @@ pub struct GpuEngine {
     adapter: wgpu::AdapterInfo,
     device: wgpu::Device,
     queue: wgpu::Queue,
-    conv: wgpu::ComputePipeline,
-    conv_wide: wgpu::ComputePipeline,
-    add: wgpu::ComputePipeline,
-    upsample: wgpu::ComputePipeline,
-    unary: wgpu::ComputePipeline,
-    decode: wgpu::ComputePipeline,
-    conv_layout: wgpu::BindGroupLayout,
-    elt_layout: wgpu::BindGroupLayout,
-    decode_layout: wgpu::BindGroupLayout,
+    kernels: Kernels,
     weights: Vec<(wgpu::Buffer, wgpu::Buffer)>,
     params: Vec<wgpu::Buffer>,
     /// Per head: the decoding parameters (capacity and confidence are rewritten per call).
@@ -752,17 +744,7 @@ impl GpuEngine {
         let (device, queue) = open_device(&adapter, &info, &limits, precision)?;
         let errors = capture_errors(&device);
         let max_batch = max_batch(&plan, precision, &limits, options.chunk);
-        let Kernels {
-            conv,
-            conv_wide,
-            add,
-            upsample,
-            unary,
-            decode,
-            conv_layout,
-            elt_layout,
-            decode_layout,
-        } = Kernels::compile(&device, precision);
+        let kernels = Kernels::compile(&device, precision);
         let weights = upload_weights(&device, &plan, precision);
         let params = upload_op_params(&device, &plan);
         let decode_params = upload_decode_params(&device, &metadata, &plan);
@@ -773,15 +755,7 @@ impl GpuEngine {
             adapter: info,
             device,
             queue,
-            conv,
-            conv_wide,
-            add,
-            upsample,
-            unary,
-            decode,
-            conv_layout,
-            elt_layout,
-            decode_layout,
+            kernels,
             weights,
             params,
             decode_params,
@@ -889,7 +863,7 @@ impl GpuEngine {
                         weights,
                         ..
                     } => (
-                        &self.conv_layout,
+                        &self.kernels.conv_layout,
                         vec![
                             buffer(input.buffer),
                             self.weights[*weights].0.as_entire_binding(),
@@ -899,7 +873,7 @@ impl GpuEngine {
                         ],
                     ),
                     Op::Add { a, b, output } => (
-                        &self.elt_layout,
+                        &self.kernels.elt_layout,
                         vec![
                             buffer(a.buffer),
                             buffer(b.buffer),
@@ -908,7 +882,7 @@ impl GpuEngine {
                         ],
                     ),
                     Op::Upsample { input, output } | Op::Unary { input, output, .. } => (
-                        &self.elt_layout,
+                        &self.kernels.elt_layout,
                         vec![
                             buffer(input.buffer),
                             buffer(input.buffer),
@@ -940,7 +914,7 @@ impl GpuEngine {
             .map(|(h, params)| {
                 let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some("decode"),
-                    layout: &self.decode_layout,
+                    layout: &self.kernels.decode_layout,
                     entries: &entries(&[
                         buffers[self.plan.outputs[h].buffer].as_entire_binding(),
                         records.as_entire_binding(),
@@ -986,12 +960,12 @@ impl GpuEngine {
         for (op, group) in self.plan.ops.iter().zip(&resources.bind_groups) {
             let (pipeline, output, channels_per_group) = match op {
                 Op::Conv { output, .. } if output.shape.channels >= WIDE_CHANNELS => {
-                    (&self.conv_wide, output, 64)
+                    (&self.kernels.conv_wide, output, 64)
                 }
-                Op::Conv { output, .. } => (&self.conv, output, 16),
-                Op::Add { output, .. } => (&self.add, output, 4),
-                Op::Upsample { output, .. } => (&self.upsample, output, 4),
-                Op::Unary { output, .. } => (&self.unary, output, 4),
+                Op::Conv { output, .. } => (&self.kernels.conv, output, 16),
+                Op::Add { output, .. } => (&self.kernels.add, output, 4),
+                Op::Upsample { output, .. } => (&self.kernels.upsample, output, 4),
+                Op::Unary { output, .. } => (&self.kernels.unary, output, 4),
             };
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, group, &[]);
@@ -1046,7 +1020,7 @@ impl GpuEngine {
             });
             self.encode_ops(&mut pass, resources);
             if matches!(want, Want::Boxes { .. }) {
-                pass.set_pipeline(&self.decode);
+                pass.set_pipeline(&self.kernels.decode);
                 for (h, group) in &resources.decode_groups {
                     let head = &self.plan.outputs[*h].shape;
                     pass.set_bind_group(0, group, &[]);
