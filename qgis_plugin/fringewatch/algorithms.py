@@ -225,7 +225,12 @@ def area_polygons(algorithm, parameters, context, crs):
         raise QgsProcessingException(
             "The area-of-interest layer gives no polygons (is \"Selected features only\" ticked "
             "with nothing selected?)")
-    return QgsGeometry.unaryUnion(parts)
+    union = QgsGeometry.unaryUnion(parts)
+    if union.isEmpty():
+        raise QgsProcessingException(
+            "The area-of-interest polygons have no area (invalid geometries? Check them with "
+            "Vector ▸ Geometry Tools ▸ Check Validity)")
+    return union
 
 
 def write_mask(geometry, crs, path):
@@ -276,6 +281,8 @@ def clipped_to_area(algorithm, parameters, name, context, folder):
     descriptions = [result.GetRasterBand(b + 1).GetDescription()
                     for b in range(result.RasterCount)]
     nodata = result.GetRasterBand(1).GetNoDataValue()
+    x0, dx, _, y0, _, dy = result.GetGeoTransform()
+    width, height = result.RasterXSize, result.RasterYSize
     result = None
     if polygons is None:
         return clipped
@@ -286,7 +293,10 @@ def clipped_to_area(algorithm, parameters, name, context, folder):
         float_data = gdal.Open(window).GetRasterBand(1).DataType in (gdal.GDT_Float32,
                                                                    gdal.GDT_Float64)
         nodata = math.nan if float_data else 0
-    result = gdal.Warp(clipped, window, format="VRT", cutlineDSName=mask, dstNodata=nodata)
+    # the window's own grid, stated so that GDAL neither moves nor resamples a pixel
+    result = gdal.Warp(clipped, window, format="VRT", cutlineDSName=mask, dstNodata=nodata,
+                       outputBounds=[x0, y0 + height * dy, x0 + width * dx, y0],
+                       width=width, height=height)
     if result is None:
         raise QgsProcessingException(
             f"{layer.name()}: cannot mask it to the area's polygons: {gdal.GetLastErrorMsg()}")

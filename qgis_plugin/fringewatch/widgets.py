@@ -24,10 +24,10 @@ class CustomHeadingWrapper(WidgetWrapper):
         return box
 
     def setValue(self, value):  # noqa: N802 - QGIS API name
-        if value is None or value == "":
-            self.widget.clear()
-        else:
+        try:
             self.widget.setValue(float(value))
+        except (TypeError, ValueError):  # not set, or a model's input rather than a number
+            self.widget.clear()
 
     def value(self):
         number = self.widget.value()

@@ -175,7 +175,7 @@ fn read_pair(
         ) else {
             return Err(Error::bad_input(
                 pred,
-                "every detection needs a geometry, a `class` and a `score`",
+                "every detection needs a geometry, a 'class' and a 'score' field",
             ));
         };
         predictions.push(Prediction {
@@ -190,7 +190,7 @@ fn read_pair(
         else {
             return Err(Error::bad_input(
                 truth,
-                "every truth box needs a geometry and a `class`",
+                "every truth box needs a geometry and a 'class' field",
             ));
         };
         truths.push(Truth {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use fringewatch::detect::scene_info::{choose_heading, recorded_geometry};
 use fringewatch::sensitivity::layer::Incidence;
-use fringewatch::Result;
+use fringewatch::{Error, Result};
 
 /// `--incidence RASTER` or `--incidence-deg ANGLE`.
 #[derive(Args, Clone)]
@@ -22,12 +22,23 @@ pub(crate) struct IncidenceArgs {
 impl IncidenceArgs {
     /// The incidence given, or an error naming both flags.
     pub(crate) fn required(&self) -> Result<Incidence> {
-        Incidence::given(self.incidence.clone(), self.incidence_deg)
+        Incidence::given(self.incidence.clone(), self.degrees()?)
     }
 
     /// The incidence given, if any (a product may record its own).
-    pub(crate) fn optional(&self) -> Option<Incidence> {
-        self.required().ok()
+    pub(crate) fn optional(&self) -> Result<Option<Incidence>> {
+        if self.incidence.is_none() && self.incidence_deg.is_none() {
+            return Ok(None);
+        }
+        self.required().map(Some)
+    }
+
+    /// The constant angle; NaN (which the C ABI reads as "not given") is refused here.
+    fn degrees(&self) -> Result<Option<f64>> {
+        match self.incidence_deg {
+            Some(d) if d.is_nan() => Err(Error::parameter("incidence", "NaN is not an angle")),
+            other => Ok(other),
+        }
     }
 }
 

@@ -71,7 +71,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
             let product = fringewatch::product::open_product(folder)?;
             let overrides = fringewatch::product::prepare::Overrides {
                 dem: args.dem.clone(),
-                incidence: args.incidence.optional(),
+                incidence: args.incidence.optional()?,
                 heading_deg: args.heading,
             };
             let dir = layer_dir.clone().unwrap_or_else(std::env::temp_dir);

@@ -412,12 +412,12 @@ fn process_runs(pid: i32) -> bool {
     }
 }
 
-/// A GeoTIFF being written: tiled 256×256, DEFLATE, on the exact grid given. It is written to a
-/// hidden temporary file next to the target and renamed into place by [`GeoTiffWriter::finish`];
-/// dropped unfinished, the temporary file is removed.
 /// Side of the GeoTIFF tiles the writer makes (`BLOCKXSIZE`, `BLOCKYSIZE`).
 const TILE_SIDE: usize = 256;
 
+/// A GeoTIFF being written: tiled 256×256, DEFLATE, on the exact grid given. It is written to a
+/// hidden temporary file next to the target and renamed into place by [`GeoTiffWriter::finish`];
+/// dropped unfinished, the temporary file is removed.
 pub struct GeoTiffWriter {
     target: PathBuf,
     temp: PathBuf,
