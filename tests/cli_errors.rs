@@ -374,7 +374,11 @@ fn numbers_outside_their_range_are_refused() {
         .collect()
     };
     cli_fails(&s, &isl(&["--incidence-deg", "-30"]), &["incidence", "-30"]);
-    cli_fails(&s, &isl(&["--incidence-deg", "nan"]), &["incidence", "NaN is not an angle"]);
+    cli_fails(
+        &s,
+        &isl(&["--incidence-deg", "nan"]),
+        &["incidence", "NaN is not an angle"],
+    );
     cli_fails(
         &s,
         &isl(&["--incidence-deg", "0.68"]),
