@@ -204,11 +204,7 @@ fn read_pair(
 
 fn report(e: &Evaluation, args: &EvaluateArgs) -> Result<()> {
     print_report(e);
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(e)
-            .map_err(|err| Error::parameter("json", err.to_string()))?;
-        std::fs::write(path, text).map_err(|source| Error::io(path.clone(), source))?;
-    }
+    super::write_summary(args.json.as_deref(), e)?;
     if let Some(path) = &args.plot {
         let curves: Vec<(String, Vec<(f64, f64)>)> = e
             .classes
