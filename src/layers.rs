@@ -26,16 +26,21 @@ pub struct RawLayers {
 /// `stack.tif` in `dir`; returns the stack path. ISL (light, in strips) runs beside PC1, whose
 /// flow routing is partly sequential.
 pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
-    // all three layers are made on the phase grid: PC1's whole-raster memory and the three
-    // files' disk, checked before anything is made
+    // all three layers are made on the phase grid: PC1's memory (with tiled flow routing, the
+    // least it can do) and the three files' disk, checked before anything is made
     let grid = RasterFile::open(&raw.phase)?.grid().clone();
     let (width, height) = (grid.width, grid.height);
+    let pc1_bytes = crate::terrain::layer::tiled_routing_bytes(
+        width,
+        height,
+        crate::terrain::hydrology::DEFAULT_ROUTING_TILE,
+    );
     crate::raster::budget::check_memory(
         "ISL, PC1 and the stack",
         &raw.phase,
         width,
         height,
-        crate::terrain::layer::PC1_BYTES_PER_CELL,
+        pc1_bytes / (width as f64 * height as f64).max(1.0),
     )?;
     crate::raster::budget::check_disk(&dir.join("stack.tif"), (width * height) as f64 * 20.0)?;
     std::fs::create_dir_all(dir).map_err(|source| Error::io(dir.to_path_buf(), source))?;

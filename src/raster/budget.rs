@@ -63,13 +63,18 @@ pub fn check_memory(
         Some(available) if need > available as f64 => Err(Error::bad_input(
             input,
             format!(
-                "{width}×{height} cells: {task} would need about {} ({bytes_per_cell} bytes a cell), {} is available; cut the raster to the area of interest first (gdal_translate -projwin)",
+                "{width}×{height} cells: {task} would need about {} ({bytes_per_cell:.0} bytes a cell), {} is available; cut the raster to the area of interest first (gdal_translate -projwin)",
                 gib(need),
                 gib(available as f64)
             ),
         )),
         _ => Ok(()),
     }
+}
+
+/// Whether `bytes` fit in the memory available (true when that is unknown).
+pub fn fits(bytes: f64) -> bool {
+    available_memory().is_none_or(|available| bytes <= available as f64)
 }
 
 /// Refuses writing about `bytes` into `out`'s folder when its file system has less free space.

@@ -8,6 +8,7 @@ pub mod align;
 pub mod budget;
 pub mod io;
 pub mod keys;
+pub mod scratch;
 
 use gdal::spatial_ref::SpatialRef;
 

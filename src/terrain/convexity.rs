@@ -38,7 +38,8 @@ pub fn convexity(
     settings: ConvexitySettings,
 ) -> Array2<f32> {
     let (rows, cols) = dem.dim();
-    let indicator = laplacian_indicator(dem, spacing, settings.epsilon);
+    // the indicator, replaced row by row by the convexity (one array a cell, not two)
+    let mut out = laplacian_indicator(dem, spacing, settings.epsilon);
     let s = settings.scale_cells.max(1);
     // block means, in SAGA's bottom-up row order: block index k = floor(i/s + 1/2)
     let block = |i: usize| (2 * i + s) / (2 * s);
@@ -49,7 +50,7 @@ pub fn convexity(
     for r in 0..rows {
         let by = block(rows - 1 - r);
         for c in 0..cols {
-            let v = indicator[(r, c)];
+            let v = out[(r, c)];
             if v.is_finite() {
                 let bx = block(c);
                 sum[(by, bx)] += v as f64;
@@ -61,14 +62,13 @@ pub fn convexity(
         ndarray::Zip::from(&sum)
             .and(&count)
             .map_collect(|&s, &n| if n > 0.0 { s / n } else { f64::NAN });
-    let mut out = Array2::<f32>::from_elem((rows, cols), f32::NAN);
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
         .for_each(|(r, mut row)| {
             let v = (rows - 1 - r) as f64 / s as f64;
             for c in 0..cols {
-                if indicator[(r, c)].is_finite() {
+                if row[c].is_finite() {
                     let u = c as f64 / s as f64;
                     row[c] = (100.0 * bspline_at(&means, u, v)) as f32;
                 }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::pca::{pc1, LoadingsChoice, Pc1Settings, TerrainVariable, VariableStats};
+use super::hydrology::{Routing, DEFAULT_ROUTING_TILE};
+use super::pca::{pc1_routed, LoadingsChoice, Pc1Settings, TerrainVariable, VariableStats};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::align::{require_overlap_grid, warp_band, Resampling};
@@ -30,6 +31,8 @@ pub struct Pc1Report {
     pub gradient: String,
     pub tri: String,
     pub convexity_scale_cells: usize,
+    /// How the TWI's flow routing held the raster: "whole", or "tiles of N cells".
+    pub flow_routing: String,
 }
 
 /// One value per terrain variable, named (serialises as a JSON object).
@@ -80,8 +83,43 @@ pub fn dem_on_grid(dem: &RasterFile, grid: &Grid, grid_path: &Path) -> Result<Ra
     })
 }
 
-/// Peak memory of [`compute_pc1`] per output cell (measured at 4000×4000, README *Memory*).
-pub const PC1_BYTES_PER_CELL: f64 = 23.0;
+/// Peak memory of [`compute_pc1`] per output cell with whole-raster flow routing (measured
+/// from 2000² to 6000², README *Memory*).
+pub const PC1_BYTES_PER_CELL: f64 = 26.0;
+
+/// Peak memory of [`compute_pc1`] per output cell with tiled flow routing (the DEM, the running
+/// sum and one variable), besides [`tiled_routing_bytes`]' tiles and strips.
+pub const PC1_TILED_BYTES_PER_CELL: f64 = 14.0;
+
+/// Largest grid (cells) routed whole: above it the tiled routing keeps PC1's memory at
+/// [`PC1_TILED_BYTES_PER_CELL`] (a 6000² scene: 26 → 15 bytes a cell, 27 → 51 s on 2 cores).
+pub const WHOLE_ROUTING_MAX_CELLS: f64 = 6000.0 * 6000.0;
+
+/// Memory of PC1 with tiled routing on a `width × height` grid: per cell, plus two tiles in
+/// flight (about 40 bytes a cell of a tile with its ring) and the strips of one row of tiles.
+pub fn tiled_routing_bytes(width: usize, height: usize, tile: usize) -> f64 {
+    let (w, h, t) = (width as f64, height as f64, tile as f64);
+    w * h * PC1_TILED_BYTES_PER_CELL + 2.0 * 40.0 * (t + 4.0).powi(2) + 24.0 * t.min(h) * w
+}
+
+/// Flow routing for PC1 on a `width × height` grid: the whole raster at once when it has at
+/// most [`WHOLE_ROUTING_MAX_CELLS`] and fits in the memory available, else tiles of
+/// [`DEFAULT_ROUTING_TILE`] with their scratch files in `scratch` (8 bytes a cell of disk),
+/// else refused with the figures. Both give the same PC1 bit for bit.
+pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) -> Result<Routing> {
+    let cells = width as f64 * height as f64;
+    if cells <= WHOLE_ROUTING_MAX_CELLS && crate::raster::budget::fits(cells * PC1_BYTES_PER_CELL) {
+        return Ok(Routing::Whole);
+    }
+    let tile = DEFAULT_ROUTING_TILE;
+    let bytes = tiled_routing_bytes(width, height, tile);
+    crate::raster::budget::check_memory("PC1", input, width, height, bytes / cells.max(1.0))?;
+    crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 8.0)?;
+    Ok(Routing::Tiled {
+        tile,
+        scratch: Some(scratch.to_path_buf()),
+    })
+}
 
 /// Compute PC1 of `dem_path` on the grid of `like` (default: the DEM's own grid) into `out`
 /// (Float32 GeoTIFF) and its sidecar `out` with extension `.json`.
@@ -137,14 +175,12 @@ pub fn compute_pc1(
         start: 0.0,
         span: 0.1,
     };
-    // whole-raster flow routing: about 23 bytes a cell (README, Memory), then the Float32 output
-    crate::raster::budget::check_memory(
-        "PC1",
-        dem_path,
-        grid.width,
-        grid.height,
-        PC1_BYTES_PER_CELL,
-    )?;
+    // whole-raster flow routing when it fits, else tiles (README, Memory); then the output
+    let scratch = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let routing = pc1_routing(dem_path, grid.width, grid.height, scratch)?;
     crate::raster::budget::check_disk(out, grid.width as f64 * grid.height as f64 * 4.0)?;
     stage.step(0.0, "reading DEM")?;
     let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
@@ -155,7 +191,7 @@ pub fn compute_pc1(
         start: 0.1,
         span: 0.8,
     };
-    let result = pc1(dem.values.view(), &spacing, settings, &compute)?;
+    let result = pc1_routed(dem.values.view(), &spacing, settings, &routing, &compute)?;
     drop(dem);
 
     let write = Stage {
@@ -185,6 +221,10 @@ pub fn compute_pc1(
         gradient: format!("{:?}", settings.gradient),
         tri: format!("{:?}", settings.tri),
         convexity_scale_cells: settings.convexity.scale_cells,
+        flow_routing: match &routing {
+            Routing::Whole => "whole".into(),
+            Routing::Tiled { tile, .. } => format!("tiles of {tile} cells"),
+        },
     };
     writer.set_metadata("FRINGEWATCH_LAYER", "PC1")?;
     writer.set_metadata(

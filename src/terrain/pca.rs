@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::convexity::{convexity, ConvexitySettings};
 use super::gradient::{slope, GradientMethod};
-use super::hydrology::{fill_depressions_until, specific_catchment_area_of_filled, twi_from_sca};
+use super::hydrology::{twi_routed, Routing};
 use super::ruggedness::{tri, TriMethod};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
@@ -106,27 +106,14 @@ pub fn terrain_variable(
     dem: ArrayView2<f32>,
     spacing: &CellSpacing,
     settings: &Pc1Settings,
+    routing: &Routing,
     progress: &dyn Progress,
 ) -> Result<Array2<f32>> {
     let stage = Stage::whole(progress);
     Ok(match variable {
         TerrainVariable::Slope => slope(dem, spacing, settings.gradient),
         TerrainVariable::Tri => tri(dem, settings.tri),
-        TerrainVariable::Twi => {
-            stage.step(0.0, "TWI: filling depressions")?;
-            let filled = fill_depressions_until(dem, &|f| {
-                progress.report(0.3 * f, "TWI: filling depressions")
-            })
-            .ok_or(Error::Cancelled)?;
-            stage.step(0.3, "TWI: flow routing")?;
-            let sca = specific_catchment_area_of_filled(filled.view(), spacing, &|f| {
-                progress.report(0.3 + 0.5 * f, "TWI: flow routing")
-            })
-            .ok_or(Error::Cancelled)?;
-            drop(filled);
-            stage.step(0.8, "TWI: wetness index")?;
-            twi_from_sca(dem, spacing, sca)
-        }
+        TerrainVariable::Twi => twi_routed(dem, spacing, routing, &stage)?,
         TerrainVariable::Convexity => convexity(dem, spacing, settings.convexity),
     })
 }
@@ -165,6 +152,17 @@ pub fn pc1(
     settings: &Pc1Settings,
     progress: &dyn Progress,
 ) -> Result<Pc1Result> {
+    pc1_routed(dem, spacing, settings, &Routing::Whole, progress)
+}
+
+/// [`pc1`] with the TWI's flow routing held as `routing` says (the result is the same).
+pub fn pc1_routed(
+    dem: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    settings: &Pc1Settings,
+    routing: &Routing,
+    progress: &dyn Progress,
+) -> Result<Pc1Result> {
     let stage = Stage::whole(progress);
     let dim = dem.dim();
     let mut all_stats = [VariableStats {
@@ -183,7 +181,7 @@ pub fn pc1(
                     start: k as f64 / 4.0,
                     span: 0.25,
                 };
-                let values = terrain_variable(*var, dem, spacing, settings, &part)?;
+                let values = terrain_variable(*var, dem, spacing, settings, routing, &part)?;
                 let s = stats(values.view());
                 all_stats[k] = s;
                 let w = if s.std > 0.0 {
@@ -216,7 +214,7 @@ pub fn pc1(
                     start: k as f64 / 5.0,
                     span: 0.2,
                 };
-                let v = terrain_variable(*var, dem, spacing, settings, &part)?;
+                let v = terrain_variable(*var, dem, spacing, settings, routing, &part)?;
                 all_stats[k] = stats(v.view());
                 vars.push(v);
             }

@@ -3,14 +3,20 @@
 //! `ta_hydrology 0/19/20` compute them.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
+use std::path::PathBuf;
+
 use super::gradient::{aspect_of, gradient_at, slope_of, GradientMethod};
-use super::NEIGHBOURS;
+use crate::error::{Error, Result};
+use crate::progress::{Progress, Stage};
+use crate::raster::scratch::{ScratchFile, ScratchRaster, WindowSource};
 use crate::raster::CellSpacing;
+use tiled::Tiling;
+
+pub mod tiled;
 
 /// Freeman (1991) flow-partition exponent used by SAGA's MFD (`-CONVERGENCE 1.1`).
 pub const DEFAULT_CONVERGENCE: f64 = 1.1;
@@ -42,6 +48,9 @@ impl PartialOrd for Cell {
 /// Depression filling by Priority-Flood+ε (Barnes, Lehman & Mulla 2014, Alg. 3): flooding
 /// inwards from the grid edge and nodata holes, every cell is raised to at least the next
 /// representable value above the cell it was reached from, so that every filled cell drains.
+/// Cells are taken strictly in order of level, so the result is the unique solution of
+/// F = z on the edge, F = max(z, next_up(min F of the neighbours)) elsewhere, which the tiled
+/// [`tiled::fill_depressions_tiled`] reproduces bit for bit.
 pub fn fill_depressions(dem: ArrayView2<f32>) -> Array2<f32> {
     match fill_depressions_until(dem, &|_| true) {
         Some(filled) => filled,
@@ -57,66 +66,10 @@ pub fn fill_depressions_until(
     keep_going: &dyn Fn(f64) -> bool,
 ) -> Option<Array2<f32>> {
     let (rows, cols) = dem.dim();
-    let total = (rows * cols).max(1) as f64;
-    let mut settled = 0usize;
-    let mut filled = dem.to_owned();
-    let mut closed = vec![false; rows * cols];
-    let mut open = BinaryHeap::new();
-    let mut pit = VecDeque::new();
-    let idx = |r: usize, c: usize| (r * cols + c) as u32;
-    for r in 0..rows {
-        for c in 0..cols {
-            let z = dem[(r, c)];
-            if !z.is_finite() {
-                closed[r * cols + c] = true;
-                continue;
-            }
-            let on_edge = r == 0 || c == 0 || r + 1 == rows || c + 1 == cols;
-            let by_hole = !on_edge
-                && NEIGHBOURS.iter().any(|&(dr, dc)| {
-                    !dem[((r as isize + dr) as usize, (c as isize + dc) as usize)].is_finite()
-                });
-            if on_edge || by_hole {
-                closed[r * cols + c] = true;
-                open.push(Cell(z, idx(r, c)));
-            }
-        }
-    }
-    loop {
-        let i = if let Some(i) = pit.pop_front() {
-            i
-        } else if let Some(Cell(_, i)) = open.pop() {
-            i
-        } else {
-            break;
-        };
-        settled += 1;
-        if settled % ROUTING_CHECK_CELLS == 0 && !keep_going(settled as f64 / total) {
-            return None;
-        }
-        let (r, c) = ((i as usize) / cols, (i as usize) % cols);
-        let spill = next_up(filled[(r, c)]);
-        for &(dr, dc) in NEIGHBOURS.iter() {
-            let rr = r as isize + dr;
-            let cc = c as isize + dc;
-            if rr < 0 || cc < 0 || rr >= rows as isize || cc >= cols as isize {
-                continue;
-            }
-            let (rr, cc) = (rr as usize, cc as usize);
-            let j = rr * cols + cc;
-            if closed[j] {
-                continue;
-            }
-            closed[j] = true;
-            if filled[(rr, cc)] <= spill {
-                filled[(rr, cc)] = spill;
-                pit.push_back(j as u32);
-            } else {
-                open.push(Cell(filled[(rr, cc)], j as u32));
-            }
-        }
-    }
-    Some(filled)
+    let cells = (rows * cols).max(1) as f64;
+    let padded = dem.window(-1, -1, rows + 2, cols + 2).ok()?;
+    let filled = tiled::fill_tile(padded, |_, _| f32::NAN, &|n| keep_going(n as f64 / cells))?;
+    Some(filled.slice_move(s![1..rows + 1, 1..cols + 1]))
 }
 
 /// The smallest f32 greater than `z`.
@@ -150,7 +103,10 @@ fn neighbour_distance(i: usize, dx: f64, dy: f64) -> f64 {
 /// in proportion to (Δzᵢ / Lᵢ)^p. Run it on a depression-filled DEM.
 ///
 /// Cells are processed in topological order (Kahn: a cell goes once all its higher neighbours
-/// have given their share), which needs one byte per cell besides the output.
+/// are done) and each sums its donors' shares in neighbour order, so the result does not depend
+/// on the order of visits and the tiled [`tiled::mfd_catchment_area_tiled`] reproduces it bit
+/// for bit. Memory: about 17 bytes a cell (a padded copy, the donors' total weights, the
+/// output); use the tiled version for large rasters.
 pub fn mfd_catchment_area(
     filled: ArrayView2<f32>,
     spacing: &CellSpacing,
@@ -175,73 +131,19 @@ pub fn mfd_catchment_area_until(
     keep_going: &dyn Fn(f64) -> bool,
 ) -> Option<Array2<f32>> {
     let (rows, cols) = filled.dim();
-    let mut area = Array2::<f32>::from_elem((rows, cols), f32::NAN);
-    // number of higher (donor) neighbours of each cell
-    let mut donors = vec![0u8; rows * cols];
-    donors
-        .par_chunks_mut(cols)
-        .zip(area.axis_iter_mut(Axis(0)).into_par_iter())
-        .enumerate()
-        .for_each(|(r, (drow, mut arow))| {
-            let cell_area = (spacing.dx[r] * spacing.dy[r]) as f32;
-            for c in 0..cols {
-                let z = filled[(r, c)];
-                if !z.is_finite() {
-                    continue;
-                }
-                arow[c] = cell_area;
-                drow[c] = NEIGHBOURS
-                    .iter()
-                    .filter(|&&(dr, dc)| {
-                        super::neighbour(&filled, r, c, dr, dc).is_some_and(|zn| zn > z)
-                    })
-                    .count() as u8;
-            }
-        });
-    let mut ready: Vec<u32> = (0..rows * cols)
-        .filter(|&i| donors[i] == 0 && filled[(i / cols, i % cols)].is_finite())
-        .map(|i| i as u32)
-        .collect();
-    let mut weights = [0.0f64; 8];
     let cells = (rows * cols).max(1) as f64;
-    let mut routed = 0usize;
-    while let Some(i) = ready.pop() {
-        routed += 1;
-        if routed % ROUTING_CHECK_CELLS == 0 && !keep_going(routed as f64 / cells) {
-            return None;
-        }
-        let (r, c) = ((i as usize) / cols, (i as usize) % cols);
-        let z = filled[(r, c)] as f64;
-        let mut total = 0.0;
-        for (k, &(dr, dc)) in NEIGHBOURS.iter().enumerate() {
-            weights[k] = 0.0;
-            if let Some(zn) = super::neighbour(&filled, r, c, dr, dc) {
-                let drop = z - zn as f64;
-                if drop > 0.0 {
-                    let w = (drop / neighbour_distance(k, spacing.dx[r], spacing.dy[r]))
-                        .powf(convergence);
-                    weights[k] = w;
-                    total += w;
-                }
-            }
-        }
-        if total <= 0.0 {
-            continue;
-        }
-        let out = area[(r, c)] as f64;
-        for (k, &(dr, dc)) in NEIGHBOURS.iter().enumerate() {
-            if weights[k] > 0.0 {
-                let (rr, cc) = ((r as isize + dr) as usize, (c as isize + dc) as usize);
-                area[(rr, cc)] += (out * weights[k] / total) as f32;
-                let j = rr * cols + cc;
-                donors[j] -= 1;
-                if donors[j] == 0 {
-                    ready.push(j as u32);
-                }
-            }
-        }
-    }
-    Some(area)
+    let padded = filled.window(-2, -2, rows + 4, cols + 4).ok()?;
+    // two rows of spacing beyond each end (their cells are no cells: any value serves)
+    let row = |pr: usize| pr.saturating_sub(2).min(rows.saturating_sub(1));
+    let dx: Vec<f64> = (0..rows + 4).map(|pr| spacing.dx[row(pr)]).collect();
+    let dy: Vec<f64> = (0..rows + 4).map(|pr| spacing.dy[row(pr)]).collect();
+    let tile = tiled::AreaTile {
+        filled: padded.view(),
+        dx: &dx,
+        dy: &dy,
+        convergence,
+    };
+    tile.solve(|_, _| 0.0, &|n| keep_going(n as f64 / cells))
 }
 
 /// Specific catchment area (m²/m) = catchment area / flow width, with SAGA's default
@@ -285,6 +187,88 @@ pub fn twi(dem: ArrayView2<f32>, spacing: &CellSpacing) -> Array2<f32> {
     specific_catchment_area(filled.view(), spacing, &mut sca);
     drop(filled);
     twi_from_sca(dem, spacing, sca)
+}
+
+/// How flow routing holds a raster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routing {
+    /// The whole raster in memory at once (fastest; about 17 bytes a cell at the peak).
+    Whole,
+    /// Square tiles of `tile` cells a side, the fill and the areas in unnamed scratch files in
+    /// `scratch` (the system's temporary folder when `None`): memory grows with the tile and
+    /// the raster's width, not its area; the result is the same bit for bit.
+    Tiled {
+        tile: usize,
+        scratch: Option<PathBuf>,
+    },
+}
+
+/// Side of the tiles of [`Routing::Tiled`] by default: about 10 MB of work a tile in flight.
+pub const DEFAULT_ROUTING_TILE: usize = 512;
+
+/// [`twi`] with its stages reported to `progress` (filling 0–0.3, routing 0.3–0.8, the index
+/// 0.8–1), routed as `routing` says; [`Error::Cancelled`] when `progress` asked to stop.
+pub fn twi_routed(
+    dem: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    routing: &Routing,
+    progress: &dyn Progress,
+) -> Result<Array2<f32>> {
+    let stage = Stage::whole(progress);
+    let filling = |f: f64| progress.report(0.3 * f, "TWI: filling depressions");
+    let routing_step = |f: f64| progress.report(0.3 + 0.5 * f, "TWI: flow routing");
+    let (tile, scratch) = match routing {
+        Routing::Whole => {
+            stage.step(0.0, "TWI: filling depressions")?;
+            let filled = fill_depressions_until(dem, &filling).ok_or(Error::Cancelled)?;
+            stage.step(0.3, "TWI: flow routing")?;
+            let sca = specific_catchment_area_of_filled(filled.view(), spacing, &routing_step)
+                .ok_or(Error::Cancelled)?;
+            drop(filled);
+            stage.step(0.8, "TWI: wetness index")?;
+            return Ok(twi_from_sca(dem, spacing, sca));
+        }
+        Routing::Tiled { tile, scratch } => (*tile, scratch.as_deref()),
+    };
+    let (rows, cols) = dem.dim();
+    let tiling = Tiling::new(rows, cols, tile);
+    stage.step(0.0, "TWI: filling depressions")?;
+    let filled = ScratchRaster::create(scratch, rows, cols)?;
+    tiled::fill_depressions_tiled(&dem, tiling, &filling, &mut |row0, strip| {
+        filled.write_rows(row0, strip)
+    })?;
+    stage.step(0.3, "TWI: flow routing")?;
+    let areas = ScratchFile::create(scratch, tiling.tile_rows * tiling.tile_cols)?;
+    let mut twi = Array2::<f32>::from_elem((rows, cols), f32::NAN);
+    let last = rows.saturating_sub(1) as isize;
+    tiled::mfd_catchment_area_tiled(
+        &filled,
+        spacing,
+        DEFAULT_CONVERGENCE,
+        tiling,
+        &areas,
+        &routing_step,
+        &mut |row0, area| {
+            // SCA and TWI of these rows: one more row of the fill and the DEM at each end
+            let h = area.nrows();
+            let fill = filled.window(row0 as isize - 1, 0, h + 2, cols)?;
+            let elevation = dem.window(row0 as isize - 1, 0, h + 2, cols)?;
+            let row = |i: usize| (row0 as isize - 1 + i as isize).clamp(0, last) as usize;
+            let rows_spacing = CellSpacing {
+                dx: (0..h + 2).map(|i| spacing.dx[row(i)]).collect(),
+                dy: (0..h + 2).map(|i| spacing.dy[row(i)]).collect(),
+            };
+            let mut sca = Array2::<f32>::from_elem((h + 2, cols), f32::NAN);
+            sca.slice_mut(s![1..h + 1, ..]).assign(&area);
+            specific_catchment_area(fill.view(), &rows_spacing, &mut sca);
+            let strip = twi_from_sca(elevation.view(), &rows_spacing, sca);
+            twi.slice_mut(s![row0..row0 + h, ..])
+                .assign(&strip.slice(s![1..h + 1, ..]));
+            Ok(())
+        },
+    )?;
+    stage.step(0.8, "TWI: wetness index")?;
+    Ok(twi)
 }
 
 /// SCA of a depression-filled DEM: MFD catchment area (convergence 1.1) over the aspect-based

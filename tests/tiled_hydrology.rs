@@ -1,0 +1,329 @@
+//! Depression filling, MFD catchment area and the TWI computed over tiles equal the whole-raster
+//! results bit for bit: on the real San Gabriel DEM with tile sizes that divide neither side, and
+//! on a made-up DEM whose depression, flat and nodata hole span several tiles.
+
+mod common;
+
+use common::shared_data;
+use fringewatch::error::Error;
+use fringewatch::progress::Silent;
+use fringewatch::raster::io::RasterFile;
+use fringewatch::raster::scratch::{BlockStore, MemoryBlocks, ScratchFile, WindowSource};
+use fringewatch::raster::CellSpacing;
+use fringewatch::terrain::hydrology::tiled::{
+    fill_depressions_tiled, mfd_catchment_area_tiled, TiledWork, Tiling,
+};
+use fringewatch::terrain::hydrology::{
+    fill_depressions, mfd_catchment_area, twi_routed, Routing, DEFAULT_CONVERGENCE,
+};
+use ndarray::{s, Array2, ArrayView2};
+
+fn tiled_fill(dem: ArrayView2<f32>, tiling: Tiling) -> (Array2<f32>, TiledWork) {
+    let mut out = Array2::from_elem(dem.dim(), -1.0f32);
+    let work = fill_depressions_tiled(&dem, tiling, &|_| true, &mut |row0, strip| {
+        out.slice_mut(s![row0..row0 + strip.nrows(), ..])
+            .assign(&strip);
+        Ok(())
+    })
+    .unwrap();
+    (out, work)
+}
+
+fn tiled_area(
+    filled: &dyn WindowSource,
+    spacing: &CellSpacing,
+    tiling: Tiling,
+    store: &dyn BlockStore,
+) -> (Array2<f32>, TiledWork) {
+    let mut out = Array2::from_elem((tiling.rows, tiling.cols), -1.0f32);
+    let work = mfd_catchment_area_tiled(
+        filled,
+        spacing,
+        DEFAULT_CONVERGENCE,
+        tiling,
+        store,
+        &|_| true,
+        &mut |row0, strip| {
+            out.slice_mut(s![row0..row0 + strip.nrows(), ..])
+                .assign(&strip);
+            Ok(())
+        },
+    )
+    .unwrap();
+    (out, work)
+}
+
+/// Cells whose bits differ (NaN = NaN).
+fn differing(a: &Array2<f32>, b: &Array2<f32>) -> usize {
+    assert_eq!(a.dim(), b.dim());
+    a.iter()
+        .zip(b.iter())
+        .filter(|(x, y)| x.to_bits() != y.to_bits())
+        .count()
+}
+
+#[test]
+fn tiles_that_divide_neither_side_give_the_whole_raster_fill_area_and_twi_on_san_gabriel() {
+    let Some(path) = shared_data("dem_sangabriel_30m_utm11.tif") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have the shared DEMs"
+        );
+        return;
+    };
+    let file = RasterFile::open(path).unwrap();
+    let dem = file.read_band(1).unwrap();
+    let spacing = file.grid().spacing();
+    let (rows, cols) = dem.dim();
+    assert_eq!((rows, cols), (643, 1197));
+    let filled = fill_depressions(dem.view());
+    let raised = filled.iter().zip(dem.iter()).filter(|(f, z)| f > z).count();
+    assert!(
+        raised > 1000,
+        "the real DEM has depressions: {raised} cells"
+    );
+    let area = mfd_catchment_area(filled.view(), &spacing, DEFAULT_CONVERGENCE);
+
+    let tilings = [
+        Tiling {
+            rows,
+            cols,
+            tile_rows: 97,
+            tile_cols: 131,
+        },
+        Tiling::new(rows, cols, 200),
+    ];
+    for tiling in tilings {
+        let (tiled, work) = tiled_fill(dem.view(), tiling);
+        assert_eq!(differing(&tiled, &filled), 0, "fill over {tiling:?}");
+        // tiles were solved again when their neighbours' edges changed
+        assert!(work.solves > work.tiles, "{work:?}");
+
+        let memory = MemoryBlocks::new(tiling.count());
+        let (tiled, work) = tiled_area(&filled.view(), &spacing, tiling, &memory);
+        assert_eq!(differing(&tiled, &area), 0, "area over {tiling:?}");
+        assert!(work.solves > work.tiles, "{work:?}");
+        // the outlets gather whole valleys across many tiles
+        let largest = tiled.iter().copied().fold(0.0f32, f32::max) as f64;
+        assert!(
+            largest > 4.0 * (200.0 * 30.0) * (200.0 * 30.0),
+            "{largest} m²"
+        );
+    }
+
+    // the fill read back from a scratch raster and the areas kept in a scratch file
+    let tiling = Tiling::new(rows, cols, 150);
+    let scratch = fringewatch::raster::scratch::ScratchRaster::create(None, rows, cols).unwrap();
+    scratch.write_rows(0, filled.view()).unwrap();
+    let blocks = ScratchFile::create(None, 150 * 150).unwrap();
+    let (tiled, _) = tiled_area(&scratch, &spacing, tiling, &blocks);
+    assert_eq!(differing(&tiled, &area), 0);
+
+    // the TWI as PC1 computes it, whole and tiled
+    let whole = twi_routed(dem.view(), &spacing, &Routing::Whole, &Silent).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tiled = twi_routed(
+        dem.view(),
+        &spacing,
+        &Routing::Tiled {
+            tile: 173,
+            scratch: Some(dir.path().to_path_buf()),
+        },
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!(differing(&tiled, &whole), 0);
+    assert!(whole.iter().filter(|v| v.is_finite()).count() > 700_000);
+    // the scratch files had no names: nothing is left in the folder
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// 150 × 190 cells at 10 m: a slope down to the south edge holding a round depression 45 cells
+/// across, a flat terrace 70 cells wide and a nodata hole, each spanning several 23-cell tiles.
+fn made_up_dem() -> Array2<f32> {
+    Array2::from_shape_fn((150, 190), |(r, c)| {
+        let (y, x) = (r as f64, c as f64);
+        let mut z =
+            500.0 - 0.3 * y + 3.0 * (x / 17.0).sin() + 0.01 * ((r * 31 + c * 17) % 7) as f64;
+        let d = ((y - 60.0).powi(2) + (x - 60.0).powi(2)).sqrt();
+        if d < 22.0 {
+            z -= 40.0 * (1.0 - d / 22.0); // a bowl, spilling over its southern rim
+        }
+        if (100..125).contains(&r) && (100..170).contains(&c) {
+            z = 466.0; // a terrace: exactly flat
+        }
+        if (20..40).contains(&r) && (120..150).contains(&c) {
+            return f32::NAN; // a hole in the data
+        }
+        z as f32
+    })
+}
+
+#[test]
+fn a_depression_a_flat_and_a_hole_spanning_tiles_are_filled_and_routed_as_on_the_whole_raster() {
+    let dem = made_up_dem();
+    let spacing = CellSpacing::uniform(10.0, 150);
+    let filled = fill_depressions(dem.view());
+    // the bowl is filled to its spill level, over cells of 3 × 3 tiles or more
+    let lake: Vec<(usize, usize)> = filled
+        .indexed_iter()
+        .filter(|(i, f)| **f > dem[*i] + 1.0)
+        .map(|(i, _)| i)
+        .collect();
+    let tiles_of = |cells: &[(usize, usize)]| {
+        let mut t: Vec<(usize, usize)> = cells.iter().map(|(r, c)| (r / 23, c / 23)).collect();
+        t.sort();
+        t.dedup();
+        t.len()
+    };
+    assert!(
+        tiles_of(&lake) >= 4,
+        "the lake spans {} tiles",
+        tiles_of(&lake)
+    );
+    // the terrace drains: ε raises its cells in steps towards its way out
+    let terrace = filled.slice(s![100..125, 100..170]);
+    assert!(terrace.iter().filter(|&&f| f > 466.0).count() > 1000);
+    assert!(terrace.iter().all(|&f| (466.0..466.01).contains(&f)));
+
+    let area = mfd_catchment_area(filled.view(), &spacing, DEFAULT_CONVERGENCE);
+    for tile in [23, 40, 149] {
+        let tiling = Tiling::new(150, 190, tile);
+        let (tiled, _) = tiled_fill(dem.view(), tiling);
+        assert_eq!(differing(&tiled, &filled), 0, "fill, tiles of {tile}");
+        let (tiled, _) = tiled_area(
+            &filled.view(),
+            &spacing,
+            tiling,
+            &MemoryBlocks::new(tiling.count()),
+        );
+        assert_eq!(differing(&tiled, &area), 0, "area, tiles of {tile}");
+    }
+    // the hole stays nodata; everything that drains leaves through the south edge
+    assert!(filled[(30, 130)].is_nan() && area[(30, 130)].is_nan());
+    let cells = dem.iter().filter(|z| z.is_finite()).count() as f64;
+    let south: f64 = area.row(149).iter().map(|&a| a as f64).sum();
+    assert!(south > 0.5 * cells * 100.0, "{south} of {}", cells * 100.0);
+}
+
+#[test]
+fn a_tiled_run_asked_to_stop_stops_with_cancelled() {
+    let dem = made_up_dem();
+    let tiling = Tiling::new(150, 190, 23);
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let stop_at_third = |_: f64| asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2;
+    let result = fill_depressions_tiled(&dem.view(), tiling, &stop_at_third, &mut |_, _| Ok(()));
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+    let filled = fill_depressions(dem.view());
+    let spacing = CellSpacing::uniform(10.0, 150);
+    asked.store(0, std::sync::atomic::Ordering::SeqCst);
+    let mut emitted = 0;
+    let result = mfd_catchment_area_tiled(
+        &filled.view(),
+        &spacing,
+        DEFAULT_CONVERGENCE,
+        tiling,
+        &MemoryBlocks::new(tiling.count()),
+        &stop_at_third,
+        &mut |_, _| {
+            emitted += 1;
+            Ok(())
+        },
+    );
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+    assert_eq!(emitted, 0);
+}
+
+/// `run` on a 2400² simulated scene with `--max-memory` below what whole-raster flow routing
+/// needs but above the tiled routing: PC1 is routed in tiles (its sidecar says so), its raster
+/// is the same bit for bit, and so are the detections.
+#[test]
+fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_boxes() {
+    use fringewatch::simulate::output::write_scene;
+    use fringewatch::simulate::{simulate_scene, SimulationSettings};
+    use fringewatch::terrain::hydrology::DEFAULT_ROUTING_TILE;
+    use fringewatch::terrain::layer::{tiled_routing_bytes, PC1_BYTES_PER_CELL};
+    use fringewatch::vector::gpkg::read_layer;
+
+    let dir = tempfile::tempdir().unwrap();
+    let settings = SimulationSettings {
+        size: 2400,
+        ..SimulationSettings::default()
+    };
+    let scene = simulate_scene(&settings, "scene_0000", 5, None, &Silent).unwrap();
+    let scene_dir = write_scene(&scene, dir.path(), 0).unwrap();
+    let p = |name: &str| scene_dir.join(name).display().to_string();
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/fringewatch-default.onnx"
+    );
+    let cells = 2400.0 * 2400.0;
+    let tiled = tiled_routing_bytes(2400, 2400, DEFAULT_ROUTING_TILE);
+    let whole = cells * PC1_BYTES_PER_CELL;
+    assert!(tiled < 0.9 * whole, "{tiled} vs {whole}");
+    let cap_gib = format!("{}", (tiled + whole) / 2.0 / (1u64 << 30) as f64);
+
+    let run = |name: &str, cap: Option<&str>| {
+        let layers = dir.path().join(format!("{name}_layers"));
+        let out = dir.path().join(format!("{name}.gpkg"));
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fringewatch"));
+        if let Some(cap) = cap {
+            command.args(["--max-memory", cap]);
+        }
+        let done = command
+            .args([
+                "run",
+                "--phase",
+                &p("phase.tif"),
+                "--coherence",
+                &p("coherence.tif"),
+            ])
+            .args(["--dem", &p("dem.tif"), "--incidence", &p("incidence.tif")])
+            .args(["--heading", &scene.description.heading_deg.to_string()])
+            .args(["--model", model, "--out", out.to_str().unwrap(), "--quiet"])
+            .arg("--keep-layers")
+            .arg(&layers)
+            .output()
+            .unwrap();
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(layers.join("pc1.json")).unwrap()).unwrap();
+        let pc1 = RasterFile::open(layers.join("pc1.tif"))
+            .unwrap()
+            .read_band(1)
+            .unwrap();
+        let boxes: Vec<_> = read_layer(&out, None)
+            .unwrap()
+            .features
+            .into_iter()
+            .map(|f| {
+                let kept = |k: &str| matches!(k, "class" | "score");
+                let attributes: Vec<_> =
+                    f.attributes.into_iter().filter(|(k, _)| kept(k)).collect();
+                (f.rings, format!("{attributes:?}"))
+            })
+            .collect();
+        (
+            report["flow_routing"].as_str().unwrap().to_string(),
+            pc1,
+            boxes,
+        )
+    };
+    let (free_routing, free_pc1, free_boxes) = run("free", None);
+    let (capped_routing, capped_pc1, capped_boxes) = run("capped", Some(&cap_gib));
+    assert_eq!(free_routing, "whole");
+    assert_eq!(
+        capped_routing,
+        format!("tiles of {DEFAULT_ROUTING_TILE} cells")
+    );
+    assert_eq!(differing(&capped_pc1, &free_pc1), 0);
+    assert!(
+        !free_boxes.is_empty(),
+        "the bundled model finds landslides here"
+    );
+    assert_eq!(capped_boxes, free_boxes);
+}
