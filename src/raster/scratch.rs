@@ -69,8 +69,7 @@ pub struct ScratchRaster {
 impl ScratchRaster {
     /// An empty raster in a scratch file in `dir` (the system's temporary folder when `None`).
     pub fn create(dir: Option<&Path>, height: usize, width: usize) -> Result<Self> {
-        let dir = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
-        let file = tempfile::tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
+        let (file, dir) = unnamed_file(dir)?;
         Ok(ScratchRaster {
             file,
             height,
@@ -147,6 +146,13 @@ impl BlockStore for MemoryBlocks {
     }
 }
 
+/// An unnamed file in `dir` (the system's temporary folder when `None`), and that folder.
+fn unnamed_file(dir: Option<&Path>) -> Result<(File, PathBuf)> {
+    let dir = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+    let file = tempfile::tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok((file, dir))
+}
+
 /// Blocks in an unnamed scratch file: block `i` at byte `i × block_len × 4`, native endian.
 pub struct ScratchFile {
     file: File,
@@ -158,8 +164,7 @@ impl ScratchFile {
     /// A scratch file in `dir` (the system's temporary folder when `None`) for blocks of
     /// `block_len` values. The file has no name: nothing is left behind, even after a kill.
     pub fn create(dir: Option<&Path>, block_len: usize) -> Result<Self> {
-        let dir = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
-        let file = tempfile::tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
+        let (file, dir) = unnamed_file(dir)?;
         Ok(ScratchFile {
             file,
             block_len,

@@ -699,15 +699,24 @@ impl AreaTile<'_> {
         }
     }
 
-    /// The area of (pr, pc): its own plus each higher neighbour's share, in neighbour order;
-    /// `area_of(nr, nc)` gives a neighbour's area, `total_of` its total outflow weight.
+    /// The area of (pr, pc): its own plus each higher neighbour's share, in neighbour order; a
+    /// neighbour's area from `area` (the tile) or `halo` (the ring), `total_of` its total
+    /// outflow weight.
     fn pull(
         &self,
         pr: usize,
         pc: usize,
-        area_of: impl Fn(usize, usize) -> f32,
+        area: &Array2<f32>,
+        halo: &impl Fn(usize, usize) -> f32,
         total_of: impl Fn(usize, usize) -> f64,
     ) -> f32 {
+        let area_of = |nr: usize, nc: usize| {
+            if self.inside(nr, nc) {
+                area[(nr - 2, nc - 2)]
+            } else {
+                halo(nr, nc)
+            }
+        };
         let mut sum = (self.dx[pr] * self.dy[pr]) as f32 as f64;
         for k in 0..8 {
             let (nr, nc) = Self::at(pr, pc, k);
@@ -772,18 +781,9 @@ impl AreaTile<'_> {
             }
             let (r, c) = (i as usize / w, i as usize % w);
             let (pr, pc) = (r + 2, c + 2);
-            let value = self.pull(
-                pr,
-                pc,
-                |nr, nc| {
-                    if self.inside(nr, nc) {
-                        area[(nr - 2, nc - 2)]
-                    } else {
-                        halo(nr, nc)
-                    }
-                },
-                |nr, nc| total[(nr - 1, nc - 1)] as f64,
-            );
+            let value = self.pull(pr, pc, &area, &halo, |nr, nc| {
+                total[(nr - 1, nc - 1)] as f64
+            });
             area[(r, c)] = value;
             for k in 0..8 {
                 let (nr, nc) = Self::at(pr, pc, k);
@@ -839,18 +839,7 @@ impl AreaTile<'_> {
         while let Some((_, i)) = heap.pop() {
             let (r, c) = (i as usize / w, i as usize % w);
             let (pr, pc) = (r + 2, c + 2);
-            let value = self.pull(
-                pr,
-                pc,
-                |nr, nc| {
-                    if self.inside(nr, nc) {
-                        area[(nr - 2, nc - 2)]
-                    } else {
-                        halo(nr, nc)
-                    }
-                },
-                total_of,
-            );
+            let value = self.pull(pr, pc, area, &halo, total_of);
             if value.to_bits() != area[(r, c)].to_bits() {
                 area[(r, c)] = value;
                 any = true;
