@@ -30,11 +30,8 @@ pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) ->
     // least it can do) and the three files' disk, checked before anything is made
     let grid = RasterFile::open(&raw.phase)?.grid().clone();
     let (width, height) = (grid.width, grid.height);
-    let pc1_bytes = crate::terrain::layer::tiled_routing_bytes(
-        width,
-        height,
-        crate::terrain::hydrology::DEFAULT_ROUTING_TILE,
-    );
+    let tile = crate::terrain::layer::routing_tile(width, height);
+    let pc1_bytes = crate::terrain::layer::tiled_routing_bytes(width, height, tile);
     crate::raster::budget::check_memory(
         "ISL, PC1 and the stack",
         &raw.phase,

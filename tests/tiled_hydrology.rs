@@ -241,8 +241,7 @@ fn a_tiled_run_asked_to_stop_stops_with_cancelled() {
 fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_boxes() {
     use fringewatch::simulate::output::write_scene;
     use fringewatch::simulate::{simulate_scene, SimulationSettings};
-    use fringewatch::terrain::hydrology::DEFAULT_ROUTING_TILE;
-    use fringewatch::terrain::layer::{tiled_routing_bytes, PC1_BYTES_PER_CELL};
+    use fringewatch::terrain::layer::{routing_tile, tiled_routing_bytes, PC1_BYTES_PER_CELL};
     use fringewatch::vector::gpkg::read_layer;
 
     let dir = tempfile::tempdir().unwrap();
@@ -258,7 +257,9 @@ fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_bo
         "/models/fringewatch-default.onnx"
     );
     let cells = 2400.0 * 2400.0;
-    let tiled = tiled_routing_bytes(2400, 2400, DEFAULT_ROUTING_TILE);
+    let tile = routing_tile(2400, 2400);
+    assert_eq!(tile, 300);
+    let tiled = tiled_routing_bytes(2400, 2400, tile);
     let whole = cells * PC1_BYTES_PER_CELL;
     assert!(tiled < 0.9 * whole, "{tiled} vs {whole}");
     let cap_gib = format!("{}", (tiled + whole) / 2.0 / (1u64 << 30) as f64);
@@ -316,10 +317,7 @@ fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_bo
     let (free_routing, free_pc1, free_boxes) = run("free", None);
     let (capped_routing, capped_pc1, capped_boxes) = run("capped", Some(&cap_gib));
     assert_eq!(free_routing, "whole");
-    assert_eq!(
-        capped_routing,
-        format!("tiles of {DEFAULT_ROUTING_TILE} cells")
-    );
+    assert_eq!(capped_routing, format!("tiles of {tile} cells"));
     assert_eq!(differing(&capped_pc1, &free_pc1), 0);
     assert!(
         !free_boxes.is_empty(),

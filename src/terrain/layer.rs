@@ -83,17 +83,13 @@ pub fn dem_on_grid(dem: &RasterFile, grid: &Grid, grid_path: &Path) -> Result<Ra
     })
 }
 
-/// Peak memory of [`compute_pc1`] per output cell with whole-raster flow routing (measured
+/// Peak memory of [`compute_pc1`] per output cell with whole-raster flow routing (22 measured
 /// from 2000² to 6000², README *Memory*).
-pub const PC1_BYTES_PER_CELL: f64 = 26.0;
+pub const PC1_BYTES_PER_CELL: f64 = 23.0;
 
 /// Peak memory of [`compute_pc1`] per output cell with tiled flow routing (the DEM, the running
 /// sum and one variable), besides [`tiled_routing_bytes`]' tiles and strips.
 pub const PC1_TILED_BYTES_PER_CELL: f64 = 14.0;
-
-/// Largest grid (cells) routed whole: above it the tiled routing keeps PC1's memory at
-/// [`PC1_TILED_BYTES_PER_CELL`] (a 6000² scene: 26 → 15 bytes a cell, 27 → 51 s on 2 cores).
-pub const WHOLE_ROUTING_MAX_CELLS: f64 = 6000.0 * 6000.0;
 
 /// Memory of PC1 with tiled routing on a `width × height` grid: per cell, plus two tiles in
 /// flight (about 40 bytes a cell of a tile with its ring) and the strips of one row of tiles.
@@ -102,16 +98,23 @@ pub fn tiled_routing_bytes(width: usize, height: usize, tile: usize) -> f64 {
     w * h * PC1_TILED_BYTES_PER_CELL + 2.0 * 40.0 * (t + 4.0).powi(2) + 24.0 * t.min(h) * w
 }
 
-/// Flow routing for PC1 on a `width × height` grid: the whole raster at once when it has at
-/// most [`WHOLE_ROUTING_MAX_CELLS`] and fits in the memory available, else tiles of
-/// [`DEFAULT_ROUTING_TILE`] with their scratch files in `scratch` (8 bytes a cell of disk),
-/// else refused with the figures. Both give the same PC1 bit for bit.
+/// The side of routing tiles for a `width × height` grid: an eighth of the shorter side, from
+/// 128 up to [`DEFAULT_ROUTING_TILE`], so that the tiles in flight stay small beside the grid.
+pub fn routing_tile(width: usize, height: usize) -> usize {
+    (width.min(height) / 8).clamp(128, DEFAULT_ROUTING_TILE)
+}
+
+/// Flow routing for PC1 on a `width × height` grid: the whole raster at once when that fits in
+/// the memory available (the fastest), else tiles of [`routing_tile`] cells with their scratch
+/// files in `scratch` (8 bytes a cell of disk; PC1 of a 16,700 × 11,300 frame in tiles: 2.4 GiB
+/// and 367 s on 2 cores), else refused with the figures. Both give the same PC1 bit for bit;
+/// `--max-memory` is how a user trades time for memory.
 pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) -> Result<Routing> {
     let cells = width as f64 * height as f64;
-    if cells <= WHOLE_ROUTING_MAX_CELLS && crate::raster::budget::fits(cells * PC1_BYTES_PER_CELL) {
+    if crate::raster::budget::fits(cells * PC1_BYTES_PER_CELL) {
         return Ok(Routing::Whole);
     }
-    let tile = DEFAULT_ROUTING_TILE;
+    let tile = routing_tile(width, height);
     let bytes = tiled_routing_bytes(width, height, tile);
     crate::raster::budget::check_memory("PC1", input, width, height, bytes / cells.max(1.0))?;
     crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 8.0)?;

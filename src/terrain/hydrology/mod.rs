@@ -133,10 +133,7 @@ pub fn mfd_catchment_area_until(
     let (rows, cols) = filled.dim();
     let cells = (rows * cols).max(1) as f64;
     let padded = filled.window(-2, -2, rows + 4, cols + 4).ok()?;
-    // two rows of spacing beyond each end (their cells are no cells: any value serves)
-    let row = |pr: usize| pr.saturating_sub(2).min(rows.saturating_sub(1));
-    let dx: Vec<f64> = (0..rows + 4).map(|pr| spacing.dx[row(pr)]).collect();
-    let dy: Vec<f64> = (0..rows + 4).map(|pr| spacing.dy[row(pr)]).collect();
+    let (dx, dy) = padded_spacing(spacing, rows);
     let tile = tiled::AreaTile {
         filled: padded.view(),
         dx: &dx,
@@ -144,6 +141,16 @@ pub fn mfd_catchment_area_until(
         convergence,
     };
     tile.solve(|_, _| 0.0, &|n| keep_going(n as f64 / cells))
+}
+
+/// The spacing of `rows` rows framed by two more at each end (their cells are no cells: any
+/// value serves), as a raster padded by two cells needs it.
+fn padded_spacing(spacing: &CellSpacing, rows: usize) -> (Vec<f64>, Vec<f64>) {
+    let row = |pr: usize| pr.saturating_sub(2).min(rows.saturating_sub(1));
+    (
+        (0..rows + 4).map(|pr| spacing.dx[row(pr)]).collect(),
+        (0..rows + 4).map(|pr| spacing.dy[row(pr)]).collect(),
+    )
 }
 
 /// Specific catchment area (m²/m) = catchment area / flow width, with SAGA's default
@@ -219,11 +226,29 @@ pub fn twi_routed(
     let routing_step = |f: f64| progress.report(0.3 + 0.5 * f, "TWI: flow routing");
     let (tile, scratch) = match routing {
         Routing::Whole => {
+            // the fill in a frame of two nodata cells, which the routing reads as it is
+            let (rows, cols) = dem.dim();
+            let cells = (rows * cols).max(1) as f64;
             stage.step(0.0, "TWI: filling depressions")?;
-            let filled = fill_depressions_until(dem, &filling).ok_or(Error::Cancelled)?;
-            stage.step(0.3, "TWI: flow routing")?;
-            let sca = specific_catchment_area_of_filled(filled.view(), spacing, &routing_step)
+            let padded = dem.window(-2, -2, rows + 4, cols + 4)?;
+            let filled = tiled::fill_tile(padded, |_, _| f32::NAN, &|n| filling(n as f64 / cells))
                 .ok_or(Error::Cancelled)?;
+            stage.step(0.3, "TWI: flow routing")?;
+            let (dx, dy) = padded_spacing(spacing, rows);
+            let tile = tiled::AreaTile {
+                filled: filled.view(),
+                dx: &dx,
+                dy: &dy,
+                convergence: DEFAULT_CONVERGENCE,
+            };
+            let mut sca = tile
+                .solve(|_, _| 0.0, &|n| routing_step(n as f64 / cells))
+                .ok_or(Error::Cancelled)?;
+            specific_catchment_area(
+                filled.slice(s![2..rows + 2, 2..cols + 2]),
+                spacing,
+                &mut sca,
+            );
             drop(filled);
             stage.step(0.8, "TWI: wetness index")?;
             return Ok(twi_from_sca(dem, spacing, sca));

@@ -13,7 +13,8 @@
 //! of a global graph of tile edges, a tile is solved again whenever a neighbour's edge it drains
 //! from (or floods from) changed, lowest fill level / highest donor first. When no edge changes
 //! any more, every tile agrees with its neighbours, which is the unique global solution; a last
-//! pass solves each row of tiles once more and hands it out as a strip.
+//! pass solves each row of tiles once more (the area reads back each tile's kept result) and
+//! hands it out as a strip.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
