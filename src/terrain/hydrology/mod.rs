@@ -3,11 +3,10 @@
 //! `ta_hydrology 0/19/20` compute them.
 
 use std::cmp::Ordering;
+use std::path::PathBuf;
 
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
-
-use std::path::PathBuf;
 
 use super::gradient::{aspect_of, gradient_at, slope_of, GradientMethod};
 use crate::error::{Error, Result};
@@ -105,8 +104,8 @@ fn neighbour_distance(i: usize, dx: f64, dy: f64) -> f64 {
 /// Cells are processed in topological order (Kahn: a cell goes once all its higher neighbours
 /// are done) and each sums its donors' shares in neighbour order, so the result does not depend
 /// on the order of visits and the tiled [`tiled::mfd_catchment_area_tiled`] reproduces it bit
-/// for bit. Memory: about 17 bytes a cell (a padded copy, the donors' total weights, the
-/// output); use the tiled version for large rasters.
+/// for bit. Memory besides the input: about 13 bytes a cell (a padded copy, the donors' total
+/// weights as f32, a donor count, the output); the tiled version bounds it for large rasters.
 pub fn mfd_catchment_area(
     filled: ArrayView2<f32>,
     spacing: &CellSpacing,
@@ -199,7 +198,8 @@ pub fn twi(dem: ArrayView2<f32>, spacing: &CellSpacing) -> Array2<f32> {
 /// How flow routing holds a raster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Routing {
-    /// The whole raster in memory at once (fastest; about 17 bytes a cell at the peak).
+    /// The whole raster in memory at once (the fastest; PC1 with it peaks at about 22 bytes a
+    /// cell).
     Whole,
     /// Square tiles of `tile` cells a side, the fill and the areas in unnamed scratch files in
     /// `scratch` (the system's temporary folder when `None`): memory grows with the tile and
