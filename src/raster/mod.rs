@@ -195,6 +195,17 @@ impl CellSpacing {
         self.dy.len()
     }
 
+    /// The spacing of rows `first .. first + count`, which may reach beyond the grid (as a
+    /// window padded with nodata does): such rows get the nearest row's spacing.
+    pub fn rows_clamped(&self, first: isize, count: usize) -> CellSpacing {
+        let last = self.rows().saturating_sub(1) as isize;
+        let row = |i: usize| (first + i as isize).clamp(0, last) as usize;
+        CellSpacing {
+            dx: (0..count).map(|i| self.dx[row(i)]).collect(),
+            dy: (0..count).map(|i| self.dy[row(i)]).collect(),
+        }
+    }
+
     /// The spacing of rows `[row0, row0 + rows)`.
     pub fn rows_range(&self, row0: usize, rows: usize) -> CellSpacing {
         CellSpacing {

@@ -32,7 +32,7 @@ impl WindowSource for ArrayView2<'_, f32> {
 
 /// A `rows × cols` window at (row0, col0) of a `height × width` raster, NaN outside it;
 /// `read(r0, c0, out)` fills the part inside the raster, whose top-left cell is (r0, c0).
-pub fn padded_window(
+fn padded_window(
     height: usize,
     width: usize,
     row0: isize,

@@ -130,26 +130,26 @@ pub fn mfd_catchment_area_until(
     keep_going: &dyn Fn(f64) -> bool,
 ) -> Option<Array2<f32>> {
     let (rows, cols) = filled.dim();
+    let framed = filled.window(-2, -2, rows + 4, cols + 4).ok()?;
+    area_of_framed_fill(framed.view(), spacing, convergence, keep_going)
+}
+
+/// MFD area of a whole raster's fill framed by two nodata cells on every side (one tile, as
+/// [`tiled::AreaTile`] reads it); `keep_going(fraction of cells routed)`.
+fn area_of_framed_fill(
+    framed: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    convergence: f64,
+    keep_going: &dyn Fn(f64) -> bool,
+) -> Option<Array2<f32>> {
+    let (rows, cols) = (framed.nrows() - 4, framed.ncols() - 4);
     let cells = (rows * cols).max(1) as f64;
-    let padded = filled.window(-2, -2, rows + 4, cols + 4).ok()?;
-    let (dx, dy) = padded_spacing(spacing, rows);
     let tile = tiled::AreaTile {
-        filled: padded.view(),
-        dx: &dx,
-        dy: &dy,
+        filled: framed,
+        spacing: &spacing.rows_clamped(-2, rows + 4),
         convergence,
     };
     tile.solve(|_, _| 0.0, &|n| keep_going(n as f64 / cells))
-}
-
-/// The spacing of `rows` rows framed by two more at each end (their cells are no cells: any
-/// value serves), as a raster padded by two cells needs it.
-fn padded_spacing(spacing: &CellSpacing, rows: usize) -> (Vec<f64>, Vec<f64>) {
-    let row = |pr: usize| pr.saturating_sub(2).min(rows.saturating_sub(1));
-    (
-        (0..rows + 4).map(|pr| spacing.dx[row(pr)]).collect(),
-        (0..rows + 4).map(|pr| spacing.dy[row(pr)]).collect(),
-    )
 }
 
 /// Specific catchment area (m²/m) = catchment area / flow width, with SAGA's default
@@ -234,16 +234,9 @@ pub fn twi_routed(
             let filled = tiled::fill_tile(padded, |_, _| f32::NAN, &|n| filling(n as f64 / cells))
                 .ok_or(Error::Cancelled)?;
             stage.step(0.3, "TWI: flow routing")?;
-            let (dx, dy) = padded_spacing(spacing, rows);
-            let tile = tiled::AreaTile {
-                filled: filled.view(),
-                dx: &dx,
-                dy: &dy,
-                convergence: DEFAULT_CONVERGENCE,
-            };
-            let mut sca = tile
-                .solve(|_, _| 0.0, &|n| routing_step(n as f64 / cells))
-                .ok_or(Error::Cancelled)?;
+            let mut sca =
+                area_of_framed_fill(filled.view(), spacing, DEFAULT_CONVERGENCE, &routing_step)
+                    .ok_or(Error::Cancelled)?;
             specific_catchment_area(
                 filled.slice(s![2..rows + 2, 2..cols + 2]),
                 spacing,
@@ -265,7 +258,6 @@ pub fn twi_routed(
     stage.step(0.3, "TWI: flow routing")?;
     let areas = ScratchFile::create(scratch, tiling.tile_rows * tiling.tile_cols)?;
     let mut twi = Array2::<f32>::from_elem((rows, cols), f32::NAN);
-    let last = rows.saturating_sub(1) as isize;
     tiled::mfd_catchment_area_tiled(
         &filled,
         spacing,
@@ -278,11 +270,7 @@ pub fn twi_routed(
             let h = area.nrows();
             let fill = filled.window(row0 as isize - 1, 0, h + 2, cols)?;
             let elevation = dem.window(row0 as isize - 1, 0, h + 2, cols)?;
-            let row = |i: usize| (row0 as isize - 1 + i as isize).clamp(0, last) as usize;
-            let rows_spacing = CellSpacing {
-                dx: (0..h + 2).map(|i| spacing.dx[row(i)]).collect(),
-                dy: (0..h + 2).map(|i| spacing.dy[row(i)]).collect(),
-            };
+            let rows_spacing = spacing.rows_clamped(row0 as isize - 1, h + 2);
             let mut sca = Array2::<f32>::from_elem((h + 2, cols), f32::NAN);
             sca.slice_mut(s![1..h + 1, ..]).assign(&area);
             specific_catchment_area(fill.view(), &rows_spacing, &mut sca);
@@ -294,19 +282,6 @@ pub fn twi_routed(
     )?;
     stage.step(0.8, "TWI: wetness index")?;
     Ok(twi)
-}
-
-/// SCA of a depression-filled DEM: MFD catchment area (convergence 1.1) over the aspect-based
-/// flow width (the middle stage of [`twi`]).
-/// `keep_going` as in [`mfd_catchment_area_until`]; `None` when it stopped the routing.
-pub fn specific_catchment_area_of_filled(
-    filled: ArrayView2<f32>,
-    spacing: &CellSpacing,
-    keep_going: &dyn Fn(f64) -> bool,
-) -> Option<Array2<f32>> {
-    let mut sca = mfd_catchment_area_until(filled, spacing, DEFAULT_CONVERGENCE, keep_going)?;
-    specific_catchment_area(filled, spacing, &mut sca);
-    Some(sca)
 }
 
 /// TWI = ln(SCA / tan β) from the SCA, computed in place (the last stage of [`twi`]).

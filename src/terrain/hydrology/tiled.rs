@@ -213,11 +213,7 @@ pub fn mfd_catchment_area_tiled(
     let solve = |t: usize, edges: &[Edges], seen: Option<&[f32]>| -> Result<Solved> {
         let b = tiling.block(t);
         let z = filled.window(b.r0 as isize - 2, b.c0 as isize - 2, b.h + 4, b.w + 4)?;
-        // spacing of the window's rows (rows outside the raster hold no cell)
-        let last = spacing.rows().saturating_sub(1) as isize;
-        let row = |pr: usize| (b.r0 as isize - 2 + pr as isize).clamp(0, last) as usize;
-        let dx: Vec<f64> = (0..b.h + 4).map(|pr| spacing.dx[row(pr)]).collect();
-        let dy: Vec<f64> = (0..b.h + 4).map(|pr| spacing.dy[row(pr)]).collect();
+        let rows_spacing = spacing.rows_clamped(b.r0 as isize - 2, b.h + 4);
         // the areas of the ring around the tile, as the neighbours have them now
         let ring: Vec<f32> = perimeter(b.h + 2, b.w + 2)
             .map(|(r, c)| halo_value(&tiling, edges, b, r as isize - 1, c as isize - 1))
@@ -229,10 +225,10 @@ pub fn mfd_catchment_area_tiled(
         }
         let tile = AreaTile {
             filled: z.view(),
-            dx: &dx,
-            dy: &dy,
+            spacing: &rows_spacing,
             convergence,
         };
+        let keep = |area: &Array2<f32>| store.write(t, &area.iter().copied().collect::<Vec<_>>());
         let area = match seen {
             None => {
                 let cells = (b.h * b.w).max(1) as f64;
@@ -241,7 +237,7 @@ pub fn mfd_catchment_area_tiled(
                         keep_going_in_tile(keep_going, &tiling, n, cells)
                     })
                     .ok_or(Error::Cancelled)?;
-                store.write(t, &area.iter().copied().collect::<Vec<f32>>())?;
+                keep(&area)?;
                 area
             }
             Some(seen) => {
@@ -256,7 +252,7 @@ pub fn mfd_catchment_area_tiled(
                     .collect();
                 if !changed.is_empty() && tile.update(&mut area, |pr, pc| halo[(pr, pc)], &changed)
                 {
-                    store.write(t, &area.iter().copied().collect::<Vec<f32>>())?;
+                    keep(&area)?;
                 }
                 area
             }
@@ -638,13 +634,12 @@ pub(super) fn fill_tile(
 }
 
 /// MFD catchment area of one tile. `filled` holds the fill over the tile and a ring of two
-/// cells (NaN where there is no cell), `dx`/`dy` the spacing of its rows. Each cell's area is
+/// cells (NaN where there is no cell), `spacing` that of its rows. Each cell's area is
 /// its own plus its donors' shares, summed in neighbour order, so the result does not depend on
 /// the order in which cells or tiles are visited.
 pub(super) struct AreaTile<'a> {
     pub filled: ArrayView2<'a, f32>,
-    pub dx: &'a [f64],
-    pub dy: &'a [f64],
+    pub spacing: &'a CellSpacing,
     pub convergence: f64,
 }
 
@@ -676,7 +671,7 @@ impl AreaTile<'_> {
         let (nr, nc) = Self::at(pr, pc, k);
         let (z0, zn) = (self.filled[(pr, pc)], self.filled[(nr, nc)]);
         if zn.is_finite() && zn < z0 {
-            let run = neighbour_distance(k, self.dx[pr], self.dy[pr]);
+            let run = neighbour_distance(k, self.spacing.dx[pr], self.spacing.dy[pr]);
             ((z0 as f64 - zn as f64) / run).powf(self.convergence)
         } else {
             0.0
@@ -718,7 +713,7 @@ impl AreaTile<'_> {
                 halo(nr, nc)
             }
         };
-        let mut sum = (self.dx[pr] * self.dy[pr]) as f32 as f64;
+        let mut sum = (self.spacing.dx[pr] * self.spacing.dy[pr]) as f32 as f64;
         for k in 0..8 {
             let (nr, nc) = Self::at(pr, pc, k);
             if self.higher(nr, nc, pr, pc) {
