@@ -31,7 +31,12 @@ pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) ->
     let grid = RasterFile::open(&raw.phase)?.grid().clone();
     let (width, height) = (grid.width, grid.height);
     let tile = crate::terrain::layer::routing_tile(width, height);
-    let pc1_bytes = crate::terrain::layer::tiled_routing_bytes(width, height, tile);
+    let pc1_bytes = crate::terrain::layer::tiled_routing_bytes(
+        width,
+        height,
+        tile,
+        crate::terrain::pca::Pc1Settings::default().loadings,
+    );
     crate::raster::budget::check_memory(
         "ISL, PC1 and the stack",
         &raw.phase,

@@ -259,7 +259,9 @@ fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_bo
     let cells = 2400.0 * 2400.0;
     let tile = routing_tile(2400, 2400);
     assert_eq!(tile, 300);
-    let tiled = tiled_routing_bytes(2400, 2400, tile);
+    // `run` takes the preprint's fixed loadings: with tiles, PC1 is written in strips
+    let loadings = fringewatch::terrain::pca::Pc1Settings::default().loadings;
+    let tiled = tiled_routing_bytes(2400, 2400, tile, loadings);
     let whole = cells * PC1_BYTES_PER_CELL;
     assert!(tiled < 0.9 * whole, "{tiled} vs {whole}");
     let cap_gib = format!("{}", (tiled + whole) / 2.0 / (1u64 << 30) as f64);
@@ -324,4 +326,72 @@ fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_bo
         "the bundled model finds landslides here"
     );
     assert_eq!(capped_boxes, free_boxes);
+}
+
+/// PC1 strip by strip (`pc1_strips`, what `compute_pc1` does when it routes in tiles) against
+/// `pc1_routed` over the whole raster: San Gabriel, as it is and with a nodata hole across a
+/// strip boundary; strips of 64 rows cut the convexity's 10-cell blocks and the routing tiles.
+#[test]
+fn pc1_in_strips_equals_the_whole_raster_pc1_bit_for_bit() {
+    use fringewatch::terrain::pca::{pc1_routed, pc1_strips, Pc1Settings, PC1_STRIP_ROWS};
+    let Some(path) = shared_data("dem_sangabriel_30m_utm11.tif") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have the shared DEMs"
+        );
+        return;
+    };
+    let file = RasterFile::open(path).unwrap();
+    let spacing = file.grid().spacing();
+    let mut holed = file.read_band(1).unwrap();
+    assert_eq!(
+        PC1_STRIP_ROWS, 64,
+        "the hole below is placed across a strip boundary"
+    );
+    holed.slice_mut(s![58..71, 400..460]).fill(f32::NAN);
+    let settings = Pc1Settings::default();
+    for dem in [file.read_band(1).unwrap(), holed] {
+        let whole = pc1_routed(dem.view(), &spacing, &settings, &Routing::Whole, &Silent).unwrap();
+        for routing in [
+            Routing::Whole,
+            Routing::Tiled {
+                tile: 150,
+                scratch: None,
+            },
+        ] {
+            let mut strips = Array2::from_elem(dem.dim(), -1.0f32);
+            let mut next_row = 0;
+            let (loadings, stats) = pc1_strips(
+                dem.view(),
+                &spacing,
+                &settings,
+                &routing,
+                &Silent,
+                &mut |row0, strip| {
+                    assert_eq!(row0, next_row, "strips come top to bottom, each once");
+                    assert!(strip.nrows() <= PC1_STRIP_ROWS);
+                    next_row += strip.nrows();
+                    strips
+                        .slice_mut(s![row0..row0 + strip.nrows(), ..])
+                        .assign(&strip);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(next_row, dem.nrows());
+            assert_eq!(differing(&strips, &whole.pc1), 0, "{routing:?}");
+            assert_eq!(loadings, whole.loadings);
+            for (a, b) in stats.iter().zip(&whole.stats) {
+                assert_eq!(
+                    (a.mean.to_bits(), a.std.to_bits(), a.count),
+                    (b.mean.to_bits(), b.std.to_bits(), b.count)
+                );
+            }
+        }
+        let valid = whole.pc1.iter().filter(|v| v.is_finite()).count();
+        assert!(
+            valid > dem.len() * 9 / 10,
+            "PC1 is defined almost everywhere"
+        );
+    }
 }

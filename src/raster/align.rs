@@ -4,10 +4,10 @@
 use std::ffi::CString;
 
 use gdal::Dataset;
-use ndarray::Array2;
+use ndarray::{s, Array2};
 
 use super::io::RasterFile;
-use super::Grid;
+use super::{strips, Grid, STRIP_ROWS};
 use crate::error::{Error, Result};
 
 /// Resampling used when warping.
@@ -125,12 +125,21 @@ fn read_clipped(source: &RasterFile, grid: &Grid, col0: isize, row0: isize) -> R
     if c_end <= c_start || r_end <= r_start {
         return Ok(out);
     }
-    let mut inner = Array2::<f32>::zeros(((r_end - r_start) as usize, (c_end - c_start) as usize));
-    source.read_window_into(1, c_start as usize, r_start as usize, inner.view_mut())?;
-    let oc = (c_start - col0) as usize;
-    let or = (r_start - row0) as usize;
-    out.slice_mut(ndarray::s![or..or + inner.nrows(), oc..oc + inner.ncols()])
-        .assign(&inner);
+    let (height, width) = ((r_end - r_start) as usize, (c_end - c_start) as usize);
+    let (c_start, r_start) = (c_start as usize, r_start as usize);
+    let oc = (c_start as isize - col0) as usize;
+    let or = (r_start as isize - row0) as usize;
+    if width == grid.width {
+        // whole rows: read straight into the output (one copy of the raster, not two)
+        source.read_window_into(1, c_start, r_start, out.slice_mut(s![or..or + height, ..]))?;
+        return Ok(out);
+    }
+    for (r, rows) in strips(height, STRIP_ROWS) {
+        let mut part = Array2::<f32>::zeros((rows, width));
+        source.read_window_into(1, c_start, r_start + r, part.view_mut())?;
+        out.slice_mut(s![or + r..or + r + rows, oc..oc + width])
+            .assign(&part);
+    }
     Ok(out)
 }
 

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 
 /// GDAL block cache of the command-line program, in MiB, unless the user set `GDAL_CACHEMAX`:
 /// keeps the memory of windowed processing bounded (GDAL's own default is 5 % of RAM).
-const DEFAULT_CACHE_MIB: i64 = 64;
+pub const DEFAULT_CACHE_MIB: i64 = 64;
 
 /// Bound GDAL's block cache and silence GDAL's own printing for a process that owns GDAL (the
 /// `fringewatch` program), once.

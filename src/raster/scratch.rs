@@ -30,6 +30,12 @@ impl WindowSource for ArrayView2<'_, f32> {
     }
 }
 
+impl WindowSource for Array2<f32> {
+    fn window(&self, row0: isize, col0: isize, rows: usize, cols: usize) -> Result<Array2<f32>> {
+        self.view().window(row0, col0, rows, cols)
+    }
+}
+
 /// A `rows × cols` window at (row0, col0) of a `height × width` raster, NaN outside it;
 /// `read(r0, c0, out)` fills the part inside the raster, whose top-left cell is (r0, c0).
 fn padded_window(

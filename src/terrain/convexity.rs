@@ -40,41 +40,110 @@ pub fn convexity(
     let (rows, cols) = dem.dim();
     // the indicator, replaced row by row by the convexity (one array a cell, not two)
     let mut out = laplacian_indicator(dem, spacing, settings.epsilon);
-    let s = settings.scale_cells.max(1);
-    // block means, in SAGA's bottom-up row order: block index k = floor(i/s + 1/2)
-    let block = |i: usize| (2 * i + s) / (2 * s);
-    let nbx = block(cols - 1) + 1;
-    let nby = block(rows - 1) + 1;
-    let mut sum = Array2::<f64>::zeros((nby, nbx));
-    let mut count = Array2::<f64>::zeros((nby, nbx));
-    for r in 0..rows {
-        let by = block(rows - 1 - r);
-        for c in 0..cols {
-            let v = out[(r, c)];
-            if v.is_finite() {
-                let bx = block(c);
-                sum[(by, bx)] += v as f64;
-                count[(by, bx)] += 1.0;
+    let mut blocks = ConvexityBlocks::new(rows, cols, settings);
+    blocks.add_rows(0, out.view());
+    blocks.means().smooth_rows(0, &mut out);
+    out
+}
+
+/// The block sums of step 2 of [`convexity`], accumulated strip by strip in row order (the same
+/// additions in the same order as over the whole raster, so the same bits).
+#[derive(Debug, Clone)]
+pub struct ConvexityBlocks {
+    rows: usize,
+    scale: usize,
+    sum: Array2<f64>,
+    count: Array2<f64>,
+}
+
+impl ConvexityBlocks {
+    /// Empty sums for a `rows × cols` raster.
+    pub fn new(rows: usize, cols: usize, settings: ConvexitySettings) -> Self {
+        let scale = settings.scale_cells.max(1);
+        let block = |i: usize| (2 * i + scale) / (2 * scale);
+        let shape = (block(rows.max(1) - 1) + 1, block(cols.max(1) - 1) + 1);
+        ConvexityBlocks {
+            rows,
+            scale,
+            sum: Array2::zeros(shape),
+            count: Array2::zeros(shape),
+        }
+    }
+
+    /// Block index of a row or column counted from the grid's lower-left (SAGA's origin):
+    /// k = floor(i/s + 1/2).
+    fn block(&self, i: usize) -> usize {
+        (2 * i + self.scale) / (2 * self.scale)
+    }
+
+    /// Add the indicator of raster rows `row0 .. row0 + indicator.nrows()`; strips must come in
+    /// row order, each row once.
+    pub fn add_rows(&mut self, row0: usize, indicator: ArrayView2<f32>) {
+        for (i, row) in indicator.outer_iter().enumerate() {
+            let by = self.block(self.rows - 1 - (row0 + i));
+            for (c, &v) in row.iter().enumerate() {
+                if v.is_finite() {
+                    let bx = self.block(c);
+                    self.sum[(by, bx)] += v as f64;
+                    self.count[(by, bx)] += 1.0;
+                }
             }
         }
     }
-    let means =
-        ndarray::Zip::from(&sum)
-            .and(&count)
-            .map_collect(|&s, &n| if n > 0.0 { s / n } else { f64::NAN });
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(r, mut row)| {
-            let v = (rows - 1 - r) as f64 / s as f64;
-            for c in 0..cols {
-                if row[c].is_finite() {
-                    let u = c as f64 / s as f64;
-                    row[c] = (100.0 * bspline_at(&means, u, v)) as f32;
+
+    /// The block means (NaN for a block with no valid cell).
+    pub fn means(&self) -> ConvexityMeans {
+        ConvexityMeans {
+            rows: self.rows,
+            scale: self.scale,
+            means: ndarray::Zip::from(&self.sum)
+                .and(&self.count)
+                .map_collect(|&s, &n| if n > 0.0 { s / n } else { f64::NAN }),
+        }
+    }
+}
+
+/// The block means of a whole raster, from which any rows' convexity follows.
+#[derive(Debug, Clone)]
+pub struct ConvexityMeans {
+    rows: usize,
+    scale: usize,
+    means: Array2<f64>,
+}
+
+impl ConvexityMeans {
+    /// Replace the indicator of raster rows `row0 ..` by the convexity (%): the B-spline of the
+    /// block means at each valid cell's centre.
+    pub fn smooth_rows(&self, row0: usize, indicator: &mut Array2<f32>) {
+        let s = self.scale as f64;
+        indicator
+            .axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(i, mut row)| {
+                let v = (self.rows - 1 - (row0 + i)) as f64 / s;
+                for (c, x) in row.iter_mut().enumerate() {
+                    if x.is_finite() {
+                        let u = c as f64 / s;
+                        *x = (100.0 * bspline_at(&self.means, u, v)) as f32;
+                    }
                 }
-            }
-        });
-    out
+            });
+    }
+}
+
+/// The convexity indicator (step 1 of [`convexity`]) of DEM rows `row0 .. row0 + count`, read
+/// with one row of context on each side where the raster has one.
+pub fn indicator_rows(
+    dem: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    settings: ConvexitySettings,
+    row0: usize,
+    count: usize,
+) -> Array2<f32> {
+    super::rows_with_context(dem, spacing, row0, count, 1, |d, sp| {
+        laplacian_indicator(d, sp, settings.epsilon)
+    })
 }
 
 /// 1 where the Laplacian exceeds `epsilon` (convex up), 0 elsewhere, NaN where nodata.

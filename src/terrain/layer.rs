@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::hydrology::{Routing, DEFAULT_ROUTING_TILE};
-use super::pca::{pc1_routed, LoadingsChoice, Pc1Settings, TerrainVariable, VariableStats};
+use super::pca::{
+    pc1_routed, pc1_strips, LoadingsChoice, Pc1Settings, TerrainVariable, VariableStats,
+};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::align::{require_overlap_grid, warp_band, Resampling};
@@ -87,15 +89,31 @@ pub fn dem_on_grid(dem: &RasterFile, grid: &Grid, grid_path: &Path) -> Result<Ra
 /// from 2000² to 6000², README *Memory*).
 pub const PC1_BYTES_PER_CELL: f64 = 23.0;
 
-/// Peak memory of [`compute_pc1`] per output cell with tiled flow routing (the DEM, the running
-/// sum and one variable), besides [`tiled_routing_bytes`]' tiles and strips.
+/// Peak memory of [`compute_pc1`] per output cell with tiled flow routing and fixed loadings,
+/// when PC1 goes to its file in strips: the DEM and a byte of strips and slack (6000²: 8.0
+/// bytes a cell in all, with [`tiled_routing_bytes`]' tiles, strips and GDAL's cache).
+pub const PC1_STRIPS_BYTES_PER_CELL: f64 = 5.0;
+
+/// Peak memory of [`compute_pc1`] per output cell with tiled flow routing and fitted loadings,
+/// which need the whole variables: the DEM, the running sum and one variable.
 pub const PC1_TILED_BYTES_PER_CELL: f64 = 14.0;
 
-/// Memory of PC1 with tiled routing on a `width × height` grid: per cell, plus two tiles in
-/// flight (about 40 bytes a cell of a tile with its ring) and the strips of one row of tiles.
-pub fn tiled_routing_bytes(width: usize, height: usize, tile: usize) -> f64 {
+/// Memory of PC1 with tiled routing on a `width × height` grid: per cell (in strips with fixed
+/// loadings, else whole variables), plus two tiles in flight (about 40 bytes a cell of a tile
+/// with its ring), the strips of one row of tiles and GDAL's block cache.
+pub fn tiled_routing_bytes(
+    width: usize,
+    height: usize,
+    tile: usize,
+    loadings: LoadingsChoice,
+) -> f64 {
+    let per_cell = match loadings {
+        LoadingsChoice::Fixed(_) => PC1_STRIPS_BYTES_PER_CELL,
+        LoadingsChoice::Fit => PC1_TILED_BYTES_PER_CELL,
+    };
     let (w, h, t) = (width as f64, height as f64, tile as f64);
-    w * h * PC1_TILED_BYTES_PER_CELL + 2.0 * 40.0 * (t + 4.0).powi(2) + 24.0 * t.min(h) * w
+    let cache = (crate::raster::io::DEFAULT_CACHE_MIB as f64) * 1024.0 * 1024.0;
+    w * h * per_cell + 2.0 * 40.0 * (t + 4.0).powi(2) + 24.0 * t.min(h) * w + cache
 }
 
 /// The side of routing tiles for a `width × height` grid: an eighth of the shorter side, from
@@ -106,18 +124,24 @@ pub fn routing_tile(width: usize, height: usize) -> usize {
 
 /// Flow routing for PC1 on a `width × height` grid: the whole raster at once when that fits in
 /// the memory available (the fastest), else tiles of [`routing_tile`] cells with their scratch
-/// files in `scratch` (8 bytes a cell of disk; PC1 of a 16,700 × 11,300 frame in tiles: 2.4 GiB
-/// and 367 s on 2 cores), else refused with the figures. Both give the same PC1 bit for bit;
-/// `--max-memory` is how a user trades time for memory.
-pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) -> Result<Routing> {
+/// files in `scratch` (12 bytes a cell of disk: fill, areas and TWI; with fixed loadings PC1 is
+/// then written in strips: a 6000² DEM in 274 MiB), else refused with the figures. Both give
+/// the same PC1 bit for bit; `--max-memory` is how a user trades time for memory.
+pub fn pc1_routing(
+    input: &Path,
+    width: usize,
+    height: usize,
+    loadings: LoadingsChoice,
+    scratch: &Path,
+) -> Result<Routing> {
     let cells = width as f64 * height as f64;
     if crate::raster::budget::fits(cells * PC1_BYTES_PER_CELL) {
         return Ok(Routing::Whole);
     }
     let tile = routing_tile(width, height);
-    let bytes = tiled_routing_bytes(width, height, tile);
+    let bytes = tiled_routing_bytes(width, height, tile, loadings);
     crate::raster::budget::check_memory("PC1", input, width, height, bytes / cells.max(1.0))?;
-    crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 8.0)?;
+    crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 12.0)?;
     Ok(Routing::Tiled {
         tile,
         scratch: Some(scratch.to_path_buf()),
@@ -183,35 +207,64 @@ pub fn compute_pc1(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let routing = pc1_routing(dem_path, grid.width, grid.height, scratch)?;
+    let routing = pc1_routing(
+        dem_path,
+        grid.width,
+        grid.height,
+        settings.loadings,
+        scratch,
+    )?;
     crate::raster::budget::check_disk(out, grid.width as f64 * grid.height as f64 * 4.0)?;
     stage.step(0.0, "reading DEM")?;
     let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
     drop(dem_file);
     let spacing = grid.spacing();
-    let compute = Stage {
-        parent: progress,
-        start: 0.1,
-        span: 0.8,
-    };
-    let result = pc1_routed(dem.values.view(), &spacing, settings, &routing, &compute)?;
-    drop(dem);
-
-    let write = Stage {
-        parent: progress,
-        start: 0.9,
-        span: 0.1,
-    };
+    let (compute, write) = (
+        Stage {
+            parent: progress,
+            start: 0.1,
+            span: 0.8,
+        },
+        Stage {
+            parent: progress,
+            start: 0.9,
+            span: 0.1,
+        },
+    );
     let mut writer = GeoTiffWriter::create(out, &grid, &[Encoding::Float32], &["PC1"])?;
-    for (row0, rows) in strips(grid.height, STRIP_ROWS) {
-        write.step(row0 as f64 / grid.height as f64, "writing PC1")?;
-        writer.write_rows(
-            1,
-            row0,
-            result.pc1.slice(ndarray::s![row0..row0 + rows, ..]),
-        )?;
-    }
-    let l = result.loadings.0;
+    let (loadings, stats, explained_variance) = match (&routing, settings.loadings) {
+        // tiled routing is chosen when memory is short: PC1 goes to the file strip by strip
+        (Routing::Tiled { .. }, LoadingsChoice::Fixed(_)) => {
+            let compute_and_write = Stage {
+                parent: progress,
+                start: 0.1,
+                span: 0.9,
+            };
+            let (loadings, stats) = pc1_strips(
+                dem.values.view(),
+                &spacing,
+                settings,
+                &routing,
+                &compute_and_write,
+                &mut |row0, strip| writer.write_rows(1, row0, strip),
+            )?;
+            (loadings, stats, None)
+        }
+        _ => {
+            let result = pc1_routed(dem.values.view(), &spacing, settings, &routing, &compute)?;
+            for (row0, rows) in strips(grid.height, STRIP_ROWS) {
+                write.step(row0 as f64 / grid.height as f64, "writing PC1")?;
+                writer.write_rows(
+                    1,
+                    row0,
+                    result.pc1.slice(ndarray::s![row0..row0 + rows, ..]),
+                )?;
+            }
+            (result.loadings, result.stats, result.explained_variance)
+        }
+    };
+    drop(dem);
+    let l = loadings.0;
     let report = Pc1Report {
         dem: dem_path.to_path_buf(),
         output: out.to_path_buf(),
@@ -219,8 +272,8 @@ pub fn compute_pc1(
         height: grid.height,
         fitted: settings.loadings == LoadingsChoice::Fit,
         loadings: PerVariable::from_array(l),
-        explained_variance: result.explained_variance,
-        variable_stats: PerVariable::from_array(result.stats),
+        explained_variance,
+        variable_stats: PerVariable::from_array(stats),
         gradient: format!("{:?}", settings.gradient),
         tri: format!("{:?}", settings.tri),
         convexity_scale_cells: settings.convexity.scale_cells,

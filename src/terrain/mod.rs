@@ -18,8 +18,10 @@ pub use hydrology::{fill_depressions, mfd_catchment_area, specific_catchment_are
 pub use pca::{pc1, Loadings, Pc1Result, TerrainVariable};
 pub use ruggedness::{tri, TriMethod};
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
+
+use crate::raster::CellSpacing;
 
 /// Row/column offsets of the 8 neighbours, clockwise from north (SAGA's order).
 pub(crate) const NEIGHBOURS: [(isize, isize); 8] = [
@@ -89,4 +91,26 @@ pub(crate) fn per_valid_cell(
             }
         });
     out
+}
+
+/// `kernel` over DEM rows `row0 .. row0 + count`, run on those rows with `context` more on each
+/// side where the raster has them: a kernel that reaches `context` rows gives these rows the
+/// values it gives them over the whole raster.
+pub(crate) fn rows_with_context(
+    dem: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    row0: usize,
+    count: usize,
+    context: usize,
+    kernel: impl FnOnce(ArrayView2<f32>, &CellSpacing) -> Array2<f32>,
+) -> Array2<f32> {
+    let first = row0.saturating_sub(context);
+    let end = (row0 + count + context).min(dem.nrows());
+    let values = kernel(
+        dem.slice(s![first..end, ..]),
+        &spacing.rows_range(first, end - first),
+    );
+    values
+        .slice(s![row0 - first..row0 - first + count, ..])
+        .to_owned()
 }

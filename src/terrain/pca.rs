@@ -4,12 +4,14 @@
 use ndarray::{Array2, ArrayView2, Zip};
 use serde::Serialize;
 
-use super::convexity::{convexity, ConvexitySettings};
+use super::convexity::{convexity, indicator_rows, ConvexityBlocks, ConvexitySettings};
 use super::gradient::{slope, GradientMethod};
-use super::hydrology::{twi_routed, Routing};
+use super::hydrology::{twi_routed, twi_tiled, Routing};
+use super::rows_with_context;
 use super::ruggedness::{tri, TriMethod};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
+use crate::raster::scratch::{ScratchRaster, WindowSource};
 use crate::raster::CellSpacing;
 
 /// The four terrain variables, in the order used for loadings everywhere.
@@ -120,28 +122,67 @@ pub fn terrain_variable(
 
 /// Mean and standard deviation over finite cells (f64 accumulation).
 pub fn stats(values: ArrayView2<f32>) -> VariableStats {
-    let (mut n, mut sum, mut sum2) = (0u64, 0.0f64, 0.0f64);
-    for &v in values.iter() {
-        if v.is_finite() {
-            n += 1;
-            sum += v as f64;
-            sum2 += (v as f64) * (v as f64);
+    let mut sums = StatsSums::default();
+    sums.add(values);
+    sums.stats()
+}
+
+/// The running sums of [`stats`], fed strip by strip in row order: the same additions in the same
+/// order as over the whole raster, so the same bits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StatsSums {
+    count: u64,
+    sum: f64,
+    sum_of_squares: f64,
+}
+
+impl StatsSums {
+    /// Add the finite cells of `values`, row by row.
+    pub fn add(&mut self, values: ArrayView2<f32>) {
+        for &v in values.iter() {
+            if v.is_finite() {
+                self.count += 1;
+                self.sum += v as f64;
+                self.sum_of_squares += (v as f64) * (v as f64);
+            }
         }
     }
-    if n == 0 {
-        return VariableStats {
-            mean: f64::NAN,
-            std: f64::NAN,
-            count: 0,
+
+    /// Mean and standard deviation so far (NaN with no finite cell).
+    pub fn stats(&self) -> VariableStats {
+        if self.count == 0 {
+            return VariableStats {
+                mean: f64::NAN,
+                std: f64::NAN,
+                count: 0,
+            };
+        }
+        let n = self.count as f64;
+        let mean = self.sum / n;
+        let var = (self.sum_of_squares / n - mean * mean).max(0.0);
+        VariableStats {
+            mean,
+            std: var.sqrt(),
+            count: self.count,
+        }
+    }
+}
+
+/// The weights wₖ = lₖ/σₖ and constant Σ wₖμₖ that turn the variables into PC1 = Σ wₖxₖ − c (a
+/// variable that does not vary weighs 0).
+fn fixed_weights(loadings: &Loadings, stats: &[VariableStats; 4]) -> ([f32; 4], f32) {
+    let mut constant = 0.0f64;
+    let weights = std::array::from_fn(|k| {
+        let s = stats[k];
+        let w = if s.std > 0.0 {
+            loadings.0[k] / s.std
+        } else {
+            0.0
         };
-    }
-    let mean = sum / n as f64;
-    let var = (sum2 / n as f64 - mean * mean).max(0.0);
-    VariableStats {
-        mean,
-        std: var.sqrt(),
-        count: n,
-    }
+        constant += w * s.mean;
+        w as f32
+    });
+    (weights, constant as f32)
 }
 
 /// PC1 of a DEM. With fixed loadings one variable is held at a time (≈ 3 f32 arrays plus the
@@ -173,7 +214,6 @@ pub fn pc1_routed(
     match settings.loadings {
         LoadingsChoice::Fixed(loadings) => {
             let mut acc = Array2::<f32>::zeros(dim);
-            let mut constant = 0.0f64;
             for (k, var) in TerrainVariable::ALL.iter().enumerate() {
                 stage.step(k as f64 / 4.0, var.name())?;
                 let part = Stage {
@@ -182,20 +222,13 @@ pub fn pc1_routed(
                     span: 0.25,
                 };
                 let values = terrain_variable(*var, dem, spacing, settings, routing, &part)?;
-                let s = stats(values.view());
-                all_stats[k] = s;
-                let w = if s.std > 0.0 {
-                    loadings.0[k] / s.std
-                } else {
-                    0.0
-                };
-                constant += w * s.mean;
-                let w = w as f32;
+                all_stats[k] = stats(values.view());
+                let w = fixed_weights(&loadings, &all_stats).0[k];
                 Zip::from(&mut acc)
                     .and(&values)
                     .par_for_each(|a, &v| *a += w * v);
             }
-            let c = constant as f32;
+            let c = fixed_weights(&loadings, &all_stats).1;
             acc.par_mapv_inplace(|a| a - c);
             stage.step(1.0, "pc1")?;
             Ok(Pc1Result {
@@ -269,6 +302,128 @@ pub fn pc1_routed(
             })
         }
     }
+}
+
+/// Rows a strip of [`pc1_strips`] holds at a time: a few MB of work at frame widths.
+pub const PC1_STRIP_ROWS: usize = 64;
+
+/// PC1 with fixed loadings, handed to `sink` one strip of rows at a time, top to bottom, so that
+/// neither PC1 nor any variable is ever held whole: memory is the DEM, the flow routing's working
+/// set and a few strips. The values are [`pc1_routed`]'s, bit for bit: every kernel reads its
+/// rows with the context it needs, and the sums behind the statistics see the cells in the same
+/// order.
+///
+/// Passes: TWI (routed as `routing` says; with [`Routing::Tiled`] its strips go to an unnamed
+/// scratch file of 4 bytes a cell beside the routing's), the convexity's block means, the four
+/// variables' statistics, then PC1 = Σ wₖxₖ − c per strip. Slope, TRI and convexity are computed
+/// again in each pass that needs them (cheap beside the routing). Fitted loadings need the
+/// correlation of whole variables: this is for [`LoadingsChoice::Fixed`] only.
+///
+/// ```
+/// use fringewatch::progress::Silent;
+/// use fringewatch::raster::CellSpacing;
+/// use fringewatch::terrain::hydrology::Routing;
+/// use fringewatch::terrain::pca::{pc1_routed, pc1_strips, Pc1Settings};
+/// let dem = ndarray::Array2::from_shape_fn((150, 90), |(r, c)| {
+///     300.0 + 40.0 * (c as f32 / 11.0).sin() * (r as f32 / 13.0).cos() + 2.0 * r as f32
+/// });
+/// let spacing = CellSpacing::uniform(30.0, 150);
+/// let settings = Pc1Settings::default();
+/// let tiles = Routing::Tiled { tile: 40, scratch: None };
+/// let mut pc1 = ndarray::Array2::<f32>::zeros((150, 90));
+/// pc1_strips(dem.view(), &spacing, &settings, &tiles, &Silent, &mut |row0, strip| {
+///     pc1.slice_mut(ndarray::s![row0..row0 + strip.nrows(), ..]).assign(&strip);
+///     Ok(())
+/// })?;
+/// let whole = pc1_routed(dem.view(), &spacing, &settings, &Routing::Whole, &Silent)?;
+/// assert!(pc1.iter().zip(whole.pc1.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+/// # Ok::<(), fringewatch::Error>(())
+/// ```
+pub fn pc1_strips(
+    dem: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    settings: &Pc1Settings,
+    routing: &Routing,
+    progress: &dyn Progress,
+    sink: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
+) -> Result<(Loadings, [VariableStats; 4])> {
+    let LoadingsChoice::Fixed(loadings) = settings.loadings else {
+        return Err(Error::parameter(
+            "loadings",
+            "PC1 in strips takes fixed loadings; fitting a PCA needs the whole variables",
+        ));
+    };
+    let stage = Stage::whole(progress);
+    let (rows, cols) = dem.dim();
+    let twi_part = Stage {
+        parent: &stage,
+        start: 0.0,
+        span: 0.6,
+    };
+    let twi: Box<dyn WindowSource> = match routing {
+        Routing::Whole => Box::new(twi_routed(dem, spacing, routing, &twi_part)?),
+        Routing::Tiled { tile, scratch } => {
+            let file = ScratchRaster::create(scratch.as_deref(), rows, cols)?;
+            twi_tiled(
+                dem,
+                spacing,
+                *tile,
+                scratch.as_deref(),
+                &twi_part,
+                &mut |r, strip| file.write_rows(r, strip),
+            )?;
+            Box::new(file)
+        }
+    };
+    let strips = || crate::raster::strips(rows, PC1_STRIP_ROWS);
+    let slope_rows = |row0, h| {
+        rows_with_context(dem, spacing, row0, h, 1, |d, sp| {
+            slope(d, sp, settings.gradient)
+        })
+    };
+    let tri_rows =
+        |row0, h| rows_with_context(dem, spacing, row0, h, 1, |d, _| tri(d, settings.tri));
+    let indicator = |row0, h| indicator_rows(dem, spacing, settings.convexity, row0, h);
+
+    let mut blocks = ConvexityBlocks::new(rows, cols, settings.convexity);
+    for (row0, h) in strips() {
+        stage.step(0.6 + 0.1 * row0 as f64 / rows as f64, "convexity")?;
+        blocks.add_rows(row0, indicator(row0, h).view());
+    }
+    let means = blocks.means();
+    let variables = |row0: usize, h: usize| -> Result<[Array2<f32>; 4]> {
+        let mut convexity = indicator(row0, h);
+        means.smooth_rows(row0, &mut convexity);
+        Ok([
+            slope_rows(row0, h),
+            tri_rows(row0, h),
+            twi.window(row0 as isize, 0, h, cols)?,
+            convexity,
+        ])
+    };
+
+    let mut sums = [StatsSums::default(); 4];
+    for (row0, h) in strips() {
+        stage.step(0.7 + 0.15 * row0 as f64 / rows as f64, "statistics")?;
+        for (sum, values) in sums.iter_mut().zip(variables(row0, h)?) {
+            sum.add(values.view());
+        }
+    }
+    let stats = sums.map(|s| s.stats());
+    let (weights, constant) = fixed_weights(&loadings, &stats);
+    for (row0, h) in strips() {
+        stage.step(0.85 + 0.15 * row0 as f64 / rows as f64, "pc1")?;
+        let mut acc = Array2::<f32>::zeros((h, cols));
+        for (w, values) in weights.iter().zip(variables(row0, h)?) {
+            Zip::from(&mut acc)
+                .and(&values)
+                .par_for_each(|a, &v| *a += w * v);
+        }
+        acc.par_mapv_inplace(|a| a - constant);
+        sink(row0, acc.view())?;
+    }
+    stage.step(1.0, "pc1")?;
+    Ok((loadings, stats))
 }
 
 /// Correlation matrix of the variables over the cells where all are valid.

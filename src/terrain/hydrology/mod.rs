@@ -3,7 +3,7 @@
 //! `ta_hydrology 0/19/20` compute them.
 
 use std::cmp::Ordering;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -221,33 +221,62 @@ pub fn twi_routed(
     routing: &Routing,
     progress: &dyn Progress,
 ) -> Result<Array2<f32>> {
+    let (tile, scratch) = match routing {
+        Routing::Whole => return twi_whole(dem, spacing, progress),
+        Routing::Tiled { tile, scratch } => (*tile, scratch.as_deref()),
+    };
+    let mut twi = Array2::<f32>::from_elem(dem.dim(), f32::NAN);
+    twi_tiled(dem, spacing, tile, scratch, progress, &mut |row0, strip| {
+        twi.slice_mut(s![row0..row0 + strip.nrows(), ..])
+            .assign(&strip);
+        Ok(())
+    })?;
+    Ok(twi)
+}
+
+/// [`twi_routed`] with the whole raster routed at once.
+fn twi_whole(
+    dem: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    progress: &dyn Progress,
+) -> Result<Array2<f32>> {
     let stage = Stage::whole(progress);
     let filling = |f: f64| progress.report(0.3 * f, "TWI: filling depressions");
     let routing_step = |f: f64| progress.report(0.3 + 0.5 * f, "TWI: flow routing");
-    let (tile, scratch) = match routing {
-        Routing::Whole => {
-            // the fill in a frame of two nodata cells, which the routing reads as it is
-            let (rows, cols) = dem.dim();
-            let cells = (rows * cols).max(1) as f64;
-            stage.step(0.0, "TWI: filling depressions")?;
-            let padded = dem.window(-2, -2, rows + 4, cols + 4)?;
-            let filled = tiled::fill_tile(padded, |_, _| f32::NAN, &|n| filling(n as f64 / cells))
-                .ok_or(Error::Cancelled)?;
-            stage.step(0.3, "TWI: flow routing")?;
-            let mut sca =
-                area_of_framed_fill(filled.view(), spacing, DEFAULT_CONVERGENCE, &routing_step)
-                    .ok_or(Error::Cancelled)?;
-            specific_catchment_area(
-                filled.slice(s![2..rows + 2, 2..cols + 2]),
-                spacing,
-                &mut sca,
-            );
-            drop(filled);
-            stage.step(0.8, "TWI: wetness index")?;
-            return Ok(twi_from_sca(dem, spacing, sca));
-        }
-        Routing::Tiled { tile, scratch } => (*tile, scratch.as_deref()),
-    };
+    // the fill in a frame of two nodata cells, which the routing reads as it is
+    let (rows, cols) = dem.dim();
+    let cells = (rows * cols).max(1) as f64;
+    stage.step(0.0, "TWI: filling depressions")?;
+    let padded = dem.window(-2, -2, rows + 4, cols + 4)?;
+    let filled = tiled::fill_tile(padded, |_, _| f32::NAN, &|n| filling(n as f64 / cells))
+        .ok_or(Error::Cancelled)?;
+    stage.step(0.3, "TWI: flow routing")?;
+    let mut sca = area_of_framed_fill(filled.view(), spacing, DEFAULT_CONVERGENCE, &routing_step)
+        .ok_or(Error::Cancelled)?;
+    specific_catchment_area(
+        filled.slice(s![2..rows + 2, 2..cols + 2]),
+        spacing,
+        &mut sca,
+    );
+    drop(filled);
+    stage.step(0.8, "TWI: wetness index")?;
+    Ok(twi_from_sca(dem, spacing, sca))
+}
+
+/// TWI routed in tiles of `tile` cells (scratch files in `scratch`), handed to `sink` one strip
+/// of rows at a time, top to bottom, as the routing's last pass finishes them: the whole TWI is
+/// never held. The strips are those of [`twi_routed`] with [`Routing::Tiled`], bit for bit.
+pub fn twi_tiled(
+    dem: ArrayView2<f32>,
+    spacing: &CellSpacing,
+    tile: usize,
+    scratch: Option<&Path>,
+    progress: &dyn Progress,
+    sink: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
+) -> Result<()> {
+    let stage = Stage::whole(progress);
+    let filling = |f: f64| progress.report(0.3 * f, "TWI: filling depressions");
+    let routing_step = |f: f64| progress.report(0.3 + 0.5 * f, "TWI: flow routing");
     let (rows, cols) = dem.dim();
     let tiling = Tiling::new(rows, cols, tile);
     stage.step(0.0, "TWI: filling depressions")?;
@@ -257,7 +286,6 @@ pub fn twi_routed(
     })?;
     stage.step(0.3, "TWI: flow routing")?;
     let areas = ScratchFile::create(scratch, tiling.tile_rows * tiling.tile_cols)?;
-    let mut twi = Array2::<f32>::from_elem((rows, cols), f32::NAN);
     tiled::mfd_catchment_area_tiled(
         &filled,
         spacing,
@@ -275,13 +303,11 @@ pub fn twi_routed(
             sca.slice_mut(s![1..h + 1, ..]).assign(&area);
             specific_catchment_area(fill.view(), &rows_spacing, &mut sca);
             let strip = twi_from_sca(elevation.view(), &rows_spacing, sca);
-            twi.slice_mut(s![row0..row0 + h, ..])
-                .assign(&strip.slice(s![1..h + 1, ..]));
-            Ok(())
+            sink(row0, strip.slice(s![1..h + 1, ..]))
         },
     )?;
     stage.step(0.8, "TWI: wetness index")?;
-    Ok(twi)
+    Ok(())
 }
 
 /// TWI = ln(SCA / tan β) from the SCA, computed in place (the last stage of [`twi`]).
