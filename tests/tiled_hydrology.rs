@@ -62,16 +62,23 @@ fn differing(a: &Array2<f32>, b: &Array2<f32>) -> usize {
         .count()
 }
 
-#[test]
-fn tiles_that_divide_neither_side_give_the_whole_raster_fill_area_and_twi_on_san_gabriel() {
+/// The real San Gabriel DEM (None off CI when the shared data is missing; CI must have it).
+fn san_gabriel() -> Option<RasterFile> {
     let Some(path) = shared_data("dem_sangabriel_30m_utm11.tif") else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must have the shared DEMs"
         );
+        return None;
+    };
+    Some(RasterFile::open(path).unwrap())
+}
+
+#[test]
+fn tiles_that_divide_neither_side_give_the_whole_raster_fill_area_and_twi_on_san_gabriel() {
+    let Some(file) = san_gabriel() else {
         return;
     };
-    let file = RasterFile::open(path).unwrap();
     let dem = file.read_band(1).unwrap();
     let spacing = file.grid().spacing();
     let (rows, cols) = dem.dim();
@@ -334,14 +341,9 @@ fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_bo
 #[test]
 fn pc1_in_strips_equals_the_whole_raster_pc1_bit_for_bit() {
     use fringewatch::terrain::pca::{pc1_routed, pc1_strips, Pc1Settings, PC1_STRIP_ROWS};
-    let Some(path) = shared_data("dem_sangabriel_30m_utm11.tif") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have the shared DEMs"
-        );
+    let Some(file) = san_gabriel() else {
         return;
     };
-    let file = RasterFile::open(path).unwrap();
     let spacing = file.grid().spacing();
     let mut holed = file.read_band(1).unwrap();
     assert_eq!(
@@ -362,7 +364,7 @@ fn pc1_in_strips_equals_the_whole_raster_pc1_bit_for_bit() {
             let mut strips = Array2::from_elem(dem.dim(), -1.0f32);
             let mut next_row = 0;
             let (loadings, stats) = pc1_strips(
-                dem.view(),
+                &dem.view(),
                 &spacing,
                 &settings,
                 &routing,
@@ -393,5 +395,54 @@ fn pc1_in_strips_equals_the_whole_raster_pc1_bit_for_bit() {
             valid > dem.len() * 9 / 10,
             "PC1 is defined almost everywhere"
         );
+    }
+}
+
+/// The DEM that PC1 in strips reads from disk (`dem_on_grid_in_strips`) and the one whole-raster
+/// routing holds (`dem_on_grid`) are the same to the bit, also where GDAL warps it: San Gabriel
+/// (UTM 11N) onto a grid of 20 m cells offset by a fraction of a cell, and onto a geographic grid
+/// (EPSG:4326). Both warp in the same strips. One warp of the whole grid gives the same bits on
+/// the UTM grid; through the reprojection GDAL scales its bilinear kernel to each strip's source
+/// window, so there the difference is bounded instead (0.76 m measured, of 2 km of relief).
+#[test]
+fn a_dem_warped_in_strips_is_the_same_on_disk_and_in_memory() {
+    use fringewatch::raster::align::{warp_band, Resampling};
+    use fringewatch::raster::{Crs, Grid};
+    use fringewatch::terrain::layer::{dem_on_grid, dem_on_grid_in_strips};
+    use std::path::Path;
+    let Some(file) = san_gabriel() else {
+        return;
+    };
+    let source = file.grid().clone();
+    let [x0, dx, _, y0, _, dy] = source.geo_transform;
+    let finer = Grid {
+        width: 1500,
+        height: 700,
+        geo_transform: [x0 + 0.37 * dx, 20.0, 0.0, y0 + 0.61 * dy, 0.0, -20.0],
+        crs: source.crs.clone(),
+    };
+    // the same area in degrees (San Gabriel Mountains, 34.24–34.40° N, 118.35–117.95° W)
+    let geographic = Grid {
+        width: 900,
+        height: 500,
+        geo_transform: [-118.30, 0.0004, 0.0, 34.40, 0.0, -0.0003],
+        crs: Crs::from_definition("EPSG:4326").unwrap(),
+    };
+    for (grid, bound) in [(finer, 0.0), (geographic, 1.0)] {
+        let in_memory = dem_on_grid(&file, &grid, Path::new("grid")).unwrap();
+        let on_disk =
+            dem_on_grid_in_strips(&file, &grid, Path::new("grid"), None, &Silent).unwrap();
+        let read = on_disk.window(0, 0, grid.height, grid.width).unwrap();
+        let valid = in_memory.values.iter().filter(|v| v.is_finite()).count();
+        assert!(valid > grid.width * grid.height / 3, "{valid} valid cells");
+        assert_eq!(differing(&read, &in_memory.values), 0);
+        let one_warp = warp_band(&file, &grid, Resampling::Bilinear).unwrap();
+        let worst = one_warp
+            .iter()
+            .zip(read.iter())
+            .filter(|(a, b)| a.is_finite() && b.is_finite())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst <= bound, "strips and one warp differ by {worst} m");
     }
 }

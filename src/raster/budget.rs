@@ -63,8 +63,14 @@ pub fn check_memory(
         Some(available) if need > available as f64 => Err(Error::bad_input(
             input,
             format!(
-                "{width}×{height} cells: {task} would need about {} ({bytes_per_cell:.0} bytes a cell), {} is available; cut the raster to the area of interest first (gdal_translate -projwin)",
+                "{width}×{height} cells: {task} would need about {} ({} bytes a cell), {} is available; cut the raster to the area of interest first (gdal_translate -projwin)",
                 gib(need),
+                // one decimal below 10 ("1.0 bytes", "2.5 bytes"), none above ("14 bytes")
+                if bytes_per_cell < 9.95 {
+                    format!("{bytes_per_cell:.1}")
+                } else {
+                    format!("{bytes_per_cell:.0}")
+                },
                 gib(available as f64)
             ),
         )),

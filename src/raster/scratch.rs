@@ -17,6 +17,9 @@ pub trait WindowSource: Sync {
     /// Rows `row0 .. row0 + rows` and columns `col0 .. col0 + cols`; the part outside the
     /// raster is NaN.
     fn window(&self, row0: isize, col0: isize, rows: usize, cols: usize) -> Result<Array2<f32>>;
+
+    /// (rows, columns) of the raster.
+    fn shape(&self) -> (usize, usize);
 }
 
 impl WindowSource for ArrayView2<'_, f32> {
@@ -28,11 +31,19 @@ impl WindowSource for ArrayView2<'_, f32> {
             Ok(())
         })
     }
+
+    fn shape(&self) -> (usize, usize) {
+        self.dim()
+    }
 }
 
 impl WindowSource for Array2<f32> {
     fn window(&self, row0: isize, col0: isize, rows: usize, cols: usize) -> Result<Array2<f32>> {
         self.view().window(row0, col0, rows, cols)
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        self.dim()
     }
 }
 
@@ -116,6 +127,10 @@ impl WindowSource for ScratchRaster {
                 Ok(())
             },
         )
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        (self.height, self.width)
     }
 }
 

@@ -5,6 +5,8 @@ use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use super::neighbour;
+use crate::error::Result;
+use crate::raster::scratch::WindowSource;
 use crate::raster::CellSpacing;
 
 /// Settings of the convexity computation.
@@ -135,12 +137,12 @@ impl ConvexityMeans {
 /// The convexity indicator (step 1 of [`convexity`]) of DEM rows `row0 .. row0 + count`, read
 /// with one row of context on each side where the raster has one.
 pub fn indicator_rows(
-    dem: ArrayView2<f32>,
+    dem: &dyn WindowSource,
     spacing: &CellSpacing,
     settings: ConvexitySettings,
     row0: usize,
     count: usize,
-) -> Array2<f32> {
+) -> Result<Array2<f32>> {
     super::rows_with_context(dem, spacing, row0, count, 1, |d, sp| {
         laplacian_indicator(d, sp, settings.epsilon)
     })

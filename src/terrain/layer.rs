@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ndarray::{s, Array2, ArrayView2};
 use serde::Serialize;
 
 use super::hydrology::{Routing, DEFAULT_ROUTING_TILE};
@@ -10,11 +11,12 @@ use super::pca::{
     pc1_routed, pc1_strips, LoadingsChoice, Pc1Settings, TerrainVariable, VariableStats,
 };
 use crate::error::{Error, Result};
-use crate::progress::{Progress, Stage};
+use crate::progress::{Progress, Silent, Stage};
 use crate::raster::align::{require_overlap_grid, warp_band, Resampling};
 use crate::raster::io::{
     check_not_an_input, check_output_path, Encoding, GeoTiffWriter, RasterFile,
 };
+use crate::raster::scratch::ScratchRaster;
 use crate::raster::{strips, Grid, Raster, STRIP_ROWS};
 
 /// What PC1 was computed from and with, as written to the JSON sidecar and printed.
@@ -69,20 +71,76 @@ impl<T: Copy> PerVariable<T> {
 }
 
 /// Read band 1 of the DEM onto `grid` (bilinear when it must be warped), refusing a DEM with no
-/// valid cell there.
+/// valid cell there. It is warped in strips of [`STRIP_ROWS`] rows, as
+/// [`dem_on_grid_in_strips`] warps it, so that both hold the same values to the bit. Onto a grid
+/// of the DEM's CRS that equals one warp of the whole grid; through a reprojection that also
+/// shrinks cells, GDAL scales its bilinear kernel to each strip's source window, and one whole
+/// warp differs a little (San Gabriel onto a geographic grid: up to 0.76 m).
 pub fn dem_on_grid(dem: &RasterFile, grid: &Grid, grid_path: &Path) -> Result<Raster> {
+    let mut values = Array2::<f32>::from_elem((grid.height, grid.width), f32::NAN);
+    dem_strips(dem, grid, grid_path, &Silent, &mut |row0, strip| {
+        values
+            .slice_mut(s![row0..row0 + strip.nrows(), ..])
+            .assign(&strip);
+        Ok(())
+    })?;
+    Ok(Raster {
+        grid: grid.clone(),
+        values,
+    })
+}
+
+/// [`dem_on_grid`] into an unnamed scratch file in `scratch` (the system's temporary folder when
+/// `None`), so that the DEM is never held whole; the same values to the bit.
+pub fn dem_on_grid_in_strips(
+    dem: &RasterFile,
+    grid: &Grid,
+    grid_path: &Path,
+    scratch: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<ScratchRaster> {
+    let file = ScratchRaster::create(scratch, grid.height, grid.width)?;
+    dem_strips(dem, grid, grid_path, progress, &mut |row0, strip| {
+        file.write_rows(row0, strip)
+    })?;
+    Ok(file)
+}
+
+/// The DEM on `grid`, warped and handed to `put` one strip of [`STRIP_ROWS`] rows at a time;
+/// refused when it does not overlap the grid or has no valid cell on it.
+fn dem_strips(
+    dem: &RasterFile,
+    grid: &Grid,
+    grid_path: &Path,
+    progress: &dyn Progress,
+    put: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
+) -> Result<()> {
+    const HALO: usize = 2;
     require_overlap_grid(dem, grid, grid_path)?;
-    let values = warp_band(dem, grid, Resampling::Bilinear)?;
-    if !values.iter().any(|v| v.is_finite()) {
+    let stage = Stage::whole(progress);
+    let mut valid = false;
+    for (row0, rows) in strips(grid.height, STRIP_ROWS) {
+        stage.step(row0 as f64 / grid.height as f64, "reading DEM")?;
+        // warped with HALO rows more on each side, then cut (as ISL's blocks are), so that a
+        // strip's edge rows are warped as inner rows
+        let strip = grid.window(
+            0,
+            row0 as isize - HALO as isize,
+            grid.width,
+            rows + 2 * HALO,
+        );
+        let values = warp_band(dem, &strip, Resampling::Bilinear)?;
+        let values = values.slice(s![HALO..HALO + rows, ..]);
+        valid |= values.iter().any(|v| v.is_finite());
+        put(row0, values)?;
+    }
+    if !valid {
         return Err(Error::bad_input(
             dem.path(),
             "no valid elevation over the output grid (all nodata)",
         ));
     }
-    Ok(Raster {
-        grid: grid.clone(),
-        values,
-    })
+    Ok(())
 }
 
 /// Peak memory of [`compute_pc1`] per output cell with whole-raster flow routing (22 measured
@@ -90,9 +148,10 @@ pub fn dem_on_grid(dem: &RasterFile, grid: &Grid, grid_path: &Path) -> Result<Ra
 pub const PC1_BYTES_PER_CELL: f64 = 23.0;
 
 /// Peak memory of [`compute_pc1`] per output cell with tiled flow routing and fixed loadings,
-/// when PC1 goes to its file in strips: the DEM and a byte of strips and slack (6000²: 8.0
-/// bytes a cell in all, with [`tiled_routing_bytes`]' tiles, strips and GDAL's cache).
-pub const PC1_STRIPS_BYTES_PER_CELL: f64 = 5.0;
+/// when the DEM, the routing and the TWI wait on disk and PC1 goes to its file in strips: a
+/// margin only (0.4 measured at 6000², 205 MiB in all, where [`tiled_routing_bytes`]' tiles,
+/// strips and GDAL's cache are the rest).
+pub const PC1_STRIPS_BYTES_PER_CELL: f64 = 1.0;
 
 /// Peak memory of [`compute_pc1`] per output cell with tiled flow routing and fitted loadings,
 /// which need the whole variables: the DEM, the running sum and one variable.
@@ -124,8 +183,8 @@ pub fn routing_tile(width: usize, height: usize) -> usize {
 
 /// Flow routing for PC1 on a `width × height` grid: the whole raster at once when that fits in
 /// the memory available (the fastest), else tiles of [`routing_tile`] cells with their scratch
-/// files in `scratch` (12 bytes a cell of disk: fill, areas and TWI; with fixed loadings PC1 is
-/// then written in strips: a 6000² DEM in 274 MiB), else refused with the figures. Both give
+/// files in `scratch` (16 bytes a cell of disk: DEM, fill, areas and TWI; with fixed loadings
+/// PC1 is then written in strips), else refused with the figures. Both give
 /// the same PC1 bit for bit; `--max-memory` is how a user trades time for memory.
 pub fn pc1_routing(
     input: &Path,
@@ -141,7 +200,7 @@ pub fn pc1_routing(
     let tile = routing_tile(width, height);
     let bytes = tiled_routing_bytes(width, height, tile, loadings);
     crate::raster::budget::check_memory("PC1", input, width, height, bytes / cells.max(1.0))?;
-    crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 12.0)?;
+    crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 16.0)?;
     Ok(Routing::Tiled {
         tile,
         scratch: Some(scratch.to_path_buf()),
@@ -216,8 +275,6 @@ pub fn compute_pc1(
     )?;
     crate::raster::budget::check_disk(out, grid.width as f64 * grid.height as f64 * 4.0)?;
     stage.step(0.0, "reading DEM")?;
-    let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
-    drop(dem_file);
     let spacing = grid.spacing();
     let (compute, write) = (
         Stage {
@@ -234,14 +291,17 @@ pub fn compute_pc1(
     let mut writer = GeoTiffWriter::create(out, &grid, &[Encoding::Float32], &["PC1"])?;
     let (loadings, stats, explained_variance) = match (&routing, settings.loadings) {
         // tiled routing is chosen when memory is short: PC1 goes to the file strip by strip
-        (Routing::Tiled { .. }, LoadingsChoice::Fixed(_)) => {
+        (Routing::Tiled { scratch, .. }, LoadingsChoice::Fixed(_)) => {
+            // the DEM waits on disk too: nothing is held whole
+            let dem =
+                dem_on_grid_in_strips(&dem_file, &grid, grid_path, scratch.as_deref(), &stage)?;
             let compute_and_write = Stage {
                 parent: progress,
                 start: 0.1,
                 span: 0.9,
             };
             let (loadings, stats) = pc1_strips(
-                dem.values.view(),
+                &dem,
                 &spacing,
                 settings,
                 &routing,
@@ -251,7 +311,9 @@ pub fn compute_pc1(
             (loadings, stats, None)
         }
         _ => {
+            let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
             let result = pc1_routed(dem.values.view(), &spacing, settings, &routing, &compute)?;
+            drop(dem);
             for (row0, rows) in strips(grid.height, STRIP_ROWS) {
                 write.step(row0 as f64 / grid.height as f64, "writing PC1")?;
                 writer.write_rows(
@@ -263,7 +325,6 @@ pub fn compute_pc1(
             (result.loadings, result.stats, result.explained_variance)
         }
     };
-    drop(dem);
     let l = loadings.0;
     let report = Pc1Report {
         dem: dem_path.to_path_buf(),

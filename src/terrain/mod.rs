@@ -21,6 +21,8 @@ pub use ruggedness::{tri, TriMethod};
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
+use crate::error::Result;
+use crate::raster::scratch::WindowSource;
 use crate::raster::CellSpacing;
 
 /// Row/column offsets of the 8 neighbours, clockwise from north (SAGA's order).
@@ -97,20 +99,19 @@ pub(crate) fn per_valid_cell(
 /// side where the raster has them: a kernel that reaches `context` rows gives these rows the
 /// values it gives them over the whole raster.
 pub(crate) fn rows_with_context(
-    dem: ArrayView2<f32>,
+    dem: &dyn WindowSource,
     spacing: &CellSpacing,
     row0: usize,
     count: usize,
     context: usize,
     kernel: impl FnOnce(ArrayView2<f32>, &CellSpacing) -> Array2<f32>,
-) -> Array2<f32> {
+) -> Result<Array2<f32>> {
+    let (rows, cols) = dem.shape();
     let first = row0.saturating_sub(context);
-    let end = (row0 + count + context).min(dem.nrows());
-    let values = kernel(
-        dem.slice(s![first..end, ..]),
-        &spacing.rows_range(first, end - first),
-    );
-    values
+    let end = (row0 + count + context).min(rows);
+    let window = dem.window(first as isize, 0, end - first, cols)?;
+    let values = kernel(window.view(), &spacing.rows_range(first, end - first));
+    Ok(values
         .slice(s![row0 - first..row0 - first + count, ..])
-        .to_owned()
+        .to_owned())
 }

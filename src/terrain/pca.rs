@@ -308,8 +308,8 @@ pub fn pc1_routed(
 pub const PC1_STRIP_ROWS: usize = 64;
 
 /// PC1 with fixed loadings, handed to `sink` one strip of rows at a time, top to bottom, so that
-/// neither PC1 nor any variable is ever held whole: memory is the DEM, the flow routing's working
-/// set and a few strips. The values are [`pc1_routed`]'s, bit for bit: every kernel reads its
+/// neither PC1 nor any variable is ever held whole: memory is the flow routing's working set and
+/// a few strips, with the DEM read by windows from `dem` (a scratch file, or an array). The values are [`pc1_routed`]'s, bit for bit: every kernel reads its
 /// rows with the context it needs, and the sums behind the statistics see the cells in the same
 /// order.
 ///
@@ -331,7 +331,7 @@ pub const PC1_STRIP_ROWS: usize = 64;
 /// let settings = Pc1Settings::default();
 /// let tiles = Routing::Tiled { tile: 40, scratch: None };
 /// let mut pc1 = ndarray::Array2::<f32>::zeros((150, 90));
-/// pc1_strips(dem.view(), &spacing, &settings, &tiles, &Silent, &mut |row0, strip| {
+/// pc1_strips(&dem.view(), &spacing, &settings, &tiles, &Silent, &mut |row0, strip| {
 ///     pc1.slice_mut(ndarray::s![row0..row0 + strip.nrows(), ..]).assign(&strip);
 ///     Ok(())
 /// })?;
@@ -340,7 +340,7 @@ pub const PC1_STRIP_ROWS: usize = 64;
 /// # Ok::<(), fringewatch::Error>(())
 /// ```
 pub fn pc1_strips(
-    dem: ArrayView2<f32>,
+    dem: &dyn WindowSource,
     spacing: &CellSpacing,
     settings: &Pc1Settings,
     routing: &Routing,
@@ -354,14 +354,17 @@ pub fn pc1_strips(
         ));
     };
     let stage = Stage::whole(progress);
-    let (rows, cols) = dem.dim();
+    let (rows, cols) = dem.shape();
     let twi_part = Stage {
         parent: &stage,
         start: 0.0,
         span: 0.6,
     };
     let twi: Box<dyn WindowSource> = match routing {
-        Routing::Whole => Box::new(twi_routed(dem, spacing, routing, &twi_part)?),
+        Routing::Whole => {
+            let whole = dem.window(0, 0, rows, cols)?;
+            Box::new(twi_routed(whole.view(), spacing, routing, &twi_part)?)
+        }
         Routing::Tiled { tile, scratch } => {
             let file = ScratchRaster::create(scratch.as_deref(), rows, cols)?;
             twi_tiled(
@@ -388,15 +391,15 @@ pub fn pc1_strips(
     let mut blocks = ConvexityBlocks::new(rows, cols, settings.convexity);
     for (row0, h) in strips() {
         stage.step(0.6 + 0.1 * row0 as f64 / rows as f64, "convexity")?;
-        blocks.add_rows(row0, indicator(row0, h).view());
+        blocks.add_rows(row0, indicator(row0, h)?.view());
     }
     let means = blocks.means();
     let variables = |row0: usize, h: usize| -> Result<[Array2<f32>; 4]> {
-        let mut convexity = indicator(row0, h);
+        let mut convexity = indicator(row0, h)?;
         means.smooth_rows(row0, &mut convexity);
         Ok([
-            slope_rows(row0, h),
-            tri_rows(row0, h),
+            slope_rows(row0, h)?,
+            tri_rows(row0, h)?,
             twi.window(row0 as isize, 0, h, cols)?,
             convexity,
         ])

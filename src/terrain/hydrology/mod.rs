@@ -226,11 +226,18 @@ pub fn twi_routed(
         Routing::Tiled { tile, scratch } => (*tile, scratch.as_deref()),
     };
     let mut twi = Array2::<f32>::from_elem(dem.dim(), f32::NAN);
-    twi_tiled(dem, spacing, tile, scratch, progress, &mut |row0, strip| {
-        twi.slice_mut(s![row0..row0 + strip.nrows(), ..])
-            .assign(&strip);
-        Ok(())
-    })?;
+    twi_tiled(
+        &dem,
+        spacing,
+        tile,
+        scratch,
+        progress,
+        &mut |row0, strip| {
+            twi.slice_mut(s![row0..row0 + strip.nrows(), ..])
+                .assign(&strip);
+            Ok(())
+        },
+    )?;
     Ok(twi)
 }
 
@@ -267,7 +274,7 @@ fn twi_whole(
 /// of rows at a time, top to bottom, as the routing's last pass finishes them: the whole TWI is
 /// never held. The strips are those of [`twi_routed`] with [`Routing::Tiled`], bit for bit.
 pub fn twi_tiled(
-    dem: ArrayView2<f32>,
+    dem: &dyn WindowSource,
     spacing: &CellSpacing,
     tile: usize,
     scratch: Option<&Path>,
@@ -277,11 +284,11 @@ pub fn twi_tiled(
     let stage = Stage::whole(progress);
     let filling = |f: f64| progress.report(0.3 * f, "TWI: filling depressions");
     let routing_step = |f: f64| progress.report(0.3 + 0.5 * f, "TWI: flow routing");
-    let (rows, cols) = dem.dim();
+    let (rows, cols) = dem.shape();
     let tiling = Tiling::new(rows, cols, tile);
     stage.step(0.0, "TWI: filling depressions")?;
     let filled = ScratchRaster::create(scratch, rows, cols)?;
-    tiled::fill_depressions_tiled(&dem, tiling, &filling, &mut |row0, strip| {
+    tiled::fill_depressions_tiled(dem, tiling, &filling, &mut |row0, strip| {
         filled.write_rows(row0, strip)
     })?;
     stage.step(0.3, "TWI: flow routing")?;
