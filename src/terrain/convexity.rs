@@ -62,7 +62,7 @@ impl ConvexityBlocks {
     /// Empty sums for a `rows × cols` raster.
     pub fn new(rows: usize, cols: usize, settings: ConvexitySettings) -> Self {
         let scale = settings.scale_cells.max(1);
-        let block = |i: usize| (2 * i + scale) / (2 * scale);
+        let block = |i: usize| Self::block_of(i, scale);
         let shape = (block(rows.max(1) - 1) + 1, block(cols.max(1) - 1) + 1);
         ConvexityBlocks {
             rows,
@@ -74,18 +74,18 @@ impl ConvexityBlocks {
 
     /// Block index of a row or column counted from the grid's lower-left (SAGA's origin):
     /// k = floor(i/s + 1/2).
-    fn block(&self, i: usize) -> usize {
-        (2 * i + self.scale) / (2 * self.scale)
+    fn block_of(i: usize, scale: usize) -> usize {
+        (2 * i + scale) / (2 * scale)
     }
 
     /// Add the indicator of raster rows `row0 .. row0 + indicator.nrows()`; strips must come in
     /// row order, each row once.
     pub fn add_rows(&mut self, row0: usize, indicator: ArrayView2<f32>) {
         for (i, row) in indicator.outer_iter().enumerate() {
-            let by = self.block(self.rows - 1 - (row0 + i));
+            let by = Self::block_of(self.rows - 1 - (row0 + i), self.scale);
             for (c, &v) in row.iter().enumerate() {
                 if v.is_finite() {
-                    let bx = self.block(c);
+                    let bx = Self::block_of(c, self.scale);
                     self.sum[(by, bx)] += v as f64;
                     self.count[(by, bx)] += 1.0;
                 }

@@ -316,11 +316,7 @@ pub fn compute_pc1(
             drop(dem);
             for (row0, rows) in strips(grid.height, STRIP_ROWS) {
                 write.step(row0 as f64 / grid.height as f64, "writing PC1")?;
-                writer.write_rows(
-                    1,
-                    row0,
-                    result.pc1.slice(ndarray::s![row0..row0 + rows, ..]),
-                )?;
+                writer.write_rows(1, row0, result.pc1.slice(s![row0..row0 + rows, ..]))?;
             }
             (result.loadings, result.stats, result.explained_variance)
         }
