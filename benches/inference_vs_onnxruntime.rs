@@ -1,7 +1,9 @@
 //! tract vs onnxruntime on the same ONNX files, on this machine, in one run: per-tile latency at
 //! batch 1 and throughput at batch 16, for the compact model and the full Darknet-53 YOLOv3.
-//! tract runs batches as detection does (chunks in parallel on the rayon pool, one thread per
-//! core); onnxruntime gets the same number of intra-op threads.
+//! tract runs a batch as detection does: calls of the engine's preferred batch (one tile) in
+//! parallel on the rayon pool, one thread per core (tract's plan for several tiles a call is
+//! slower a tile: `cargo bench --bench tract_profile` shows why); onnxruntime gets the same
+//! number of intra-op threads.
 //!
 //! Run: `cargo bench --bench inference_vs_onnxruntime` (needs the venv of `.ci/setup`).
 
@@ -26,15 +28,15 @@ fn tract_latency_ms(engine: &TractEngine, tile: usize, iterations: usize) -> f64
     start.elapsed().as_secs_f64() * 1e3 / iterations as f64
 }
 
+/// Tiles a second over a batch of `batch` tiles cut into calls of `chunk` tiles run in parallel.
 fn tract_throughput(
     engine: &TractEngine,
     tile: usize,
     batch: usize,
-    threads: usize,
+    chunk: usize,
     iterations: usize,
 ) -> f64 {
     let x = Array4::<f32>::from_elem((batch, 3, tile, tile), 0.3);
-    let chunk = batch.div_ceil(threads);
     let run = || {
         (0..batch)
             .step_by(chunk)
@@ -68,18 +70,21 @@ fn main() {
         let meta = write_random_model(&path, architecture, 160, 0).expect("model");
         let engine = TractEngine::load(&path, 1).expect("load");
         let latency = tract_latency_ms(&engine, meta.tile, iterations);
-        let throughput = tract_throughput(&engine, meta.tile, 16, threads, (iterations / 8).max(2));
-        println!("| {architecture:?} | tract, parallel chunks | {latency:.1} | {throughput:.1} |");
+        let chunk = engine.preferred_batch();
+        let throughput = tract_throughput(&engine, meta.tile, 16, chunk, (iterations / 8).max(2));
+        println!(
+            "| {architecture:?} | tract, calls of {chunk} tile(s) on {threads} threads (as detect) | {latency:.1} | {throughput:.1} |"
+        );
         // tract's own intra-op threading (tract-linalg `multithread-mm`), one call per batch.
         tract_linalg::multithread::set_default_executor(
             tract_linalg::multithread::Executor::multithread(threads),
         );
         let latency_mt = tract_latency_ms(&engine, meta.tile, iterations);
-        let throughput_mt = tract_throughput(&engine, meta.tile, 16, 1, (iterations / 8).max(2));
+        let throughput_mt = tract_throughput(&engine, meta.tile, 16, 16, (iterations / 8).max(2));
         tract_linalg::multithread::set_default_executor(
             tract_linalg::multithread::Executor::SingleThread,
         );
-        println!("| {architecture:?} | tract, {threads} intra-op threads | {latency_mt:.1} | {throughput_mt:.1} |");
+        println!("| {architecture:?} | tract, one call of 16, {threads} intra-op threads | {latency_mt:.1} | {throughput_mt:.1} |");
         if python.exists() {
             for ort_threads in [1, threads] {
                 let out = Command::new(&python)
