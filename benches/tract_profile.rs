@@ -78,7 +78,7 @@ fn main() -> TractResult<()> {
     println!("|---|---|---|---|");
     let sum: Duration = per_node.values().sum();
     let mut ops: Vec<_> = by_op.into_iter().collect();
-    ops.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+    ops.sort_by_key(|(_, (d, _))| std::cmp::Reverse(*d));
     for (name, (d, n)) in &ops {
         println!(
             "| {name} | {n} | {:.3} | {:.1} % |",
@@ -88,7 +88,7 @@ fn main() -> TractResult<()> {
     }
     println!("\nslowest tract nodes:");
     let mut nodes: Vec<_> = per_node.iter().collect();
-    nodes.sort_by(|a, b| b.1.cmp(a.1));
+    nodes.sort_by_key(|(_, d)| std::cmp::Reverse(**d));
     for (&id, d) in nodes.iter().take(15) {
         let node = model.node(id);
         let shape = model

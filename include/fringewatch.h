@@ -226,10 +226,11 @@ enum FwStatus fw_detect_stack(const struct FwDetector *detector,
                               const struct FwCallbacks *callbacks,
                               char **summary_json);
 
-// End to end from raw layers: ISL, PC1 and the stack in a temporary directory beside `out`
-// (removed afterwards), then detection as [`fw_detect_stack`]. A NaN `heading_deg` takes the
-// heading the phase records; the summary says which heading was used (`heading_deg`,
-// `heading_from_data`) and, in `notes`, when a given heading contradicts the recorded one.
+// End to end from raw layers: ISL and PC1 in a temporary directory beside `out` (removed
+// afterwards), then detection as [`fw_detect_stack`] on their bands (no stack is written). A
+// NaN `heading_deg` takes the heading the phase records; the summary says which heading was
+// used (`heading_deg`, `heading_from_data`) and, in `notes`, when a given heading contradicts
+// the recorded one.
 //
 // # Safety
 // As [`fw_detect_stack`]; `layers` points to a valid [`FwRawLayers`].

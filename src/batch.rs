@@ -171,6 +171,7 @@ pub fn detect_pair(
     let run = detector.detect_raw(
         &prepared.raw,
         scratch.path(),
+        false,
         settings,
         &Stage {
             parent: progress,

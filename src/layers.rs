@@ -22,12 +22,13 @@ pub struct RawLayers {
     pub heading_deg: f64,
 }
 
-/// ISL, PC1 (paper defaults) and the stack of `raw`, written as `isl.tif`, `pc1.tif` and
-/// `stack.tif` in `dir`; returns the stack path. ISL (light, in strips) runs beside PC1, whose
-/// flow routing is partly sequential.
-pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
-    // all three layers are made on the phase grid: PC1's memory (with tiled flow routing, the
-    // least it can do) and the three files' disk, checked before anything is made
+/// ISL and PC1 (paper defaults) of `raw` on the phase grid, written as `isl.tif` and `pc1.tif`
+/// in `dir`; returns their paths. ISL (light, in strips) runs beside PC1, whose flow routing is
+/// partly sequential. Detection reads the stack's bands straight from these and the phase
+/// ([`crate::stack::StackLayers`]); [`layers_and_stack`] also writes the stack.
+pub fn layers(raw: &RawLayers, dir: &Path, progress: &dyn Progress) -> Result<[PathBuf; 2]> {
+    // both layers are made on the phase grid: PC1's memory (with tiled flow routing, the least
+    // it can do) and the two files' disk, checked before anything is made
     let grid = RasterFile::open(&raw.phase)?.grid().clone();
     let (width, height) = (grid.width, grid.height);
     let tile = crate::terrain::layer::routing_tile(width, height);
@@ -38,19 +39,15 @@ pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) ->
         crate::terrain::pca::Pc1Settings::default().loadings,
     );
     crate::raster::budget::check_memory(
-        "ISL, PC1 and the stack",
+        "ISL and PC1",
         &raw.phase,
         width,
         height,
         pc1_bytes / (width as f64 * height as f64).max(1.0),
     )?;
-    crate::raster::budget::check_disk(&dir.join("stack.tif"), (width * height) as f64 * 20.0)?;
+    crate::raster::budget::check_disk(&dir.join("pc1.tif"), (width * height) as f64 * 8.0)?;
     std::fs::create_dir_all(dir).map_err(|source| Error::io(dir.to_path_buf(), source))?;
-    let (isl, pc1, stack) = (
-        dir.join("isl.tif"),
-        dir.join("pc1.tif"),
-        dir.join("stack.tif"),
-    );
+    let (isl, pc1) = (dir.join("isl.tif"), dir.join("pc1.tif"));
     let job = IslJob {
         dem: raw.dem.clone(),
         coherence: raw.coherence.clone(),
@@ -62,7 +59,7 @@ pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) ->
         gradient: crate::terrain::GradientMethod::ZevenbergenThorne,
     };
     // ISL and PC1 run at the same time: one combined fraction, so progress never runs back.
-    let layers = crate::progress::Concurrent::new(progress, 0.0, 0.9, &[1.0, 2.0]);
+    let layers = crate::progress::Concurrent::new(progress, 0.0, 1.0, &[1.0, 2.0]);
     let (isl_done, pc1_done) = rayon::join(
         || compute_isl(&job, &layers.part(0)),
         || {
@@ -77,6 +74,19 @@ pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) ->
     );
     isl_done?;
     pc1_done?;
+    Ok([isl, pc1])
+}
+
+/// ISL, PC1 ([`layers`]) and the stack of `raw`, written as `isl.tif`, `pc1.tif` and
+/// `stack.tif` in `dir`; returns the stack path.
+pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
+    let stage = |start, span| Stage {
+        parent: progress,
+        start,
+        span,
+    };
+    let [isl, pc1] = layers(raw, dir, &stage(0.0, 0.9))?;
+    let stack = dir.join("stack.tif");
     build_stack(
         &StackJob {
             phase: raw.phase.clone(),
@@ -85,11 +95,7 @@ pub fn layers_and_stack(raw: &RawLayers, dir: &Path, progress: &dyn Progress) ->
             out: stack.clone(),
             uint16: false,
         },
-        &Stage {
-            parent: progress,
-            start: 0.9,
-            span: 0.1,
-        },
+        &stage(0.9, 0.1),
     )?;
     Ok(stack)
 }

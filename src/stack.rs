@@ -6,6 +6,7 @@ use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
 use gdal::Metadata;
+use ndarray::Array2;
 
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
@@ -13,7 +14,7 @@ use crate::raster::align::{require_overlap, warp_band, Resampling};
 use crate::raster::io::{
     check_not_an_input, check_output_path, Encoding, GeoTiffWriter, RasterFile,
 };
-use crate::raster::{finite_range, strips, STRIP_ROWS};
+use crate::raster::{finite_range, strips, Grid, STRIP_ROWS};
 
 /// Band names, in band order; also recorded in the file (`FRINGEWATCH_CHANNELS`).
 pub const CHANNELS: [&str; 3] = ["phase", "isl", "pc1"];
@@ -31,23 +32,107 @@ pub struct StackJob {
     pub uint16: bool,
 }
 
+/// The layers a stack is made of, opened: the phase, and ISL and PC1 warped bilinearly onto the
+/// phase grid when their grids differ (a plain read when they coincide, as `run`'s layers do).
+pub struct StackLayers {
+    pub phase: RasterFile,
+    pub isl: RasterFile,
+    pub pc1: RasterFile,
+}
+
+impl StackLayers {
+    /// Open the layers and check that ISL and PC1 overlap the phase.
+    pub fn open(phase: &Path, isl: &Path, pc1: &Path) -> Result<StackLayers> {
+        let phase = RasterFile::open(phase)?;
+        let isl = RasterFile::open(isl)?;
+        let pc1 = RasterFile::open(pc1)?;
+        require_overlap(&isl, &phase)?;
+        require_overlap(&pc1, &phase)?;
+        Ok(StackLayers { phase, isl, pc1 })
+    }
+
+    /// Phase, ISL and PC1 of rows `row0 .. row0 + rows` of the phase grid: the stack's bands
+    /// there. A phase outside (−π, π] or an ISL outside [0, 1] is refused, naming the file.
+    pub fn read_rows(&self, row0: usize, rows: usize) -> Result<[Array2<f32>; 3]> {
+        let grid = self.phase.grid();
+        let block = grid.window(0, row0 as isize, grid.width, rows);
+        let phase = self.phase.read_rows(1, row0, rows)?;
+        if let Some((lo, hi)) = finite_range(phase.view()) {
+            if lo < -WRAPPED_LIMIT || hi > WRAPPED_LIMIT {
+                return Err(Error::bad_input(
+                    self.phase.path(),
+                    format!("phase must be wrapped radians in (−π, π], found {lo} to {hi} (unwrapped? wrap it with atan2(sin φ, cos φ))"),
+                ));
+            }
+        }
+        let isl = warp_band(&self.isl, &block, Resampling::Bilinear)?;
+        if let Some((lo, hi)) = finite_range(isl.view()) {
+            if lo < -1e-4 || hi > 1.0 + 1e-4 {
+                return Err(Error::bad_input(
+                    self.isl.path(),
+                    format!("ISL must lie in [0, 1], found {lo} to {hi}"),
+                ));
+            }
+        }
+        let pc1 = warp_band(&self.pc1, &block, Resampling::Bilinear)?;
+        Ok([phase, isl, pc1])
+    }
+}
+
+/// The detector's three bands on the phase grid, a strip of rows at a time: from a stack file,
+/// or assembled from its layers exactly as [`build_stack`] writes them, so that detection
+/// needs no full-frame stack on disk.
+pub enum StackSource {
+    /// A 3-band stack written by [`build_stack`].
+    File(RasterFile),
+    /// The phase, ISL and PC1 rasters.
+    Layers(Box<StackLayers>),
+}
+
+impl StackSource {
+    /// The grid of the bands (the phase's).
+    pub fn grid(&self) -> &Grid {
+        match self {
+            StackSource::File(file) => file.grid(),
+            StackSource::Layers(layers) => layers.phase.grid(),
+        }
+    }
+
+    /// The file whose metadata describes the interferogram (dates, orbit…): the stack, which
+    /// carries the phase's, or the phase itself.
+    pub fn described_by(&self) -> &RasterFile {
+        match self {
+            StackSource::File(file) => file,
+            StackSource::Layers(layers) => &layers.phase,
+        }
+    }
+
+    /// Phase, ISL and PC1 of rows `row0 .. row0 + rows`.
+    pub fn read_rows(&self, row0: usize, rows: usize) -> Result<[Array2<f32>; 3]> {
+        match self {
+            StackSource::File(file) => Ok([
+                file.read_rows(1, row0, rows)?,
+                file.read_rows(2, row0, rows)?,
+                file.read_rows(3, row0, rows)?,
+            ]),
+            StackSource::Layers(layers) => layers.read_rows(row0, rows),
+        }
+    }
+}
+
 /// Build the stack on the phase grid (ISL and PC1 warped bilinearly when their grids differ).
 pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
     check_output_path(&job.out)?;
     check_not_an_input(&job.out, &[&job.phase, &job.isl, &job.pc1])?;
-    let phase = RasterFile::open(&job.phase)?;
-    let isl = RasterFile::open(&job.isl)?;
-    let pc1 = RasterFile::open(&job.pc1)?;
-    require_overlap(&isl, &phase)?;
-    require_overlap(&pc1, &phase)?;
-    let grid = phase.grid().clone();
+    let layers = StackLayers::open(&job.phase, &job.isl, &job.pc1)?;
+    let grid = layers.phase.grid().clone();
     let bytes_per_cell = if job.uint16 { 6.0 } else { 12.0 };
     crate::raster::budget::check_disk(
         &job.out,
         grid.width as f64 * grid.height as f64 * bytes_per_cell,
     )?;
     let encodings = if job.uint16 {
-        let (lo, hi) = band_range(&pc1)?;
+        let (lo, hi) = band_range(&layers.pc1)?;
         [
             Encoding::uint16_for_range(-PI, PI),
             Encoding::uint16_for_range(0.0, 1.0),
@@ -58,7 +143,7 @@ pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
     };
     let mut writer = GeoTiffWriter::create(&job.out, &grid, &encodings, &CHANNELS)?;
     // Acquisition metadata of the interferogram (dates, orbit…) travels with the stack.
-    for (key, value) in phase.metadata_items() {
+    for (key, value) in layers.phase.metadata_items() {
         if key.starts_with("FRINGEWATCH_") && key != "FRINGEWATCH_CHANNELS" {
             writer.set_metadata(&key, &value)?;
         }
@@ -66,29 +151,10 @@ pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
     let stage = Stage::whole(progress);
     for (row0, rows) in strips(grid.height, STRIP_ROWS) {
         stage.step(row0 as f64 / grid.height as f64, "stacking")?;
-        let block = grid.window(0, row0 as isize, grid.width, rows);
-        let phase_block = phase.read_rows(1, row0, rows)?;
-        if let Some((lo, hi)) = finite_range(phase_block.view()) {
-            if lo < -WRAPPED_LIMIT || hi > WRAPPED_LIMIT {
-                return Err(Error::bad_input(
-                    &job.phase,
-                    format!("phase must be wrapped radians in (−π, π], found {lo} to {hi} (unwrapped? wrap it with atan2(sin φ, cos φ))"),
-                ));
-            }
+        let bands = layers.read_rows(row0, rows)?;
+        for (band, values) in bands.iter().enumerate() {
+            writer.write_rows(band + 1, row0, values.view())?;
         }
-        let isl_block = warp_band(&isl, &block, Resampling::Bilinear)?;
-        if let Some((lo, hi)) = finite_range(isl_block.view()) {
-            if lo < -1e-4 || hi > 1.0 + 1e-4 {
-                return Err(Error::bad_input(
-                    &job.isl,
-                    format!("ISL must lie in [0, 1], found {lo} to {hi}"),
-                ));
-            }
-        }
-        let pc1_block = warp_band(&pc1, &block, Resampling::Bilinear)?;
-        writer.write_rows(1, row0, phase_block.view())?;
-        writer.write_rows(2, row0, isl_block.view())?;
-        writer.write_rows(3, row0, pc1_block.view())?;
     }
     writer.set_metadata("FRINGEWATCH_CHANNELS", &CHANNELS.join(","))?;
     writer.finish()?;

@@ -1026,7 +1026,7 @@ fn a_huge_raster_is_refused_with_the_figures_before_any_work() {
         &[
             "huge_coh.vrt",
             "1000000×1000000 cells",
-            "ISL, PC1 and the stack would need",
+            "ISL and PC1 would need",
         ],
     );
     cli_fails(

@@ -1131,6 +1131,78 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
     assert!(from_data.status.success(), "{stderr}");
     assert!(stderr.contains("from the phase's metadata"), "{stderr}");
     assert_eq!(boxes("run2"), boxes("run1"));
+    // Without --keep-layers detection reads the stack's bands straight from the phase, ISL and
+    // PC1 (run1); with it, the stack is written and read back: the same boxes.
+    let kept_dir = dir.path().join("kept");
+    let kept = fringewatch()
+        .args([
+            "run",
+            "--phase",
+            &p("phase.tif"),
+            "--coherence",
+            &p("coherence.tif"),
+        ])
+        .args(["--dem", &p("dem.tif"), "--incidence", &p("incidence.tif")])
+        .args(["--heading", &heading, "--model", model.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--layer", "kept"])
+        .args(["--confidence", "0.001", "--quiet", "--keep-layers"])
+        .arg(&kept_dir)
+        .output()
+        .unwrap();
+    assert!(
+        kept.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kept.stderr)
+    );
+    assert_eq!(boxes("kept"), boxes("run1"));
+    let mut files: Vec<_> = std::fs::read_dir(&kept_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["isl.tif", "pc1.json", "pc1.tif", "stack.tif"]);
+    // The library's end-to-end detection without a stack file leaves ISL and PC1 alone in its
+    // layer folder, and finds what detection on the written stack finds.
+    {
+        use fringewatch::detect::job::Detector;
+        use fringewatch::detect::DetectSettings;
+        use fringewatch::engine::Backend;
+        use fringewatch::layers::RawLayers;
+        use fringewatch::sensitivity::layer::Incidence;
+        let detector = Detector::open(Some(&model), Backend::Cpu, 1).unwrap();
+        let raw = RawLayers {
+            phase: scene_dir.join("phase.tif"),
+            coherence: scene_dir.join("coherence.tif"),
+            dem: scene_dir.join("dem.tif"),
+            incidence: Incidence::Raster(scene_dir.join("incidence.tif")),
+            heading_deg: scene.description.heading_deg,
+        };
+        let settings = DetectSettings {
+            confidence: 0.001,
+            ..detector.default_settings()
+        };
+        let streamed_dir = dir.path().join("streamed");
+        let streamed = detector
+            .detect_raw(&raw, &streamed_dir, false, &settings, &Silent)
+            .unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(&streamed_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["isl.tif", "pc1.json", "pc1.tif"]);
+        let stack_dir = dir.path().join("with_stack");
+        let from_file = detector
+            .detect_raw(&raw, &stack_dir, true, &settings, &Silent)
+            .unwrap();
+        assert!(stack_dir.join("stack.tif").exists());
+        assert!(!streamed.detections.is_empty());
+        assert_eq!(
+            format!("{:?}", streamed.detections),
+            format!("{:?}", from_file.detections)
+        );
+        assert_eq!(streamed.scene, from_file.scene);
+    }
     // A heading on the other side of the orbit is used, with a warning naming both.
     let opposite = (scene.description.heading_deg + 180.0).to_string();
     let contradicted = run("run3", &p("phase.tif"), Some(&opposite));
@@ -1187,5 +1259,8 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
         .map(|l| gdal::vector::LayerAccess::name(&l))
         .collect();
     names.sort();
-    assert_eq!(names, ["layer_styles", "run1", "run2", "run3", "run5"]);
+    assert_eq!(
+        names,
+        ["kept", "layer_styles", "run1", "run2", "run3", "run5"]
+    );
 }

@@ -547,8 +547,9 @@ class DetectFromInterferogram(FringewatchAlgorithm):
     def shortHelpString(self):  # noqa: N802
         return self.tr(
             "End to end: ISL and PC1 from the coherence, DEM and acquisition geometry (the "
-            "paper's defaults), the stack, then detection (see Detect landslides). Intermediate "
-            "rasters go to a temporary folder beside the output and are removed.")
+            "paper's defaults), then detection (see Detect landslides) on the phase, ISL and "
+            "PC1 read a row of tiles at a time, with no stack written. ISL and PC1 go to a "
+            "temporary folder beside the output and are removed.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(

@@ -120,7 +120,13 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
     let result = match (&product_crs, &layer_dir) {
         // a product's detections go back to its own CRS (longitude/latitude for LiCSAR)
         (Some(crs), Some(dir)) => {
-            let run = detector.detect_raw(&raw, dir, &o.settings(&detector), &bar)?;
+            let run = detector.detect_raw(
+                &raw,
+                dir,
+                args.keep_layers.is_some(),
+                &o.settings(&detector),
+                &bar,
+            )?;
             let features = fringewatch::vector::reproject_features(
                 detector.features(&run),
                 &run.grid.crs.wkt,

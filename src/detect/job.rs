@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 
 use super::output::{detection_features, write_detections, ModelInfo};
 use super::scene_info::scene_info;
-use super::{detect_stack, DetectSettings, DetectionRun};
+use super::{detect_source, detect_stack, DetectSettings, DetectionRun};
 use crate::engine::{open_engine, Backend, Engine};
 use crate::error::{Error, Result};
 use crate::layers::{layers_and_stack, RawLayers};
 use crate::model::{default_model, sha256_of};
 use crate::progress::{Progress, Silent, Stage};
 use crate::raster::io::{check_output_path, RasterFile};
+use crate::stack::{StackLayers, StackSource};
 use crate::vector::{check_layer_name, is_geojson, PolygonFeature};
 
 /// Where detections go: a layer of a GeoPackage (created or added to; other layers are never
@@ -141,23 +142,12 @@ impl Detector {
         progress: &dyn Progress,
     ) -> Result<DetectionRun> {
         output.check()?;
-        self.detect_and_write(stack, None, output, settings, progress)
+        let run = detect_stack(stack, self.engine.as_ref(), settings, progress)?;
+        self.write(run, output)
     }
 
-    /// Detection and writing, the output already checked; the interferogram's facts from
-    /// `phase` when given (see [`Detector::detect_raw`]), else from the stack.
-    fn detect_and_write(
-        &self,
-        stack: &Path,
-        phase: Option<&Path>,
-        output: &DetectionOutput,
-        settings: &DetectSettings,
-        progress: &dyn Progress,
-    ) -> Result<DetectionRun> {
-        let mut run = detect_stack(stack, self.engine.as_ref(), settings, progress)?;
-        if let Some(phase) = phase {
-            run.scene = scene_info(&RasterFile::open(phase)?);
-        }
+    /// Write `run`'s boxes into the output (already checked).
+    fn write(&self, run: DetectionRun, output: &DetectionOutput) -> Result<DetectionRun> {
         let features = self.features(&run);
         write_detections(
             &output.path,
@@ -180,14 +170,17 @@ impl Detector {
         detection_features(run, &metadata.classes, &model, chrono::Utc::now())
     }
 
-    /// End to end from raw layers to detections, nothing written but the layers: ISL, PC1 and
-    /// the stack in `layers`. The interferogram's facts (name, dates, orbit) come from the
-    /// phase — its metadata, else its file or folder name — not from the intermediate
-    /// `stack.tif`, whose name says nothing.
+    /// End to end from raw layers to detections, nothing written but the layers: ISL and PC1
+    /// in `layers`, and the stack there too when `write_stack` (for a user who keeps the
+    /// layers); otherwise detection reads the stack's bands straight from the phase, ISL and
+    /// PC1, and no full-frame stack is written. The interferogram's facts (name, dates, orbit)
+    /// come from the phase — its metadata, else its file or folder name — not from an
+    /// intermediate `stack.tif`, whose name says nothing.
     pub fn detect_raw(
         &self,
         raw: &RawLayers,
         layers: &Path,
+        write_stack: bool,
         settings: &DetectSettings,
         progress: &dyn Progress,
     ) -> Result<DetectionRun> {
@@ -196,14 +189,21 @@ impl Detector {
             start,
             span,
         };
-        let stack = layers_and_stack(raw, layers, &stage(0.0, 0.55))?;
-        let mut run = detect_stack(&stack, self.engine.as_ref(), settings, &stage(0.55, 0.45))?;
+        let source = if write_stack {
+            let stack = layers_and_stack(raw, layers, &stage(0.0, 0.55))?;
+            StackSource::File(RasterFile::open(&stack)?)
+        } else {
+            let [isl, pc1] = crate::layers::layers(raw, layers, &stage(0.0, 0.55))?;
+            StackSource::Layers(Box::new(StackLayers::open(&raw.phase, &isl, &pc1)?))
+        };
+        let mut run = detect_source(&source, self.engine.as_ref(), settings, &stage(0.55, 0.45))?;
         run.scene = scene_info(&RasterFile::open(&raw.phase)?);
         Ok(run)
     }
 
-    /// End to end from raw layers: ISL, PC1 and the stack (in `keep_layers`, or in a temporary
-    /// directory beside the output that is removed afterwards), then detection into `output`.
+    /// End to end from raw layers: ISL, PC1 and the stack in `keep_layers`, or ISL and PC1
+    /// alone in a temporary directory beside the output that is removed afterwards (the
+    /// stack's bands then come straight from them), then detection into `output`.
     pub fn detect_raw_to_output(
         &self,
         raw: &RawLayers,
@@ -232,18 +232,7 @@ impl Detector {
                 temp.path().to_path_buf()
             }
         };
-        let stage = |start, span| Stage {
-            parent: progress,
-            start,
-            span,
-        };
-        let stack = layers_and_stack(raw, &layers, &stage(0.0, 0.55))?;
-        self.detect_and_write(
-            &stack,
-            Some(&raw.phase),
-            output,
-            settings,
-            &stage(0.55, 0.45),
-        )
+        let run = self.detect_raw(raw, &layers, keep_layers.is_some(), settings, progress)?;
+        self.write(run, output)
     }
 }

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::io::RasterFile;
 use crate::raster::Grid;
+use crate::stack::StackSource;
 use crate::tiling::tile_origins;
 pub use decode::Detection;
 use merge::{merge, place, PlacedDetection};
@@ -133,17 +134,15 @@ fn normalise(tile: &mut ndarray::ArrayViewMut3<f32>, means: &[f32; 3], stds: &[f
     }
 }
 
-/// Run the detector on a 3-band stack (phase, ISL, PC1). Memory: one row of tiles plus at most
-/// `threads × batch` queued tiles.
+/// Run the detector on a 3-band stack file (phase, ISL, PC1); see [`detect_source`].
 pub fn detect_stack(
     stack_path: &Path,
     engine: &dyn Engine,
     settings: &DetectSettings,
     progress: &dyn Progress,
 ) -> Result<DetectionRun> {
-    let metadata = engine.metadata().clone();
-    let tile = metadata.tile;
-    settings.validate(tile)?;
+    let metadata = engine.metadata();
+    settings.validate(metadata.tile)?;
     let stack = RasterFile::open(stack_path)?;
     if stack.band_count() != metadata.channels.len() {
         return Err(Error::bad_input(
@@ -159,6 +158,20 @@ pub fn detect_stack(
     if stack.band_count() == 3 {
         crate::stack::check_stack_bands(&stack)?;
     }
+    detect_source(&StackSource::File(stack), engine, settings, progress)
+}
+
+/// Run the detector on the stack's three bands, from a stack file or straight from its layers.
+/// Memory: one row of tiles plus at most `threads × batch` queued tiles.
+pub fn detect_source(
+    stack: &StackSource,
+    engine: &dyn Engine,
+    settings: &DetectSettings,
+    progress: &dyn Progress,
+) -> Result<DetectionRun> {
+    let metadata = engine.metadata().clone();
+    let tile = metadata.tile;
+    settings.validate(tile)?;
     let grid = stack.grid().clone();
     let means = [0, 1, 2].map(|c| metadata.channels[c].mean as f32);
     let stds = [0, 1, 2].map(|c| metadata.channels[c].std as f32);
@@ -175,14 +188,15 @@ pub fn detect_stack(
     // Tiles wait in a queue until every thread can take a full chunk, so the engine sees one
     // batch size (one compiled plan) except for the last chunk of the scene.
     let mut queue: Vec<QueuedTile> = Vec::new();
+    let read_row = |row0: usize| stack.read_rows(row0, tile.min(grid.height - row0));
+    let mut next = rows.first().map(|&row0| read_row(row0));
     for (i, &row0) in rows.iter().enumerate() {
         stage.step(i as f64 / rows.len() as f64, "detecting")?;
         let height = tile.min(grid.height - row0);
-        let bands = [
-            stack.read_rows(1, row0, height)?,
-            stack.read_rows(2, row0, height)?,
-            stack.read_rows(3, row0, height)?,
-        ];
+        let Some(bands) = next.take() else {
+            break;
+        };
+        let bands = bands?;
         for &col0 in &cols {
             let width = tile.min(grid.width - col0);
             let mut t = ndarray::Array3::<f32>::from_elem((3, tile, tile), f32::NAN);
@@ -197,7 +211,6 @@ pub fn detect_stack(
                 skipped += 1;
                 continue;
             }
-            normalise(&mut t.view_mut(), &means, &stds);
             queue.push(QueuedTile {
                 col0,
                 row0,
@@ -211,32 +224,42 @@ pub fn detect_stack(
         } else {
             queue.len() / (chunk * threads) * chunk * threads
         };
-        if ready == 0 {
-            continue;
-        }
         let batch: Vec<QueuedTile> = queue.drain(..ready).collect();
-        let results: Vec<Result<Vec<PlacedDetection>>> = batch
-            .par_chunks(chunk)
-            .map(|group| {
-                let mut input = Array4::<f32>::zeros((group.len(), 3, tile, tile));
-                for (k, q) in group.iter().enumerate() {
-                    input.slice_mut(s![k, .., .., ..]).assign(&q.values);
-                }
-                let candidates = engine.candidates(input.view(), decode_confidence)?;
-                let mut found = Vec::new();
-                for (q, tile_candidates) in group.iter().zip(candidates) {
-                    let tile_detections = decode::nms(tile_candidates, settings.iou);
-                    found.extend(place(
-                        &tile_detections,
-                        q.col0,
-                        q.row0,
-                        tile,
-                        (grid.width, grid.height),
-                    ));
-                }
-                Ok(found)
-            })
-            .collect();
+        let infer = || -> Vec<Result<Vec<PlacedDetection>>> {
+            batch
+                .par_chunks(chunk)
+                .map(|group| {
+                    let mut input = Array4::<f32>::zeros((group.len(), 3, tile, tile));
+                    for (k, q) in group.iter().enumerate() {
+                        let mut item = input.slice_mut(s![k, .., .., ..]);
+                        item.assign(&q.values);
+                        normalise(&mut item, &means, &stds);
+                    }
+                    let candidates = engine.candidates(input.view(), decode_confidence)?;
+                    let mut found = Vec::new();
+                    for (q, tile_candidates) in group.iter().zip(candidates) {
+                        let tile_detections = decode::nms(tile_candidates, settings.iou);
+                        found.extend(place(
+                            &tile_detections,
+                            q.col0,
+                            q.row0,
+                            tile,
+                            (grid.width, grid.height),
+                        ));
+                    }
+                    Ok(found)
+                })
+                .collect()
+        };
+        // The next row of tiles is read (GDAL, decompression: one thread) while the engine runs
+        // this one's on the pool; the stack's GDAL handles stay on this thread.
+        let results = std::thread::scope(|scope| {
+            let inference = scope.spawn(infer);
+            next = rows.get(i + 1).map(|&r| read_row(r));
+            inference
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
         for r in results {
             placed.extend(r?);
         }
@@ -261,7 +284,7 @@ pub fn detect_stack(
         detections,
         tiles_run: run,
         tiles_skipped: skipped,
-        scene: scene_info::scene_info(&stack),
+        scene: scene_info::scene_info(stack.described_by()),
     })
 }
 
