@@ -3,20 +3,23 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{s, Array2, ArrayView2};
+use ndarray::{s, Array2, ArrayView2, Axis};
 use serde::Serialize;
 
-use super::hydrology::{Routing, DEFAULT_ROUTING_TILE};
+use super::convexity::{indicator_rows, ConvexityBlocks};
+use super::hydrology::{twi_routed, twi_tiled, Routing, DEFAULT_ROUTING_TILE};
 use super::pca::{
     pc1_routed, pc1_strips, LoadingsChoice, Pc1Settings, TerrainVariable, VariableStats,
+    PC1_STRIP_ROWS,
 };
+use super::{rows_with_context, slope_aspect, tri};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Silent, Stage};
 use crate::raster::align::{require_overlap_grid, warp_band, Resampling};
 use crate::raster::io::{
     check_not_an_input, check_output_path, Encoding, GeoTiffWriter, RasterFile,
 };
-use crate::raster::scratch::ScratchRaster;
+use crate::raster::scratch::{ScratchRaster, WindowSource};
 use crate::raster::{strips, Grid, Raster, STRIP_ROWS};
 
 /// What PC1 was computed from and with, as written to the JSON sidecar and printed.
@@ -368,11 +371,14 @@ pub fn sidecar_path(out: &Path) -> PathBuf {
     out.with_extension("json")
 }
 
-/// A deferred computation of one output layer.
-type LayerFn<'a> = Box<dyn Fn() -> ndarray::Array2<f32> + 'a>;
+/// The files of [`write_terrain_variables`], in the order written: slope (degrees), aspect
+/// (degrees clockwise from north), TRI (m), TWI, convexity (%).
+pub const TERRAIN_VARIABLES: [&str; 5] = ["slope", "aspect", "tri", "twi", "convexity"];
 
 /// Write slope (degrees), aspect (degrees clockwise from north), TRI (m), TWI and convexity (%)
-/// of the DEM (on `like`'s grid when given) into `dir`; returns the files written.
+/// of the DEM (on `like`'s grid when given) into `dir` as `NAME.tif`; returns the files
+/// written. Routed as PC1 is ([`pc1_routing`]): the whole raster when it fits in memory, else
+/// tiles with the DEM and the TWI on disk; see [`write_terrain_variables_routed`].
 pub fn write_terrain_variables(
     dem_path: &Path,
     like: Option<&Path>,
@@ -386,40 +392,122 @@ pub fn write_terrain_variables(
             problem: "output directory does not exist".into(),
         });
     }
+    let grid = match like {
+        Some(l) => RasterFile::open(l)?.grid().clone(),
+        None => RasterFile::open(dem_path)?.grid().clone(),
+    };
+    // PC1 in strips needs what the variables in strips need: one row of routing tiles, strips
+    let in_strips = Pc1Settings::default().loadings;
+    let routing = pc1_routing(dem_path, grid.width, grid.height, in_strips, dir)?;
+    write_terrain_variables_routed(dem_path, like, dir, settings, &routing, progress)
+}
+
+/// [`write_terrain_variables`] with the flow routing given. With [`Routing::Whole`] the DEM and
+/// the TWI are held whole; with [`Routing::Tiled`] the DEM (warped strip by strip) and the
+/// routing wait in scratch files and the TWI goes to its file as the routing finishes it. Slope,
+/// aspect, TRI and convexity are made strip by strip either way (their kernels read one row
+/// around a strip; convexity's block means in a first pass), so every file holds the values
+/// of the whole-raster kernels bit for bit, whatever the routing.
+pub fn write_terrain_variables_routed(
+    dem_path: &Path,
+    like: Option<&Path>,
+    dir: &Path,
+    settings: &Pc1Settings,
+    routing: &Routing,
+    progress: &dyn Progress,
+) -> Result<Vec<PathBuf>> {
     let dem_file = RasterFile::open(dem_path)?;
     let like_file = like.map(RasterFile::open).transpose()?;
     let (grid, grid_path) = match &like_file {
         Some(l) => (l.grid().clone(), l.path()),
         None => (dem_file.grid().clone(), dem_file.path()),
     };
-    let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
-    let spacing = grid.spacing();
+    let (rows, cols) = (grid.height, grid.width);
+    let paths = TERRAIN_VARIABLES.map(|name| dir.join(format!("{name}.tif")));
+    let mut inputs = vec![dem_path];
+    inputs.extend(like);
+    for path in &paths {
+        check_output_path(path)?;
+        check_not_an_input(path, &inputs)?;
+    }
+    crate::raster::budget::check_disk(&paths[0], rows as f64 * cols as f64 * 4.0 * 5.0)?;
+    let create = |k: usize| {
+        GeoTiffWriter::create(
+            &paths[k],
+            &grid,
+            &[Encoding::Float32],
+            &[TERRAIN_VARIABLES[k]],
+        )
+    };
+    let (mut slope_out, mut aspect_out, mut tri_out, mut twi_out, mut convexity_out) =
+        (create(0)?, create(1)?, create(2)?, create(3)?, create(4)?);
     let stage = Stage::whole(progress);
-    let mut written = Vec::new();
-    let (slope, aspect) = super::slope_aspect(dem.values.view(), &spacing, settings.gradient);
-    let layers: Vec<(&str, LayerFn)> = vec![
-        ("slope", Box::new(|| slope.mapv(f32::to_degrees))),
-        ("aspect", Box::new(|| aspect.mapv(f32::to_degrees))),
-        (
-            "tri",
-            Box::new(|| super::tri(dem.values.view(), settings.tri)),
-        ),
-        ("twi", Box::new(|| super::twi(dem.values.view(), &spacing))),
-        (
-            "convexity",
-            Box::new(|| super::convexity(dem.values.view(), &spacing, settings.convexity)),
-        ),
-    ];
-    let n = layers.len();
-    for (i, (name, make)) in layers.into_iter().enumerate() {
-        stage.step(i as f64 / n as f64, name)?;
-        let values = make();
-        let path = dir.join(format!("{name}.tif"));
-        let mut writer = GeoTiffWriter::create(&path, &grid, &[Encoding::Float32], &[name])?;
-        writer.write_rows(1, 0, values.view())?;
+    let part = |start, span| Stage {
+        parent: &stage,
+        start,
+        span,
+    };
+    let spacing = grid.spacing();
+    stage.step(0.0, "reading DEM")?;
+    // the TWI first, written as it comes; the DEM then stays where the routing wanted it
+    let dem: Box<dyn WindowSource> = match routing {
+        Routing::Whole => {
+            let dem = dem_on_grid(&dem_file, &grid, grid_path)?.values;
+            let twi = twi_routed(dem.view(), &spacing, routing, &part(0.1, 0.5))?;
+            for (row0, h) in strips(rows, STRIP_ROWS) {
+                twi_out.write_rows(1, row0, twi.slice(s![row0..row0 + h, ..]))?;
+            }
+            Box::new(dem)
+        }
+        Routing::Tiled { tile, scratch } => {
+            let reading = part(0.0, 0.1);
+            let dem =
+                dem_on_grid_in_strips(&dem_file, &grid, grid_path, scratch.as_deref(), &reading)?;
+            let mut sink = |row0, strip: ArrayView2<f32>| twi_out.write_rows(1, row0, strip);
+            twi_tiled(
+                &dem,
+                &spacing,
+                *tile,
+                scratch.as_deref(),
+                &part(0.1, 0.5),
+                &mut sink,
+            )?;
+            Box::new(dem)
+        }
+    };
+    let dem = dem.as_ref();
+    let strips = || crate::raster::strips(rows, PC1_STRIP_ROWS);
+    let mut blocks = ConvexityBlocks::new(rows, cols, settings.convexity);
+    for (row0, h) in strips() {
+        stage.step(0.6 + 0.1 * row0 as f64 / rows as f64, "convexity")?;
+        blocks.add_rows(
+            row0,
+            indicator_rows(dem, &spacing, settings.convexity, row0, h)?.view(),
+        );
+    }
+    let means = blocks.means();
+    for (row0, h) in strips() {
+        stage.step(
+            0.7 + 0.3 * row0 as f64 / rows as f64,
+            "slope, aspect, TRI, convexity",
+        )?;
+        // slope and aspect side by side from one gradient
+        let both = rows_with_context(dem, &spacing, row0, h, 1, |d, sp| {
+            let (slope, aspect) = slope_aspect(d, sp, settings.gradient);
+            ndarray::concatenate![Axis(1), slope, aspect]
+        })?;
+        let degrees = |values: ArrayView2<f32>| values.mapv(f32::to_degrees);
+        slope_out.write_rows(1, row0, degrees(both.slice(s![.., ..cols])).view())?;
+        aspect_out.write_rows(1, row0, degrees(both.slice(s![.., cols..])).view())?;
+        let tri = rows_with_context(dem, &spacing, row0, h, 1, |d, _| tri(d, settings.tri))?;
+        tri_out.write_rows(1, row0, tri.view())?;
+        let mut convexity = indicator_rows(dem, &spacing, settings.convexity, row0, h)?;
+        means.smooth_rows(row0, &mut convexity);
+        convexity_out.write_rows(1, row0, convexity.view())?;
+    }
+    for writer in [slope_out, aspect_out, tri_out, twi_out, convexity_out] {
         writer.finish()?;
-        written.push(path);
     }
     stage.done("done");
-    Ok(written)
+    Ok(paths.to_vec())
 }
