@@ -185,8 +185,8 @@ fn fixed_weights(loadings: &Loadings, stats: &[VariableStats; 4]) -> ([f32; 4], 
     (weights, constant as f32)
 }
 
-/// PC1 of a DEM. With fixed loadings one variable is held at a time (≈ 3 f32 arrays plus the
-/// TWI's working set); fitting holds all four.
+/// PC1 of a DEM. With fixed loadings the sum, the TWI's working set and one of slope and TRI
+/// beside it are held (about 4 f32 arrays plus the routing's); fitting holds all four.
 pub fn pc1(
     dem: ArrayView2<f32>,
     spacing: &CellSpacing,
@@ -213,21 +213,48 @@ pub fn pc1_routed(
     }; 4];
     match settings.loadings {
         LoadingsChoice::Fixed(loadings) => {
-            let mut acc = Array2::<f32>::zeros(dim);
-            for (k, var) in TerrainVariable::ALL.iter().enumerate() {
-                stage.step(k as f64 / 4.0, var.name())?;
-                let part = Stage {
-                    parent: &stage,
-                    start: k as f64 / 4.0,
-                    span: 0.25,
-                };
-                let values = terrain_variable(*var, dem, spacing, settings, routing, &part)?;
-                all_stats[k] = stats(values.view());
-                let w = fixed_weights(&loadings, &all_stats).0[k];
-                Zip::from(&mut acc)
-                    .and(&values)
-                    .par_for_each(|a, &v| *a += w * v);
-            }
+            let variable = |k: usize, progress: &dyn Progress| {
+                let var = TerrainVariable::ALL[k];
+                terrain_variable(var, dem, spacing, settings, routing, progress)
+            };
+            // acc += w_k · variable k, w_k from the variable's own statistics
+            let add = |acc: &mut Array2<f32>, k: usize, values: &Array2<f32>, s: VariableStats| {
+                let w = fixed_weights(&loadings, &[s; 4]).0[k];
+                Zip::from(acc).and(values).par_for_each(|a, &v| *a += w * v);
+            };
+            // The TWI, whose flow routing is partly sequential, runs beside slope and TRI, which
+            // go into the sum as they come; the sum takes the variables in their order (slope,
+            // TRI, TWI, convexity) whatever finishes first, so the bits do not depend on it.
+            let parts = crate::progress::Concurrent::new(&stage, 0.0, 0.8, &[3.0, 1.0]);
+            let (twi, slope_and_tri) = rayon::join(
+                || variable(2, &parts.part(0)),
+                || -> Result<(Array2<f32>, [VariableStats; 2])> {
+                    let progress = parts.part(1);
+                    let mut acc = Array2::<f32>::zeros(dim);
+                    let mut first = [all_stats[0]; 2];
+                    for (k, s) in first.iter_mut().enumerate() {
+                        let name = TerrainVariable::ALL[k].name();
+                        if !progress.report(k as f64 / 2.0, name) {
+                            return Err(Error::Cancelled);
+                        }
+                        let values = variable(k, &crate::progress::Silent)?;
+                        *s = stats(values.view());
+                        add(&mut acc, k, &values, *s);
+                    }
+                    Ok((acc, first))
+                },
+            );
+            let (mut acc, first) = slope_and_tri?;
+            let twi = twi?;
+            all_stats[..2].copy_from_slice(&first);
+            all_stats[2] = stats(twi.view());
+            add(&mut acc, 2, &twi, all_stats[2]);
+            drop(twi);
+            stage.step(0.8, TerrainVariable::Convexity.name())?;
+            let convexity = variable(3, &crate::progress::Silent)?;
+            all_stats[3] = stats(convexity.view());
+            add(&mut acc, 3, &convexity, all_stats[3]);
+            drop(convexity);
             let c = fixed_weights(&loadings, &all_stats).1;
             acc.par_mapv_inplace(|a| a - c);
             stage.step(1.0, "pc1")?;
