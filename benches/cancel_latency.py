@@ -3,7 +3,7 @@
     cargo build --release
     python3 benches/cancel_latency.py [SIZE]    # default 2400 × 2400 simulated scene
 
-Cancels `fw_detect_interferogram` at several moments (inside ISL/PC1, the stack, detection) and
+Cancels `fw_detect_interferogram` at several moments (inside ISL/PC1, detection) and
 prints the time from the cancel request to the call's return, and checks nothing was written.
 """
 

@@ -1092,7 +1092,7 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
     assert_eq!(left, vec![std::ffi::OsString::from("detections.gpkg")]);
 
     // Without --heading the heading the phase records is used: the same boxes as run1.
-    let run = |layer: &str, phase: &str, heading: Option<&str>| {
+    let run = |layer: &str, phase: &str, heading: Option<&str>, more: &[&std::ffi::OsStr]| {
         let mut command = fringewatch();
         command.args([
             "run",
@@ -1116,7 +1116,7 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
         if let Some(h) = heading {
             command.arg(format!("--heading={h}"));
         }
-        command.output().unwrap()
+        command.args(more).output().unwrap()
     };
     let boxes = |layer: &str| -> Vec<String> {
         read_layer(&out, Some(layer))
@@ -1126,7 +1126,7 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
             .map(|f| format!("{:?} {:?}", f.rings, f.attribute("score")))
             .collect()
     };
-    let from_data = run("run2", &p("phase.tif"), None);
+    let from_data = run("run2", &p("phase.tif"), None, &[]);
     let stderr = String::from_utf8_lossy(&from_data.stderr);
     assert!(from_data.status.success(), "{stderr}");
     assert!(stderr.contains("from the phase's metadata"), "{stderr}");
@@ -1134,21 +1134,12 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
     // Without --keep-layers detection reads the stack's bands straight from the phase, ISL and
     // PC1 (run1); with it, the stack is written and read back: the same boxes.
     let kept_dir = dir.path().join("kept");
-    let kept = fringewatch()
-        .args([
-            "run",
-            "--phase",
-            &p("phase.tif"),
-            "--coherence",
-            &p("coherence.tif"),
-        ])
-        .args(["--dem", &p("dem.tif"), "--incidence", &p("incidence.tif")])
-        .args(["--heading", &heading, "--model", model.to_str().unwrap()])
-        .args(["--out", out.to_str().unwrap(), "--layer", "kept"])
-        .args(["--confidence", "0.001", "--quiet", "--keep-layers"])
-        .arg(&kept_dir)
-        .output()
-        .unwrap();
+    let kept = run(
+        "kept",
+        &p("phase.tif"),
+        Some(&heading),
+        &["--keep-layers".as_ref(), kept_dir.as_os_str()],
+    );
     assert!(
         kept.status.success(),
         "{}",
@@ -1205,7 +1196,7 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
     }
     // A heading on the other side of the orbit is used, with a warning naming both.
     let opposite = (scene.description.heading_deg + 180.0).to_string();
-    let contradicted = run("run3", &p("phase.tif"), Some(&opposite));
+    let contradicted = run("run3", &p("phase.tif"), Some(&opposite), &[]);
     let stderr = String::from_utf8_lossy(&contradicted.stderr);
     assert!(contradicted.status.success(), "{stderr}");
     assert!(
@@ -1229,7 +1220,7 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
     // name (not "stack", the intermediate file's name).
     let dated = dir.path().join("20200101_20200113_phase.tif");
     std::fs::copy(&bare, &dated).unwrap();
-    let named = run("run5", dated.to_str().unwrap(), Some(&heading));
+    let named = run("run5", dated.to_str().unwrap(), Some(&heading), &[]);
     assert!(
         named.status.success(),
         "{}",
@@ -1245,7 +1236,7 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
     assert_eq!(text("primary_date").as_deref(), Some("2020-01-01"));
     assert_eq!(text("secondary_date").as_deref(), Some("2020-01-13"));
     assert_eq!(text("orbit"), None);
-    let refused = run("run4", bare.to_str().unwrap(), None);
+    let refused = run("run4", bare.to_str().unwrap(), None, &[]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{stderr}");
     assert_eq!(
