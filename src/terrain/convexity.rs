@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use super::neighbour;
 use crate::error::Result;
+use crate::progress::{Progress, Stage};
 use crate::raster::scratch::WindowSource;
 use crate::raster::CellSpacing;
 
@@ -53,6 +54,7 @@ pub fn convexity(
 #[derive(Debug, Clone)]
 pub struct ConvexityBlocks {
     rows: usize,
+    settings: ConvexitySettings,
     scale: usize,
     sum: Array2<f64>,
     count: Array2<f64>,
@@ -66,6 +68,7 @@ impl ConvexityBlocks {
         let shape = (block(rows.max(1) - 1) + 1, block(cols.max(1) - 1) + 1);
         ConvexityBlocks {
             rows,
+            settings,
             scale,
             sum: Array2::zeros(shape),
             count: Array2::zeros(shape),
@@ -97,6 +100,7 @@ impl ConvexityBlocks {
     pub fn means(&self) -> ConvexityMeans {
         ConvexityMeans {
             rows: self.rows,
+            settings: self.settings,
             scale: self.scale,
             means: ndarray::Zip::from(&self.sum)
                 .and(&self.count)
@@ -109,11 +113,48 @@ impl ConvexityBlocks {
 #[derive(Debug, Clone)]
 pub struct ConvexityMeans {
     rows: usize,
+    settings: ConvexitySettings,
     scale: usize,
     means: Array2<f64>,
 }
 
 impl ConvexityMeans {
+    /// The block means of a DEM read in strips of `strip_rows` rows (each strip's indicator
+    /// added in row order), so that [`ConvexityMeans::convexity_rows`] then gives any strip the
+    /// values of [`convexity`] over the whole raster, bit for bit.
+    pub fn of_strips(
+        dem: &dyn WindowSource,
+        spacing: &CellSpacing,
+        settings: ConvexitySettings,
+        strip_rows: usize,
+        progress: &dyn Progress,
+    ) -> Result<ConvexityMeans> {
+        let (rows, cols) = dem.shape();
+        let stage = Stage::whole(progress);
+        let mut blocks = ConvexityBlocks::new(rows, cols, settings);
+        for (row0, count) in crate::raster::strips(rows, strip_rows) {
+            stage.step(row0 as f64 / rows as f64, "convexity")?;
+            blocks.add_rows(
+                row0,
+                indicator_rows(dem, spacing, settings, row0, count)?.view(),
+            );
+        }
+        Ok(blocks.means())
+    }
+
+    /// The convexity (%) of DEM rows `row0 .. row0 + count`.
+    pub fn convexity_rows(
+        &self,
+        dem: &dyn WindowSource,
+        spacing: &CellSpacing,
+        row0: usize,
+        count: usize,
+    ) -> Result<Array2<f32>> {
+        let mut values = indicator_rows(dem, spacing, self.settings, row0, count)?;
+        self.smooth_rows(row0, &mut values);
+        Ok(values)
+    }
+
     /// Replace the indicator of raster rows `row0 ..` by the convexity (%): the B-spline of the
     /// block means at each valid cell's centre.
     pub fn smooth_rows(&self, row0: usize, indicator: &mut Array2<f32>) {
@@ -136,7 +177,7 @@ impl ConvexityMeans {
 
 /// The convexity indicator (step 1 of [`convexity`]) of DEM rows `row0 .. row0 + count`, read
 /// with one row of context on each side where the raster has one.
-pub fn indicator_rows(
+fn indicator_rows(
     dem: &dyn WindowSource,
     spacing: &CellSpacing,
     settings: ConvexitySettings,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{s, Array2, ArrayView2, Axis};
 use serde::Serialize;
 
-use super::convexity::{indicator_rows, ConvexityBlocks};
+use super::convexity::ConvexityMeans;
 use super::hydrology::{twi_routed, twi_tiled, Routing, DEFAULT_ROUTING_TILE};
 use super::pca::{
     pc1_routed, pc1_strips, LoadingsChoice, Pc1Settings, TerrainVariable, VariableStats,
@@ -477,15 +477,13 @@ pub fn write_terrain_variables_routed(
     };
     let dem = dem.as_ref();
     let strips = || crate::raster::strips(rows, PC1_STRIP_ROWS);
-    let mut blocks = ConvexityBlocks::new(rows, cols, settings.convexity);
-    for (row0, h) in strips() {
-        stage.step(0.6 + 0.1 * row0 as f64 / rows as f64, "convexity")?;
-        blocks.add_rows(
-            row0,
-            indicator_rows(dem, &spacing, settings.convexity, row0, h)?.view(),
-        );
-    }
-    let means = blocks.means();
+    let means = ConvexityMeans::of_strips(
+        dem,
+        &spacing,
+        settings.convexity,
+        PC1_STRIP_ROWS,
+        &part(0.6, 0.1),
+    )?;
     for (row0, h) in strips() {
         stage.step(
             0.7 + 0.3 * row0 as f64 / rows as f64,
@@ -501,8 +499,7 @@ pub fn write_terrain_variables_routed(
         aspect_out.write_rows(1, row0, degrees(both.slice(s![.., cols..])).view())?;
         let tri = rows_with_context(dem, &spacing, row0, h, 1, |d, _| tri(d, settings.tri))?;
         tri_out.write_rows(1, row0, tri.view())?;
-        let mut convexity = indicator_rows(dem, &spacing, settings.convexity, row0, h)?;
-        means.smooth_rows(row0, &mut convexity);
+        let convexity = means.convexity_rows(dem, &spacing, row0, h)?;
         convexity_out.write_rows(1, row0, convexity.view())?;
     }
     for writer in [slope_out, aspect_out, tri_out, twi_out, convexity_out] {

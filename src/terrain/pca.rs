@@ -4,7 +4,7 @@
 use ndarray::{Array2, ArrayView2, Zip};
 use serde::Serialize;
 
-use super::convexity::{convexity, indicator_rows, ConvexityBlocks, ConvexitySettings};
+use super::convexity::{convexity, ConvexityMeans, ConvexitySettings};
 use super::gradient::{slope, GradientMethod};
 use super::hydrology::{twi_routed, twi_tiled, Routing};
 use super::rows_with_context;
@@ -413,22 +413,24 @@ pub fn pc1_strips(
     };
     let tri_rows =
         |row0, h| rows_with_context(dem, spacing, row0, h, 1, |d, _| tri(d, settings.tri));
-    let indicator = |row0, h| indicator_rows(dem, spacing, settings.convexity, row0, h);
-
-    let mut blocks = ConvexityBlocks::new(rows, cols, settings.convexity);
-    for (row0, h) in strips() {
-        stage.step(0.6 + 0.1 * row0 as f64 / rows as f64, "convexity")?;
-        blocks.add_rows(row0, indicator(row0, h)?.view());
-    }
-    let means = blocks.means();
+    let convexity_part = Stage {
+        parent: &stage,
+        start: 0.6,
+        span: 0.1,
+    };
+    let means = ConvexityMeans::of_strips(
+        dem,
+        spacing,
+        settings.convexity,
+        PC1_STRIP_ROWS,
+        &convexity_part,
+    )?;
     let variables = |row0: usize, h: usize| -> Result<[Array2<f32>; 4]> {
-        let mut convexity = indicator(row0, h)?;
-        means.smooth_rows(row0, &mut convexity);
         Ok([
             slope_rows(row0, h)?,
             tri_rows(row0, h)?,
             twi.window(row0 as isize, 0, h, cols)?,
-            convexity,
+            means.convexity_rows(dem, spacing, row0, h)?,
         ])
     };
 
