@@ -48,7 +48,8 @@ impl WindowSource for Array2<f32> {
 }
 
 /// A `rows × cols` window at (row0, col0) of a `height × width` raster, NaN outside it;
-/// `read(r0, c0, out)` fills the part inside the raster, whose top-left cell is (r0, c0).
+/// `read(r0, c0, out)` fills the part inside the raster, whose top-left cell is (r0, c0), in
+/// place (each of its rows is contiguous).
 fn padded_window(
     height: usize,
     width: usize,
@@ -66,10 +67,11 @@ fn padded_window(
     if r_from < r_to && c_from < c_to {
         let (r, c) = ((r_from - row0) as usize, (c_from - col0) as usize);
         let (h, w) = ((r_to - r_from) as usize, (c_to - c_from) as usize);
-        // a contiguous buffer for readers that need one (GDAL)
-        let mut part = Array2::zeros((h, w));
-        read(r_from as usize, c_from as usize, part.view_mut())?;
-        out.slice_mut(s![r..r + h, c..c + w]).assign(&part);
+        read(
+            r_from as usize,
+            c_from as usize,
+            out.slice_mut(s![r..r + h, c..c + w]),
+        )?;
     }
     Ok(out)
 }

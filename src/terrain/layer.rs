@@ -7,7 +7,7 @@ use ndarray::{s, Array2, ArrayView2, Axis};
 use serde::Serialize;
 
 use super::convexity::ConvexityMeans;
-use super::hydrology::{twi_routed, twi_tiled, Routing, DEFAULT_ROUTING_TILE};
+use super::hydrology::{twi_tiled, twi_whole, Routing, DEFAULT_ROUTING_TILE};
 use super::pca::{
     pc1_routed, pc1_strips, LoadingsChoice, Pc1Settings, TerrainVariable, VariableStats,
     PC1_STRIP_ROWS,
@@ -19,7 +19,7 @@ use crate::raster::align::{require_overlap_grid, warp_band, Resampling};
 use crate::raster::io::{
     check_not_an_input, check_output_path, Encoding, GeoTiffWriter, RasterFile,
 };
-use crate::raster::scratch::{ScratchRaster, WindowSource};
+use crate::raster::scratch::ScratchRaster;
 use crate::raster::{strips, Grid, Raster, STRIP_ROWS};
 
 /// What PC1 was computed from and with, as written to the JSON sidecar and printed.
@@ -146,9 +146,15 @@ fn dem_strips(
     Ok(())
 }
 
-/// Peak memory of [`compute_pc1`] per output cell with whole-raster flow routing (22 measured
-/// from 2000² to 6000², README *Memory*).
+/// Peak memory of [`compute_pc1`] per output cell with whole-raster flow routing and fitted
+/// loadings, which hold the whole variables (22 measured from 2000² to 6000², README *Memory*).
 pub const PC1_BYTES_PER_CELL: f64 = 23.0;
+
+/// Peak memory of [`compute_pc1`] per output cell with whole-raster flow routing and fixed
+/// loadings, when the DEM waits on disk and PC1 goes to its file in strips: the fill and what
+/// each cell keeps while the routing runs (4 bytes each), plus a margin (8.6 measured at 6000²
+/// beside the program and GDAL's cache, README *Benchmarks*).
+pub const PC1_WHOLE_STRIPS_BYTES_PER_CELL: f64 = 9.0;
 
 /// Peak memory of [`compute_pc1`] per output cell with tiled flow routing and fixed loadings,
 /// when the DEM, the routing and the TWI wait on disk and PC1 goes to its file in strips: a
@@ -178,6 +184,17 @@ pub fn tiled_routing_bytes(
     w * h * per_cell + 2.0 * 40.0 * (t + 4.0).powi(2) + 24.0 * t.min(h) * w + cache
 }
 
+/// Memory of PC1 with whole-raster routing on a `width × height` grid: per cell (in strips
+/// with fixed loadings, else whole variables) plus GDAL's block cache.
+pub fn whole_routing_bytes(width: usize, height: usize, loadings: LoadingsChoice) -> f64 {
+    let per_cell = match loadings {
+        LoadingsChoice::Fixed(_) => PC1_WHOLE_STRIPS_BYTES_PER_CELL,
+        LoadingsChoice::Fit => PC1_BYTES_PER_CELL,
+    };
+    let cache = (crate::raster::io::DEFAULT_CACHE_MIB as f64) * 1024.0 * 1024.0;
+    width as f64 * height as f64 * per_cell + cache
+}
+
 /// The side of routing tiles for a `width × height` grid: an eighth of the shorter side, from
 /// 128 up to [`DEFAULT_ROUTING_TILE`], so that the tiles in flight stay small beside the grid.
 pub fn routing_tile(width: usize, height: usize) -> usize {
@@ -197,7 +214,11 @@ pub fn pc1_routing(
     scratch: &Path,
 ) -> Result<Routing> {
     let cells = width as f64 * height as f64;
-    if crate::raster::budget::fits(cells * PC1_BYTES_PER_CELL) {
+    if crate::raster::budget::fits(whole_routing_bytes(width, height, loadings)) {
+        if matches!(loadings, LoadingsChoice::Fixed(_)) {
+            // the DEM waits in a scratch file
+            crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 4.0)?;
+        }
         return Ok(Routing::Whole);
     }
     let tile = routing_tile(width, height);
@@ -293,15 +314,15 @@ pub fn compute_pc1(
     );
     let mut writer = GeoTiffWriter::create(out, &grid, &[Encoding::Float32], &["PC1"])?;
     let (loadings, stats, explained_variance) = match (&routing, settings.loadings) {
-        // tiled routing is chosen when memory is short: PC1 goes to the file strip by strip
-        (Routing::Tiled { scratch, .. }, LoadingsChoice::Fixed(_)) => {
-            // the DEM waits on disk too: nothing is held whole
-            let dem =
-                dem_on_grid_in_strips(&dem_file, &grid, grid_path, scratch.as_deref(), &stage)?;
+        // with fixed loadings PC1 goes to the file strip by strip, the DEM waiting on disk:
+        // only the routing (whole, or tiles when memory is short) holds rasters
+        (_, LoadingsChoice::Fixed(_)) => {
+            let dem = dem_on_grid_in_strips(&dem_file, &grid, grid_path, Some(scratch), &stage)?;
+            // up to 0.95: the last report (1) comes once the file is in place
             let compute_and_write = Stage {
                 parent: progress,
                 start: 0.1,
-                span: 0.9,
+                span: 0.85,
             };
             let (loadings, stats) = pc1_strips(
                 &dem,
@@ -450,32 +471,25 @@ pub fn write_terrain_variables_routed(
     let spacing = grid.spacing();
     stage.step(0.0, "reading DEM")?;
     // the TWI first, written as it comes; the DEM then stays where the routing wanted it
-    let dem: Box<dyn WindowSource> = match routing {
+    // the DEM waits on disk (in the routing's scratch folder, else beside the outputs)
+    let scratch = match routing {
+        Routing::Tiled { scratch, .. } => scratch.as_deref(),
+        Routing::Whole => Some(dir),
+    };
+    let dem = dem_on_grid_in_strips(&dem_file, &grid, grid_path, scratch, &part(0.0, 0.1))?;
+    match routing {
         Routing::Whole => {
-            let dem = dem_on_grid(&dem_file, &grid, grid_path)?.values;
-            let twi = twi_routed(dem.view(), &spacing, routing, &part(0.1, 0.5))?;
+            let twi = twi_whole(&dem, &spacing, &part(0.1, 0.5))?;
             for (row0, h) in strips(rows, STRIP_ROWS) {
                 twi_out.write_rows(1, row0, twi.slice(s![row0..row0 + h, ..]))?;
             }
-            Box::new(dem)
         }
-        Routing::Tiled { tile, scratch } => {
-            let reading = part(0.0, 0.1);
-            let dem =
-                dem_on_grid_in_strips(&dem_file, &grid, grid_path, scratch.as_deref(), &reading)?;
+        Routing::Tiled { tile, .. } => {
             let mut sink = |row0, strip: ArrayView2<f32>| twi_out.write_rows(1, row0, strip);
-            twi_tiled(
-                &dem,
-                &spacing,
-                *tile,
-                scratch.as_deref(),
-                &part(0.1, 0.5),
-                &mut sink,
-            )?;
-            Box::new(dem)
+            twi_tiled(&dem, &spacing, *tile, scratch, &part(0.1, 0.5), &mut sink)?;
         }
-    };
-    let dem = dem.as_ref();
+    }
+    let dem = &dem;
     let strips = || crate::raster::strips(rows, PC1_STRIP_ROWS);
     let means = ConvexityMeans::of_strips(
         dem,

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::convexity::{convexity, ConvexityMeans, ConvexitySettings};
 use super::gradient::{slope, GradientMethod};
-use super::hydrology::{twi_routed, twi_tiled, Routing};
+use super::hydrology::{twi_routed, twi_tiled, twi_whole, Routing};
 use super::rows_with_context;
 use super::ruggedness::{tri, TriMethod};
 use crate::error::{Error, Result};
@@ -340,11 +340,13 @@ pub const PC1_STRIP_ROWS: usize = 64;
 /// rows with the context it needs, and the sums behind the statistics see the cells in the same
 /// order.
 ///
-/// Passes: TWI (routed as `routing` says; with [`Routing::Tiled`] its strips go to an unnamed
-/// scratch file of 4 bytes a cell beside the routing's), the convexity's block means, the four
-/// variables' statistics, then PC1 = Σ wₖxₖ − c per strip. Slope, TRI and convexity are computed
-/// again in each pass that needs them (cheap beside the routing). Fitted loadings need the
-/// correlation of whole variables: this is for [`LoadingsChoice::Fixed`] only.
+/// Passes: the TWI (routed as `routing` says: [`Routing::Whole`] holds the fill and one f32 a
+/// cell, then the TWI; with [`Routing::Tiled`] its strips go to an unnamed scratch file of 4
+/// bytes a cell beside the routing's) and, beside it on the other threads, the convexity's block
+/// means and the statistics of slope, TRI and convexity; then the TWI's statistics, and PC1 =
+/// Σ wₖxₖ − c per strip. Slope, TRI and convexity are computed again in each pass that needs
+/// them (cheap beside the routing). Fitted loadings need the correlation of whole variables:
+/// this is for [`LoadingsChoice::Fixed`] only.
 ///
 /// ```
 /// use fringewatch::progress::Silent;
@@ -382,29 +384,6 @@ pub fn pc1_strips(
     };
     let stage = Stage::whole(progress);
     let (rows, cols) = dem.shape();
-    let twi_part = Stage {
-        parent: &stage,
-        start: 0.0,
-        span: 0.6,
-    };
-    let twi: Box<dyn WindowSource> = match routing {
-        Routing::Whole => {
-            let whole = dem.window(0, 0, rows, cols)?;
-            Box::new(twi_routed(whole.view(), spacing, routing, &twi_part)?)
-        }
-        Routing::Tiled { tile, scratch } => {
-            let file = ScratchRaster::create(scratch.as_deref(), rows, cols)?;
-            twi_tiled(
-                dem,
-                spacing,
-                *tile,
-                scratch.as_deref(),
-                &twi_part,
-                &mut |r, strip| file.write_rows(r, strip),
-            )?;
-            Box::new(file)
-        }
-    };
     let strips = || crate::raster::strips(rows, PC1_STRIP_ROWS);
     let slope_rows = |row0, h| {
         rows_with_context(dem, spacing, row0, h, 1, |d, sp| {
@@ -413,18 +392,58 @@ pub fn pc1_strips(
     };
     let tri_rows =
         |row0, h| rows_with_context(dem, spacing, row0, h, 1, |d, _| tri(d, settings.tri));
-    let convexity_part = Stage {
-        parent: &stage,
-        start: 0.6,
-        span: 0.1,
+    // The TWI, whose routing is partly sequential, runs beside the convexity's block means and
+    // the statistics of slope, TRI and convexity, which need no TWI.
+    let parts = crate::progress::Concurrent::new(&stage, 0.0, 0.8, &[3.0, 1.0]);
+    let routed = || -> Result<Box<dyn WindowSource + Send>> {
+        let twi_part = parts.part(0);
+        Ok(match routing {
+            Routing::Whole => Box::new(twi_whole(dem, spacing, &twi_part)?),
+            Routing::Tiled { tile, scratch } => {
+                let file = ScratchRaster::create(scratch.as_deref(), rows, cols)?;
+                twi_tiled(
+                    dem,
+                    spacing,
+                    *tile,
+                    scratch.as_deref(),
+                    &twi_part,
+                    &mut |r, strip| file.write_rows(r, strip),
+                )?;
+                Box::new(file)
+            }
+        })
     };
-    let means = ConvexityMeans::of_strips(
-        dem,
-        spacing,
-        settings.convexity,
-        PC1_STRIP_ROWS,
-        &convexity_part,
-    )?;
+    let beside = || -> Result<(ConvexityMeans, [StatsSums; 4])> {
+        let part = parts.part(1);
+        let means_part = Stage {
+            parent: &part,
+            start: 0.0,
+            span: 0.3,
+        };
+        let means = ConvexityMeans::of_strips(
+            dem,
+            spacing,
+            settings.convexity,
+            PC1_STRIP_ROWS,
+            &means_part,
+        )?;
+        let mut sums = [StatsSums::default(); 4];
+        for (row0, h) in strips() {
+            if !part.report(0.3 + 0.7 * row0 as f64 / rows as f64, "statistics") {
+                return Err(Error::Cancelled);
+            }
+            sums[0].add(slope_rows(row0, h)?.view());
+            sums[1].add(tri_rows(row0, h)?.view());
+            sums[3].add(means.convexity_rows(dem, spacing, row0, h)?.view());
+        }
+        Ok((means, sums))
+    };
+    let (twi, beside) = rayon::join(routed, beside);
+    let (twi, (means, mut sums)) = (twi?, beside?);
+    for (row0, h) in strips() {
+        stage.step(0.8 + 0.05 * row0 as f64 / rows as f64, "statistics")?;
+        sums[2].add(twi.window(row0 as isize, 0, h, cols)?.view());
+    }
     let variables = |row0: usize, h: usize| -> Result<[Array2<f32>; 4]> {
         Ok([
             slope_rows(row0, h)?,
@@ -433,18 +452,10 @@ pub fn pc1_strips(
             means.convexity_rows(dem, spacing, row0, h)?,
         ])
     };
-
-    let mut sums = [StatsSums::default(); 4];
-    for (row0, h) in strips() {
-        stage.step(0.7 + 0.15 * row0 as f64 / rows as f64, "statistics")?;
-        for (sum, values) in sums.iter_mut().zip(variables(row0, h)?) {
-            sum.add(values.view());
-        }
-    }
     let stats = sums.map(|s| s.stats());
     let (weights, constant) = fixed_weights(&loadings, &stats);
     for (row0, h) in strips() {
-        stage.step(0.85 + 0.15 * row0 as f64 / rows as f64, "pc1")?;
+        stage.step(0.85 + 0.15 * row0 as f64 / rows as f64, "writing PC1")?;
         let mut acc = Array2::<f32>::zeros((h, cols));
         for (w, values) in weights.iter().zip(variables(row0, h)?) {
             Zip::from(&mut acc)

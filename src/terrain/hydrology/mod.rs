@@ -2,7 +2,6 @@
 //! specific catchment area and the Topographic Wetness Index, as SAGA's `ta_preprocessor`,
 //! `ta_hydrology 0/19/20` compute them.
 
-use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
 use ndarray::{s, Array2, ArrayView2, Axis};
@@ -15,6 +14,7 @@ use crate::raster::scratch::{ScratchFile, ScratchRaster, WindowSource};
 use crate::raster::CellSpacing;
 use tiled::Tiling;
 
+mod level_queue;
 pub mod tiled;
 
 /// Freeman (1991) flow-partition exponent used by SAGA's MFD (`-CONVERGENCE 1.1`).
@@ -22,27 +22,6 @@ pub const DEFAULT_CONVERGENCE: f64 = 1.1;
 
 /// Lower bound of tan β in the TWI (SAGA's `M_ALMOST_ZERO`), so flats give a finite TWI.
 pub const MIN_TAN_SLOPE: f64 = 0.001;
-
-#[derive(PartialEq)]
-struct Cell(f32, u32);
-
-impl Eq for Cell {}
-
-impl Ord for Cell {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // min-heap on elevation, then on index for determinism
-        other
-            .0
-            .total_cmp(&self.0)
-            .then_with(|| other.1.cmp(&self.1))
-    }
-}
-
-impl PartialOrd for Cell {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
 
 /// Depression filling by Priority-Flood+ε (Barnes, Lehman & Mulla 2014, Alg. 3): flooding
 /// inwards from the grid edge and nodata holes, every cell is raised to at least the next
@@ -102,10 +81,12 @@ fn neighbour_distance(i: usize, dx: f64, dy: f64) -> f64 {
 /// in proportion to (Δzᵢ / Lᵢ)^p. Run it on a depression-filled DEM.
 ///
 /// Cells are processed in topological order (Kahn: a cell goes once all its higher neighbours
-/// are done) and each sums its donors' shares in neighbour order, so the result does not depend
-/// on the order of visits and the tiled [`tiled::mfd_catchment_area_tiled`] reproduces it bit
-/// for bit. Memory besides the input: about 13 bytes a cell (a padded copy, the donors' total
-/// weights as f32, a donor count, the output); the tiled version bounds it for large rasters.
+/// are done), on all threads, and each sums its donors' shares in neighbour order, so the result
+/// does not depend on the order of visits and the tiled [`tiled::mfd_catchment_area_tiled`]
+/// reproduces it bit for bit. A routed cell keeps A/W (its area over its total outflow weight,
+/// as f32) rather than A and W, within 10⁻⁵ of an f64 routing. Memory besides the input: about
+/// 8 bytes a cell (a padded copy and the output); the tiled version bounds it for large
+/// rasters.
 pub fn mfd_catchment_area(
     filled: ArrayView2<f32>,
     spacing: &CellSpacing,
@@ -127,7 +108,7 @@ pub fn mfd_catchment_area_until(
     filled: ArrayView2<f32>,
     spacing: &CellSpacing,
     convergence: f64,
-    keep_going: &dyn Fn(f64) -> bool,
+    keep_going: &(dyn Fn(f64) -> bool + Sync),
 ) -> Option<Array2<f32>> {
     let (rows, cols) = filled.dim();
     let framed = filled.window(-2, -2, rows + 4, cols + 4).ok()?;
@@ -140,7 +121,7 @@ fn area_of_framed_fill(
     framed: ArrayView2<f32>,
     spacing: &CellSpacing,
     convergence: f64,
-    keep_going: &dyn Fn(f64) -> bool,
+    keep_going: &(dyn Fn(f64) -> bool + Sync),
 ) -> Option<Array2<f32>> {
     let (rows, cols) = (framed.nrows() - 4, framed.ncols() - 4);
     let cells = (rows * cols).max(1) as f64;
@@ -149,7 +130,9 @@ fn area_of_framed_fill(
         spacing: &spacing.rows_clamped(-2, rows + 4),
         convergence,
     };
-    tile.solve(|_, _| 0.0, &|n| keep_going(n as f64 / cells))
+    let mut area = tile.solve(|_, _| 0.0, &|n| keep_going(n as f64 / cells))?;
+    tile.areas_in_place(&mut area);
+    Some(area)
 }
 
 /// Specific catchment area (m²/m) = catchment area / flow width, with SAGA's default
@@ -198,8 +181,8 @@ pub fn twi(dem: ArrayView2<f32>, spacing: &CellSpacing) -> Array2<f32> {
 /// How flow routing holds a raster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Routing {
-    /// The whole raster in memory at once (the fastest; PC1 with it peaks at about 22 bytes a
-    /// cell).
+    /// The whole raster in memory at once (the fastest; PC1 with fixed loadings peaks at about
+    /// 8 to 9 bytes a cell with it, the fill and each cell's routed value, with the DEM on disk).
     Whole,
     /// Square tiles of `tile` cells a side, the fill and the areas in unnamed scratch files in
     /// `scratch` (the system's temporary folder when `None`): memory grows with the tile and
@@ -222,7 +205,7 @@ pub fn twi_routed(
     progress: &dyn Progress,
 ) -> Result<Array2<f32>> {
     let (tile, scratch) = match routing {
-        Routing::Whole => return twi_whole(dem, spacing, progress),
+        Routing::Whole => return twi_whole(&dem, spacing, progress),
         Routing::Tiled { tile, scratch } => (*tile, scratch.as_deref()),
     };
     let mut twi = Array2::<f32>::from_elem(dem.dim(), f32::NAN);
@@ -241,9 +224,12 @@ pub fn twi_routed(
     Ok(twi)
 }
 
-/// [`twi_routed`] with the whole raster routed at once.
-fn twi_whole(
-    dem: ArrayView2<f32>,
+/// TWI with the whole raster routed at once, the DEM read by windows from `dem` (a scratch
+/// file, or an array): the fill, then the MFD areas (each cell's slot holding its total outflow
+/// weight until it is routed), then SCA and TWI in strips over the areas. Peak memory about 8
+/// bytes a cell (the fill with its frame, and one f32 a cell for the routing) besides `dem`.
+pub fn twi_whole(
+    dem: &dyn WindowSource,
     spacing: &CellSpacing,
     progress: &dyn Progress,
 ) -> Result<Array2<f32>> {
@@ -251,23 +237,46 @@ fn twi_whole(
     let filling = |f: f64| progress.report(0.3 * f, "TWI: filling depressions");
     let routing_step = |f: f64| progress.report(0.3 + 0.5 * f, "TWI: flow routing");
     // the fill in a frame of two nodata cells, which the routing reads as it is
-    let (rows, cols) = dem.dim();
+    let (rows, cols) = dem.shape();
     let cells = (rows * cols).max(1) as f64;
     stage.step(0.0, "TWI: filling depressions")?;
     let padded = dem.window(-2, -2, rows + 4, cols + 4)?;
     let filled = tiled::fill_tile(padded, |_, _| f32::NAN, &|n| filling(n as f64 / cells))
         .ok_or(Error::Cancelled)?;
     stage.step(0.3, "TWI: flow routing")?;
-    let mut sca = area_of_framed_fill(filled.view(), spacing, DEFAULT_CONVERGENCE, &routing_step)
+    let mut twi = area_of_framed_fill(filled.view(), spacing, DEFAULT_CONVERGENCE, &routing_step)
         .ok_or(Error::Cancelled)?;
-    specific_catchment_area(
-        filled.slice(s![2..rows + 2, 2..cols + 2]),
-        spacing,
-        &mut sca,
-    );
-    drop(filled);
     stage.step(0.8, "TWI: wetness index")?;
-    Ok(twi_from_sca(dem, spacing, sca))
+    let fill = filled.slice(s![2..rows + 2, 2..cols + 2]);
+    for (row0, h) in crate::raster::strips(rows, TWI_STRIP_ROWS) {
+        let area = twi.slice(s![row0..row0 + h, ..]);
+        let strip = twi_rows(dem, &fill, spacing, row0, area)?;
+        twi.slice_mut(s![row0..row0 + h, ..]).assign(&strip);
+    }
+    Ok(twi)
+}
+
+/// Rows of the TWI computed together from their areas (about 4 MB an array at frame widths).
+const TWI_STRIP_ROWS: usize = 64;
+
+/// TWI of rows `row0 .. row0 + h` from their MFD `area`: the SCA from the fill's aspect, tan β
+/// from the DEM's slope, each read with one row of context. The same bits whatever the strips.
+fn twi_rows(
+    dem: &dyn WindowSource,
+    fill: &dyn WindowSource,
+    spacing: &CellSpacing,
+    row0: usize,
+    area: ArrayView2<f32>,
+) -> Result<Array2<f32>> {
+    let (h, cols) = area.dim();
+    let fill = fill.window(row0 as isize - 1, 0, h + 2, cols)?;
+    let elevation = dem.window(row0 as isize - 1, 0, h + 2, cols)?;
+    let rows_spacing = spacing.rows_clamped(row0 as isize - 1, h + 2);
+    let mut sca = Array2::<f32>::from_elem((h + 2, cols), f32::NAN);
+    sca.slice_mut(s![1..h + 1, ..]).assign(&area);
+    specific_catchment_area(fill.view(), &rows_spacing, &mut sca);
+    let twi = twi_from_sca(elevation.view(), &rows_spacing, sca);
+    Ok(twi.slice_move(s![1..h + 1, ..]))
 }
 
 /// TWI routed in tiles of `tile` cells (scratch files in `scratch`), handed to `sink` one strip
@@ -300,18 +309,7 @@ pub fn twi_tiled(
         tiling,
         &areas,
         &routing_step,
-        &mut |row0, area| {
-            // SCA and TWI of these rows: one more row of the fill and the DEM at each end
-            let h = area.nrows();
-            let fill = filled.window(row0 as isize - 1, 0, h + 2, cols)?;
-            let elevation = dem.window(row0 as isize - 1, 0, h + 2, cols)?;
-            let rows_spacing = spacing.rows_clamped(row0 as isize - 1, h + 2);
-            let mut sca = Array2::<f32>::from_elem((h + 2, cols), f32::NAN);
-            sca.slice_mut(s![1..h + 1, ..]).assign(&area);
-            specific_catchment_area(fill.view(), &rows_spacing, &mut sca);
-            let strip = twi_from_sca(elevation.view(), &rows_spacing, sca);
-            sink(row0, strip.slice(s![1..h + 1, ..]))
-        },
+        &mut |row0, area| sink(row0, twi_rows(dem, &filled, spacing, row0, area)?.view()),
     )?;
     stage.step(0.8, "TWI: wetness index")?;
     Ok(())
