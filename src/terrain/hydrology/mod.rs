@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use super::gradient::{aspect_of, gradient_at, slope_of, GradientMethod};
+use super::gradient::{gradient_at, GradientMethod};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::scratch::{ScratchFile, ScratchRaster, WindowSource};
@@ -137,7 +137,8 @@ fn area_of_framed_fill(
 
 /// Specific catchment area (m²/m) = catchment area / flow width, with SAGA's default
 /// (`ta_hydrology 19`, "Aspect") width w = |cos δ|·Δx + |sin δ|·Δy, δ the aspect of the
-/// (filled) DEM; on flat cells w = Δx. Computed in place on `area`.
+/// (filled) DEM, taken from the gradient without trigonometry; on flat cells w = Δx. Computed in
+/// place on `area`.
 pub fn specific_catchment_area(
     filled: ArrayView2<f32>,
     spacing: &CellSpacing,
@@ -155,9 +156,10 @@ pub fn specific_catchment_area(
                 }
                 let (gx, gy) =
                     gradient_at(&filled, r, c, dx, dy, GradientMethod::ZevenbergenThorne);
-                let aspect = aspect_of(gx, gy);
-                let width = if aspect.is_finite() {
-                    aspect.cos().abs() * dx + aspect.sin().abs() * dy
+                // with δ = atan2(−gx, −gy): |cos δ| = |gy|/|∇z|, |sin δ| = |gx|/|∇z|
+                let norm = (gx * gx + gy * gy).sqrt();
+                let width = if norm > 0.0 {
+                    (gy.abs() * dx + gx.abs() * dy) / norm
                 } else {
                     dx
                 };
@@ -315,7 +317,8 @@ pub fn twi_tiled(
     Ok(())
 }
 
-/// TWI = ln(SCA / tan β) from the SCA, computed in place (the last stage of [`twi`]).
+/// TWI = ln(SCA / tan β) from the SCA, computed in place (the last stage of [`twi`]); tan β is
+/// the gradient's norm |∇z|.
 pub fn twi_from_sca(
     dem: ArrayView2<f32>,
     spacing: &CellSpacing,
@@ -339,7 +342,8 @@ pub fn twi_from_sca(
                     spacing.dy[r],
                     GradientMethod::ZevenbergenThorne,
                 );
-                let tan_b = slope_of(gx, gy).tan().max(MIN_TAN_SLOPE);
+                // tan β = |∇z|
+                let tan_b = (gx * gx + gy * gy).sqrt().max(MIN_TAN_SLOPE);
                 row[c] = (row[c] as f64 / tan_b).ln() as f32;
             }
         });
