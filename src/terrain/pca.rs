@@ -1,7 +1,7 @@
 //! PC1, the first principal component of standardised slope, TRI, TWI and convexity
 //! (METHOD.md §3): PC1 = Σₖ lₖ·(xₖ − μₖ)/σₖ.
 
-use ndarray::{Array2, ArrayView2, Zip};
+use ndarray::{s, Array2, ArrayView2, Zip};
 use serde::Serialize;
 
 use super::convexity::{convexity, ConvexityMeans, ConvexitySettings};
@@ -185,8 +185,8 @@ fn fixed_weights(loadings: &Loadings, stats: &[VariableStats; 4]) -> ([f32; 4], 
     (weights, constant as f32)
 }
 
-/// PC1 of a DEM. With fixed loadings the sum, the TWI's working set and one of slope and TRI
-/// beside it are held (about 4 f32 arrays plus the routing's); fitting holds all four.
+/// PC1 of a DEM. With fixed loadings it is [`pc1_strips`] assembled (PC1 and the routing's
+/// working set held: about 3 f32 arrays); fitting holds the four variables.
 pub fn pc1(
     dem: ArrayView2<f32>,
     spacing: &CellSpacing,
@@ -212,56 +212,25 @@ pub fn pc1_routed(
         count: 0,
     }; 4];
     match settings.loadings {
-        LoadingsChoice::Fixed(loadings) => {
-            let variable = |k: usize, progress: &dyn Progress| {
-                let var = TerrainVariable::ALL[k];
-                terrain_variable(var, dem, spacing, settings, routing, progress)
-            };
-            // acc += w_k · variable k, w_k from the variable's own statistics
-            let add = |acc: &mut Array2<f32>, k: usize, values: &Array2<f32>, s: VariableStats| {
-                let w = fixed_weights(&loadings, &[s; 4]).0[k];
-                Zip::from(acc).and(values).par_for_each(|a, &v| *a += w * v);
-            };
-            // The TWI, whose flow routing is partly sequential, runs beside slope and TRI, which
-            // go into the sum as they come; the sum takes the variables in their order (slope,
-            // TRI, TWI, convexity) whatever finishes first, so the bits do not depend on it.
-            let parts = crate::progress::Concurrent::new(&stage, 0.0, 0.8, &[3.0, 1.0]);
-            let (twi, slope_and_tri) = rayon::join(
-                || variable(2, &parts.part(0)),
-                || -> Result<(Array2<f32>, [VariableStats; 2])> {
-                    let progress = parts.part(1);
-                    let mut acc = Array2::<f32>::zeros(dim);
-                    let mut first = [all_stats[0]; 2];
-                    for (k, s) in first.iter_mut().enumerate() {
-                        let name = TerrainVariable::ALL[k].name();
-                        if !progress.report(k as f64 / 2.0, name) {
-                            return Err(Error::Cancelled);
-                        }
-                        let values = variable(k, &crate::progress::Silent)?;
-                        *s = stats(values.view());
-                        add(&mut acc, k, &values, *s);
-                    }
-                    Ok((acc, first))
+        LoadingsChoice::Fixed(_) => {
+            // the same strips as a file gets, assembled: one code path for fixed loadings
+            let mut pc1 = Array2::<f32>::from_elem(dim, f32::NAN);
+            let (loadings, stats) = pc1_strips(
+                &dem,
+                spacing,
+                settings,
+                routing,
+                progress,
+                &mut |row0, strip| {
+                    pc1.slice_mut(s![row0..row0 + strip.nrows(), ..])
+                        .assign(&strip);
+                    Ok(())
                 },
-            );
-            let (mut acc, first) = slope_and_tri?;
-            let twi = twi?;
-            all_stats[..2].copy_from_slice(&first);
-            all_stats[2] = stats(twi.view());
-            add(&mut acc, 2, &twi, all_stats[2]);
-            drop(twi);
-            stage.step(0.8, TerrainVariable::Convexity.name())?;
-            let convexity = variable(3, &crate::progress::Silent)?;
-            all_stats[3] = stats(convexity.view());
-            add(&mut acc, 3, &convexity, all_stats[3]);
-            drop(convexity);
-            let c = fixed_weights(&loadings, &all_stats).1;
-            acc.par_mapv_inplace(|a| a - c);
-            stage.step(1.0, "pc1")?;
+            )?;
             Ok(Pc1Result {
-                pc1: acc,
+                pc1,
                 loadings,
-                stats: all_stats,
+                stats,
                 explained_variance: None,
             })
         }
