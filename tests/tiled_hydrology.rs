@@ -158,19 +158,10 @@ fn mfd_area_in_f64(filled: &Array2<f32>, spacing: &CellSpacing, p: f64) -> Array
     for (r, c) in order {
         let (dx, dy) = (spacing.dx[r], spacing.dy[r]);
         area[(r, c)] += (dx * dy) as f32 as f64;
-        let eight = [
-            (-1, 0),
-            (-1, 1),
-            (0, 1),
-            (1, 1),
-            (1, 0),
-            (1, -1),
-            (0, -1),
-            (-1, -1),
-        ];
-        let lower: Vec<((usize, usize), f64)> = eight
-            .iter()
-            .filter_map(|&(dr, dc)| {
+        let lower: Vec<((usize, usize), f64)> = (-1isize..=1)
+            .flat_map(|dr| (-1isize..=1).map(move |dc| (dr, dc)))
+            .filter(|&offset| offset != (0, 0))
+            .filter_map(|(dr, dc)| {
                 let (nr, nc) = (r as isize + dr, c as isize + dc);
                 if nr < 0 || nc < 0 || nr >= h as isize || nc >= w as isize {
                     return None;
