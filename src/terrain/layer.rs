@@ -152,8 +152,8 @@ pub const PC1_BYTES_PER_CELL: f64 = 23.0;
 
 /// Peak memory of [`compute_pc1`] per output cell with whole-raster flow routing and fixed
 /// loadings, when the DEM waits on disk and PC1 goes to its file in strips: the fill and what
-/// each cell keeps while the routing runs (4 bytes each), plus a margin (8.6 measured at 6000²
-/// beside the program and GDAL's cache, README *Benchmarks*).
+/// each cell keeps while the routing runs (4 bytes each), plus a margin (8.4 a cell more from
+/// 6000² to a frame, 9.1 in all on the frame, README *Benchmarks*).
 pub const PC1_WHOLE_STRIPS_BYTES_PER_CELL: f64 = 9.0;
 
 /// Peak memory of [`compute_pc1`] per output cell with tiled flow routing and fixed loadings,
@@ -423,12 +423,12 @@ pub fn write_terrain_variables(
     write_terrain_variables_routed(dem_path, like, dir, settings, &routing, progress)
 }
 
-/// [`write_terrain_variables`] with the flow routing given. With [`Routing::Whole`] the DEM and
-/// the TWI are held whole; with [`Routing::Tiled`] the DEM (warped strip by strip) and the
-/// routing wait in scratch files and the TWI goes to its file as the routing finishes it. Slope,
-/// aspect, TRI and convexity are made strip by strip either way (their kernels read one row
-/// around a strip; convexity's block means in a first pass), so every file holds the values
-/// of the whole-raster kernels bit for bit, whatever the routing.
+/// [`write_terrain_variables`] with the flow routing given. The DEM, warped strip by strip,
+/// waits in a scratch file either way. With [`Routing::Whole`] the routing and then the TWI are
+/// held whole; with [`Routing::Tiled`] the routing waits in scratch files too and the TWI goes
+/// to its file as the routing finishes it. Slope, aspect, TRI and convexity are made strip by
+/// strip (their kernels read one row around a strip; convexity's block means in a first pass),
+/// so every file holds the values of the whole-raster kernels bit for bit, whatever the routing.
 pub fn write_terrain_variables_routed(
     dem_path: &Path,
     like: Option<&Path>,
@@ -470,8 +470,8 @@ pub fn write_terrain_variables_routed(
     };
     let spacing = grid.spacing();
     stage.step(0.0, "reading DEM")?;
-    // the TWI first, written as it comes; the DEM then stays where the routing wanted it
-    // the DEM waits on disk (in the routing's scratch folder, else beside the outputs)
+    // the DEM waits on disk (in the routing's scratch folder, else beside the outputs); the
+    // TWI first, written as it comes
     let scratch = match routing {
         Routing::Tiled { scratch, .. } => scratch.as_deref(),
         Routing::Whole => Some(dir),
