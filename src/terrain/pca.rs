@@ -204,13 +204,7 @@ pub fn pc1_routed(
     routing: &Routing,
     progress: &dyn Progress,
 ) -> Result<Pc1Result> {
-    let stage = Stage::whole(progress);
     let dim = dem.dim();
-    let mut all_stats = [VariableStats {
-        mean: 0.0,
-        std: 0.0,
-        count: 0,
-    }; 4];
     match settings.loadings {
         LoadingsChoice::Fixed(_) => {
             // the same strips as a file gets, assembled: one code path for fixed loadings
@@ -235,6 +229,12 @@ pub fn pc1_routed(
             })
         }
         LoadingsChoice::Fit => {
+            let stage = Stage::whole(progress);
+            let mut all_stats = [VariableStats {
+                mean: 0.0,
+                std: 0.0,
+                count: 0,
+            }; 4];
             let mut vars = Vec::with_capacity(4);
             for (k, var) in TerrainVariable::ALL.iter().enumerate() {
                 stage.step(k as f64 / 5.0, var.name())?;
