@@ -180,8 +180,7 @@ pub fn tiled_routing_bytes(
         LoadingsChoice::Fit => PC1_TILED_BYTES_PER_CELL,
     };
     let (w, h, t) = (width as f64, height as f64, tile as f64);
-    let cache = (crate::raster::io::DEFAULT_CACHE_MIB as f64) * 1024.0 * 1024.0;
-    w * h * per_cell + 2.0 * 40.0 * (t + 4.0).powi(2) + 24.0 * t.min(h) * w + cache
+    w * h * per_cell + 2.0 * 40.0 * (t + 4.0).powi(2) + 24.0 * t.min(h) * w + gdal_cache_bytes()
 }
 
 /// Memory of PC1 with whole-raster routing on a `width × height` grid: per cell (in strips
@@ -191,8 +190,12 @@ pub fn whole_routing_bytes(width: usize, height: usize, loadings: LoadingsChoice
         LoadingsChoice::Fixed(_) => PC1_WHOLE_STRIPS_BYTES_PER_CELL,
         LoadingsChoice::Fit => PC1_BYTES_PER_CELL,
     };
-    let cache = (crate::raster::io::DEFAULT_CACHE_MIB as f64) * 1024.0 * 1024.0;
-    width as f64 * height as f64 * per_cell + cache
+    width as f64 * height as f64 * per_cell + gdal_cache_bytes()
+}
+
+/// GDAL's block cache, which every estimate of PC1 counts.
+fn gdal_cache_bytes() -> f64 {
+    (crate::raster::io::DEFAULT_CACHE_MIB as f64) * 1024.0 * 1024.0
 }
 
 /// The side of routing tiles for a `width × height` grid: an eighth of the shorter side, from
@@ -300,23 +303,11 @@ pub fn compute_pc1(
     crate::raster::budget::check_disk(out, grid.width as f64 * grid.height as f64 * 4.0)?;
     stage.step(0.0, "reading DEM")?;
     let spacing = grid.spacing();
-    let (compute, write) = (
-        Stage {
-            parent: progress,
-            start: 0.1,
-            span: 0.8,
-        },
-        Stage {
-            parent: progress,
-            start: 0.9,
-            span: 0.1,
-        },
-    );
     let mut writer = GeoTiffWriter::create(out, &grid, &[Encoding::Float32], &["PC1"])?;
-    let (loadings, stats, explained_variance) = match (&routing, settings.loadings) {
+    let (loadings, stats, explained_variance) = match settings.loadings {
         // with fixed loadings PC1 goes to the file strip by strip, the DEM waiting on disk:
         // only the routing (whole, or tiles when memory is short) holds rasters
-        (_, LoadingsChoice::Fixed(_)) => {
+        LoadingsChoice::Fixed(_) => {
             let dem = dem_on_grid_in_strips(&dem_file, &grid, grid_path, Some(scratch), &stage)?;
             // up to 0.95: the last report (1) comes once the file is in place
             let compute_and_write = Stage {
@@ -334,7 +325,19 @@ pub fn compute_pc1(
             )?;
             (loadings, stats, None)
         }
-        _ => {
+        LoadingsChoice::Fit => {
+            let (compute, write) = (
+                Stage {
+                    parent: progress,
+                    start: 0.1,
+                    span: 0.8,
+                },
+                Stage {
+                    parent: progress,
+                    start: 0.9,
+                    span: 0.1,
+                },
+            );
             let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
             let result = pc1_routed(dem.values.view(), &spacing, settings, &routing, &compute)?;
             drop(dem);
@@ -383,7 +386,8 @@ pub fn compute_pc1(
         return Err(e);
     }
     std::fs::rename(&temp, &sidecar).map_err(|e| Error::io(sidecar, e))?;
-    write.done("PC1 written");
+    // the last report, once the file and its sidecar are in place
+    let _ = progress.report(1.0, "PC1 written");
     Ok(report)
 }
 

@@ -171,13 +171,12 @@ pub fn specific_catchment_area(
 /// Topographic Wetness Index TWI = ln(SCA / tan β) (Beven & Kirkby 1979; SAGA `ta_hydrology 20`,
 /// standard method), β the Zevenbergen–Thorne slope of the unfilled DEM, tan β ≥
 /// [`MIN_TAN_SLOPE`]; SCA from depression filling, MFD routing (convergence 1.1) and
-/// aspect-based flow width.
+/// aspect-based flow width. The whole raster routed at once ([`twi_whole`]).
 pub fn twi(dem: ArrayView2<f32>, spacing: &CellSpacing) -> Array2<f32> {
-    let filled = fill_depressions(dem);
-    let mut sca = mfd_catchment_area(filled.view(), spacing, DEFAULT_CONVERGENCE);
-    specific_catchment_area(filled.view(), spacing, &mut sca);
-    drop(filled);
-    twi_from_sca(dem, spacing, sca)
+    match twi_whole(&dem, spacing, &crate::progress::Silent) {
+        Ok(twi) => twi,
+        Err(_) => unreachable!("an array's windows are always read and Silent never cancels"),
+    }
 }
 
 /// How flow routing holds a raster.
