@@ -3,8 +3,9 @@
     cargo build --release
     python3 benches/cancel_latency.py [SIZE]    # default 2400 × 2400 simulated scene
 
-Cancels `fw_detect_interferogram` at several moments (inside ISL/PC1, detection) and
-prints the time from the cancel request to the call's return, and checks nothing was written.
+Cancels `fw_detect_interferogram` at several moments (inside PC1's passes over the DEM,
+detection, which makes ISL and PC1 as it reads them) and prints the time from the cancel
+request to the call's return, and checks nothing was written.
 """
 
 import json

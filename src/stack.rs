@@ -2,6 +2,7 @@
 //! interferogram's grid, in that band order. Float32 by default; UInt16 with per-band scale and
 //! offset for the preprint's 16-bit form.
 
+use std::cell::RefCell;
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,10 @@ use crate::raster::align::{require_overlap, warp_band, Resampling};
 use crate::raster::io::{
     check_not_an_input, check_output_path, Encoding, GeoTiffWriter, RasterFile,
 };
+use crate::raster::scratch::{ScratchRaster, StripCache};
 use crate::raster::{finite_range, strips, Grid, STRIP_ROWS};
+use crate::sensitivity::layer::IslRows;
+use crate::terrain::pca::{Pc1Rows, PC1_STRIP_ROWS};
 
 /// Band names, in band order; also recorded in the file (`FRINGEWATCH_CHANNELS`).
 pub const CHANNELS: [&str; 3] = ["phase", "isl", "pc1"];
@@ -56,15 +60,7 @@ impl StackLayers {
     pub fn read_rows(&self, row0: usize, rows: usize) -> Result<[Array2<f32>; 3]> {
         let grid = self.phase.grid();
         let block = grid.window(0, row0 as isize, grid.width, rows);
-        let phase = self.phase.read_rows(1, row0, rows)?;
-        if let Some((lo, hi)) = finite_range(phase.view()) {
-            if lo < -WRAPPED_LIMIT || hi > WRAPPED_LIMIT {
-                return Err(Error::bad_input(
-                    self.phase.path(),
-                    format!("phase must be wrapped radians in (−π, π], found {lo} to {hi} (unwrapped? wrap it with atan2(sin φ, cos φ))"),
-                ));
-            }
-        }
+        let phase = wrapped_rows(&self.phase, row0, rows)?;
         let isl = warp_band(&self.isl, &block, Resampling::Bilinear)?;
         if let Some((lo, hi)) = finite_range(isl.view()) {
             if lo < -1e-4 || hi > 1.0 + 1e-4 {
@@ -79,14 +75,92 @@ impl StackLayers {
     }
 }
 
+/// Rows `row0 .. row0 + rows` of a phase raster, refused (naming the file) outside (−π, π].
+fn wrapped_rows(phase: &RasterFile, row0: usize, rows: usize) -> Result<Array2<f32>> {
+    let values = phase.read_rows(1, row0, rows)?;
+    if let Some((lo, hi)) = finite_range(values.view()) {
+        if lo < -WRAPPED_LIMIT || hi > WRAPPED_LIMIT {
+            return Err(Error::bad_input(
+                phase.path(),
+                format!("phase must be wrapped radians in (−π, π], found {lo} to {hi} (unwrapped? wrap it with atan2(sin φ, cos φ))"),
+            ));
+        }
+    }
+    Ok(values)
+}
+
+/// The phase read from its file, ISL and PC1 made as the rows are asked for (in the strips
+/// their files are written in, so with the same bits): the stack's bands with no full-frame
+/// layer written. What needs the whole DEM (PC1's flow routing and statistics) is done
+/// beforehand by [`Pc1Rows::prepare`]; [`crate::layers::layers_on_demand`] makes one.
+pub struct LayersOnDemand {
+    phase: RasterFile,
+    isl: RefCell<(IslRows, StripCache)>,
+    pc1: RefCell<(Pc1Rows<ScratchRaster>, StripCache)>,
+}
+
+impl LayersOnDemand {
+    /// The phase file with ISL and PC1 on its grid; refused when their grids differ from it.
+    pub fn new(phase: RasterFile, isl: IslRows, pc1: Pc1Rows<ScratchRaster>) -> Result<Self> {
+        let grid = phase.grid();
+        let shape = (grid.height, grid.width);
+        if (isl.grid().height, isl.grid().width) != shape || pc1.shape() != shape {
+            return Err(Error::parameter(
+                "layers",
+                format!(
+                    "ISL ({} × {}) and PC1 ({} × {}) must be made on the phase grid ({} × {})",
+                    isl.grid().width,
+                    isl.grid().height,
+                    pc1.shape().1,
+                    pc1.shape().0,
+                    grid.width,
+                    grid.height
+                ),
+            ));
+        }
+        let isl_cache = StripCache::new(grid.height, STRIP_ROWS, grid.width);
+        let pc1_cache = StripCache::new(grid.height, PC1_STRIP_ROWS, grid.width);
+        Ok(LayersOnDemand {
+            phase,
+            isl: RefCell::new((isl, isl_cache)),
+            pc1: RefCell::new((pc1, pc1_cache)),
+        })
+    }
+
+    /// Phase, ISL and PC1 of rows `row0 .. row0 + rows`; strips made once while the reads move
+    /// down the raster.
+    pub fn read_rows(&self, row0: usize, rows: usize) -> Result<[Array2<f32>; 3]> {
+        let phase = wrapped_rows(&self.phase, row0, rows)?;
+        let isl = {
+            let mut held = self.isl.borrow_mut();
+            let (isl, cache) = &mut *held;
+            cache.rows(row0, rows, &mut |r, h| isl.rows(r, h))?
+        };
+        let pc1 = {
+            let mut held = self.pc1.borrow_mut();
+            let (pc1, cache) = &mut *held;
+            cache.rows(row0, rows, &mut |r, h| pc1.rows(r, h))?
+        };
+        Ok([phase, isl, pc1])
+    }
+
+    /// Once every row has been read: refuse a DEM or coherence without any valid value over the
+    /// grid (as writing ISL does).
+    pub fn finish(&self) -> Result<()> {
+        self.isl.borrow().0.finish().map(|_| ())
+    }
+}
+
 /// The detector's three bands on the phase grid, a strip of rows at a time: from a stack file,
-/// or assembled from its layers exactly as [`build_stack`] writes them, so that detection
-/// needs no full-frame stack on disk.
+/// from its layers' files, or with ISL and PC1 made as they are read, each exactly as
+/// [`build_stack`] writes them, so that detection needs no full-frame stack on disk.
 pub enum StackSource {
     /// A 3-band stack written by [`build_stack`].
     File(RasterFile),
     /// The phase, ISL and PC1 rasters.
     Layers(Box<StackLayers>),
+    /// The phase raster, ISL and PC1 made on demand.
+    OnDemand(Box<LayersOnDemand>),
 }
 
 impl StackSource {
@@ -95,6 +169,7 @@ impl StackSource {
         match self {
             StackSource::File(file) => file.grid(),
             StackSource::Layers(layers) => layers.phase.grid(),
+            StackSource::OnDemand(layers) => layers.phase.grid(),
         }
     }
 
@@ -104,6 +179,7 @@ impl StackSource {
         match self {
             StackSource::File(file) => file,
             StackSource::Layers(layers) => &layers.phase,
+            StackSource::OnDemand(layers) => &layers.phase,
         }
     }
 
@@ -116,6 +192,15 @@ impl StackSource {
                 file.read_rows(3, row0, rows)?,
             ]),
             StackSource::Layers(layers) => layers.read_rows(row0, rows),
+            StackSource::OnDemand(layers) => layers.read_rows(row0, rows),
+        }
+    }
+
+    /// Once every row has been read: the checks over the whole of bands made on demand.
+    pub fn finish(&self) -> Result<()> {
+        match self {
+            StackSource::OnDemand(layers) => layers.finish(),
+            _ => Ok(()),
         }
     }
 }

@@ -1084,7 +1084,7 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
             .and_then(|v| v.as_f64()),
         Some(f64::from(d.temporal_baseline_days))
     );
-    // Only the GeoPackage is left in the output directory (the temporary layers are removed).
+    // Only the GeoPackage is left in the output directory (no layer is written).
     let left: Vec<_> = std::fs::read_dir(out.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -1152,8 +1152,9 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
         .collect();
     files.sort();
     assert_eq!(files, ["isl.tif", "pc1.json", "pc1.tif", "stack.tif"]);
-    // The library's end-to-end detection without a stack file leaves ISL and PC1 alone in its
-    // layer folder, and finds what detection on the written stack finds.
+    // The library's end-to-end detection without kept layers writes nothing in its layer
+    // folder (ISL and PC1 are made as detection reads them), and finds what detection on the
+    // written stack finds.
     {
         use fringewatch::detect::job::Detector;
         use fringewatch::detect::DetectSettings;
@@ -1176,12 +1177,11 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
         let streamed = detector
             .detect_raw(&raw, &streamed_dir, false, &settings, &Silent)
             .unwrap();
-        let mut files: Vec<_> = std::fs::read_dir(&streamed_dir)
+        let files: Vec<_> = std::fs::read_dir(&streamed_dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        files.sort();
-        assert_eq!(files, ["isl.tif", "pc1.json", "pc1.tif"]);
+        assert!(files.is_empty(), "{files:?}");
         let stack_dir = dir.path().join("with_stack");
         let from_file = detector
             .detect_raw(&raw, &stack_dir, true, &settings, &Silent)
@@ -1193,6 +1193,42 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
             format!("{:?}", from_file.detections)
         );
         assert_eq!(streamed.scene, from_file.scene);
+        // The bands made on demand are the written stack's, bit for bit, whatever rows are
+        // asked for: detection's overlapping rows of tiles, across ISL's 256-row and PC1's
+        // 64-row strips, then rows above those already read, and the last rows.
+        let on_demand =
+            fringewatch::layers::layers_on_demand(&raw, &dir.path().join("scratch"), &Silent)
+                .unwrap();
+        let written = fringewatch::stack::StackSource::File(
+            fringewatch::raster::io::RasterFile::open(stack_dir.join("stack.tif")).unwrap(),
+        );
+        for (row0, rows) in [
+            (0, 160),
+            (128, 160),
+            (250, 70),
+            (30, 201),
+            (63, 2),
+            (319, 1),
+        ] {
+            let made = on_demand.read_rows(row0, rows).unwrap();
+            let read = written.read_rows(row0, rows).unwrap();
+            for (band, (m, r)) in made.iter().zip(&read).enumerate() {
+                assert_eq!(m.dim(), (rows, 320));
+                let differing = m
+                    .iter()
+                    .zip(r.iter())
+                    .filter(|(a, b)| a.to_bits() != b.to_bits())
+                    .count();
+                assert_eq!(differing, 0, "band {band}, rows {row0} + {rows}");
+            }
+        }
+        on_demand.finish().unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("scratch"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
     // A heading on the other side of the orbit is used, with a warning naming both.
     let opposite = (scene.description.heading_deg + 180.0).to_string();

@@ -14,7 +14,7 @@ use crate::layers::{layers_and_stack, RawLayers};
 use crate::model::{default_model, sha256_of};
 use crate::progress::{Progress, Silent, Stage};
 use crate::raster::io::{check_output_path, RasterFile};
-use crate::stack::{StackLayers, StackSource};
+use crate::stack::StackSource;
 use crate::vector::{check_layer_name, is_geojson, PolygonFeature};
 
 /// Where detections go: a layer of a GeoPackage (created or added to; other layers are never
@@ -170,12 +170,12 @@ impl Detector {
         detection_features(run, &metadata.classes, &model, chrono::Utc::now())
     }
 
-    /// End to end from raw layers to detections, nothing written but the layers: ISL and PC1
-    /// in `layers`, and the stack there too when `write_stack` (for a user who keeps the
-    /// layers); otherwise detection reads the stack's bands straight from the phase, ISL and
-    /// PC1, and no full-frame stack is written. The interferogram's facts (name, dates, orbit)
-    /// come from the phase — its metadata, else its file or folder name — not from an
-    /// intermediate `stack.tif`, whose name says nothing.
+    /// End to end from raw layers to detections. With `write_stack` (for a user who keeps the
+    /// layers) ISL, PC1 and the stack are written in `layers` and detection reads the stack;
+    /// otherwise no layer is written: ISL and PC1 are made as detection reads their rows
+    /// ([`crate::layers::layers_on_demand`]), with only unnamed scratch files in `layers`. The
+    /// interferogram's facts (name, dates, orbit) come from the phase — its metadata, else its
+    /// file or folder name — not from an intermediate `stack.tif`, whose name says nothing.
     pub fn detect_raw(
         &self,
         raw: &RawLayers,
@@ -193,17 +193,20 @@ impl Detector {
             let stack = layers_and_stack(raw, layers, &stage(0.0, 0.55))?;
             StackSource::File(RasterFile::open(&stack)?)
         } else {
-            let [isl, pc1] = crate::layers::layers(raw, layers, &stage(0.0, 0.55))?;
-            StackSource::Layers(Box::new(StackLayers::open(&raw.phase, &isl, &pc1)?))
+            crate::layers::layers_on_demand(raw, layers, &stage(0.0, 0.45))?
         };
-        let mut run = detect_source(&source, self.engine.as_ref(), settings, &stage(0.55, 0.45))?;
+        let detecting = if write_stack {
+            stage(0.55, 0.45)
+        } else {
+            stage(0.45, 0.55)
+        };
+        let mut run = detect_source(&source, self.engine.as_ref(), settings, &detecting)?;
         run.scene = scene_info(&RasterFile::open(&raw.phase)?);
         Ok(run)
     }
 
-    /// End to end from raw layers: ISL, PC1 and the stack in `keep_layers`, or ISL and PC1
-    /// alone in a temporary directory beside the output that is removed afterwards (the
-    /// stack's bands then come straight from them), then detection into `output`.
+    /// End to end from raw layers: ISL, PC1 and the stack written in `keep_layers`, or none of
+    /// them (scratch files without a name beside the output), then detection into `output`.
     pub fn detect_raw_to_output(
         &self,
         raw: &RawLayers,
@@ -213,26 +216,18 @@ impl Detector {
         progress: &dyn Progress,
     ) -> Result<DetectionRun> {
         output.check()?;
-        let temp;
         let layers = match keep_layers {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| Error::io(dir, source))?;
-                dir.to_path_buf()
+                dir
             }
-            None => {
-                let parent = output
-                    .path
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
-                temp = tempfile::Builder::new()
-                    .prefix(".fringewatch-layers-")
-                    .tempdir_in(parent)
-                    .map_err(|source| Error::io(parent, source))?;
-                temp.path().to_path_buf()
-            }
+            None => output
+                .path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
         };
-        let run = self.detect_raw(raw, &layers, keep_layers.is_some(), settings, progress)?;
+        let run = self.detect_raw(raw, layers, keep_layers.is_some(), settings, progress)?;
         self.write(run, output)
     }
 }

@@ -264,6 +264,7 @@ pub fn detect_source(
             placed.extend(r?);
         }
     }
+    stack.finish()?;
     // Boxes padded past the raster are clipped to it.
     let (w, h) = (grid.width as f64, grid.height as f64);
     let mut detections = merge(&placed, settings.overlap, settings.iou);

@@ -37,6 +37,16 @@ impl WindowSource for ArrayView2<'_, f32> {
     }
 }
 
+impl<T: WindowSource + ?Sized> WindowSource for &T {
+    fn window(&self, row0: isize, col0: isize, rows: usize, cols: usize) -> Result<Array2<f32>> {
+        (**self).window(row0, col0, rows, cols)
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        (**self).shape()
+    }
+}
+
 impl WindowSource for Array2<f32> {
     fn window(&self, row0: isize, col0: isize, rows: usize, cols: usize) -> Result<Array2<f32>> {
         self.view().window(row0, col0, rows, cols)
@@ -133,6 +143,92 @@ impl WindowSource for ScratchRaster {
 
     fn shape(&self) -> (usize, usize) {
         (self.height, self.width)
+    }
+}
+
+/// Rows of a raster made on demand in aligned strips (rows `k·strip_rows ..`), the strips a read
+/// needs kept until a read starts below them: a producer that is called with the same strips
+/// whatever the reads (and so gives the same bits as a file written in those strips), each strip
+/// made once while the reads move down the raster, as detection's rows of overlapping tiles do.
+///
+/// ```
+/// use fringewatch::raster::scratch::StripCache;
+/// let mut made = Vec::new();
+/// let mut cache = StripCache::new(10, 4, 3);
+/// let mut make = |row0: usize, rows: usize| {
+///     made.push(row0);
+///     Ok(ndarray::Array2::from_shape_fn((rows, 3), |(r, c)| ((row0 + r) * 10 + c) as f32))
+/// };
+/// let rows = cache.rows(2, 5, &mut make)?;
+/// assert_eq!(rows[(0, 1)], 21.0);
+/// assert_eq!(rows[(4, 2)], 62.0);
+/// let last = cache.rows(5, 5, &mut make)?; // rows 5 ..= 9: the strip at 4 is kept
+/// assert_eq!(last[(4, 0)], 90.0);
+/// assert_eq!(made, [0, 4, 8]);
+/// # Ok::<(), fringewatch::Error>(())
+/// ```
+pub struct StripCache {
+    height: usize,
+    width: usize,
+    strip_rows: usize,
+    held: std::collections::VecDeque<(usize, Array2<f32>)>,
+}
+
+impl StripCache {
+    /// A cache of a `height × width` raster made in strips of `strip_rows` rows.
+    pub fn new(height: usize, strip_rows: usize, width: usize) -> Self {
+        StripCache {
+            height,
+            width,
+            strip_rows: strip_rows.max(1),
+            held: Default::default(),
+        }
+    }
+
+    /// Rows `row0 .. row0 + rows` (within the raster), the strips they need made by
+    /// `make(strip_row0, strip_rows)` unless held.
+    pub fn rows(
+        &mut self,
+        row0: usize,
+        rows: usize,
+        make: &mut dyn FnMut(usize, usize) -> Result<Array2<f32>>,
+    ) -> Result<Array2<f32>> {
+        let end = (row0 + rows).min(self.height);
+        if end <= row0 {
+            return Ok(Array2::zeros((0, self.width)));
+        }
+        let first = row0 / self.strip_rows * self.strip_rows;
+        // strips above the read are done with; a read that moves up starts again
+        self.held.retain(|(r, _)| *r >= first);
+        if self.held.front().is_some_and(|(r, _)| *r != first) {
+            self.held.clear();
+        }
+        let mut next = self.held.back().map_or(first, |(r, s)| r + s.nrows());
+        while next < end {
+            let h = self.strip_rows.min(self.height - next);
+            let strip = make(next, h)?;
+            if strip.dim() != (h, self.width) {
+                return Err(Error::parameter(
+                    "strip",
+                    format!(
+                        "a strip of {h} × {} was asked for, {:?} made",
+                        self.width,
+                        strip.dim()
+                    ),
+                ));
+            }
+            self.held.push_back((next, strip));
+            next += h;
+        }
+        let mut out = Array2::from_elem((end - row0, self.width), f32::NAN);
+        for (r, strip) in &self.held {
+            let (from, to) = (row0.max(*r), end.min(r + strip.nrows()));
+            if from < to {
+                out.slice_mut(s![from - row0..to - row0, ..])
+                    .assign(&strip.slice(s![from - r..to - r, ..]));
+            }
+        }
+        Ok(out)
     }
 }
 

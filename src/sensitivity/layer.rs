@@ -120,19 +120,17 @@ pub struct IslSummary {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> {
-    check_job(job)?;
-    let inputs = IslInputs::open(job)?;
-    let grid = &inputs.grid;
+    check_output(job)?;
+    let mut isl = IslRows::open(job)?;
+    let grid = isl.grid().clone();
     crate::raster::budget::check_disk(&job.out, grid.width as f64 * grid.height as f64 * 4.0)?;
-    let mut writer = GeoTiffWriter::create(&job.out, grid, &[Encoding::Float32], &["ISL"])?;
+    let mut writer = GeoTiffWriter::create(&job.out, &grid, &[Encoding::Float32], &["ISL"])?;
     let stage = Stage::whole(progress);
-    let mut tally = IslTally::default();
     for (row0, rows) in strips(grid.height, STRIP_ROWS) {
         stage.step(row0 as f64 / grid.height as f64, "ISL")?;
-        let values = inputs.strip(job, row0, rows, &mut tally)?;
-        writer.write_rows(1, row0, values.view())?;
+        writer.write_rows(1, row0, isl.rows(row0, rows)?.view())?;
     }
-    tally.check_inputs(job)?;
+    let summary = isl.finish()?;
     writer.set_metadata("FRINGEWATCH_LAYER", "ISL")?;
     writer.set_metadata(
         "FRINGEWATCH_ISL_PARAMETERS",
@@ -143,12 +141,11 @@ pub fn compute_isl(job: &IslJob, progress: &dyn Progress) -> Result<IslSummary> 
     )?;
     writer.finish()?;
     stage.done("ISL");
-    Ok(tally.summary(grid))
+    Ok(summary)
 }
 
-/// Refuse a job whose output is not writable there or is one of its inputs, or whose coherence
-/// weight is out of range.
-fn check_job(job: &IslJob) -> Result<()> {
+/// Refuse a job whose output is not writable there or is one of its inputs.
+fn check_output(job: &IslJob) -> Result<()> {
     check_output_path(&job.out)?;
     let mut inputs = vec![job.dem.as_path(), job.coherence.as_path()];
     inputs.extend(job.like.as_deref());
@@ -158,8 +155,49 @@ fn check_job(job: &IslJob) -> Result<()> {
     if let Look::LookAzimuthRaster(p) = &job.look {
         inputs.push(p);
     }
-    check_not_an_input(&job.out, &inputs)?;
-    validate_weight(&job.weight)
+    check_not_an_input(&job.out, &inputs)
+}
+
+/// ISL made on demand on the job's grid, rows at a time, without writing it (the job's `out`
+/// is not used): [`compute_isl`] writes its strips, detection reads them as it goes
+/// ([`crate::stack::StackSource`]). A block's values depend on where it starts (the inputs are
+/// warped onto it), so a caller that wants the file's bits asks for [`STRIP_ROWS`]-aligned
+/// strips, as [`crate::raster::scratch::StripCache`] does.
+pub struct IslRows {
+    job: IslJob,
+    inputs: IslInputs,
+    tally: IslTally,
+}
+
+impl IslRows {
+    /// Open the inputs, check that they overlap the grid and that the angles and the coherence
+    /// weight are in range.
+    pub fn open(job: &IslJob) -> Result<IslRows> {
+        validate_weight(&job.weight)?;
+        Ok(IslRows {
+            job: job.clone(),
+            inputs: IslInputs::open(job)?,
+            tally: IslTally::default(),
+        })
+    }
+
+    /// The output grid (`like`'s, else the coherence's).
+    pub fn grid(&self) -> &Grid {
+        &self.inputs.grid
+    }
+
+    /// ISL of rows `row0 .. row0 + rows` (a coherence outside [0, 1] or an incidence in radians
+    /// is refused here, naming the file).
+    pub fn rows(&mut self, row0: usize, rows: usize) -> Result<Array2<f32>> {
+        self.inputs.strip(&self.job, row0, rows, &mut self.tally)
+    }
+
+    /// Once every row has been made: refuse a DEM or a coherence without any valid value over
+    /// the grid, else the summary of what was made.
+    pub fn finish(&self) -> Result<IslSummary> {
+        self.tally.check_inputs(&self.job)?;
+        Ok(self.tally.summary(&self.inputs.grid))
+    }
 }
 
 /// The opened inputs of an ISL job on its output grid.

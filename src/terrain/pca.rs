@@ -345,97 +345,197 @@ pub fn pc1_strips(
     progress: &dyn Progress,
     sink: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
 ) -> Result<(Loadings, [VariableStats; 4])> {
-    let LoadingsChoice::Fixed(loadings) = settings.loadings else {
-        return Err(Error::parameter(
-            "loadings",
-            "PC1 in strips takes fixed loadings; fitting a PCA needs the whole variables",
-        ));
-    };
     let stage = Stage::whole(progress);
-    let (rows, cols) = dem.shape();
-    let strips = || crate::raster::strips(rows, PC1_STRIP_ROWS);
-    let slope_rows = |row0, h| {
-        rows_with_context(dem, spacing, row0, h, 1, |d, sp| {
-            slope(d, sp, settings.gradient)
-        })
+    let prepare = Stage {
+        parent: &stage,
+        start: 0.0,
+        span: 0.85,
     };
-    let tri_rows =
-        |row0, h| rows_with_context(dem, spacing, row0, h, 1, |d, _| tri(d, settings.tri));
-    // The TWI, whose routing is partly sequential, runs beside the convexity's block means and
-    // the statistics of slope, TRI and convexity, which need no TWI.
-    let parts = crate::progress::Concurrent::new(&stage, 0.0, 0.8, &[3.0, 1.0]);
-    let routed = || -> Result<Box<dyn WindowSource + Send>> {
-        let twi_part = parts.part(0);
-        Ok(match routing {
-            Routing::Whole => Box::new(twi_whole(dem, spacing, &twi_part)?),
-            Routing::Tiled { tile, scratch } => {
-                let file = ScratchRaster::create(scratch.as_deref(), rows, cols)?;
-                twi_tiled(
-                    dem,
-                    spacing,
-                    *tile,
-                    scratch.as_deref(),
-                    &twi_part,
-                    &mut |r, strip| file.write_rows(r, strip),
-                )?;
-                Box::new(file)
-            }
-        })
-    };
-    let beside = || -> Result<(ConvexityMeans, [StatsSums; 4])> {
-        let part = parts.part(1);
-        let means_part = Stage {
-            parent: &part,
-            start: 0.0,
-            span: 0.3,
-        };
-        let means = ConvexityMeans::of_strips(
-            dem,
-            spacing,
-            settings.convexity,
-            PC1_STRIP_ROWS,
-            &means_part,
-        )?;
-        let mut sums = [StatsSums::default(); 4];
-        for (row0, h) in strips() {
-            if !part.report(0.3 + 0.7 * row0 as f64 / rows as f64, "statistics") {
-                return Err(Error::Cancelled);
-            }
-            sums[0].add(slope_rows(row0, h)?.view());
-            sums[1].add(tri_rows(row0, h)?.view());
-            sums[3].add(means.convexity_rows(dem, spacing, row0, h)?.view());
-        }
-        Ok((means, sums))
-    };
-    let (twi, beside) = rayon::join(routed, beside);
-    let (twi, (means, mut sums)) = (twi?, beside?);
-    for (row0, h) in strips() {
-        stage.step(0.8 + 0.05 * row0 as f64 / rows as f64, "statistics")?;
-        sums[2].add(twi.window(row0 as isize, 0, h, cols)?.view());
-    }
-    let variables = |row0: usize, h: usize| -> Result<[Array2<f32>; 4]> {
-        Ok([
-            slope_rows(row0, h)?,
-            tri_rows(row0, h)?,
-            twi.window(row0 as isize, 0, h, cols)?,
-            means.convexity_rows(dem, spacing, row0, h)?,
-        ])
-    };
-    let stats = sums.map(|s| s.stats());
-    let (weights, constant) = fixed_weights(&loadings, &stats);
-    for (row0, h) in strips() {
+    let pc1 = Pc1Rows::prepare(dem, spacing, settings, routing, &prepare)?;
+    let rows = pc1.shape().0;
+    for (row0, h) in crate::raster::strips(rows, PC1_STRIP_ROWS) {
         stage.step(0.85 + 0.15 * row0 as f64 / rows as f64, "writing PC1")?;
+        sink(row0, pc1.rows(row0, h)?.view())?;
+    }
+    stage.step(1.0, "pc1")?;
+    Ok((pc1.loadings, pc1.stats))
+}
+
+/// PC1 with fixed loadings made on demand, any rows at a time, once what needs the whole DEM is
+/// done: the TWI (held, or in a scratch file with tiled routing), the convexity's block means and
+/// the four variables' statistics. [`pc1_strips`] writes its strips; detection reads its rows as
+/// it goes ([`crate::stack::StackSource`]). The values do not depend on the rows asked for:
+/// each kernel reads its rows with the context it needs.
+///
+/// ```
+/// use fringewatch::progress::Silent;
+/// use fringewatch::raster::CellSpacing;
+/// use fringewatch::terrain::hydrology::Routing;
+/// use fringewatch::terrain::pca::{pc1, Pc1Rows, Pc1Settings};
+/// let dem = ndarray::Array2::from_shape_fn((120, 80), |(r, c)| {
+///     200.0 + 30.0 * (c as f32 / 9.0).sin() * (r as f32 / 7.0).cos() + r as f32
+/// });
+/// let spacing = CellSpacing::uniform(30.0, 120);
+/// let settings = Pc1Settings::default();
+/// let rows = Pc1Rows::prepare(dem.view(), &spacing, &settings, &Routing::Whole, &Silent)?;
+/// let whole = pc1(dem.view(), &spacing, &settings, &Silent)?;
+/// let some = rows.rows(37, 11)?;
+/// assert!(some.iter().zip(whole.pc1.slice(ndarray::s![37..48, ..]).iter())
+///     .all(|(a, b)| a.to_bits() == b.to_bits()));
+/// # Ok::<(), fringewatch::Error>(())
+/// ```
+pub struct Pc1Rows<D> {
+    dem: D,
+    spacing: CellSpacing,
+    settings: Pc1Settings,
+    twi: Box<dyn WindowSource + Send>,
+    means: ConvexityMeans,
+    weights: [f32; 4],
+    constant: f32,
+    /// The loadings used.
+    pub loadings: Loadings,
+    /// Statistics of slope (radians), TRI (m), TWI, convexity (%), in that order.
+    pub stats: [VariableStats; 4],
+}
+
+impl<D: WindowSource> Pc1Rows<D> {
+    /// The passes over the whole DEM: the TWI (routed as `routing` says: [`Routing::Whole`] holds
+    /// the fill and one f32 a cell, then the TWI; with [`Routing::Tiled`] its strips go to an
+    /// unnamed scratch file of 4 bytes a cell beside the routing's) and, beside it on the other
+    /// threads, the convexity's block means and the statistics of slope, TRI and convexity; then
+    /// the TWI's statistics. Fixed loadings only.
+    pub fn prepare(
+        dem: D,
+        spacing: &CellSpacing,
+        settings: &Pc1Settings,
+        routing: &Routing,
+        progress: &dyn Progress,
+    ) -> Result<Self> {
+        let LoadingsChoice::Fixed(loadings) = settings.loadings else {
+            return Err(Error::parameter(
+                "loadings",
+                "PC1 in strips takes fixed loadings; fitting a PCA needs the whole variables",
+            ));
+        };
+        let stage = Stage::whole(progress);
+        let (rows, cols) = dem.shape();
+        let strips = || crate::raster::strips(rows, PC1_STRIP_ROWS);
+        // The TWI, whose routing is partly sequential, runs beside the convexity's block means
+        // and the statistics of slope, TRI and convexity, which need no TWI.
+        let parts = crate::progress::Concurrent::new(&stage, 0.0, 0.94, &[3.0, 1.0]);
+        let routed = || -> Result<Box<dyn WindowSource + Send>> {
+            let twi_part = parts.part(0);
+            Ok(match routing {
+                Routing::Whole => Box::new(twi_whole(&dem, spacing, &twi_part)?),
+                Routing::Tiled { tile, scratch } => {
+                    let file = ScratchRaster::create(scratch.as_deref(), rows, cols)?;
+                    twi_tiled(
+                        &dem,
+                        spacing,
+                        *tile,
+                        scratch.as_deref(),
+                        &twi_part,
+                        &mut |r, strip| file.write_rows(r, strip),
+                    )?;
+                    Box::new(file)
+                }
+            })
+        };
+        let beside = || -> Result<(ConvexityMeans, [StatsSums; 4])> {
+            let part = parts.part(1);
+            let means_part = Stage {
+                parent: &part,
+                start: 0.0,
+                span: 0.3,
+            };
+            let means = ConvexityMeans::of_strips(
+                &dem,
+                spacing,
+                settings.convexity,
+                PC1_STRIP_ROWS,
+                &means_part,
+            )?;
+            let mut sums = [StatsSums::default(); 4];
+            for (row0, h) in strips() {
+                if !part.report(0.3 + 0.7 * row0 as f64 / rows as f64, "statistics") {
+                    return Err(Error::Cancelled);
+                }
+                sums[0].add(slope_rows(&dem, spacing, settings, row0, h)?.view());
+                sums[1].add(tri_rows(&dem, spacing, settings, row0, h)?.view());
+                sums[3].add(means.convexity_rows(&dem, spacing, row0, h)?.view());
+            }
+            Ok((means, sums))
+        };
+        let (twi, beside) = rayon::join(routed, beside);
+        let (twi, (means, mut sums)) = (twi?, beside?);
+        for (row0, h) in strips() {
+            stage.step(0.94 + 0.06 * row0 as f64 / rows as f64, "statistics")?;
+            sums[2].add(twi.window(row0 as isize, 0, h, cols)?.view());
+        }
+        let stats = sums.map(|s| s.stats());
+        let (weights, constant) = fixed_weights(&loadings, &stats);
+        stage.step(1.0, "statistics")?;
+        Ok(Pc1Rows {
+            dem,
+            spacing: spacing.clone(),
+            settings: *settings,
+            twi,
+            means,
+            weights,
+            constant,
+            loadings,
+            stats,
+        })
+    }
+
+    /// (rows, columns) of PC1 (the DEM's).
+    pub fn shape(&self) -> (usize, usize) {
+        self.dem.shape()
+    }
+
+    /// PC1 = Σ wₖxₖ − c of rows `row0 .. row0 + h` (within the raster).
+    pub fn rows(&self, row0: usize, h: usize) -> Result<Array2<f32>> {
+        let (dem, spacing, settings) = (&self.dem, &self.spacing, &self.settings);
+        let cols = self.shape().1;
+        let variables = [
+            slope_rows(dem, spacing, settings, row0, h)?,
+            tri_rows(dem, spacing, settings, row0, h)?,
+            self.twi.window(row0 as isize, 0, h, cols)?,
+            self.means.convexity_rows(dem, spacing, row0, h)?,
+        ];
         let mut acc = Array2::<f32>::zeros((h, cols));
-        for (w, values) in weights.iter().zip(variables(row0, h)?) {
+        for (w, values) in self.weights.iter().zip(variables) {
             Zip::from(&mut acc)
                 .and(&values)
                 .par_for_each(|a, &v| *a += w * v);
         }
-        acc.par_mapv_inplace(|a| a - constant);
-        sink(row0, acc.view())?;
+        acc.par_mapv_inplace(|a| a - self.constant);
+        Ok(acc)
     }
-    stage.step(1.0, "pc1")?;
-    Ok((loadings, stats))
+}
+
+/// Slope (radians) of rows `row0 .. row0 + h`, read with a row of context on each side.
+fn slope_rows(
+    dem: &dyn WindowSource,
+    spacing: &CellSpacing,
+    settings: &Pc1Settings,
+    row0: usize,
+    h: usize,
+) -> Result<Array2<f32>> {
+    rows_with_context(dem, spacing, row0, h, 1, |d, sp| {
+        slope(d, sp, settings.gradient)
+    })
+}
+
+/// TRI (m) of rows `row0 .. row0 + h`, read with a row of context on each side.
+fn tri_rows(
+    dem: &dyn WindowSource,
+    spacing: &CellSpacing,
+    settings: &Pc1Settings,
+    row0: usize,
+    h: usize,
+) -> Result<Array2<f32>> {
+    rows_with_context(dem, spacing, row0, h, 1, |d, _| tri(d, settings.tri))
 }
 
 /// Correlation matrix of the variables over the cells where all are valid.

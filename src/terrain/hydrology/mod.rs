@@ -249,11 +249,15 @@ pub fn twi_whole(
         .ok_or(Error::Cancelled)?;
     stage.step(0.8, "TWI: wetness index")?;
     let fill = filled.slice(s![2..rows + 2, 2..cols + 2]);
-    for (row0, h) in crate::raster::strips(rows, TWI_STRIP_ROWS) {
-        let area = twi.slice(s![row0..row0 + h, ..]);
-        let strip = twi_rows(dem, &fill, spacing, row0, area)?;
-        twi.slice_mut(s![row0..row0 + h, ..]).assign(&strip);
-    }
+    // strips on all threads: each reads its own areas and the fill and DEM around it
+    twi.axis_chunks_iter_mut(Axis(0), TWI_STRIP_ROWS)
+        .into_par_iter()
+        .enumerate()
+        .try_for_each(|(i, mut strip)| -> Result<()> {
+            let values = twi_rows(dem, &fill, spacing, i * TWI_STRIP_ROWS, strip.view())?;
+            strip.assign(&values);
+            Ok(())
+        })?;
     Ok(twi)
 }
 
