@@ -61,12 +61,7 @@ pub fn layers(raw: &RawLayers, dir: &Path, progress: &dyn Progress) -> Result<[P
 fn check_layers_memory(raw: &RawLayers, grid: &crate::raster::Grid) -> Result<()> {
     let (width, height) = (grid.width, grid.height);
     let tile = crate::terrain::layer::routing_tile(width, height);
-    let pc1_bytes = crate::terrain::layer::tiled_routing_bytes(
-        width,
-        height,
-        tile,
-        crate::terrain::pca::Pc1Settings::default().loadings,
-    );
+    let pc1_bytes = crate::terrain::layer::tiled_routing_bytes(width, height, tile);
     crate::raster::budget::check_memory(
         "ISL and PC1",
         &raw.phase,
@@ -93,13 +88,7 @@ pub fn layers_on_demand(
     std::fs::create_dir_all(scratch).map_err(|source| Error::io(scratch.to_path_buf(), source))?;
     // whole-raster routing when it fits, else tiles (refused when even they do not fit), and
     // the scratch files' disk
-    let routing = crate::terrain::layer::pc1_routing(
-        &raw.dem,
-        grid.width,
-        grid.height,
-        settings.loadings,
-        scratch,
-    )?;
+    let routing = crate::terrain::layer::pc1_routing(&raw.dem, grid.width, grid.height, scratch)?;
     let isl = IslRows::open(&isl_job(raw, scratch.join("isl.tif")))?;
     let dem = crate::terrain::layer::dem_on_grid_in_strips(
         &RasterFile::open(&raw.dem)?,

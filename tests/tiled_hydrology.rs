@@ -320,7 +320,7 @@ fn a_tiled_run_asked_to_stop_stops_with_cancelled() {
 
 /// `run` on a 2400² simulated scene with `--max-memory` below what whole-raster flow routing
 /// needs but above the tiled routing: PC1 is routed in tiles (its sidecar says so), its raster
-/// is the same bit for bit, and so are the detections.
+/// is the same bit for bit, and so are the detections, with the layers kept or made on demand.
 #[test]
 fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_boxes() {
     use fringewatch::simulate::output::write_scene;
@@ -342,21 +342,19 @@ fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_bo
     );
     let tile = routing_tile(2400, 2400);
     assert_eq!(tile, 300);
-    // `run` takes the preprint's fixed loadings: with tiles, PC1 is written in strips
-    let loadings = fringewatch::terrain::pca::Pc1Settings::default().loadings;
-    let tiled = tiled_routing_bytes(2400, 2400, tile, loadings);
-    let whole = whole_routing_bytes(2400, 2400, loadings);
+    let tiled = tiled_routing_bytes(2400, 2400, tile);
+    let whole = whole_routing_bytes(2400, 2400);
     assert!(tiled < 0.9 * whole, "{tiled} vs {whole}");
     let cap_gib = format!("{}", (tiled + whole) / 2.0 / (1u64 << 30) as f64);
 
-    let run = |name: &str, cap: Option<&str>| {
-        let layers = dir.path().join(format!("{name}_layers"));
+    // the boxes of `run` (capped or not), with the layers kept in `keep` if given
+    let run = |name: &str, cap: Option<&str>, keep: Option<&std::path::Path>| {
         let out = dir.path().join(format!("{name}.gpkg"));
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fringewatch"));
         if let Some(cap) = cap {
             command.args(["--max-memory", cap]);
         }
-        let done = command
+        command
             .args([
                 "run",
                 "--phase",
@@ -366,22 +364,16 @@ fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_bo
             ])
             .args(["--dem", &p("dem.tif"), "--incidence", &p("incidence.tif")])
             .args(["--heading", &scene.description.heading_deg.to_string()])
-            .args(["--model", model, "--out", out.to_str().unwrap(), "--quiet"])
-            .arg("--keep-layers")
-            .arg(&layers)
-            .output()
-            .unwrap();
+            .args(["--model", model, "--out", out.to_str().unwrap(), "--quiet"]);
+        if let Some(layers) = keep {
+            command.arg("--keep-layers").arg(layers);
+        }
+        let done = command.output().unwrap();
         assert!(
             done.status.success(),
             "{}",
             String::from_utf8_lossy(&done.stderr)
         );
-        let report: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(layers.join("pc1.json")).unwrap()).unwrap();
-        let pc1 = RasterFile::open(layers.join("pc1.tif"))
-            .unwrap()
-            .read_band(1)
-            .unwrap();
         let boxes: Vec<_> = read_layer(&out, None)
             .unwrap()
             .features
@@ -393,14 +385,23 @@ fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_bo
                 (f.rings, format!("{attributes:?}"))
             })
             .collect();
-        (
-            report["flow_routing"].as_str().unwrap().to_string(),
-            pc1,
-            boxes,
-        )
+        boxes
     };
-    let (free_routing, free_pc1, free_boxes) = run("free", None);
-    let (capped_routing, capped_pc1, capped_boxes) = run("capped", Some(&cap_gib));
+    // how the kept PC1 was routed, and its values
+    let kept_pc1 = |layers: &std::path::Path| {
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(layers.join("pc1.json")).unwrap()).unwrap();
+        let pc1 = RasterFile::open(layers.join("pc1.tif"))
+            .unwrap()
+            .read_band(1)
+            .unwrap();
+        (report["flow_routing"].as_str().unwrap().to_string(), pc1)
+    };
+    let (free_layers, capped_layers) = (dir.path().join("free"), dir.path().join("capped"));
+    let free_boxes = run("free", None, Some(&free_layers));
+    let capped_boxes = run("capped", Some(&cap_gib), Some(&capped_layers));
+    let (free_routing, free_pc1) = kept_pc1(&free_layers);
+    let (capped_routing, capped_pc1) = kept_pc1(&capped_layers);
     assert_eq!(free_routing, "whole");
     assert_eq!(capped_routing, format!("tiles of {tile} cells"));
     assert_eq!(differing(&capped_pc1, &free_pc1), 0);
@@ -409,22 +410,44 @@ fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_bo
         "the bundled model finds landslides here"
     );
     assert_eq!(capped_boxes, free_boxes);
+    // without kept layers ISL and PC1 are made as detection reads them, from the TWI in a
+    // scratch file when capped: the same boxes, and nothing left beside the output
+    assert_eq!(run("capped_on_demand", Some(&cap_gib), None), free_boxes);
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "capped",
+            "capped.gpkg",
+            "capped_on_demand.gpkg",
+            "free",
+            "free.gpkg",
+            "scene_0000"
+        ]
+    );
 }
 
-/// PC1 with fixed loadings from the whole-raster kernels, as the preprint writes it: PC1 =
-/// Σ wₖxₖ − c with wₖ = lₖ/σₖ and c = Σ wₖμₖ over slope, TRI, TWI and convexity (summed in
-/// that order), and the four variables' statistics.
+/// PC1 from the whole-raster kernels, as the preprint writes it: PC1 = Σ wₖxₖ − c with
+/// wₖ = lₖ/σₖ and c = Σ wₖμₖ over slope, TRI, TWI and convexity (summed in that order), with
+/// the loadings given or fitted (the leading eigenvector of the correlation matrix of the
+/// standardised variables over the cells where all four are valid, its slope loading
+/// positive); and the four variables' statistics and the loadings.
 fn pc1_of_whole_kernels(
     dem: ArrayView2<f32>,
     spacing: &CellSpacing,
     settings: &fringewatch::terrain::pca::Pc1Settings,
-) -> (Array2<f32>, Vec<fringewatch::terrain::pca::VariableStats>) {
+) -> (
+    Array2<f32>,
+    Vec<fringewatch::terrain::pca::VariableStats>,
+    [f64; 4],
+) {
     use fringewatch::terrain::gradient::slope;
-    use fringewatch::terrain::pca::{stats, LoadingsChoice};
+    use fringewatch::terrain::pca::{jacobi_eigen, stats, LoadingsChoice};
     use fringewatch::terrain::{convexity, tri};
-    let LoadingsChoice::Fixed(loadings) = settings.loadings else {
-        panic!("the preprint's loadings are fixed");
-    };
     let variables = [
         slope(dem, spacing, settings.gradient),
         tri(dem, settings.tri),
@@ -432,11 +455,42 @@ fn pc1_of_whole_kernels(
         convexity(dem, spacing, settings.convexity),
     ];
     let all: Vec<_> = variables.iter().map(|v| stats(v.view())).collect();
+    let loadings = match settings.loadings {
+        LoadingsChoice::Fixed(loadings) => loadings.0,
+        LoadingsChoice::Fit => {
+            let [v0, v1, v2, v3] = variables.each_ref().map(|v| v.as_slice().unwrap());
+            let mut products = [[0.0f64; 4]; 4];
+            let mut valid = 0.0f64;
+            let cells = v0.iter().zip(v1).zip(v2).zip(v3);
+            for (((&x0, &x1), &x2), &x3) in cells {
+                let x = [x0, x1, x2, x3];
+                let z: [f64; 4] = std::array::from_fn(|k| {
+                    let scale = if all[k].std > 0.0 { all[k].std } else { 1.0 };
+                    (x[k] as f64 - all[k].mean) / scale
+                });
+                if z.iter().any(|v| !v.is_finite()) {
+                    continue;
+                }
+                valid += 1.0;
+                for (a, row) in products.iter_mut().enumerate() {
+                    for (b, p) in row.iter_mut().enumerate() {
+                        *p += z[a] * z[b];
+                    }
+                }
+            }
+            let (values, vectors) = jacobi_eigen(products.map(|row| row.map(|p| p / valid)));
+            let lead = (0..4)
+                .max_by(|&a, &b| values[a].total_cmp(&values[b]))
+                .unwrap();
+            let sign = vectors[0][lead].signum();
+            std::array::from_fn(|k| sign * vectors[k][lead])
+        }
+    };
     let mut constant = 0.0f64;
     let mut pc1 = Array2::<f32>::zeros(dem.dim());
     for (k, values) in variables.iter().enumerate() {
         let w = if all[k].std > 0.0 {
-            loadings.0[k] / all[k].std
+            loadings[k] / all[k].std
         } else {
             0.0
         };
@@ -446,12 +500,13 @@ fn pc1_of_whole_kernels(
     }
     let constant = constant as f32;
     pc1.mapv_inplace(|a| a - constant);
-    (pc1, all)
+    (pc1, all, loadings)
 }
 
-/// PC1 strip by strip (`pc1_strips`, what `compute_pc1` and `pc1` do with fixed loadings) against
-/// PC1 from the whole-raster kernels: San Gabriel, as it is and with a nodata hole across a strip
-/// boundary; strips of 64 rows cut the convexity's 10-cell blocks and the routing tiles.
+/// PC1 strip by strip (`pc1_strips`, what `compute_pc1` and `pc1` do) against PC1 from the
+/// whole-raster kernels, with the preprint's loadings and with fitted ones: San Gabriel, as it
+/// is and with a nodata hole across a strip boundary; strips of 64 rows cut the convexity's
+/// 10-cell blocks and the routing tiles.
 #[test]
 fn pc1_in_strips_equals_the_whole_raster_pc1_bit_for_bit() {
     use fringewatch::terrain::pca::{pc1_strips, LoadingsChoice, Pc1Settings, PC1_STRIP_ROWS};
@@ -465,50 +520,64 @@ fn pc1_in_strips_equals_the_whole_raster_pc1_bit_for_bit() {
         "the hole below is placed across a strip boundary"
     );
     holed.slice_mut(s![58..71, 400..460]).fill(f32::NAN);
-    let settings = Pc1Settings::default();
+    let fitted = Pc1Settings {
+        loadings: LoadingsChoice::Fit,
+        ..Pc1Settings::default()
+    };
     for dem in [file.read_band(1).unwrap(), holed] {
-        let (whole, whole_stats) = pc1_of_whole_kernels(dem.view(), &spacing, &settings);
-        for routing in [
-            Routing::Whole,
-            Routing::Tiled {
-                tile: 150,
-                scratch: None,
-            },
-        ] {
-            let mut strips = Array2::from_elem(dem.dim(), -1.0f32);
-            let mut next_row = 0;
-            let (loadings, stats) = pc1_strips(
-                &dem.view(),
-                &spacing,
-                &settings,
-                &routing,
-                &Silent,
-                &mut |row0, strip| {
-                    assert_eq!(row0, next_row, "strips come top to bottom, each once");
-                    assert!(strip.nrows() <= PC1_STRIP_ROWS);
-                    next_row += strip.nrows();
-                    strips
-                        .slice_mut(s![row0..row0 + strip.nrows(), ..])
-                        .assign(&strip);
-                    Ok(())
+        for settings in [Pc1Settings::default(), fitted] {
+            let (whole, whole_stats, whole_loadings) =
+                pc1_of_whole_kernels(dem.view(), &spacing, &settings);
+            for routing in [
+                Routing::Whole,
+                Routing::Tiled {
+                    tile: 150,
+                    scratch: None,
                 },
-            )
-            .unwrap();
-            assert_eq!(next_row, dem.nrows());
-            assert_eq!(differing(&strips, &whole), 0, "{routing:?}");
-            assert_eq!(LoadingsChoice::Fixed(loadings), settings.loadings);
-            for (a, b) in stats.iter().zip(&whole_stats) {
+            ] {
+                let mut strips = Array2::from_elem(dem.dim(), -1.0f32);
+                let mut next_row = 0;
+                let summary = pc1_strips(
+                    &dem.view(),
+                    &spacing,
+                    &settings,
+                    &routing,
+                    &Silent,
+                    &mut |row0, strip| {
+                        assert_eq!(row0, next_row, "strips come top to bottom, each once");
+                        assert!(strip.nrows() <= PC1_STRIP_ROWS);
+                        next_row += strip.nrows();
+                        strips
+                            .slice_mut(s![row0..row0 + strip.nrows(), ..])
+                            .assign(&strip);
+                        Ok(())
+                    },
+                )
+                .unwrap();
+                assert_eq!(next_row, dem.nrows());
+                let case = format!("{:?} {routing:?}", settings.loadings);
+                assert_eq!(differing(&strips, &whole), 0, "{case}");
                 assert_eq!(
-                    (a.mean.to_bits(), a.std.to_bits(), a.count),
-                    (b.mean.to_bits(), b.std.to_bits(), b.count)
+                    summary.loadings.0.map(f64::to_bits),
+                    whole_loadings.map(f64::to_bits)
                 );
+                assert_eq!(
+                    summary.explained_variance.is_some(),
+                    settings.loadings == LoadingsChoice::Fit
+                );
+                for (a, b) in summary.stats.iter().zip(&whole_stats) {
+                    assert_eq!(
+                        (a.mean.to_bits(), a.std.to_bits(), a.count),
+                        (b.mean.to_bits(), b.std.to_bits(), b.count)
+                    );
+                }
             }
+            let valid = whole.iter().filter(|v| v.is_finite()).count();
+            assert!(
+                valid > dem.len() * 9 / 10,
+                "PC1 is defined almost everywhere"
+            );
         }
-        let valid = whole.iter().filter(|v| v.is_finite()).count();
-        assert!(
-            valid > dem.len() * 9 / 10,
-            "PC1 is defined almost everywhere"
-        );
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::convexity::ConvexityMeans;
 use super::hydrology::{twi_tiled, twi_whole, Routing, DEFAULT_ROUTING_TILE};
 use super::pca::{
-    pc1_routed, pc1_strips, LoadingsChoice, Pc1Settings, TerrainVariable, VariableStats,
+    pc1_strips, LoadingsChoice, Pc1Settings, Pc1Summary, TerrainVariable, VariableStats,
     PC1_STRIP_ROWS,
 };
 use super::{rows_with_context, slope_aspect, tri};
@@ -146,51 +146,33 @@ fn dem_strips(
     Ok(())
 }
 
-/// Peak memory of [`compute_pc1`] per output cell with whole-raster flow routing and fitted
-/// loadings, which hold the whole variables (22 measured from 2000² to 6000², README *Memory*).
-pub const PC1_BYTES_PER_CELL: f64 = 23.0;
-
-/// Peak memory of [`compute_pc1`] per output cell with whole-raster flow routing and fixed
-/// loadings, when the DEM waits on disk and PC1 goes to its file in strips: the fill and what
-/// each cell keeps while the routing runs (4 bytes each), plus a margin (8.4 a cell more from
-/// 6000² to a frame, 9.1 in all on the frame, README *Benchmarks*).
+/// Peak memory of [`compute_pc1`] per output cell with whole-raster flow routing, the DEM
+/// waiting on disk and PC1 going to its file in strips: the fill and what each cell keeps while
+/// the routing runs (4 bytes each), plus a margin (8.4 a cell more from 6000² to a frame, 9.1 in
+/// all on the frame, README *Benchmarks*). Fitted loadings take one more pass, no more memory.
 pub const PC1_WHOLE_STRIPS_BYTES_PER_CELL: f64 = 9.0;
 
-/// Peak memory of [`compute_pc1`] per output cell with tiled flow routing and fixed loadings,
-/// when the DEM, the routing and the TWI wait on disk and PC1 goes to its file in strips: a
-/// margin only (0.4 measured at 6000², 205 MiB in all, where [`tiled_routing_bytes`]' tiles,
-/// strips and GDAL's cache are the rest).
+/// Peak memory of [`compute_pc1`] per output cell with tiled flow routing, the DEM, the routing
+/// and the TWI waiting on disk and PC1 going to its file in strips: a margin only (0.4 measured
+/// at 6000², 205 MiB in all, where [`tiled_routing_bytes`]' tiles, strips and GDAL's cache are
+/// the rest).
 pub const PC1_STRIPS_BYTES_PER_CELL: f64 = 1.0;
 
-/// Peak memory of [`compute_pc1`] per output cell with tiled flow routing and fitted loadings,
-/// which need the whole variables: the DEM, the running sum and one variable.
-pub const PC1_TILED_BYTES_PER_CELL: f64 = 14.0;
-
-/// Memory of PC1 with tiled routing on a `width × height` grid: per cell (in strips with fixed
-/// loadings, else whole variables), plus two tiles in flight (about 40 bytes a cell of a tile
-/// with its ring), the strips of one row of tiles and GDAL's block cache.
-pub fn tiled_routing_bytes(
-    width: usize,
-    height: usize,
-    tile: usize,
-    loadings: LoadingsChoice,
-) -> f64 {
-    let per_cell = match loadings {
-        LoadingsChoice::Fixed(_) => PC1_STRIPS_BYTES_PER_CELL,
-        LoadingsChoice::Fit => PC1_TILED_BYTES_PER_CELL,
-    };
+/// Memory of PC1 with tiled routing on a `width × height` grid: a margin per cell, two tiles in
+/// flight (about 40 bytes a cell of a tile with its ring), the strips of one row of tiles and
+/// GDAL's block cache.
+pub fn tiled_routing_bytes(width: usize, height: usize, tile: usize) -> f64 {
     let (w, h, t) = (width as f64, height as f64, tile as f64);
-    w * h * per_cell + 2.0 * 40.0 * (t + 4.0).powi(2) + 24.0 * t.min(h) * w + gdal_cache_bytes()
+    w * h * PC1_STRIPS_BYTES_PER_CELL
+        + 2.0 * 40.0 * (t + 4.0).powi(2)
+        + 24.0 * t.min(h) * w
+        + gdal_cache_bytes()
 }
 
-/// Memory of PC1 with whole-raster routing on a `width × height` grid: per cell (in strips
-/// with fixed loadings, else whole variables) plus GDAL's block cache.
-pub fn whole_routing_bytes(width: usize, height: usize, loadings: LoadingsChoice) -> f64 {
-    let per_cell = match loadings {
-        LoadingsChoice::Fixed(_) => PC1_WHOLE_STRIPS_BYTES_PER_CELL,
-        LoadingsChoice::Fit => PC1_BYTES_PER_CELL,
-    };
-    width as f64 * height as f64 * per_cell + gdal_cache_bytes()
+/// Memory of PC1 with whole-raster routing on a `width × height` grid: the routing's bytes a
+/// cell plus GDAL's block cache.
+pub fn whole_routing_bytes(width: usize, height: usize) -> f64 {
+    width as f64 * height as f64 * PC1_WHOLE_STRIPS_BYTES_PER_CELL + gdal_cache_bytes()
 }
 
 /// GDAL's block cache, which every estimate of PC1 counts.
@@ -209,23 +191,15 @@ pub fn routing_tile(width: usize, height: usize) -> usize {
 /// files in `scratch` (16 bytes a cell of disk: DEM, fill, areas and TWI; with fixed loadings
 /// PC1 is then written in strips), else refused with the figures. Both give
 /// the same PC1 bit for bit; `--max-memory` is how a user trades time for memory.
-pub fn pc1_routing(
-    input: &Path,
-    width: usize,
-    height: usize,
-    loadings: LoadingsChoice,
-    scratch: &Path,
-) -> Result<Routing> {
+pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) -> Result<Routing> {
     let cells = width as f64 * height as f64;
-    if crate::raster::budget::fits(whole_routing_bytes(width, height, loadings)) {
-        if matches!(loadings, LoadingsChoice::Fixed(_)) {
-            // the DEM waits in a scratch file
-            crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 4.0)?;
-        }
+    if crate::raster::budget::fits(whole_routing_bytes(width, height)) {
+        // the DEM waits in a scratch file
+        crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 4.0)?;
         return Ok(Routing::Whole);
     }
     let tile = routing_tile(width, height);
-    let bytes = tiled_routing_bytes(width, height, tile, loadings);
+    let bytes = tiled_routing_bytes(width, height, tile);
     crate::raster::budget::check_memory("PC1", input, width, height, bytes / cells.max(1.0))?;
     crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 16.0)?;
     Ok(Routing::Tiled {
@@ -293,61 +267,32 @@ pub fn compute_pc1(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let routing = pc1_routing(
-        dem_path,
-        grid.width,
-        grid.height,
-        settings.loadings,
-        scratch,
-    )?;
+    let routing = pc1_routing(dem_path, grid.width, grid.height, scratch)?;
     crate::raster::budget::check_disk(out, grid.width as f64 * grid.height as f64 * 4.0)?;
     stage.step(0.0, "reading DEM")?;
     let spacing = grid.spacing();
     let mut writer = GeoTiffWriter::create(out, &grid, &[Encoding::Float32], &["PC1"])?;
-    let (loadings, stats, explained_variance) = match settings.loadings {
-        // with fixed loadings PC1 goes to the file strip by strip, the DEM waiting on disk:
-        // only the routing (whole, or tiles when memory is short) holds rasters
-        LoadingsChoice::Fixed(_) => {
-            let dem = dem_on_grid_in_strips(&dem_file, &grid, grid_path, Some(scratch), &stage)?;
-            // up to 0.95: the last report (1) comes once the file is in place
-            let compute_and_write = Stage {
-                parent: progress,
-                start: 0.1,
-                span: 0.85,
-            };
-            let (loadings, stats) = pc1_strips(
-                &dem,
-                &spacing,
-                settings,
-                &routing,
-                &compute_and_write,
-                &mut |row0, strip| writer.write_rows(1, row0, strip),
-            )?;
-            (loadings, stats, None)
-        }
-        LoadingsChoice::Fit => {
-            let (compute, write) = (
-                Stage {
-                    parent: progress,
-                    start: 0.1,
-                    span: 0.8,
-                },
-                Stage {
-                    parent: progress,
-                    start: 0.9,
-                    span: 0.1,
-                },
-            );
-            let dem = dem_on_grid(&dem_file, &grid, grid_path)?;
-            let result = pc1_routed(dem.values.view(), &spacing, settings, &routing, &compute)?;
-            drop(dem);
-            for (row0, rows) in strips(grid.height, STRIP_ROWS) {
-                write.step(row0 as f64 / grid.height as f64, "writing PC1")?;
-                writer.write_rows(1, row0, result.pc1.slice(s![row0..row0 + rows, ..]))?;
-            }
-            (result.loadings, result.stats, result.explained_variance)
-        }
+    // PC1 goes to the file strip by strip, the DEM waiting on disk: only the routing (whole,
+    // or tiles when memory is short) holds rasters
+    let dem = dem_on_grid_in_strips(&dem_file, &grid, grid_path, Some(scratch), &stage)?;
+    // up to 0.95: the last report (1) comes once the file is in place
+    let compute_and_write = Stage {
+        parent: progress,
+        start: 0.1,
+        span: 0.85,
     };
+    let Pc1Summary {
+        loadings,
+        stats,
+        explained_variance,
+    } = pc1_strips(
+        &dem,
+        &spacing,
+        settings,
+        &routing,
+        &compute_and_write,
+        &mut |row0, strip| writer.write_rows(1, row0, strip),
+    )?;
     let l = loadings.0;
     let report = Pc1Report {
         dem: dem_path.to_path_buf(),
@@ -421,9 +366,8 @@ pub fn write_terrain_variables(
         Some(l) => RasterFile::open(l)?.grid().clone(),
         None => RasterFile::open(dem_path)?.grid().clone(),
     };
-    // PC1 in strips needs what the variables in strips need: one row of routing tiles, strips
-    let in_strips = Pc1Settings::default().loadings;
-    let routing = pc1_routing(dem_path, grid.width, grid.height, in_strips, dir)?;
+    // the variables in strips need what PC1 needs: one row of routing tiles, strips
+    let routing = pc1_routing(dem_path, grid.width, grid.height, dir)?;
     write_terrain_variables_routed(dem_path, like, dir, settings, &routing, progress)
 }
 

@@ -4,9 +4,9 @@
 use ndarray::{s, Array2, ArrayView2, Zip};
 use serde::Serialize;
 
-use super::convexity::{convexity, ConvexityMeans, ConvexitySettings};
+use super::convexity::{ConvexityMeans, ConvexitySettings};
 use super::gradient::{slope, GradientMethod};
-use super::hydrology::{twi_routed, twi_tiled, twi_whole, Routing};
+use super::hydrology::{twi_tiled, twi_whole, Routing};
 use super::rows_with_context;
 use super::ruggedness::{tri, TriMethod};
 use crate::error::{Error, Result};
@@ -101,25 +101,6 @@ pub struct Pc1Result {
     pub explained_variance: Option<[f64; 4]>,
 }
 
-/// One terrain variable of a DEM. TWI, whose flow routing is partly sequential and the longest
-/// step, reports its stages to `progress` (so a cancel is seen between them).
-pub fn terrain_variable(
-    variable: TerrainVariable,
-    dem: ArrayView2<f32>,
-    spacing: &CellSpacing,
-    settings: &Pc1Settings,
-    routing: &Routing,
-    progress: &dyn Progress,
-) -> Result<Array2<f32>> {
-    let stage = Stage::whole(progress);
-    Ok(match variable {
-        TerrainVariable::Slope => slope(dem, spacing, settings.gradient),
-        TerrainVariable::Tri => tri(dem, settings.tri),
-        TerrainVariable::Twi => twi_routed(dem, spacing, routing, &stage)?,
-        TerrainVariable::Convexity => convexity(dem, spacing, settings.convexity),
-    })
-}
-
 /// Mean and standard deviation over finite cells (f64 accumulation).
 pub fn stats(values: ArrayView2<f32>) -> VariableStats {
     let mut sums = StatsSums::default();
@@ -170,7 +151,7 @@ impl StatsSums {
 
 /// The weights wₖ = lₖ/σₖ and constant Σ wₖμₖ that turn the variables into PC1 = Σ wₖxₖ − c (a
 /// variable that does not vary weighs 0).
-fn fixed_weights(loadings: &Loadings, stats: &[VariableStats; 4]) -> ([f32; 4], f32) {
+fn weights(loadings: &Loadings, stats: &[VariableStats; 4]) -> ([f32; 4], f32) {
     let mut constant = 0.0f64;
     let weights = std::array::from_fn(|k| {
         let s = stats[k];
@@ -185,8 +166,8 @@ fn fixed_weights(loadings: &Loadings, stats: &[VariableStats; 4]) -> ([f32; 4], 
     (weights, constant as f32)
 }
 
-/// PC1 of a DEM. With fixed loadings it is [`pc1_strips`] assembled (PC1 and the routing's
-/// working set held: about 3 f32 arrays); fitting holds the four variables.
+/// PC1 of a DEM: [`pc1_strips`] assembled (PC1 and the routing's working set held: about 3 f32
+/// arrays), with fixed or fitted loadings.
 pub fn pc1(
     dem: ArrayView2<f32>,
     spacing: &CellSpacing,
@@ -204,118 +185,53 @@ pub fn pc1_routed(
     routing: &Routing,
     progress: &dyn Progress,
 ) -> Result<Pc1Result> {
-    let dim = dem.dim();
-    match settings.loadings {
-        LoadingsChoice::Fixed(_) => {
-            // the same strips as a file gets, assembled: one code path for fixed loadings
-            let mut pc1 = Array2::<f32>::from_elem(dim, f32::NAN);
-            let (loadings, stats) = pc1_strips(
-                &dem,
-                spacing,
-                settings,
-                routing,
-                progress,
-                &mut |row0, strip| {
-                    pc1.slice_mut(s![row0..row0 + strip.nrows(), ..])
-                        .assign(&strip);
-                    Ok(())
-                },
-            )?;
-            Ok(Pc1Result {
-                pc1,
-                loadings,
-                stats,
-                explained_variance: None,
-            })
-        }
-        LoadingsChoice::Fit => {
-            let stage = Stage::whole(progress);
-            let mut all_stats = [VariableStats {
-                mean: 0.0,
-                std: 0.0,
-                count: 0,
-            }; 4];
-            let mut vars = Vec::with_capacity(4);
-            for (k, var) in TerrainVariable::ALL.iter().enumerate() {
-                stage.step(k as f64 / 5.0, var.name())?;
-                let part = Stage {
-                    parent: &stage,
-                    start: k as f64 / 5.0,
-                    span: 0.2,
-                };
-                let v = terrain_variable(*var, dem, spacing, settings, routing, &part)?;
-                all_stats[k] = stats(v.view());
-                vars.push(v);
-            }
-            stage.step(0.8, "fitting PCA")?;
-            // a variable that does not vary (a flat DEM: slope, TRI, convexity all 0) leaves the
-            // correlation matrix singular and its leading eigenvector meaningless
-            let constant: Vec<&str> = TerrainVariable::ALL
-                .iter()
-                .zip(&all_stats)
-                .filter(|(_, s)| s.std.is_nan() || s.std <= 1e-9 * s.mean.abs().max(1.0))
-                .map(|(v, _)| v.name())
-                .collect();
-            if !constant.is_empty() {
-                return Err(Error::parameter(
-                    "fit-pca",
-                    format!(
-                        "{} do not vary over this DEM (flat or constant?): a PCA cannot be fitted; use the preprint's loadings",
-                        constant.join(", ")
-                    ),
-                ));
-            }
-            let corr = correlation(&vars, &all_stats);
-            let (values, vectors) = jacobi_eigen(corr);
-            let mut order = [0usize, 1, 2, 3];
-            order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
-            let total: f64 = values.iter().sum();
-            let explained = order.map(|i| values[i] / total);
-            let lead = order[0];
-            let mut l = [0.0; 4];
-            for (k, lk) in l.iter_mut().enumerate() {
-                *lk = vectors[k][lead];
-            }
-            if l[0] < 0.0 {
-                l.iter_mut().for_each(|v| *v = -*v);
-            }
-            let loadings = Loadings(l);
-            let mut acc = Array2::<f32>::zeros(dim);
-            for (k, v) in vars.iter().enumerate() {
-                let s = all_stats[k];
-                let w = if s.std > 0.0 { l[k] / s.std } else { 0.0 };
-                let (w, m) = (w as f32, s.mean as f32);
-                Zip::from(&mut acc)
-                    .and(v)
-                    .par_for_each(|a, &x| *a += w * (x - m));
-            }
-            stage.step(1.0, "pc1")?;
-            Ok(Pc1Result {
-                pc1: acc,
-                loadings,
-                stats: all_stats,
-                explained_variance: Some(explained),
-            })
-        }
-    }
+    let mut pc1 = Array2::<f32>::from_elem(dem.dim(), f32::NAN);
+    let summary = pc1_strips(
+        &dem,
+        spacing,
+        settings,
+        routing,
+        progress,
+        &mut |row0, strip| {
+            pc1.slice_mut(s![row0..row0 + strip.nrows(), ..])
+                .assign(&strip);
+            Ok(())
+        },
+    )?;
+    Ok(Pc1Result {
+        pc1,
+        loadings: summary.loadings,
+        stats: summary.stats,
+        explained_variance: summary.explained_variance,
+    })
+}
+
+/// What PC1 is made with: its loadings, the variables' statistics and, when the loadings were
+/// fitted, the share of the variance each component explains (largest first).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pc1Summary {
+    pub loadings: Loadings,
+    /// Statistics of slope (radians), TRI (m), TWI, convexity (%), in that order.
+    pub stats: [VariableStats; 4],
+    pub explained_variance: Option<[f64; 4]>,
 }
 
 /// Rows a strip of [`pc1_strips`] holds at a time: a few MB of work at frame widths.
 pub const PC1_STRIP_ROWS: usize = 64;
 
-/// PC1 with fixed loadings, handed to `sink` one strip of rows at a time, top to bottom, so that
-/// neither PC1 nor any variable is ever held whole: memory is the flow routing's working set and
-/// a few strips, with the DEM read by windows from `dem` (a scratch file, or an array). The values are [`pc1_routed`]'s, bit for bit: every kernel reads its
-/// rows with the context it needs, and the sums behind the statistics see the cells in the same
-/// order.
+/// PC1, handed to `sink` one strip of rows at a time, top to bottom, so that neither PC1 nor any
+/// variable is ever held whole: memory is the flow routing's working set and a few strips, with
+/// the DEM read by windows from `dem` (a scratch file, or an array). The values are those of the
+/// whole-raster kernels bit for bit: every kernel reads its rows with the context it needs, and
+/// the sums behind the statistics and the correlations see the cells in row order.
 ///
-/// Passes: the TWI (routed as `routing` says: [`Routing::Whole`] holds the fill and one f32 a
-/// cell, then the TWI; with [`Routing::Tiled`] its strips go to an unnamed scratch file of 4
-/// bytes a cell beside the routing's) and, beside it on the other threads, the convexity's block
-/// means and the statistics of slope, TRI and convexity; then the TWI's statistics, and PC1 =
-/// Σ wₖxₖ − c per strip. Slope, TRI and convexity are computed again in each pass that needs
-/// them (cheap beside the routing). Fitted loadings need the correlation of whole variables:
-/// this is for [`LoadingsChoice::Fixed`] only.
+/// Passes ([`Pc1Rows::prepare`]): the TWI (routed as `routing` says: [`Routing::Whole`] holds
+/// the fill and one f32 a cell, then the TWI; with [`Routing::Tiled`] its strips go to an
+/// unnamed scratch file of 4 bytes a cell beside the routing's) and, beside it on the other
+/// threads, the convexity's block means and the statistics of slope, TRI and convexity; then
+/// the TWI's statistics; with [`LoadingsChoice::Fit`] the correlations of the standardised
+/// variables; then PC1 = Σ wₖxₖ − c per strip. Slope, TRI and convexity are computed again in
+/// each pass that needs them (cheap beside the routing).
 ///
 /// ```
 /// use fringewatch::progress::Silent;
@@ -344,7 +260,7 @@ pub fn pc1_strips(
     routing: &Routing,
     progress: &dyn Progress,
     sink: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
-) -> Result<(Loadings, [VariableStats; 4])> {
+) -> Result<Pc1Summary> {
     let stage = Stage::whole(progress);
     let prepare = Stage {
         parent: &stage,
@@ -358,14 +274,14 @@ pub fn pc1_strips(
         sink(row0, pc1.rows(row0, h)?.view())?;
     }
     stage.step(1.0, "pc1")?;
-    Ok((pc1.loadings, pc1.stats))
+    Ok(pc1.summary)
 }
 
-/// PC1 with fixed loadings made on demand, any rows at a time, once what needs the whole DEM is
-/// done: the TWI (held, or in a scratch file with tiled routing), the convexity's block means and
-/// the four variables' statistics. [`pc1_strips`] writes its strips; detection reads its rows as
-/// it goes ([`crate::stack::StackSource`]). The values do not depend on the rows asked for:
-/// each kernel reads its rows with the context it needs.
+/// PC1 made on demand, any rows at a time, once what needs the whole DEM is done: the TWI
+/// (held, or in a scratch file with tiled routing), the convexity's block means, the four
+/// variables' statistics and, when fitted, the loadings. [`pc1_strips`] writes its strips;
+/// detection reads its rows as it goes ([`crate::stack::StackSource`]). The values do not
+/// depend on the rows asked for: each kernel reads its rows with the context it needs.
 ///
 /// ```
 /// use fringewatch::progress::Silent;
@@ -392,18 +308,12 @@ pub struct Pc1Rows<D> {
     means: ConvexityMeans,
     weights: [f32; 4],
     constant: f32,
-    /// The loadings used.
-    pub loadings: Loadings,
-    /// Statistics of slope (radians), TRI (m), TWI, convexity (%), in that order.
-    pub stats: [VariableStats; 4],
+    /// The loadings and statistics PC1 is made with.
+    pub summary: Pc1Summary,
 }
 
 impl<D: WindowSource> Pc1Rows<D> {
-    /// The passes over the whole DEM: the TWI (routed as `routing` says: [`Routing::Whole`] holds
-    /// the fill and one f32 a cell, then the TWI; with [`Routing::Tiled`] its strips go to an
-    /// unnamed scratch file of 4 bytes a cell beside the routing's) and, beside it on the other
-    /// threads, the convexity's block means and the statistics of slope, TRI and convexity; then
-    /// the TWI's statistics. Fixed loadings only.
+    /// The passes over the whole DEM of [`pc1_strips`], all but the last.
     pub fn prepare(
         dem: D,
         spacing: &CellSpacing,
@@ -411,18 +321,18 @@ impl<D: WindowSource> Pc1Rows<D> {
         routing: &Routing,
         progress: &dyn Progress,
     ) -> Result<Self> {
-        let LoadingsChoice::Fixed(loadings) = settings.loadings else {
-            return Err(Error::parameter(
-                "loadings",
-                "PC1 in strips takes fixed loadings; fitting a PCA needs the whole variables",
-            ));
-        };
         let stage = Stage::whole(progress);
         let (rows, cols) = dem.shape();
         let strips = || crate::raster::strips(rows, PC1_STRIP_ROWS);
+        // the passes' shares of the progress: the routing and its company, the TWI's
+        // statistics, then the correlations when fitting
+        let until = match settings.loadings {
+            LoadingsChoice::Fixed(_) => 0.94,
+            LoadingsChoice::Fit => 0.8,
+        };
         // The TWI, whose routing is partly sequential, runs beside the convexity's block means
         // and the statistics of slope, TRI and convexity, which need no TWI.
-        let parts = crate::progress::Concurrent::new(&stage, 0.0, 0.94, &[3.0, 1.0]);
+        let parts = crate::progress::Concurrent::new(&stage, 0.0, until, &[3.0, 1.0]);
         let routed = || -> Result<Box<dyn WindowSource + Send>> {
             let twi_part = parts.part(0);
             Ok(match routing {
@@ -469,11 +379,35 @@ impl<D: WindowSource> Pc1Rows<D> {
         let (twi, beside) = rayon::join(routed, beside);
         let (twi, (means, mut sums)) = (twi?, beside?);
         for (row0, h) in strips() {
-            stage.step(0.94 + 0.06 * row0 as f64 / rows as f64, "statistics")?;
+            stage.step(until + 0.06 * row0 as f64 / rows as f64, "statistics")?;
             sums[2].add(twi.window(row0 as isize, 0, h, cols)?.view());
         }
         let stats = sums.map(|s| s.stats());
-        let (weights, constant) = fixed_weights(&loadings, &stats);
+        let variables = |row0, h| {
+            Variables {
+                dem: &dem,
+                spacing,
+                settings,
+                twi: twi.as_ref(),
+                means: &means,
+            }
+            .rows(row0, h)
+        };
+        let (loadings, explained_variance) = match settings.loadings {
+            LoadingsChoice::Fixed(loadings) => (loadings, None),
+            LoadingsChoice::Fit => {
+                check_all_vary(&stats)?;
+                let mut sums = CorrelationSums::default();
+                for (row0, h) in strips() {
+                    let f = row0 as f64 / rows as f64;
+                    stage.step(until + 0.06 + (0.94 - until) * f, "fitting PCA")?;
+                    sums.add(&variables(row0, h)?, &stats);
+                }
+                let (loadings, explained) = leading_component(sums.correlation());
+                (loadings, Some(explained))
+            }
+        };
+        let (weights, constant) = weights(&loadings, &stats);
         stage.step(1.0, "statistics")?;
         Ok(Pc1Rows {
             dem,
@@ -483,8 +417,11 @@ impl<D: WindowSource> Pc1Rows<D> {
             means,
             weights,
             constant,
-            loadings,
-            stats,
+            summary: Pc1Summary {
+                loadings,
+                stats,
+                explained_variance,
+            },
         })
     }
 
@@ -495,15 +432,15 @@ impl<D: WindowSource> Pc1Rows<D> {
 
     /// PC1 = Σ wₖxₖ − c of rows `row0 .. row0 + h` (within the raster).
     pub fn rows(&self, row0: usize, h: usize) -> Result<Array2<f32>> {
-        let (dem, spacing, settings) = (&self.dem, &self.spacing, &self.settings);
-        let cols = self.shape().1;
-        let variables = [
-            slope_rows(dem, spacing, settings, row0, h)?,
-            tri_rows(dem, spacing, settings, row0, h)?,
-            self.twi.window(row0 as isize, 0, h, cols)?,
-            self.means.convexity_rows(dem, spacing, row0, h)?,
-        ];
-        let mut acc = Array2::<f32>::zeros((h, cols));
+        let variables = Variables {
+            dem: &self.dem,
+            spacing: &self.spacing,
+            settings: &self.settings,
+            twi: self.twi.as_ref(),
+            means: &self.means,
+        }
+        .rows(row0, h)?;
+        let mut acc = Array2::<f32>::zeros((h, self.shape().1));
         for (w, values) in self.weights.iter().zip(variables) {
             Zip::from(&mut acc)
                 .and(&values)
@@ -511,6 +448,29 @@ impl<D: WindowSource> Pc1Rows<D> {
         }
         acc.par_mapv_inplace(|a| a - self.constant);
         Ok(acc)
+    }
+}
+
+/// What the four variables of any rows are made from, once the passes over the whole DEM are
+/// done.
+struct Variables<'a> {
+    dem: &'a dyn WindowSource,
+    spacing: &'a CellSpacing,
+    settings: &'a Pc1Settings,
+    twi: &'a dyn WindowSource,
+    means: &'a ConvexityMeans,
+}
+
+impl Variables<'_> {
+    /// Slope, TRI, TWI and convexity of rows `row0 .. row0 + h`.
+    fn rows(&self, row0: usize, h: usize) -> Result<[Array2<f32>; 4]> {
+        let (dem, spacing) = (self.dem, self.spacing);
+        Ok([
+            slope_rows(dem, spacing, self.settings, row0, h)?,
+            tri_rows(dem, spacing, self.settings, row0, h)?,
+            self.twi.window(row0 as isize, 0, h, dem.shape().1)?,
+            self.means.convexity_rows(dem, spacing, row0, h)?,
+        ])
     }
 }
 
@@ -538,36 +498,91 @@ fn tri_rows(
     rows_with_context(dem, spacing, row0, h, 1, |d, _| tri(d, settings.tri))
 }
 
-/// Correlation matrix of the variables over the cells where all are valid.
-#[allow(clippy::needless_range_loop)] // four parallel slices indexed together
-fn correlation(vars: &[Array2<f32>], stats: &[VariableStats; 4]) -> [[f64; 4]; 4] {
-    let mut sums = [[0.0f64; 4]; 4];
-    let mut n = 0u64;
-    let slices: Vec<&[f32]> = vars.iter().map(|v| v.as_slice().unwrap_or(&[])).collect();
-    let len = slices.iter().map(|s| s.len()).min().unwrap_or(0);
-    for i in 0..len {
-        let z: [f64; 4] = std::array::from_fn(|k| {
-            let s = stats[k];
-            (slices[k][i] as f64 - s.mean) / if s.std > 0.0 { s.std } else { 1.0 }
-        });
-        if z.iter().all(|v| v.is_finite()) {
-            n += 1;
-            for a in 0..4 {
-                for b in a..4 {
-                    sums[a][b] += z[a] * z[b];
+/// Refuse a fit where a variable does not vary (a flat DEM: slope, TRI, convexity all 0): the
+/// correlation matrix would be singular and its leading eigenvector meaningless.
+fn check_all_vary(stats: &[VariableStats; 4]) -> Result<()> {
+    let constant: Vec<&str> = TerrainVariable::ALL
+        .iter()
+        .zip(stats)
+        .filter(|(_, s)| s.std.is_nan() || s.std <= 1e-9 * s.mean.abs().max(1.0))
+        .map(|(v, _)| v.name())
+        .collect();
+    if constant.is_empty() {
+        return Ok(());
+    }
+    Err(Error::parameter(
+        "fit-pca",
+        format!(
+            "{} do not vary over this DEM (flat or constant?): a PCA cannot be fitted; use the preprint's loadings",
+            constant.join(", ")
+        ),
+    ))
+}
+
+/// The sums behind the correlation matrix of the standardised variables over the cells where
+/// all four are valid, fed strip by strip in row order.
+#[derive(Debug, Default)]
+struct CorrelationSums {
+    products: [[f64; 4]; 4],
+    count: u64,
+}
+
+impl CorrelationSums {
+    /// Add the cells of a strip's four variables, standardised with `stats`.
+    #[allow(clippy::needless_range_loop)] // the upper triangle of a 4×4 matrix
+    fn add(&mut self, variables: &[Array2<f32>; 4], stats: &[VariableStats; 4]) {
+        let scale = stats.map(|s| if s.std > 0.0 { s.std } else { 1.0 });
+        let [slope, tri, twi, convexity] = variables;
+        Zip::from(slope)
+            .and(tri)
+            .and(twi)
+            .and(convexity)
+            .for_each(|&x0, &x1, &x2, &x3| {
+                let x = [x0, x1, x2, x3];
+                let z: [f64; 4] = std::array::from_fn(|k| (x[k] as f64 - stats[k].mean) / scale[k]);
+                if z.iter().all(|v| v.is_finite()) {
+                    self.count += 1;
+                    for a in 0..4 {
+                        for b in a..4 {
+                            self.products[a][b] += z[a] * z[b];
+                        }
+                    }
                 }
+            });
+    }
+
+    /// The correlation matrix (zero without any cell).
+    #[allow(clippy::needless_range_loop)] // the upper triangle, mirrored
+    fn correlation(&self) -> [[f64; 4]; 4] {
+        let mut corr = [[0.0; 4]; 4];
+        for a in 0..4 {
+            for b in a..4 {
+                let v = if self.count > 0 {
+                    self.products[a][b] / self.count as f64
+                } else {
+                    0.0
+                };
+                corr[a][b] = v;
+                corr[b][a] = v;
             }
         }
+        corr
     }
-    let mut corr = [[0.0; 4]; 4];
-    for a in 0..4 {
-        for b in a..4 {
-            let v = if n > 0 { sums[a][b] / n as f64 } else { 0.0 };
-            corr[a][b] = v;
-            corr[b][a] = v;
-        }
+}
+
+/// The leading eigenvector of a correlation matrix as loadings (the slope's made positive), and
+/// the share of the variance each component explains, largest first.
+fn leading_component(corr: [[f64; 4]; 4]) -> (Loadings, [f64; 4]) {
+    let (values, vectors) = jacobi_eigen(corr);
+    let mut order = [0usize, 1, 2, 3];
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    let total: f64 = values.iter().sum();
+    let explained = order.map(|i| values[i] / total);
+    let mut l: [f64; 4] = std::array::from_fn(|k| vectors[k][order[0]]);
+    if l[0] < 0.0 {
+        l.iter_mut().for_each(|v| *v = -*v);
     }
-    corr
+    (Loadings(l), explained)
 }
 
 /// Eigenvalues and eigenvectors (columns) of a symmetric 4×4 matrix by cyclic Jacobi rotations.
