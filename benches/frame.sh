@@ -4,6 +4,9 @@
 # end, and the same at smaller sizes to show how they grow with area. A benchmark, not a test.
 #
 #   bash benches/frame.sh [WIDTH HEIGHT]...     # default: 1000 1000  2400 2400  6000 6000  16700 11300
+#   STAGES="run" bash benches/frame.sh 16700 11300   # only some stages (stack needs isl and pc1,
+#                                                     # detect needs stack); MAX_MEMORY=1 caps
+#                                                     # every stage at 1 GiB (--max-memory)
 #
 # The terrain is real: the Cévennes DEM (SRTM 30 m, UTM 31N, shared/data/real/dems) resampled
 # to 15 m and mirrored to the frame's size (mirroring keeps the relief continuous at the seams).
@@ -16,6 +19,8 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 1000 2400 2400 6000 6000 16700 11300)
 cargo build --release -q
 bin="$PWD/target/release/fringewatch"
+cap=()
+[ -z "${MAX_MEMORY:-}" ] || cap=(--max-memory "$MAX_MEMORY")
 dem_source="${DEM:-$PWD/../shared/data/real/dems/massifcentral_cevennes_srtm30_utm31.tif}"
 work="${WORK:-$(mktemp -d)}"
 [ -n "${WORK:-}" ] || trap 'rm -rf "$work"' EXIT
@@ -70,21 +75,22 @@ write("coherence", coherence)
 write("phase", phase, {"FRINGEWATCH_HEADING_DEG": "-10.5", "FRINGEWATCH_ORBIT": "ascending"})
 EOF
   cells=$(python3 -c "print(f'{$width * $height / 1e6:.1f}')")
-  measure() { # measure STAGE COMMAND…: one table row from GNU time
+  measure() { # measure STAGE COMMAND…: one table row from GNU time, for the stages asked for
     local stage="$1"; shift
+    case " ${STAGES:-isl pc1 stack detect run} " in *" ${stage%% *} "*) ;; *) return 0;; esac
     /usr/bin/time -f "%e %M" -o "$dir/time.txt" "$@" > /dev/null
     read -r wall kib < "$dir/time.txt"
     echo "| ${width}×${height} | $cells | $stage | $wall | $((kib / 1024)) | $(python3 -c "print(f'{$kib * 1024 / ($width * $height):.1f}')") |"
   }
   geometry=(--incidence-deg 38 --heading -10.5)
-  measure isl "$bin" --quiet isl --dem "$dir/dem.tif" --coherence "$dir/coherence.tif" \
+  measure isl "$bin" "${cap[@]}" --quiet isl --dem "$dir/dem.tif" --coherence "$dir/coherence.tif" \
     "${geometry[@]}" --like "$dir/phase.tif" --out "$dir/isl.tif"
-  measure pc1 "$bin" --quiet pc1 --dem "$dir/dem.tif" --like "$dir/phase.tif" --out "$dir/pc1.tif"
-  measure stack "$bin" --quiet stack --phase "$dir/phase.tif" --isl "$dir/isl.tif" \
+  measure pc1 "$bin" "${cap[@]}" --quiet pc1 --dem "$dir/dem.tif" --like "$dir/phase.tif" --out "$dir/pc1.tif"
+  measure stack "$bin" "${cap[@]}" --quiet stack --phase "$dir/phase.tif" --isl "$dir/isl.tif" \
     --pc1 "$dir/pc1.tif" --out "$dir/stack.tif"
-  measure detect "$bin" --quiet detect --stack "$dir/stack.tif" --backend cpu \
+  measure detect "$bin" "${cap[@]}" --quiet detect --stack "$dir/stack.tif" --backend cpu \
     --out "$dir/detect.gpkg"
-  measure "run (end to end)" "$bin" --quiet run --phase "$dir/phase.tif" \
+  measure "run (end to end)" "$bin" "${cap[@]}" --quiet run --phase "$dir/phase.tif" \
     --coherence "$dir/coherence.tif" --dem "$dir/dem.tif" "${geometry[@]}" --backend cpu \
     --out "$dir/run.gpkg"
   rm -rf "$dir"
