@@ -152,13 +152,11 @@ impl LayersOnDemand {
 }
 
 /// The detector's three bands on the phase grid, a strip of rows at a time: from a stack file,
-/// from its layers' files, or with ISL and PC1 made as they are read, each exactly as
-/// [`build_stack`] writes them, so that detection needs no full-frame stack on disk.
+/// or with ISL and PC1 made as they are read, exactly as [`build_stack`] writes them, so that
+/// detection needs no full-frame layer on disk.
 pub enum StackSource {
     /// A 3-band stack written by [`build_stack`].
     File(RasterFile),
-    /// The phase, ISL and PC1 rasters.
-    Layers(Box<StackLayers>),
     /// The phase raster, ISL and PC1 made on demand.
     OnDemand(Box<LayersOnDemand>),
 }
@@ -168,7 +166,6 @@ impl StackSource {
     pub fn grid(&self) -> &Grid {
         match self {
             StackSource::File(file) => file.grid(),
-            StackSource::Layers(layers) => layers.phase.grid(),
             StackSource::OnDemand(layers) => layers.phase.grid(),
         }
     }
@@ -178,7 +175,6 @@ impl StackSource {
     pub fn described_by(&self) -> &RasterFile {
         match self {
             StackSource::File(file) => file,
-            StackSource::Layers(layers) => &layers.phase,
             StackSource::OnDemand(layers) => &layers.phase,
         }
     }
@@ -191,7 +187,6 @@ impl StackSource {
                 file.read_rows(2, row0, rows)?,
                 file.read_rows(3, row0, rows)?,
             ]),
-            StackSource::Layers(layers) => layers.read_rows(row0, rows),
             StackSource::OnDemand(layers) => layers.read_rows(row0, rows),
         }
     }
@@ -199,8 +194,8 @@ impl StackSource {
     /// Once every row has been read: the checks over the whole of bands made on demand.
     pub fn finish(&self) -> Result<()> {
         match self {
+            StackSource::File(_) => Ok(()),
             StackSource::OnDemand(layers) => layers.finish(),
-            _ => Ok(()),
         }
     }
 }

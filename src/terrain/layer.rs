@@ -188,9 +188,9 @@ pub fn routing_tile(width: usize, height: usize) -> usize {
 
 /// Flow routing for PC1 on a `width × height` grid: the whole raster at once when that fits in
 /// the memory available (the fastest), else tiles of [`routing_tile`] cells with their scratch
-/// files in `scratch` (16 bytes a cell of disk: DEM, fill, areas and TWI; with fixed loadings
-/// PC1 is then written in strips), else refused with the figures. Both give
-/// the same PC1 bit for bit; `--max-memory` is how a user trades time for memory.
+/// files in `scratch` (16 bytes a cell of disk: DEM, fill, areas and TWI), else refused with the
+/// figures. Both give the same PC1 bit for bit; `--max-memory` is how a user trades time for
+/// memory.
 pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) -> Result<Routing> {
     let cells = width as f64 * height as f64;
     if crate::raster::budget::fits(whole_routing_bytes(width, height)) {

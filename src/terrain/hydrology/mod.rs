@@ -182,7 +182,7 @@ pub fn twi(dem: ArrayView2<f32>, spacing: &CellSpacing) -> Array2<f32> {
 /// How flow routing holds a raster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Routing {
-    /// The whole raster in memory at once (the fastest; PC1 with fixed loadings peaks at about
+    /// The whole raster in memory at once (the fastest; PC1 peaks at about
     /// 8 to 9 bytes a cell with it, the fill and each cell's routed value, with the DEM on disk).
     Whole,
     /// Square tiles of `tile` cells a side, the fill and the areas in unnamed scratch files in
