@@ -134,13 +134,15 @@ fn the_bundled_model_finds_the_signals_of_an_unseen_scene() {
         per_class.recall,
         per_class.map_voc
     );
-    // Measured with fringewatch-default-sim-v4 at its recommended 0.204 (40 labelled signals of
-    // the fixed GMTSAR-like chain): agnostic P 0.33, R 0.33; per class P 0.31, R 0.30, mAP 0.21
-    // (v3: 0.34 / 0.40; 0.23 / 0.28 / 0.13, so the mAP floor fails for it; v2, trained on this
-    // chain alone: 0.38 / 0.40; 0.29 / 0.30 / 0.20). An untrained model reports nothing at this
+    // Measured with fringewatch-default-sim-v8 at its recommended 0.241 (40 labelled signals of
+    // the fixed GMTSAR-like chain): agnostic P 0.28, R 0.33; per class P 0.26, R 0.30, mAP 0.21
+    // (v4 at its 0.204: 0.33 / 0.33; 0.31 / 0.30 / 0.21; v3: 0.34 / 0.40; 0.23 / 0.28 / 0.13, so
+    // the mAP floor fails for it; v2, trained on this chain alone: 0.38 / 0.40; 0.29 / 0.30 /
+    // 0.20). One scene's precision at one threshold: the held-out families below, scored over
+    // all thresholds, decide between models. An untrained model reports nothing at this
     // threshold (objectness prior σ(−4.6) ≈ 0.01), so every floor below fails for it.
     assert!(found.recall >= 0.3, "recall {:.2}", found.recall);
-    assert!(found.precision >= 0.3, "precision {:.2}", found.precision);
+    assert!(found.precision >= 0.25, "precision {:.2}", found.precision);
     assert!(
         per_class.recall >= 0.25,
         "per-class recall {:.2}",
@@ -185,13 +187,13 @@ fn the_bundled_model_holds_on_a_held_out_processing_family() {
          {agnostic50:.3}, AP@0.3 {agnostic30:.3}"
     );
     assert!(labels >= 15, "too few labelled signals: {labels}");
-    // Six 960 px scenes, 89 labels. Measured with fringewatch-default-sim-v4: per class 0.192,
-    // class-agnostic 0.305 and 0.376 at IoU 0.3; v3 scored 0.173, 0.252 and 0.311 here (it
-    // fails the last two floors), v2 0.052, 0.037 and 0.095 (it fails all three). (On the 12
-    // scenes of models/recipe-cos-sin.sh: v4 0.127 / 0.194, v3 0.105 / 0.130, v2 0.019 / 0.023.)
-    assert!(per_class >= 0.17, "per-class mAP {per_class:.3}");
-    assert!(agnostic50 >= 0.27, "class-agnostic AP@0.5 {agnostic50:.3}");
-    assert!(agnostic30 >= 0.34, "class-agnostic AP@0.3 {agnostic30:.3}");
+    // Six 960 px scenes, 89 labels. Measured with fringewatch-default-sim-v8: per class 0.242,
+    // class-agnostic 0.331 and 0.394 at IoU 0.3; v4 scored 0.192, 0.305 and 0.376 here (it
+    // fails all three floors), v3 0.173, 0.252 and 0.311, v2 0.052, 0.037 and 0.095. (On the 40
+    // `outside` scenes of models/recipe-v8.sh: v8 0.170 / 0.245, v4 0.150 / 0.229.)
+    assert!(per_class >= 0.22, "per-class mAP {per_class:.3}");
+    assert!(agnostic50 >= 0.31, "class-agnostic AP@0.5 {agnostic50:.3}");
+    assert!(agnostic30 >= 0.38, "class-agnostic AP@0.3 {agnostic30:.3}");
 }
 
 /// Scene merging is monotone in the confidence (issue: scene-level merging): `fringewatch run`
