@@ -24,20 +24,8 @@ h="$work/heldout"
 [ -d "$h/randomised" ] || "$fw" --quiet simulate --family randomised --dems "${dems[@]}" \
   --out "$h/randomised" --seed 8301 --scenes 8
 
-# 2. Training scenes: v3/v4's (same seeds) and 120 new randomised ones; tiles are named after
-#    scene folders, so each set is linked under its own prefix.
-[ -d "$work/scenes" ] || "$fw" --quiet simulate --family randomised --dems "${dems[@]}" \
-  --out "$work/scenes" --seed 3030 --scenes 180
-[ -d "$work/scenes-new" ] || "$fw" --quiet simulate --family randomised --dems "${dems[@]}" \
-  --out "$work/scenes-new" --seed 5050 --scenes 120
-[ -d "$work/scenes-fixed" ] || "$fw" --quiet simulate --family fixed --out "$work/scenes-fixed" \
-  --seed 2026 --scenes 100
-mkdir -p "$work/mixed"
-for d in "$work"/scenes/scene_*; do ln -sfn "$d" "$work/mixed/rand_$(basename "$d")"; done
-for d in "$work"/scenes-new/scene_*; do ln -sfn "$d" "$work/mixed/new_$(basename "$d")"; done
-for d in "$work"/scenes-fixed/scene_*; do ln -sfn "$d" "$work/mixed/fixed_$(basename "$d")"; done
-[ -f "$work/dataset/dataset.json" ] || "$fw" --quiet dataset --scenes "$work"/mixed/* \
-  --out "$work/dataset" --seed 3030
+# 2. Training scenes: the 400 of v5 (models/data-400.sh).
+"$root/models/data-400.sh" "$fw" "$work"
 
 # 3. Fine-tune v4 (it keeps v4's anchors, channel normalisation and cos/sin input).
 [ -f "$work/v5.onnx" ] || "$fw" train --dataset "$work/dataset" --out "$work/v5.onnx" \

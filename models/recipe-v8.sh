@@ -26,19 +26,8 @@ h="$work/heldout-large"
 [ -d "$h/randomised" ] || "$fw" --quiet simulate --family randomised --dems "${dems[@]}" \
   --out "$h/randomised" --seed 9301 --scenes 24
 
-# 2. Training scenes: v5's 400 (the same seeds), tiles named after their set.
-[ -d "$work/scenes" ] || "$fw" --quiet simulate --family randomised --dems "${dems[@]}" \
-  --out "$work/scenes" --seed 3030 --scenes 180
-[ -d "$work/scenes-new" ] || "$fw" --quiet simulate --family randomised --dems "${dems[@]}" \
-  --out "$work/scenes-new" --seed 5050 --scenes 120
-[ -d "$work/scenes-fixed" ] || "$fw" --quiet simulate --family fixed --out "$work/scenes-fixed" \
-  --seed 2026 --scenes 100
-mkdir -p "$work/mixed"
-for d in "$work"/scenes/scene_*; do ln -sfn "$d" "$work/mixed/rand_$(basename "$d")"; done
-for d in "$work"/scenes-new/scene_*; do ln -sfn "$d" "$work/mixed/new_$(basename "$d")"; done
-for d in "$work"/scenes-fixed/scene_*; do ln -sfn "$d" "$work/mixed/fixed_$(basename "$d")"; done
-[ -f "$work/dataset/dataset.json" ] || "$fw" --quiet dataset --scenes "$work"/mixed/* \
-  --out "$work/dataset" --seed 3030
+# 2. Training scenes: the 400 of v5 (models/data-400.sh).
+"$root/models/data-400.sh" "$fw" "$work"
 
 # 3. Fine-tune v4: whole tiles, a low peak learning rate (v6's 3e-4 first cost a third of v4's
 #    held-out AP), v4's class balance, epochs of 1000 steps.

@@ -324,6 +324,11 @@ impl<D: WindowSource> Pc1Rows<D> {
         let stage = Stage::whole(progress);
         let (rows, cols) = dem.shape();
         let strips = || crate::raster::strips(rows, PC1_STRIP_ROWS);
+        let terrain = Terrain {
+            dem: &dem,
+            spacing,
+            settings,
+        };
         // the passes' shares of the progress: the routing and its company, the TWI's
         // statistics, then the correlations when fitting
         let until = match settings.loadings {
@@ -370,8 +375,8 @@ impl<D: WindowSource> Pc1Rows<D> {
                 if !part.report(0.3 + 0.7 * row0 as f64 / rows as f64, "statistics") {
                     return Err(Error::Cancelled);
                 }
-                sums[0].add(slope_rows(&dem, spacing, settings, row0, h)?.view());
-                sums[1].add(tri_rows(&dem, spacing, settings, row0, h)?.view());
+                sums[0].add(terrain.slope_rows(row0, h)?.view());
+                sums[1].add(terrain.tri_rows(row0, h)?.view());
                 sums[3].add(means.convexity_rows(&dem, spacing, row0, h)?.view());
             }
             Ok((means, sums))
@@ -385,9 +390,7 @@ impl<D: WindowSource> Pc1Rows<D> {
         let stats = sums.map(|s| s.stats());
         let variables = |row0, h| {
             Variables {
-                dem: &dem,
-                spacing,
-                settings,
+                terrain,
                 twi: twi.as_ref(),
                 means: &means,
             }
@@ -433,9 +436,11 @@ impl<D: WindowSource> Pc1Rows<D> {
     /// PC1 = Σ wₖxₖ − c of rows `row0 .. row0 + h` (within the raster).
     pub fn rows(&self, row0: usize, h: usize) -> Result<Array2<f32>> {
         let variables = Variables {
-            dem: &self.dem,
-            spacing: &self.spacing,
-            settings: &self.settings,
+            terrain: Terrain {
+                dem: &self.dem,
+                spacing: &self.spacing,
+                settings: &self.settings,
+            },
             twi: self.twi.as_ref(),
             means: &self.means,
         }
@@ -451,12 +456,34 @@ impl<D: WindowSource> Pc1Rows<D> {
     }
 }
 
-/// What the four variables of any rows are made from, once the passes over the whole DEM are
-/// done.
-struct Variables<'a> {
+/// The DEM with what the per-strip kernels of slope and TRI need.
+#[derive(Clone, Copy)]
+struct Terrain<'a> {
     dem: &'a dyn WindowSource,
     spacing: &'a CellSpacing,
     settings: &'a Pc1Settings,
+}
+
+impl Terrain<'_> {
+    /// Slope (radians) of rows `row0 .. row0 + h`, read with a row of context on each side.
+    fn slope_rows(&self, row0: usize, h: usize) -> Result<Array2<f32>> {
+        let gradient = self.settings.gradient;
+        rows_with_context(self.dem, self.spacing, row0, h, 1, |d, sp| {
+            slope(d, sp, gradient)
+        })
+    }
+
+    /// TRI (m) of rows `row0 .. row0 + h`, read with a row of context on each side.
+    fn tri_rows(&self, row0: usize, h: usize) -> Result<Array2<f32>> {
+        let method = self.settings.tri;
+        rows_with_context(self.dem, self.spacing, row0, h, 1, |d, _| tri(d, method))
+    }
+}
+
+/// What the four variables of any rows are made from, once the passes over the whole DEM are
+/// done.
+struct Variables<'a> {
+    terrain: Terrain<'a>,
     twi: &'a dyn WindowSource,
     means: &'a ConvexityMeans,
 }
@@ -464,38 +491,14 @@ struct Variables<'a> {
 impl Variables<'_> {
     /// Slope, TRI, TWI and convexity of rows `row0 .. row0 + h`.
     fn rows(&self, row0: usize, h: usize) -> Result<[Array2<f32>; 4]> {
-        let (dem, spacing) = (self.dem, self.spacing);
+        let Terrain { dem, spacing, .. } = self.terrain;
         Ok([
-            slope_rows(dem, spacing, self.settings, row0, h)?,
-            tri_rows(dem, spacing, self.settings, row0, h)?,
+            self.terrain.slope_rows(row0, h)?,
+            self.terrain.tri_rows(row0, h)?,
             self.twi.window(row0 as isize, 0, h, dem.shape().1)?,
             self.means.convexity_rows(dem, spacing, row0, h)?,
         ])
     }
-}
-
-/// Slope (radians) of rows `row0 .. row0 + h`, read with a row of context on each side.
-fn slope_rows(
-    dem: &dyn WindowSource,
-    spacing: &CellSpacing,
-    settings: &Pc1Settings,
-    row0: usize,
-    h: usize,
-) -> Result<Array2<f32>> {
-    rows_with_context(dem, spacing, row0, h, 1, |d, sp| {
-        slope(d, sp, settings.gradient)
-    })
-}
-
-/// TRI (m) of rows `row0 .. row0 + h`, read with a row of context on each side.
-fn tri_rows(
-    dem: &dyn WindowSource,
-    spacing: &CellSpacing,
-    settings: &Pc1Settings,
-    row0: usize,
-    h: usize,
-) -> Result<Array2<f32>> {
-    rows_with_context(dem, spacing, row0, h, 1, |d, _| tri(d, settings.tri))
 }
 
 /// Refuse a fit where a variable does not vary (a flat DEM: slope, TRI, convexity all 0): the
