@@ -201,7 +201,11 @@ impl Detector {
             stage(0.45, 0.55)
         };
         let mut run = detect_source(&source, self.engine.as_ref(), settings, &detecting)?;
-        run.scene = scene_info(&RasterFile::open(&raw.phase)?);
+        if write_stack {
+            // the facts come from the phase, not from `stack.tif` (layers on demand read the
+            // phase itself, so detection already took them from it)
+            run.scene = scene_info(&RasterFile::open(&raw.phase)?);
+        }
         Ok(run)
     }
 
