@@ -239,6 +239,29 @@ fn evaluate_dataset_from_the_cli_counts_every_label_of_the_split() {
         labels += n_truth;
     }
     assert!(labels > 0, "the simulated split holds labels");
+    // The confusion matrix: each row holds one class's truth boxes (found under some class, or
+    // missed); each column one class's predictions at the confidence (finding some truth box, or
+    // nothing), as many as the per-class table's TP + FP.
+    let confusion = &e["confusion"];
+    let cell = |t: usize, p: usize| confusion["found"][t][p].as_u64().unwrap();
+    for (k, c) in classes.iter().enumerate() {
+        let row: u64 = (0..4).map(|p| cell(k, p)).sum();
+        let missed = confusion["missed"][k].as_u64().unwrap();
+        assert_eq!(
+            row + missed,
+            c["n_truth"].as_u64().unwrap(),
+            "{}",
+            c["class"]
+        );
+        let column: u64 = (0..4).map(|t| cell(t, k)).sum();
+        let alarms = confusion["false_alarms"][k].as_u64().unwrap();
+        let kept = c["tp"].as_u64().unwrap() + c["fp"].as_u64().unwrap();
+        assert_eq!(column + alarms, kept, "{}", c["class"]);
+    }
+    assert!(
+        stdout.contains("| truth \\ called | AR | CF | CS | FS | missed |"),
+        "{stdout}"
+    );
     let map = e["map_voc"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&map));
 

@@ -7,6 +7,7 @@ use fringewatch::dataset::evaluate::evaluate_split;
 use fringewatch::engine::tract::TractEngine;
 
 use super::choices::SplitArg;
+use fringewatch::evaluate::confusion::Confusion;
 use fringewatch::evaluate::{
     check_iou, class_agnostic, evaluate, Evaluation, Prediction, Threshold, Truth,
 };
@@ -258,6 +259,28 @@ fn print_report(e: &Evaluation) {
             c.n_predictions
         );
     }
+    if e.classes.len() > 1 {
+        print_confusion(&e.confusion);
+    }
+}
+
+/// The confusion matrix as a Markdown table: one row per truth class, then the predictions that
+/// found nothing.
+fn print_confusion(c: &Confusion) {
+    println!("Which class the boxes found were given (rows: truth; matched whatever the class):");
+    println!("| truth \\ called | {} | missed |", c.classes.join(" | "));
+    println!("|---|{}---|", "---|".repeat(c.classes.len()));
+    for (t, row) in c.found.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(usize::to_string).collect();
+        println!(
+            "| {} | {} | {} |",
+            c.classes[t],
+            cells.join(" | "),
+            c.missed[t]
+        );
+    }
+    let alarms: Vec<String> = c.false_alarms.iter().map(usize::to_string).collect();
+    println!("| nothing | {} | |", alarms.join(" | "));
 }
 
 /// Score a detection layer against a truth layer at IoU 0.5 and `confidence` (used by the demo).

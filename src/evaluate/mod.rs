@@ -4,7 +4,10 @@
 //!
 //! A prediction is a true positive when its class matches and its IoU with a still-unmatched
 //! ground-truth box of the same image is ≥ the IoU threshold; predictions are taken highest score
-//! first and each one takes the unmatched truth box it overlaps most.
+//! first and each one takes the unmatched truth box it overlaps most. [`confusion`] matches the
+//! same way across classes, to show which class a found box was given.
+
+pub mod confusion;
 
 use serde::Serialize;
 
@@ -68,6 +71,8 @@ pub struct Evaluation {
     pub recall: f64,
     pub f1: f64,
     pub classes: Vec<ClassScore>,
+    /// Which class each box found at `confidence` was given (matching that ignores the class).
+    pub confusion: confusion::Confusion,
 }
 
 /// Which confidence threshold to report P, R and F1 at.
@@ -105,8 +110,13 @@ pub fn check_iou(iou: f64) -> Result<()> {
     }
 }
 
-/// For each prediction of one class (in score order): whether it is a true positive.
-fn match_class(predictions: &[&Prediction], truths: &[&Truth], iou_threshold: f64) -> Vec<bool> {
+/// For each prediction (in score order): the truth box it takes, the still-unmatched one of its
+/// image that it overlaps most with IoU ≥ `iou_threshold`, whatever the classes.
+pub(crate) fn greedy_match(
+    predictions: &[&Prediction],
+    truths: &[&Truth],
+    iou_threshold: f64,
+) -> Vec<Option<usize>> {
     let mut used = vec![false; truths.len()];
     predictions
         .iter()
@@ -123,11 +133,17 @@ fn match_class(predictions: &[&Prediction], truths: &[&Truth], iou_threshold: f6
             }
             if let Some((k, _)) = best {
                 used[k] = true;
-                true
-            } else {
-                false
             }
+            best.map(|(k, _)| k)
         })
+        .collect()
+}
+
+/// For each prediction of one class (in score order): whether it is a true positive.
+fn match_class(predictions: &[&Prediction], truths: &[&Truth], iou_threshold: f64) -> Vec<bool> {
+    greedy_match(predictions, truths, iou_threshold)
+        .iter()
+        .map(Option::is_some)
         .collect()
 }
 
@@ -294,6 +310,7 @@ pub fn evaluate(
         recall,
         f1: f1(precision, recall),
         classes: rows,
+        confusion: confusion::confusion(predictions, truths, classes, iou_threshold, confidence),
     }
 }
 
