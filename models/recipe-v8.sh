@@ -14,17 +14,10 @@ fw="${FRINGEWATCH:-$root/target/release/fringewatch}"
 mkdir -p "$work"
 v4="${V4:-$work/v4.onnx}"
 [ -f "$v4" ] || git -C "$root" show e75056a:models/fringewatch-default.onnx > "$v4"
-data="$root/../shared/data/real"
-dems=("$data"/dems/*.tif "$data/dem_sangabriel_30m_utm11.tif")
 
-# 1. Larger held-out families (never trained on; seeds unused before).
+# 1. Larger held-out families (never trained on; seeds unused before): models/heldout-large.sh.
 h="$work/heldout-large"
-[ -d "$h/outside" ] || "$fw" --quiet simulate --family outside --out "$h/outside" --seed 9001 --scenes 40
-[ -d "$h/matese" ] || "$fw" --quiet simulate --family randomised --dem "$data/srtm3_matese/N41E014.hgt" \
-  --out "$h/matese" --seed 9101 --scenes 24
-[ -d "$h/fixed" ] || "$fw" --quiet simulate --family fixed --out "$h/fixed" --seed 9201 --scenes 24
-[ -d "$h/randomised" ] || "$fw" --quiet simulate --family randomised --dems "${dems[@]}" \
-  --out "$h/randomised" --seed 9301 --scenes 24
+"$root/models/heldout-large.sh" "$fw" "$h"
 
 # 2. Training scenes: the 400 of v5 (models/data-400.sh).
 "$root/models/data-400.sh" "$fw" "$work"
