@@ -1,7 +1,8 @@
 //! The QGIS plugin in a real, headless QGIS 3.22 (Debian `python3-qgis`): runs
 //! `qgis_plugin/tests` with pytest under Debian's python, against the cdylib of this build, and
-//! checks the repository's Python (plugin, package, test scripts) with ruff (PEP 8). Outside CI a machine without QGIS skips with a
-//! message; in CI (`CI` set) that is a failure, since `.ci/setup` installs it.
+//! checks the repository's Python (plugin, package, test, benchmark and model scripts) with ruff
+//! (PEP 8). Outside CI a machine without QGIS skips with a message; in CI (`CI` set) that is a
+//! failure, since `.ci/setup` installs it.
 
 mod common;
 
@@ -87,13 +88,20 @@ fn plugin_python_is_pep8_clean() {
         return;
     }
     let out = Command::new(&ruff)
-        .args(["check", "qgis_plugin", "python", "tests/python"])
+        .args([
+            "check",
+            "qgis_plugin",
+            "python",
+            "tests/python",
+            "benches",
+            "models",
+        ])
         .current_dir(root())
         .output()
         .expect("ruff");
     assert!(
         out.status.success(),
-        "ruff check qgis_plugin python tests/python:\n{}",
+        "ruff check qgis_plugin python tests/python benches models:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
 }
