@@ -1291,3 +1291,177 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
         ["kept", "layer_styles", "run1", "run2", "run3", "run5"]
     );
 }
+
+/// A phase on 30 m pixels (the simulated scene multilooked 2 × 2, as a processor that looks
+/// further writes it) is brought to the detector's 15 m grid before ISL, PC1 and detection, and
+/// its detections come back in its own CRS: the same boxes as a run on the resampled phase that
+/// `--keep-layers` keeps, nothing left beside the output, the acquisition facts of the user's
+/// phase. A phase in longitude/latitude goes through the UTM zone of its centre and its boxes
+/// come back in longitude/latitude, inside its bounds.
+#[test]
+fn a_phase_off_the_detectors_pixel_size_is_brought_to_15_m_and_its_boxes_come_back() {
+    use fringewatch::raster::io::{write_single_band, RasterFile};
+    use fringewatch::simulate::output::write_scene;
+    use fringewatch::simulate::{simulate_scene, SimulationSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = SimulationSettings {
+        size: 320,
+        ..SimulationSettings::default()
+    };
+    let scene = simulate_scene(&settings, "scene_0000", 23, None, &Silent).unwrap();
+    let scene_dir = write_scene(&scene, dir.path(), 0).unwrap();
+    // 2 × 2 multilook: the phase as the argument of the mean complex signal, the rest as means
+    let coarse_dir = dir.path().join("coarse");
+    std::fs::create_dir_all(&coarse_dir).unwrap();
+    for name in ["phase", "coherence", "dem", "incidence"] {
+        let file = RasterFile::open(scene_dir.join(format!("{name}.tif"))).unwrap();
+        let fine = file.read_band(1).unwrap();
+        let (rows, cols) = (fine.nrows() / 2, fine.ncols() / 2);
+        let coarse = ndarray::Array2::from_shape_fn((rows, cols), |(r, c)| {
+            let block = fine.slice(ndarray::s![2 * r..2 * r + 2, 2 * c..2 * c + 2]);
+            if name == "phase" {
+                let (s, co) = block
+                    .iter()
+                    .fold((0.0, 0.0), |(s, co), v| (s + v.sin(), co + v.cos()));
+                f32::atan2(s, co)
+            } else {
+                block.mean().unwrap()
+            }
+        });
+        let mut grid = file.grid().clone();
+        grid.width = cols;
+        grid.height = rows;
+        grid.geo_transform[1] *= 2.0;
+        grid.geo_transform[5] *= 2.0;
+        let items = file.metadata_items();
+        let items: Vec<(&str, String)> =
+            items.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        write_single_band(
+            &coarse_dir.join(format!("{name}.tif")),
+            &grid,
+            coarse.view(),
+            name,
+            &items,
+        )
+        .unwrap();
+    }
+    let model = dir.path().join("compact.onnx");
+    fringewatch::model::write_random_model(
+        &model,
+        fringewatch::model::yolov3::Architecture::Compact,
+        160,
+        2,
+    )
+    .unwrap();
+    let out = dir.path().join("out").join("detections.gpkg");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let run = |layer: &str, phase: &Path, more: &[&std::ffi::OsStr]| {
+        let c = |name: &str| coarse_dir.join(name).display().to_string();
+        let output = fringewatch()
+            .args(["run", "--phase", phase.to_str().unwrap()])
+            .args(["--coherence", &c("coherence.tif"), "--dem", &c("dem.tif")])
+            .args(["--incidence", &c("incidence.tif"), "--model"])
+            .args([model.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args(["--layer", layer, "--confidence", "0.001"])
+            .args(more)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+    let kept = dir.path().join("kept");
+    let stderr = run(
+        "coarse",
+        &coarse_dir.join("phase.tif"),
+        &["--keep-layers".as_ref(), kept.as_os_str()],
+    );
+    assert!(
+        stderr.contains("the phase's pixels are 30.0 m: it is resampled"),
+        "{stderr}"
+    );
+    // the kept phase and stack are on 15 m pixels over the same ground, with the facts
+    let resampled = RasterFile::open(kept.join("phase_15m.tif")).unwrap();
+    assert_eq!(resampled.grid().geo_transform[1], 15.0);
+    assert_eq!(
+        (resampled.grid().width, resampled.grid().height),
+        (320, 320)
+    );
+    assert!(resampled.metadata_items().contains(&(
+        "FRINGEWATCH_PRIMARY_DATE".into(),
+        scene.description.primary_date.to_string()
+    )));
+    let stack = RasterFile::open(kept.join("stack.tif")).unwrap();
+    assert!(stack.grid().same_as(resampled.grid()));
+    // the same boxes as detection on the kept 15 m phase, which needs no resampling
+    let native = run("native", &kept.join("phase_15m.tif"), &["--quiet".as_ref()]);
+    assert!(!native.contains("resampled"), "{native}");
+    let boxes = |layer: &str| -> Vec<String> {
+        read_layer(&out, Some(layer))
+            .unwrap()
+            .features
+            .iter()
+            .map(|f| format!("{:?} {:?}", f.rings, f.attribute("score")))
+            .collect()
+    };
+    assert!(!boxes("coarse").is_empty());
+    assert_eq!(boxes("coarse"), boxes("native"));
+    let layer = read_layer(&out, Some("coarse")).unwrap();
+    assert_eq!(
+        layer.features[0]
+            .attribute("primary_date")
+            .and_then(|v| v.as_text()),
+        Some(scene.description.primary_date.to_string())
+    );
+    // without --keep-layers the scratch folder beside the output is gone
+    run(
+        "scratch",
+        &coarse_dir.join("phase.tif"),
+        &["--quiet".as_ref()],
+    );
+    assert_eq!(boxes("scratch"), boxes("coarse"));
+    let left: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("detections.gpkg")]);
+
+    // longitude/latitude: through UTM, back in degrees, inside the phase's bounds
+    if !common::tool("gdalwarp") {
+        assert!(std::env::var_os("CI").is_none(), "gdalwarp missing in CI");
+        return;
+    }
+    let geographic = dir.path().join("phase_lonlat.tif");
+    let status = Command::new("gdalwarp")
+        .args([
+            "-q",
+            "-t_srs",
+            "EPSG:4326",
+            "-r",
+            "near",
+            "-tr",
+            "0.0004",
+            "0.0004",
+        ])
+        .arg(coarse_dir.join("phase.tif"))
+        .arg(&geographic)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    run("lonlat", &geographic, &["--quiet".as_ref()]);
+    let layer = read_layer(&out, Some("lonlat")).unwrap();
+    assert!(Crs::from_definition(&layer.crs_wkt).unwrap().geographic);
+    let (x0, y0, x1, y1) = RasterFile::open(&geographic).unwrap().grid().bounds();
+    assert!(!layer.features.is_empty());
+    for f in &layer.features {
+        let (a, b, c, d) = f.envelope.unwrap();
+        // the UTM grid's corners reach a little past the rotated lon/lat bounds: 5 % slack
+        let slack = 0.05 * (x1 - x0);
+        assert!(
+            a >= x0 - slack && b >= y0 - slack && c <= x1 + slack && d <= y1 + slack,
+            "{:?} outside {:?}",
+            f.envelope,
+            (x0, y0, x1, y1)
+        );
+    }
+}

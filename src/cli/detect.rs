@@ -157,6 +157,17 @@ pub(crate) fn detect(args: DetectArgs, quiet: bool) -> Result<()> {
     output.check()?;
     let o = &args.options;
     let detector = o.open_detector(args.model.as_deref(), quiet)?;
+    let grid = fringewatch::raster::io::RasterFile::open(&args.stack)?
+        .grid()
+        .clone();
+    if fringewatch::product::prepare::off_model_spacing(&grid) {
+        eprintln!(
+            "warning: the stack's pixels are {:.1} m, the detector learnt landslides on {:.0} m pixels: boxes may be missed or misplaced; `run` resamples a phase to {:.0} m first",
+            fringewatch::product::prepare::spacing_m(&grid),
+            fringewatch::product::prepare::MODEL_SPACING_M,
+            fringewatch::product::prepare::MODEL_SPACING_M,
+        );
+    }
     let bar = Bar::new(quiet, "detect");
     let run = detector.detect_to_output(&args.stack, &output, &o.settings(&detector), &bar)?;
     bar.done();

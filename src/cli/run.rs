@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use fringewatch::layers::RawLayers;
+use fringewatch::product::prepare;
 use fringewatch::{Error, Result};
 
 use super::detect::{report, DetectOptions};
@@ -19,7 +20,8 @@ pub(crate) struct RunArgs {
     /// flags below replace what it says.
     #[arg(long, conflicts_with_all = ["phase", "coherence"])]
     product: Option<PathBuf>,
-    /// Wrapped phase, radians (its grid is the output grid).
+    /// Wrapped phase, radians. Its grid is the output grid when its pixels are 13.5–16.5 m;
+    /// otherwise it is resampled (as cos φ, sin φ) to the detector's 15 m grid first.
     #[arg(long, required_unless_present = "product")]
     phase: Option<PathBuf>,
     /// Coherence in [0, 1].
@@ -69,15 +71,14 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
     let raw = match (&args.product, &args.phase, &args.coherence) {
         (Some(folder), _, _) => {
             let product = fringewatch::product::open_product(folder)?;
-            let overrides = fringewatch::product::prepare::Overrides {
+            let overrides = prepare::Overrides {
                 dem: args.dem.clone(),
                 incidence: args.incidence.optional()?,
                 heading_deg: args.heading,
             };
             let dir = layer_dir.clone().unwrap_or_else(std::env::temp_dir);
             let bar = Bar::new(quiet, "product");
-            let prepared =
-                fringewatch::product::prepare::prepare(&product, &overrides, &dir, &bar)?;
+            let prepared = prepare::prepare(&product, &overrides, &dir, &bar)?;
             bar.done();
             if !quiet {
                 eprintln!(
@@ -87,7 +88,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
                     prepared.product_spacing_m,
                     prepared.grid.width,
                     prepared.grid.height,
-                    fringewatch::product::prepare::MODEL_SPACING_M,
+                    prepare::MODEL_SPACING_M,
                     product.orbit.map_or("orbit unknown", |o| o.name()),
                     prepared.raw.heading_deg
                 );
@@ -115,6 +116,19 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
             ))
         }
     };
+    if product_crs.is_none() && !quiet {
+        let grid = fringewatch::raster::io::RasterFile::open(&raw.phase)?
+            .grid()
+            .clone();
+        if prepare::off_model_spacing(&grid) {
+            eprintln!(
+                "note: the phase's pixels are {:.1} m: it is resampled (as cos φ, sin φ) to the detector's {:.0} m grid{}, and the detections are mapped back to its CRS",
+                prepare::spacing_m(&grid),
+                prepare::MODEL_SPACING_M,
+                if args.keep_layers.is_some() { " (phase_15m.tif among the kept layers)" } else { "" }
+            );
+        }
+    }
     let detector = o.open_detector(args.model.as_deref(), quiet)?;
     let bar = Bar::new(quiet, "run");
     let result = match (&product_crs, &layer_dir) {

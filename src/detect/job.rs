@@ -5,17 +5,18 @@
 
 use std::path::{Path, PathBuf};
 
-use super::output::{detection_features, write_detections, ModelInfo};
+use super::output::{detection_features, write_detections, write_detections_in, ModelInfo};
 use super::scene_info::scene_info;
 use super::{detect_source, detect_stack, DetectSettings, DetectionRun};
 use crate::engine::{open_engine, Backend, Engine};
 use crate::error::{Error, Result};
 use crate::layers::{layers_and_stack, RawLayers};
 use crate::model::{default_model, sha256_of};
+use crate::product::prepare::{off_model_spacing, phase_on_model_grid};
 use crate::progress::{Progress, Silent, Stage};
 use crate::raster::io::{check_output_path, RasterFile};
 use crate::stack::StackSource;
-use crate::vector::{check_layer_name, is_geojson, PolygonFeature};
+use crate::vector::{check_layer_name, is_geojson, reproject_features, PolygonFeature};
 
 /// Where detections go: a layer of a GeoPackage (created or added to; other layers are never
 /// touched), or a GeoJSON file when `path` ends in `.geojson`/`.json` (`layer` then unused).
@@ -211,6 +212,11 @@ impl Detector {
 
     /// End to end from raw layers: ISL, PC1 and the stack written in `keep_layers`, or none of
     /// them (scratch files without a name beside the output), then detection into `output`.
+    ///
+    /// A phase whose pixels are not the detector's 15 m ([`off_model_spacing`]) is first brought
+    /// onto the detector's grid ([`phase_on_model_grid`]; `phase_15m.tif` among the kept layers,
+    /// else in a scratch folder beside the output, removed) and the layers are made there; the
+    /// detections then go back to the phase's own CRS. The returned run is on the detector's grid.
     pub fn detect_raw_to_output(
         &self,
         raw: &RawLayers,
@@ -231,7 +237,58 @@ impl Detector {
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new(".")),
         };
-        let run = self.detect_raw(raw, layers, keep_layers.is_some(), settings, progress)?;
-        self.write(run, output)
+        if !off_model_spacing(RasterFile::open(&raw.phase)?.grid()) {
+            let run = self.detect_raw(raw, layers, keep_layers.is_some(), settings, progress)?;
+            return self.write(run, output);
+        }
+        let scratch = tempfile::Builder::new()
+            .prefix(".fringewatch-grid-")
+            .tempdir_in(layers)
+            .map_err(|source| Error::io(layers, source))?;
+        let resampled_path = match keep_layers {
+            Some(dir) => dir.join("phase_15m.tif"),
+            None => scratch.path().join("phase.tif"),
+        };
+        let resampled = phase_on_model_grid(&raw.phase, &resampled_path)?
+            .ok_or_else(|| Error::bad_input(&raw.phase, "its grid changed while it was read"))?;
+        Stage {
+            parent: progress,
+            start: 0.0,
+            span: 0.1,
+        }
+        .step(1.0, "phase on the detector's grid")?;
+        let on_grid = RawLayers {
+            phase: resampled.path.clone(),
+            ..raw.clone()
+        };
+        let mut run = self.detect_raw(
+            &on_grid,
+            layers,
+            keep_layers.is_some(),
+            settings,
+            &Stage {
+                parent: progress,
+                start: 0.1,
+                span: 0.9,
+            },
+        )?;
+        // the interferogram's facts from the user's phase (the copy's name says nothing)
+        run.scene = scene_info(&RasterFile::open(&raw.phase)?);
+        let features = reproject_features(
+            self.features(&run),
+            &run.grid.crs.wkt,
+            &resampled.source_crs.wkt,
+        )?;
+        write_detections_in(
+            &output.path,
+            &output.layer,
+            &resampled.source_crs.wkt,
+            &run.grid,
+            &features,
+            output.overwrite,
+            &Silent,
+        )?;
+        drop(scratch);
+        Ok(run)
     }
 }

@@ -98,7 +98,9 @@ pub struct FwRawLayers {
     /// `sizeof(FwRawLayers)` as the host's header declares it. Members past `size` (a host
     /// built against an older header) take their defaults.
     pub size: u32,
-    /// Wrapped phase, radians (its grid is the output grid).
+    /// Wrapped phase, radians. Its grid is the output grid when its pixels are 13.5–16.5 m;
+    /// otherwise it is first resampled (as cos φ, sin φ) to the detector's 15 m grid and the
+    /// detections are mapped back to its CRS.
     pub phase: *const c_char,
     /// Coherence in [0, 1].
     pub coherence: *const c_char,

@@ -88,8 +88,7 @@ pub fn prepare(
             ),
         ));
     }
-    let spacing = source.spacing();
-    let product_spacing_m = spacing.dx[spacing.rows() / 2].max(spacing.dy[spacing.rows() / 2]);
+    let product_spacing_m = spacing_m(&source);
     let grid = model_grid(&source)?;
     let mut notes = Vec::new();
     if product_spacing_m > COARSE_SPACING_M {
@@ -110,32 +109,19 @@ pub fn prepare(
         Ok(values)
     };
     let load = |file: &RasterFile, scale: f64| load_band(file, 1, scale);
-    let onto_grid = |values: &Array2<f32>, name: &str, resampling| -> Result<Array2<f32>> {
-        let temp = dir.join(format!(".{name}.product-grid.tif"));
-        write_single_band(&temp, &source, values.view(), name, &[])?;
-        let warped = warp_band(&RasterFile::open(&temp)?, &grid, resampling);
-        let _ = std::fs::remove_file(&temp);
-        warped
+    let onto_grid = |values: &Array2<f32>, name: &str| -> Result<Array2<f32>> {
+        warp_values(values, &source, &grid, dir, name)
     };
 
     // phase: the complex signal, warped, then its angle
     let phase = load(&phase_file, 1.0)?;
     step(0.1, "reading the product")?;
-    let cos = onto_grid(&phase.mapv(f32::cos), "cos_phase", Resampling::Bilinear)?;
-    let sin = onto_grid(&phase.mapv(f32::sin), "sin_phase", Resampling::Bilinear)?;
-    drop(phase);
-    let mut phase = Array2::<f32>::from_elem(cos.dim(), f32::NAN);
-    Zip::from(&mut phase)
-        .and(&cos)
-        .and(&sin)
-        .for_each(|p, &c, &s| *p = s.atan2(c));
-    drop((cos, sin));
+    let phase = warp_phase(phase, &source, &grid, dir)?;
     step(0.4, "phase resampled")?;
 
     let coherence = onto_grid(
         &load(&coherence_file, product.coherence_scale)?,
         "coherence",
-        Resampling::Bilinear,
     )?;
     let coherence_path = dir.join("coherence.tif");
     write_single_band(&coherence_path, &grid, coherence.view(), "coherence", &[])?;
@@ -220,7 +206,7 @@ pub fn prepare(
             if !matches!(los, LineOfSight::IncidenceDegrees { .. }) {
                 geometry_heading = heading;
             }
-            let warped = onto_grid(&incidence, "incidence", Resampling::Bilinear)?;
+            let warped = onto_grid(&incidence, "incidence")?;
             let path = dir.join("incidence.tif");
             write_single_band(&path, &grid, warped.view(), "incidence", &[])?;
             Incidence::Raster(path)
@@ -309,6 +295,107 @@ pub fn prepare(
         product_spacing_m,
         notes,
     })
+}
+
+/// `values` on `source` warped bilinearly onto `grid`, through a scratch file in `dir` (removed).
+fn warp_values(
+    values: &Array2<f32>,
+    source: &Grid,
+    grid: &Grid,
+    dir: &Path,
+    name: &str,
+) -> Result<Array2<f32>> {
+    let temp = dir.join(format!(".{name}.product-grid.tif"));
+    write_single_band(&temp, source, values.view(), name, &[])?;
+    let warped = warp_band(&RasterFile::open(&temp)?, grid, Resampling::Bilinear);
+    let _ = std::fs::remove_file(&temp);
+    warped
+}
+
+/// Wrapped phase on `source` warped onto `grid` as the complex signal: cos φ and sin φ warped
+/// bilinearly (scratch files in `dir`), φ = atan2(sin, cos); missing where either is.
+fn warp_phase(phase: Array2<f32>, source: &Grid, grid: &Grid, dir: &Path) -> Result<Array2<f32>> {
+    let cos = warp_values(&phase.mapv(f32::cos), source, grid, dir, "cos_phase")?;
+    let sin = warp_values(&phase.mapv(f32::sin), source, grid, dir, "sin_phase")?;
+    drop(phase);
+    let mut phase = Array2::<f32>::from_elem(cos.dim(), f32::NAN);
+    Zip::from(&mut phase)
+        .and(&cos)
+        .and(&sin)
+        .for_each(|p, &c, &s| *p = s.atan2(c));
+    Ok(phase)
+}
+
+/// Pixel sizes within this share of [`MODEL_SPACING_M`] (13.5–16.5 m) are the detector's own: a
+/// raster on such a grid is used as it is.
+pub const SPACING_TOLERANCE: f64 = 0.1;
+
+/// A grid's pixel size, metres: the larger of its cell width and height at the middle row.
+pub fn spacing_m(grid: &Grid) -> f64 {
+    let spacing = grid.spacing();
+    let middle = spacing.rows() / 2;
+    spacing.dx[middle].max(spacing.dy[middle])
+}
+
+/// Whether a raster on `grid` must be brought to the detector's grid: its pixel size differs from
+/// [`MODEL_SPACING_M`] by more than [`SPACING_TOLERANCE`]. The model learnt landslides at 15 m;
+/// at 30 m the same slide covers a quarter of the pixels and no longer looks like what it learnt.
+pub fn off_model_spacing(grid: &Grid) -> bool {
+    (spacing_m(grid) / MODEL_SPACING_M - 1.0).abs() > SPACING_TOLERANCE
+}
+
+/// A wrapped phase raster brought onto the detector's grid.
+#[derive(Debug, Clone)]
+pub struct PhaseOnModelGrid {
+    /// The resampled phase, with the original's metadata (dates, orbit, heading).
+    pub path: PathBuf,
+    pub grid: Grid,
+    /// The original phase's CRS, where its detections go back to.
+    pub source_crs: Crs,
+    /// The original phase's pixel size, metres.
+    pub source_spacing_m: f64,
+}
+
+/// When `phase`'s pixels are not the detector's ([`off_model_spacing`]): the phase on the
+/// detector's grid ([`model_grid`]: 15 m in its CRS, or in the UTM zone of its centre when it is
+/// in longitude/latitude), resampled as the complex signal and written at `out` with the
+/// original's metadata; `None` when its own grid will do. Coherence, DEM and incidence need no
+/// copy: the layer chain warps them onto the phase's grid, whatever theirs.
+///
+/// ```no_run
+/// use fringewatch::product::prepare::phase_on_model_grid;
+/// # fn main() -> fringewatch::Result<()> {
+/// let dir = std::env::temp_dir();
+/// if let Some(p) = phase_on_model_grid("phase_30m.tif".as_ref(), &dir.join("phase_15m.tif"))? {
+///     assert_eq!((p.grid.width, p.source_spacing_m.round()), (p.grid.width, 30.0));
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub fn phase_on_model_grid(phase: &Path, out: &Path) -> Result<Option<PhaseOnModelGrid>> {
+    let file = RasterFile::open(phase)?;
+    let source = file.grid().clone();
+    if !off_model_spacing(&source) {
+        return Ok(None);
+    }
+    let grid = model_grid(&source)?;
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let values = warp_phase(file.read_band(1)?, &source, &grid, dir)?;
+    let metadata = file.metadata_items();
+    let items: Vec<(&str, String)> = metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    write_single_band(out, &grid, values.view(), "phase", &items)?;
+    Ok(Some(PhaseOnModelGrid {
+        path: out.to_path_buf(),
+        grid,
+        source_crs: source.crs.clone(),
+        source_spacing_m: spacing_m(&source),
+    }))
 }
 
 /// Where the processor would have written the geometry, when it can.
