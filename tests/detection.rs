@@ -1009,18 +1009,21 @@ fn evaluate_cli_scores_detections_against_truth() {
     );
 }
 
-#[test]
-fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
+/// A simulated 320 px scene (default chain, seed `seed`) written in `dir`, and an untrained
+/// compact model (`compact.onnx`): many boxes at a low confidence, to compare runs box for box.
+fn scene_and_random_model(
+    dir: &Path,
+    seed: u64,
+) -> (fringewatch::simulate::Scene, PathBuf, PathBuf) {
     use fringewatch::simulate::output::write_scene;
     use fringewatch::simulate::{simulate_scene, SimulationSettings};
-    let dir = tempfile::tempdir().unwrap();
     let settings = SimulationSettings {
         size: 320,
         ..SimulationSettings::default()
     };
-    let scene = simulate_scene(&settings, "scene_0000", 21, None, &Silent).unwrap();
-    let scene_dir = write_scene(&scene, dir.path(), 0).unwrap();
-    let model = dir.path().join("compact.onnx");
+    let scene = simulate_scene(&settings, "scene_0000", seed, None, &Silent).unwrap();
+    let scene_dir = write_scene(&scene, dir, 0).unwrap();
+    let model = dir.join("compact.onnx");
     fringewatch::model::write_random_model(
         &model,
         fringewatch::model::yolov3::Architecture::Compact,
@@ -1028,6 +1031,13 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
         2,
     )
     .unwrap();
+    (scene, scene_dir, model)
+}
+
+#[test]
+fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (scene, scene_dir, model) = scene_and_random_model(dir.path(), 21);
     let out = dir.path().join("out").join("detections.gpkg");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let p = |name: &str| scene_dir.join(name).display().to_string();
@@ -1301,15 +1311,8 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
 #[test]
 fn a_phase_off_the_detectors_pixel_size_is_brought_to_15_m_and_its_boxes_come_back() {
     use fringewatch::raster::io::{write_single_band, RasterFile};
-    use fringewatch::simulate::output::write_scene;
-    use fringewatch::simulate::{simulate_scene, SimulationSettings};
     let dir = tempfile::tempdir().unwrap();
-    let settings = SimulationSettings {
-        size: 320,
-        ..SimulationSettings::default()
-    };
-    let scene = simulate_scene(&settings, "scene_0000", 23, None, &Silent).unwrap();
-    let scene_dir = write_scene(&scene, dir.path(), 0).unwrap();
+    let (scene, scene_dir, model) = scene_and_random_model(dir.path(), 23);
     // 2 × 2 multilook: the phase as the argument of the mean complex signal, the rest as means
     let coarse_dir = dir.path().join("coarse");
     std::fs::create_dir_all(&coarse_dir).unwrap();
@@ -1345,14 +1348,6 @@ fn a_phase_off_the_detectors_pixel_size_is_brought_to_15_m_and_its_boxes_come_ba
         )
         .unwrap();
     }
-    let model = dir.path().join("compact.onnx");
-    fringewatch::model::write_random_model(
-        &model,
-        fringewatch::model::yolov3::Architecture::Compact,
-        160,
-        2,
-    )
-    .unwrap();
     let out = dir.path().join("out").join("detections.gpkg");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let run = |layer: &str, phase: &Path, more: &[&std::ffi::OsStr]| {
