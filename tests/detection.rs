@@ -1310,44 +1310,11 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
 /// come back in longitude/latitude, inside its bounds.
 #[test]
 fn a_phase_off_the_detectors_pixel_size_is_brought_to_15_m_and_its_boxes_come_back() {
-    use fringewatch::raster::io::{write_single_band, RasterFile};
+    use fringewatch::raster::io::RasterFile;
     let dir = tempfile::tempdir().unwrap();
     let (scene, scene_dir, model) = scene_and_random_model(dir.path(), 23);
-    // 2 × 2 multilook: the phase as the argument of the mean complex signal, the rest as means
     let coarse_dir = dir.path().join("coarse");
-    std::fs::create_dir_all(&coarse_dir).unwrap();
-    for name in ["phase", "coherence", "dem", "incidence"] {
-        let file = RasterFile::open(scene_dir.join(format!("{name}.tif"))).unwrap();
-        let fine = file.read_band(1).unwrap();
-        let (rows, cols) = (fine.nrows() / 2, fine.ncols() / 2);
-        let coarse = ndarray::Array2::from_shape_fn((rows, cols), |(r, c)| {
-            let block = fine.slice(ndarray::s![2 * r..2 * r + 2, 2 * c..2 * c + 2]);
-            if name == "phase" {
-                let (s, co) = block
-                    .iter()
-                    .fold((0.0, 0.0), |(s, co), v| (s + v.sin(), co + v.cos()));
-                f32::atan2(s, co)
-            } else {
-                block.mean().unwrap()
-            }
-        });
-        let mut grid = file.grid().clone();
-        grid.width = cols;
-        grid.height = rows;
-        grid.geo_transform[1] *= 2.0;
-        grid.geo_transform[5] *= 2.0;
-        let items = file.metadata_items();
-        let items: Vec<(&str, String)> =
-            items.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        write_single_band(
-            &coarse_dir.join(format!("{name}.tif")),
-            &grid,
-            coarse.view(),
-            name,
-            &items,
-        )
-        .unwrap();
-    }
+    common::multilook_scene(&scene_dir, &coarse_dir, 2);
     let out = dir.path().join("out").join("detections.gpkg");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let run = |layer: &str, phase: &Path, more: &[&std::ffi::OsStr]| {

@@ -104,3 +104,51 @@ pub fn venv_python() -> Option<PathBuf> {
     eprintln!("SKIP: no Python venv with onnxruntime/pycocotools (run .ci/setup)");
     None
 }
+
+/// A simulated scene folder multilooked `factor` × `factor` into `out` (pixels `factor` times
+/// larger), as a processor that looks further writes it: the phase as the argument of the mean
+/// complex signal, coherence, DEM and incidence as block means, each with its metadata (dates,
+/// orbit, heading). `models/coarsen_scenes.py` does the same for whole families.
+pub fn multilook_scene(scene_dir: &Path, out: &Path, factor: usize) {
+    std::fs::create_dir_all(out).unwrap();
+    for name in ["phase", "coherence", "dem", "incidence"] {
+        let file = RasterFile::open(scene_dir.join(format!("{name}.tif"))).unwrap();
+        let fine = file.read_band(1).unwrap();
+        let (rows, cols) = (fine.nrows() / factor, fine.ncols() / factor);
+        let coarse = Array2::from_shape_fn((rows, cols), |(r, c)| {
+            let block = fine.slice(ndarray::s![
+                factor * r..factor * (r + 1),
+                factor * c..factor * (c + 1)
+            ]);
+            if name == "phase" {
+                let (s, co) = block
+                    .iter()
+                    .fold((0.0, 0.0), |(s, co), v| (s + v.sin(), co + v.cos()));
+                f32::atan2(s, co)
+            } else {
+                block.mean().unwrap()
+            }
+        });
+        let mut grid = file.grid().clone();
+        grid.width = cols;
+        grid.height = rows;
+        grid.geo_transform[1] *= factor as f64;
+        grid.geo_transform[5] *= factor as f64;
+        let items = file.metadata_items();
+        let items: Vec<(&str, String)> =
+            items.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        fringewatch::raster::io::write_single_band(
+            &out.join(format!("{name}.tif")),
+            &grid,
+            coarse.view(),
+            name,
+            &items,
+        )
+        .unwrap();
+    }
+    for name in ["scene.json", "truth.gpkg"] {
+        if scene_dir.join(name).exists() {
+            std::fs::copy(scene_dir.join(name), out.join(name)).unwrap();
+        }
+    }
+}
