@@ -272,10 +272,11 @@ fn the_bundled_model_holds_on_45_m_pixels_once_resampled() {
         "too few labelled signals: {}",
         truths.len()
     );
-    assert!(resampled >= 0.0, "resampled AP {resampled:.3}");
+    // Measured with fringewatch-default-sim-v8: 0.046 as it is, 0.262 resampled (87 labels).
+    assert!(resampled >= 0.22, "resampled AP {resampled:.3}");
     assert!(
-        resampled >= as_is + 0.0,
-        "{resampled:.3} against {as_is:.3}"
+        resampled >= as_is + 0.15,
+        "{resampled:.3} resampled against {as_is:.3} as it is"
     );
 }
 
