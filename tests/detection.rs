@@ -1375,7 +1375,16 @@ fn a_phase_off_the_detectors_pixel_size_is_brought_to_15_m_and_its_boxes_come_ba
             .and_then(|v| v.as_text()),
         Some(scene.description.primary_date.to_string())
     );
-    // without --keep-layers the scratch folder beside the output is gone
+    // without --keep-layers the scratch folder beside the output is gone, and so is one that a
+    // killed run left (its process no longer runs)
+    let dead = {
+        let mut child = Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        child.id()
+    };
+    let stale = out.with_file_name(format!(".detections.gpkg.partial-{dead}.grid"));
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("phase.tif"), b"half").unwrap();
     run(
         "scratch",
         &coarse_dir.join("phase.tif"),

@@ -14,7 +14,7 @@ use crate::layers::{layers_and_stack, RawLayers};
 use crate::model::{default_model, sha256_of};
 use crate::product::prepare::{off_model_spacing, phase_on_model_grid};
 use crate::progress::{Progress, Silent, Stage};
-use crate::raster::io::{check_output_path, RasterFile};
+use crate::raster::io::{check_output_path, partial_path, remove_stale_partials, RasterFile};
 use crate::stack::StackSource;
 use crate::vector::{check_layer_name, is_geojson, reproject_features, PolygonFeature};
 
@@ -215,7 +215,7 @@ impl Detector {
     ///
     /// A phase whose pixels are not the detector's 15 m ([`off_model_spacing`]) is first brought
     /// onto the detector's grid ([`phase_on_model_grid`]; `phase_15m.tif` among the kept layers,
-    /// else in a scratch folder beside the output, removed) and the layers are made there; the
+    /// else in a hidden scratch folder beside the output, removed) and the layers are made there; the
     /// detections then go back to the phase's own CRS. The returned run is on the detector's grid.
     pub fn detect_raw_to_output(
         &self,
@@ -237,20 +237,28 @@ impl Detector {
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new(".")),
         };
-        if !off_model_spacing(RasterFile::open(&raw.phase)?.grid()) {
+        let phase = RasterFile::open(&raw.phase)?;
+        if !off_model_spacing(phase.grid()) {
+            drop(phase);
             let run = self.detect_raw(raw, layers, keep_layers.is_some(), settings, progress)?;
             return self.write(run, output);
         }
+        // the scratch folder `.NAME.partial-PID.grid` beside the output, removed when done (or
+        // by the next run, should this one be killed)
+        remove_stale_partials(&output.path, "grid");
+        let partial = partial_path(&output.path, "grid");
+        let scratch_parent = partial.parent().unwrap_or(Path::new("."));
         let scratch = tempfile::Builder::new()
-            .prefix(".fringewatch-grid-")
-            .tempdir_in(layers)
-            .map_err(|source| Error::io(layers, source))?;
+            .prefix(partial.file_name().unwrap_or_default())
+            .rand_bytes(0)
+            .tempdir_in(scratch_parent)
+            .map_err(|source| Error::io(&partial, source))?;
         let resampled_path = match keep_layers {
             Some(dir) => dir.join("phase_15m.tif"),
             None => scratch.path().join("phase.tif"),
         };
-        let resampled = phase_on_model_grid(&raw.phase, &resampled_path)?
-            .ok_or_else(|| Error::bad_input(&raw.phase, "its grid changed while it was read"))?;
+        let resampled = phase_on_model_grid(&phase, &resampled_path, scratch.path())?;
+        drop(phase);
         Stage {
             parent: progress,
             start: 0.0,

@@ -356,46 +356,45 @@ pub struct PhaseOnModelGrid {
     pub source_spacing_m: f64,
 }
 
-/// When `phase`'s pixels are not the detector's ([`off_model_spacing`]): the phase on the
-/// detector's grid ([`model_grid`]: 15 m in its CRS, or in the UTM zone of its centre when it is
-/// in longitude/latitude), resampled as the complex signal and written at `out` with the
-/// original's metadata; `None` when its own grid will do. Coherence, DEM and incidence need no
-/// copy: the layer chain warps them onto the phase's grid, whatever theirs.
+/// `phase` on the detector's grid ([`model_grid`]: 15 m in its CRS, or in the UTM zone of its
+/// centre when it is in longitude/latitude), resampled as the complex signal and written at
+/// `out` with the original's metadata; scratch files go in `scratch`. For a phase whose pixels
+/// are not the detector's ([`off_model_spacing`]). Coherence, DEM and incidence need no copy:
+/// the layer chain warps them onto the phase's grid, whatever theirs.
 ///
 /// ```no_run
-/// use fringewatch::product::prepare::phase_on_model_grid;
+/// use fringewatch::product::prepare::{off_model_spacing, phase_on_model_grid};
+/// use fringewatch::raster::io::RasterFile;
 /// # fn main() -> fringewatch::Result<()> {
-/// let dir = std::env::temp_dir();
-/// if let Some(p) = phase_on_model_grid("phase_30m.tif".as_ref(), &dir.join("phase_15m.tif"))? {
-///     assert_eq!((p.grid.width, p.source_spacing_m.round()), (p.grid.width, 30.0));
+/// let phase = RasterFile::open("phase_30m.tif")?;
+/// if off_model_spacing(phase.grid()) {
+///     let dir = std::env::temp_dir();
+///     let p = phase_on_model_grid(&phase, &dir.join("phase_15m.tif"), &dir)?;
+///     assert_eq!((p.source_spacing_m.round(), p.grid.geo_transform[1]), (30.0, 15.0));
 /// }
 /// # Ok(())
 /// # }
 /// ```
-pub fn phase_on_model_grid(phase: &Path, out: &Path) -> Result<Option<PhaseOnModelGrid>> {
-    let file = RasterFile::open(phase)?;
-    let source = file.grid().clone();
-    if !off_model_spacing(&source) {
-        return Ok(None);
-    }
+pub fn phase_on_model_grid(
+    phase: &RasterFile,
+    out: &Path,
+    scratch: &Path,
+) -> Result<PhaseOnModelGrid> {
+    let source = phase.grid().clone();
     let grid = model_grid(&source)?;
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let values = warp_phase(file.read_band(1)?, &source, &grid, dir)?;
-    let metadata = file.metadata_items();
+    let values = warp_phase(phase.read_band(1)?, &source, &grid, scratch)?;
+    let metadata = phase.metadata_items();
     let items: Vec<(&str, String)> = metadata
         .iter()
         .map(|(k, v)| (k.as_str(), v.clone()))
         .collect();
     write_single_band(out, &grid, values.view(), "phase", &items)?;
-    Ok(Some(PhaseOnModelGrid {
+    Ok(PhaseOnModelGrid {
         path: out.to_path_buf(),
         grid,
         source_crs: source.crs.clone(),
         source_spacing_m: spacing_m(&source),
-    }))
+    })
 }
 
 /// Where the processor would have written the geometry, when it can.
