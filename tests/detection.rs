@@ -1009,6 +1009,16 @@ fn evaluate_cli_scores_detections_against_truth() {
     );
 }
 
+/// The rings and scores of a detection layer, to compare two runs box for box.
+fn layer_boxes(gpkg: &Path, layer: &str) -> Vec<String> {
+    read_layer(gpkg, Some(layer))
+        .unwrap()
+        .features
+        .iter()
+        .map(|f| format!("{:?} {:?}", f.rings, f.attribute("score")))
+        .collect()
+}
+
 /// A simulated 320 px scene (default chain, seed `seed`) written in `dir`, and an untrained
 /// compact model (`compact.onnx`): many boxes at a low confidence, to compare runs box for box.
 fn scene_and_random_model(
@@ -1128,14 +1138,7 @@ fn run_cli_goes_from_raw_layers_to_a_geopackage_layer() {
         }
         command.args(more).output().unwrap()
     };
-    let boxes = |layer: &str| -> Vec<String> {
-        read_layer(&out, Some(layer))
-            .unwrap()
-            .features
-            .iter()
-            .map(|f| format!("{:?} {:?}", f.rings, f.attribute("score")))
-            .collect()
-    };
+    let boxes = |layer: &str| layer_boxes(&out, layer);
     let from_data = run("run2", &p("phase.tif"), None, &[]);
     let stderr = String::from_utf8_lossy(&from_data.stderr);
     assert!(from_data.status.success(), "{stderr}");
@@ -1358,14 +1361,7 @@ fn a_phase_off_the_detectors_pixel_size_is_brought_to_15_m_and_its_boxes_come_ba
     // the same boxes as detection on the kept 15 m phase, which needs no resampling
     let native = run("native", &kept.join("phase_15m.tif"), &["--quiet".as_ref()]);
     assert!(!native.contains("resampled"), "{native}");
-    let boxes = |layer: &str| -> Vec<String> {
-        read_layer(&out, Some(layer))
-            .unwrap()
-            .features
-            .iter()
-            .map(|f| format!("{:?} {:?}", f.rings, f.attribute("score")))
-            .collect()
-    };
+    let boxes = |layer: &str| layer_boxes(&out, layer);
     assert!(!boxes("coarse").is_empty());
     assert_eq!(boxes("coarse"), boxes("native"));
     let layer = read_layer(&out, Some("coarse")).unwrap();

@@ -160,12 +160,12 @@ pub(crate) fn detect(args: DetectArgs, quiet: bool) -> Result<()> {
     let grid = fringewatch::raster::io::RasterFile::open(&args.stack)?
         .grid()
         .clone();
-    if fringewatch::product::prepare::off_model_spacing(&grid) {
+    if fringewatch::raster::detector_grid::off_model_spacing(&grid) {
         eprintln!(
             "warning: the stack's pixels are {:.1} m, the detector learnt landslides on {:.0} m pixels: boxes may be missed or misplaced; `run` resamples a phase to {:.0} m first",
-            fringewatch::product::prepare::spacing_m(&grid),
-            fringewatch::product::prepare::MODEL_SPACING_M,
-            fringewatch::product::prepare::MODEL_SPACING_M,
+            fringewatch::raster::detector_grid::spacing_m(&grid),
+            fringewatch::raster::detector_grid::MODEL_SPACING_M,
+            fringewatch::raster::detector_grid::MODEL_SPACING_M,
         );
     }
     let bar = Bar::new(quiet, "detect");

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use fringewatch::layers::RawLayers;
 use fringewatch::product::prepare;
+use fringewatch::raster::detector_grid;
 use fringewatch::{Error, Result};
 
 use super::detect::{report, DetectOptions};
@@ -88,7 +89,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
                     prepared.product_spacing_m,
                     prepared.grid.width,
                     prepared.grid.height,
-                    prepare::MODEL_SPACING_M,
+                    detector_grid::MODEL_SPACING_M,
                     product.orbit.map_or("orbit unknown", |o| o.name()),
                     prepared.raw.heading_deg
                 );
@@ -120,11 +121,11 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
         let grid = fringewatch::raster::io::RasterFile::open(&raw.phase)?
             .grid()
             .clone();
-        if prepare::off_model_spacing(&grid) {
+        if detector_grid::off_model_spacing(&grid) {
             eprintln!(
                 "note: the phase's pixels are {:.1} m: it is resampled (as cos φ, sin φ) to the detector's {:.0} m grid{}, and the detections are mapped back to its CRS",
-                prepare::spacing_m(&grid),
-                prepare::MODEL_SPACING_M,
+                detector_grid::spacing_m(&grid),
+                detector_grid::MODEL_SPACING_M,
                 if args.keep_layers.is_some() { " (phase_15m.tif among the kept layers)" } else { "" }
             );
         }

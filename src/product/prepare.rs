@@ -1,13 +1,13 @@
-//! A product brought onto the detector's grid: the model's pixel size (15 m, the preprint's
-//! geocoding) in the product's projected CRS, or the UTM zone of its centre when the product is
-//! in longitude/latitude (LiCSAR). The wrapped phase is resampled as the complex signal — cos φ
-//! and sin φ warped bilinearly, φ = atan2 of the results — never as an angle, so a wrap is not
-//! smeared into a ramp; coherence, heights and incidence are warped bilinearly. Values the
-//! product marks missing (NaN, its nodata, LiCSAR's 0) stay missing.
+//! A product brought onto the detector's grid ([`crate::raster::detector_grid`]: 15 m in the
+//! product's projected CRS, or the UTM zone of its centre when the product is in
+//! longitude/latitude, as LiCSAR's are). The wrapped phase is resampled as the complex signal,
+//! never as an angle, so a wrap is not smeared into a ramp; coherence, heights and incidence are
+//! warped bilinearly. Values the product marks missing (NaN, its nodata, LiCSAR's 0) stay
+//! missing.
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array2, Zip};
+use ndarray::Array2;
 
 use super::geometry::{
     enu_field, enu_from_hyp3, enu_from_isce, incidence_and_mean_heading, wrap_degrees,
@@ -16,20 +16,17 @@ use super::{LineOfSight, Product};
 use crate::error::{Error, Result};
 use crate::layers::RawLayers;
 use crate::progress::Progress;
-use crate::raster::align::{bounds_in, warp_band, Resampling};
+use crate::raster::align::{warp_band, Resampling};
+pub use crate::raster::detector_grid::{model_grid, spacing_m, MAX_PIXELS, MODEL_SPACING_M};
+use crate::raster::detector_grid::{warp_phase, warp_values};
 use crate::raster::io::{write_single_band, RasterFile};
 use crate::raster::keys;
 use crate::raster::{Crs, Grid};
 use crate::sensitivity::layer::Incidence;
 
-/// The detector's pixel size, metres (the preprint geocodes at 15 m; METHOD.md §1).
-pub const MODEL_SPACING_M: f64 = 15.0;
 /// Products coarser than this get a warning: the preprint's smallest slides are a few 15 m
 /// pixels wide.
 pub const COARSE_SPACING_M: f64 = 40.0;
-/// Most pixels of the detector's grid a product may need (a Sentinel-1 frame at 15 m is about
-/// 16,000 × 13,000 = 2.1·10⁸).
-pub const MAX_PIXELS: usize = 400_000_000;
 /// Headings of metadata and geometry that differ by more than this are reported.
 pub const HEADING_TOLERANCE_DEG: f64 = 5.0;
 
@@ -297,106 +294,6 @@ pub fn prepare(
     })
 }
 
-/// `values` on `source` warped bilinearly onto `grid`, through a scratch file in `dir` (removed).
-fn warp_values(
-    values: &Array2<f32>,
-    source: &Grid,
-    grid: &Grid,
-    dir: &Path,
-    name: &str,
-) -> Result<Array2<f32>> {
-    let temp = dir.join(format!(".{name}.product-grid.tif"));
-    write_single_band(&temp, source, values.view(), name, &[])?;
-    let warped = warp_band(&RasterFile::open(&temp)?, grid, Resampling::Bilinear);
-    let _ = std::fs::remove_file(&temp);
-    warped
-}
-
-/// Wrapped phase on `source` warped onto `grid` as the complex signal: cos φ and sin φ warped
-/// bilinearly (scratch files in `dir`), φ = atan2(sin, cos); missing where either is.
-fn warp_phase(phase: Array2<f32>, source: &Grid, grid: &Grid, dir: &Path) -> Result<Array2<f32>> {
-    let cos = warp_values(&phase.mapv(f32::cos), source, grid, dir, "cos_phase")?;
-    let sin = warp_values(&phase.mapv(f32::sin), source, grid, dir, "sin_phase")?;
-    drop(phase);
-    let mut phase = Array2::<f32>::from_elem(cos.dim(), f32::NAN);
-    Zip::from(&mut phase)
-        .and(&cos)
-        .and(&sin)
-        .for_each(|p, &c, &s| *p = s.atan2(c));
-    Ok(phase)
-}
-
-/// Pixel sizes within this share of [`MODEL_SPACING_M`] (13.5–16.5 m) are the detector's own: a
-/// raster on such a grid is used as it is.
-pub const SPACING_TOLERANCE: f64 = 0.1;
-
-/// A grid's pixel size, metres: the larger of its cell width and height at the middle row.
-pub fn spacing_m(grid: &Grid) -> f64 {
-    let spacing = grid.spacing();
-    let middle = spacing.rows() / 2;
-    spacing.dx[middle].max(spacing.dy[middle])
-}
-
-/// Whether a raster on `grid` must be brought to the detector's grid: its pixel size differs from
-/// [`MODEL_SPACING_M`] by more than [`SPACING_TOLERANCE`]. The model learnt landslides at 15 m;
-/// at 30 m the same slide covers a quarter of the pixels and no longer looks like what it learnt.
-pub fn off_model_spacing(grid: &Grid) -> bool {
-    (spacing_m(grid) / MODEL_SPACING_M - 1.0).abs() > SPACING_TOLERANCE
-}
-
-/// A wrapped phase raster brought onto the detector's grid.
-#[derive(Debug, Clone)]
-pub struct PhaseOnModelGrid {
-    /// The resampled phase, with the original's metadata (dates, orbit, heading).
-    pub path: PathBuf,
-    pub grid: Grid,
-    /// The original phase's CRS, where its detections go back to.
-    pub source_crs: Crs,
-    /// The original phase's pixel size, metres.
-    pub source_spacing_m: f64,
-}
-
-/// `phase` on the detector's grid ([`model_grid`]: 15 m in its CRS, or in the UTM zone of its
-/// centre when it is in longitude/latitude), resampled as the complex signal and written at
-/// `out` with the original's metadata; scratch files go in `scratch`. For a phase whose pixels
-/// are not the detector's ([`off_model_spacing`]). Coherence, DEM and incidence need no copy:
-/// the layer chain warps them onto the phase's grid, whatever theirs.
-///
-/// ```no_run
-/// use fringewatch::product::prepare::{off_model_spacing, phase_on_model_grid};
-/// use fringewatch::raster::io::RasterFile;
-/// # fn main() -> fringewatch::Result<()> {
-/// let phase = RasterFile::open("phase_30m.tif")?;
-/// if off_model_spacing(phase.grid()) {
-///     let dir = std::env::temp_dir();
-///     let p = phase_on_model_grid(&phase, &dir.join("phase_15m.tif"), &dir)?;
-///     assert_eq!((p.source_spacing_m.round(), p.grid.geo_transform[1]), (30.0, 15.0));
-/// }
-/// # Ok(())
-/// # }
-/// ```
-pub fn phase_on_model_grid(
-    phase: &RasterFile,
-    out: &Path,
-    scratch: &Path,
-) -> Result<PhaseOnModelGrid> {
-    let source = phase.grid().clone();
-    let grid = model_grid(&source)?;
-    let values = warp_phase(phase.read_band(1)?, &source, &grid, scratch)?;
-    let metadata = phase.metadata_items();
-    let items: Vec<(&str, String)> = metadata
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    write_single_band(out, &grid, values.view(), "phase", &items)?;
-    Ok(PhaseOnModelGrid {
-        path: out.to_path_buf(),
-        grid,
-        source_crs: source.crs.clone(),
-        source_spacing_m: spacing_m(&source),
-    })
-}
-
 /// Where the processor would have written the geometry, when it can.
 fn geometry_hint(product: &Product) -> &'static str {
     match product.processor {
@@ -410,46 +307,4 @@ fn geometry_hint(product: &Product) -> &'static str {
         super::Processor::Isce2 => " (topsApp geocodes los.rdr into merged/los.rdr.geo)",
         super::Processor::Simulated => " (simulate writes incidence.tif and scene.json)",
     }
-}
-
-/// The detector's grid over `source`: [`MODEL_SPACING_M`] cells in `source`'s CRS when it is
-/// projected, else in the UTM zone of its centre (WGS 84).
-pub fn model_grid(source: &Grid) -> Result<Grid> {
-    let crs = if source.crs.geographic {
-        let (x0, y0, x1, y1) = source.bounds();
-        let (lon, lat) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
-        let zone = (((lon + 180.0) / 6.0).floor() as i64).clamp(0, 59) + 1;
-        let code = if lat >= 0.0 {
-            32600 + zone
-        } else {
-            32700 + zone
-        };
-        Crs::from_definition(&format!("EPSG:{code}")).map_err(Error::Proj)?
-    } else {
-        source.crs.clone()
-    };
-    let target = Grid {
-        width: 1,
-        height: 1,
-        geo_transform: [0.0, 1.0, 0.0, 0.0, 0.0, -1.0],
-        crs,
-    };
-    let (x0, y0, x1, y1) = bounds_in(source, &target)?;
-    let cell = MODEL_SPACING_M / target.crs.metres_per_unit;
-    let width = ((x1 - x0) / cell).ceil().max(1.0) as usize;
-    let height = ((y1 - y0) / cell).ceil().max(1.0) as usize;
-    if width.saturating_mul(height) > MAX_PIXELS {
-        return Err(Error::parameter(
-            "product",
-            format!(
-                "{width} × {height} pixels at {MODEL_SPACING_M} m: more than {MAX_PIXELS} (a whole frame is about 2·10⁸); crop the product first (gdal_translate -projwin)"
-            ),
-        ));
-    }
-    Ok(Grid {
-        width,
-        height,
-        geo_transform: [x0, cell, 0.0, y1, 0.0, -cell],
-        crs: target.crs,
-    })
 }

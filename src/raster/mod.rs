@@ -6,6 +6,7 @@
 
 pub mod align;
 pub mod budget;
+pub mod detector_grid;
 pub mod io;
 pub mod keys;
 pub mod scratch;
