@@ -215,8 +215,9 @@ impl Detector {
     ///
     /// A phase whose pixels are not the detector's 15 m ([`off_model_spacing`]) is first brought
     /// onto the detector's grid ([`phase_on_model_grid`]; `phase_15m.tif` among the kept layers,
-    /// else in a hidden scratch folder beside the output, removed) and the layers are made there; the
-    /// detections then go back to the phase's own CRS. The returned run is on the detector's grid.
+    /// scratch files in `.NAME.partial-PID.grid` beside the output, removed) and the layers are
+    /// made there; the detections then go back to the phase's own CRS. The returned run is on
+    /// the detector's grid.
     pub fn detect_raw_to_output(
         &self,
         raw: &RawLayers,

@@ -32,7 +32,8 @@ pub struct Confusion {
 /// let truth = |class, bbox| Truth { image: "a".into(), class, bbox };
 /// let truths = vec![truth(1, [0.0, 0.0, 10.0, 10.0]), truth(0, [20.0, 0.0, 30.0, 10.0])];
 /// // The rockslide (FS) is found but called an earthslide (CS); the earthslide is missed.
-/// let called_cs = Prediction { image: "a".into(), class: 0, bbox: [0.0, 0.0, 10.0, 9.0], score: 0.8 };
+/// let bbox = [0.0, 0.0, 10.0, 9.0];
+/// let called_cs = Prediction { image: "a".into(), class: 0, bbox, score: 0.8 };
 /// let c = confusion(&[called_cs], &truths, &classes, 0.5, 0.5);
 /// assert_eq!(c.found, vec![vec![0, 0], vec![1, 0]]);
 /// assert_eq!((c.missed.clone(), c.false_alarms.clone()), (vec![1, 0], vec![0, 0]));

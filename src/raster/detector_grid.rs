@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 /// The detector's pixel size, metres (the preprint geocodes at 15 m; METHOD.md §1).
 pub const MODEL_SPACING_M: f64 = 15.0;
 
-/// Most pixels of the detector's grid a phase or product may need (a Sentinel-1 frame at 15 m is about
-/// 16,000 × 13,000 = 2.1·10⁸).
+/// Most pixels of the detector's grid a phase or product may need (a Sentinel-1 frame at 15 m
+/// is about 16,000 × 13,000 = 2.1·10⁸).
 pub const MAX_PIXELS: usize = 400_000_000;
 
 /// `values` on `source` warped bilinearly onto `grid`, through a scratch file in `dir` (removed).
