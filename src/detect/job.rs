@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::output::{detection_features, write_detections, write_detections_in, ModelInfo};
+use super::output::{detection_features, write_detections_in, ModelInfo};
 use super::scene_info::scene_info;
 use super::{detect_source, detect_stack, DetectSettings, DetectionRun};
 use crate::engine::{open_engine, Backend, Engine};
@@ -147,13 +147,25 @@ impl Detector {
         self.write(run, output)
     }
 
-    /// Write `run`'s boxes into the output (already checked).
+    /// Write `run`'s boxes into the output (already checked), in `run`'s CRS.
     fn write(&self, run: DetectionRun, output: &DetectionOutput) -> Result<DetectionRun> {
-        let features = self.features(&run);
-        write_detections(
+        let crs = run.grid.crs.wkt.clone();
+        self.write_in(run, output, &crs)
+    }
+
+    /// [`Self::write`] with the boxes reprojected to `crs` (unchanged when it is `run`'s).
+    fn write_in(
+        &self,
+        run: DetectionRun,
+        output: &DetectionOutput,
+        crs: &str,
+    ) -> Result<DetectionRun> {
+        let features = reproject_features(self.features(&run), &run.grid.crs.wkt, crs)?;
+        write_detections_in(
             &output.path,
             &output.layer,
-            &run,
+            crs,
+            &run.grid,
             &features,
             output.overwrite,
             &Silent,
@@ -259,6 +271,8 @@ impl Detector {
             None => scratch.path().join("phase.tif"),
         };
         let resampled = phase_on_model_grid(&phase, &resampled_path, scratch.path())?;
+        // the interferogram's facts from the user's phase (the copy's name says nothing)
+        let scene = scene_info(&phase);
         drop(phase);
         Stage {
             parent: progress,
@@ -281,22 +295,8 @@ impl Detector {
                 span: 0.9,
             },
         )?;
-        // the interferogram's facts from the user's phase (the copy's name says nothing)
-        run.scene = scene_info(&RasterFile::open(&raw.phase)?);
-        let features = reproject_features(
-            self.features(&run),
-            &run.grid.crs.wkt,
-            &resampled.source_crs.wkt,
-        )?;
-        write_detections_in(
-            &output.path,
-            &output.layer,
-            &resampled.source_crs.wkt,
-            &run.grid,
-            &features,
-            output.overwrite,
-            &Silent,
-        )?;
+        run.scene = scene;
+        let run = self.write_in(run, output, &resampled.source_crs.wkt)?;
         drop(scratch);
         Ok(run)
     }

@@ -80,8 +80,6 @@ pub struct PhaseOnModelGrid {
     pub grid: Grid,
     /// The original phase's CRS, where its detections go back to.
     pub source_crs: Crs,
-    /// The original phase's pixel size, metres.
-    pub source_spacing_m: f64,
 }
 
 /// `phase` on the detector's grid ([`model_grid`]: 15 m in its CRS, or in the UTM zone of its
@@ -91,14 +89,14 @@ pub struct PhaseOnModelGrid {
 /// the layer chain warps them onto the phase's grid, whatever theirs.
 ///
 /// ```no_run
-/// use fringewatch::raster::detector_grid::{off_model_spacing, phase_on_model_grid};
+/// use fringewatch::raster::detector_grid::{off_model_spacing, phase_on_model_grid, spacing_m};
 /// use fringewatch::raster::io::RasterFile;
 /// # fn main() -> fringewatch::Result<()> {
 /// let phase = RasterFile::open("phase_30m.tif")?;
 /// if off_model_spacing(phase.grid()) {
 ///     let dir = std::env::temp_dir();
 ///     let p = phase_on_model_grid(&phase, &dir.join("phase_15m.tif"), &dir)?;
-///     assert_eq!((p.source_spacing_m.round(), p.grid.geo_transform[1]), (30.0, 15.0));
+///     assert_eq!((spacing_m(phase.grid()).round(), p.grid.geo_transform[1]), (30.0, 15.0));
 /// }
 /// # Ok(())
 /// # }
@@ -120,8 +118,7 @@ pub fn phase_on_model_grid(
     Ok(PhaseOnModelGrid {
         path: out.to_path_buf(),
         grid,
-        source_crs: source.crs.clone(),
-        source_spacing_m: spacing_m(&source),
+        source_crs: source.crs,
     })
 }
 
