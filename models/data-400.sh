@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The 400 training scenes of v5, v6, v8 and v9 and their dataset: v3/v4's 180 randomised scenes and
-# 100 of the fixed chain (the same seeds) and 120 fresh randomised ones; tiles are named after
+# The 400 training scenes of v5, v6, v8 and v9 and their dataset: v3/v4's 180 randomised scenes
+# and 100 of the fixed chain (the same seeds) and 120 fresh randomised ones; tiles are named after
 # scene folders, so each set is linked under its own prefix. Makes WORKDIR/dataset.
 # Usage: models/data-400.sh FRINGEWATCH WORKDIR   (the recipes of v5, v8 and v9 call it)
 set -euo pipefail

@@ -30,6 +30,18 @@ fn labelled_boxes(scene: &fringewatch::simulate::Scene, k: usize) -> Vec<Truth> 
         .collect()
 }
 
+/// Class-agnostic scores of `predictions` against `truths` (localisation alone, every class one).
+fn agnostic(
+    predictions: &[Prediction],
+    truths: &[Truth],
+    iou: f64,
+    threshold: Threshold,
+) -> fringewatch::evaluate::Evaluation {
+    let (mut p, mut t) = (predictions.to_vec(), truths.to_vec());
+    fringewatch::evaluate::class_agnostic(&mut p, &mut t);
+    evaluate(&p, &t, &["any".to_string()], iou, threshold)
+}
+
 /// Simulate `seeds` with `settings`, detect each scene's stack with `engine` at `confidence`:
 /// (predictions, truths), image k being the k-th seed.
 fn detect_scenes(
@@ -109,16 +121,7 @@ fn the_bundled_model_finds_the_signals_of_an_unseen_scene() {
     // Class-agnostic localisation and the per-class scores at the model's recommended confidence
     // (what `detect` and `run` use by default).
     let confidence = f64::from(engine.metadata().default_confidence());
-    let mut agnostic_p = predictions.clone();
-    let mut agnostic_t = truths.clone();
-    fringewatch::evaluate::class_agnostic(&mut agnostic_p, &mut agnostic_t);
-    let found = evaluate(
-        &agnostic_p,
-        &agnostic_t,
-        &["any".to_string()],
-        0.5,
-        Threshold::Fixed(confidence),
-    );
+    let found = agnostic(&predictions, &truths, 0.5, Threshold::Fixed(confidence));
     let per_class = evaluate(
         &predictions,
         &truths,
@@ -167,10 +170,7 @@ fn family_scores(settings: &SimulationSettings, seeds: &[u64]) -> (usize, f64, f
         .collect();
     let (predictions, truths) = detect_scenes(&engine, settings, seeds, 0.01);
     let per_class = evaluate(&predictions, &truths, &classes, 0.5, Threshold::BestF1).map_voc;
-    let (mut agnostic_p, mut agnostic_t) = (predictions, truths.clone());
-    fringewatch::evaluate::class_agnostic(&mut agnostic_p, &mut agnostic_t);
-    let any = ["any".to_string()];
-    let at = |iou| evaluate(&agnostic_p, &agnostic_t, &any, iou, Threshold::BestF1).map_voc;
+    let at = |iou| agnostic(&predictions, &truths, iou, Threshold::BestF1).map_voc;
     (truths.len(), per_class, at(0.5), at(0.3))
 }
 
@@ -255,11 +255,8 @@ fn the_bundled_model_holds_on_45_m_pixels_once_resampled() {
         assert_eq!(run.grid.geo_transform, scene.grid.geo_transform);
         resampled.extend(run.detections.iter().map(|d| prediction(d, 1.0)));
     }
-    let any = ["any".to_string()];
-    let ap = |mut predictions: Vec<Prediction>| {
-        let mut t = truths.clone();
-        fringewatch::evaluate::class_agnostic(&mut predictions, &mut t);
-        evaluate(&predictions, &t, &any, 0.5, Threshold::BestF1).map_voc
+    let ap = |predictions: Vec<Prediction>| {
+        agnostic(&predictions, &truths, 0.5, Threshold::BestF1).map_voc
     };
     let (as_is, resampled) = (ap(as_is), ap(resampled));
     eprintln!(
