@@ -37,7 +37,7 @@ use crate::model::yolov3::{build_graph, Architecture, ConvWeights, Graph, Yolov3
 use crate::progress::{Progress, Stage};
 use data::{augment, batch_of, read_sample, Augmentation, Sample};
 use loss::{yolo_loss, LossTerms};
-use network::Yolov3Net;
+use network::{ChannelStatistics, Yolov3Net};
 
 /// Where training runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +206,10 @@ fn anchors_of(manifest: &Manifest) -> Result<Vec<Anchor>> {
         .collect())
 }
 
+/// Training tiles whose conv outputs set a fine-tuning start's batch-norm statistics
+/// ([`Yolov3Net::calibrate_batch_norm`]).
+const CALIBRATION_TILES: usize = 64;
+
 /// Everything a training run needs, loaded once.
 struct Run<'a> {
     dataset: &'a Path,
@@ -254,6 +258,25 @@ impl Run<'_> {
             })
             .collect::<Result<Vec<Vec<usize>>>>()?;
         Ok(data::repeat_factors(&tile_classes, self.classes, threshold))
+    }
+
+    /// [`Yolov3Net::conv_output_statistics`] of `net` in inference mode on up to
+    /// [`CALIBRATION_TILES`] training tiles spread evenly over the split (no augmentation), in
+    /// batches of `batch`.
+    fn conv_output_statistics(
+        &self,
+        net: &Yolov3Net,
+        device: &Device,
+        batch: usize,
+    ) -> Result<Vec<Option<ChannelStatistics>>> {
+        let train = &self.manifest.train;
+        let step = train.len().div_ceil(CALIBRATION_TILES).max(1);
+        let tiles: Vec<TileEntry> = train.iter().step_by(step).cloned().collect();
+        let inner = device.clone().inner();
+        let batches = tiles
+            .chunks(batch.max(1))
+            .map(|chunk| Ok(self.input(&self.samples(chunk)?, &inner)));
+        net.valid().conv_output_statistics(&self.graph, batches)
     }
 
     /// Mean loss terms of the validation split (inference mode, no augmentation).
@@ -479,7 +502,12 @@ fn start_network(
     let mut net = match &settings.init {
         Some(init) => {
             let weights = init_weights(init, &run.graph)?;
-            Yolov3Net::from_weights(&run.graph, &weights, device)?
+            let mut net = Yolov3Net::from_weights(&run.graph, &weights, device)?;
+            if resume_from.is_none() {
+                let statistics = run.conv_output_statistics(&net, device, settings.batch)?;
+                net.calibrate_batch_norm(&statistics, device)?;
+            }
+            net
         }
         None => Yolov3Net::new(&run.graph, device),
     };

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::leaky_relu;
@@ -25,6 +25,51 @@ pub struct ConvBlock {
 #[derive(Module, Debug)]
 pub struct Yolov3Net {
     pub blocks: Vec<ConvBlock>,
+}
+
+/// Per-channel statistics of a conv's output, for [`Yolov3Net::calibrate_batch_norm`].
+#[derive(Debug, Clone)]
+pub struct ChannelStatistics {
+    pub mean: Vec<f64>,
+    pub var: Vec<f64>,
+}
+
+/// Per-channel count, mean and Σ(y − mean)² of values seen in batches, each batch's sum
+/// centred on its own mean (E[y²] − μ² in f32 cancels) and merged by Chan et al.'s pairwise
+/// update.
+#[derive(Debug, Clone)]
+struct Moments {
+    count: f64,
+    mean: Vec<f64>,
+    squares: Vec<f64>,
+}
+
+impl Moments {
+    fn new(channels: usize) -> Moments {
+        Moments {
+            count: 0.0,
+            mean: vec![0.0; channels],
+            squares: vec![0.0; channels],
+        }
+    }
+
+    /// Add a batch of `count` values a channel with these means and centred sums of squares.
+    fn merge(&mut self, count: f64, mean: &[f32], squares: &[f32]) {
+        let total = self.count + count;
+        for c in 0..self.mean.len() {
+            let delta = f64::from(mean[c]) - self.mean[c];
+            self.mean[c] += delta * count / total;
+            self.squares[c] += f64::from(squares[c]) + delta * delta * self.count * count / total;
+        }
+        self.count = total;
+    }
+
+    fn statistics(self) -> ChannelStatistics {
+        ChannelStatistics {
+            var: self.squares.iter().map(|s| s / self.count).collect(),
+            mean: self.mean,
+        }
+    }
 }
 
 /// Initial bias of the objectness outputs: σ(−4.6) ≈ 1 % (as YOLO implementations do).
@@ -119,6 +164,17 @@ impl Yolov3Net {
 
     /// Raw head outputs (stride 8, 16, 32) of a normalised batch `[N, 3, T, T]`.
     pub fn forward(&self, graph: &Graph, input: Tensor<4>) -> [Tensor<4>; 3] {
+        self.forward_observed(graph, input, &mut |_, _| {})
+    }
+
+    /// [`Self::forward`] that shows `observe(block, output)` each conv's output before its
+    /// batch-norm.
+    pub fn forward_observed(
+        &self,
+        graph: &Graph,
+        input: Tensor<4>,
+        observe: &mut dyn FnMut(usize, &Tensor<4>),
+    ) -> [Tensor<4>; 3] {
         let mut values: HashMap<&str, Tensor<4>> = HashMap::new();
         values.insert(graph.input.as_str(), input);
         let mut remaining_uses = uses(graph);
@@ -139,6 +195,7 @@ impl Yolov3Net {
                     block += 1;
                     let x = take(&mut values, &c.input);
                     let mut y = b.conv.forward(x);
+                    observe(block - 1, &y);
                     if let Some(norm) = &b.norm {
                         y = leaky_relu(norm.forward(y), f64::from(LEAKY_SLOPE));
                     }
@@ -165,6 +222,79 @@ impl Yolov3Net {
             }
         }
         yolov3::OUTPUTS.map(|name| values.remove(name).expect("graph output"))
+    }
+
+    /// Per-channel mean and variance (biased, as batch-norm takes them) of each batch-normalised
+    /// conv's output before its batch-norm, over all `batches`; `None` for the output convs.
+    pub fn conv_output_statistics(
+        &self,
+        graph: &Graph,
+        batches: impl IntoIterator<Item = Result<Tensor<4>>>,
+    ) -> Result<Vec<Option<ChannelStatistics>>> {
+        let mut merged: Vec<Option<Moments>> = vec![None; self.blocks.len()];
+        for batch in batches {
+            let mut failure = None;
+            self.forward_observed(graph, batch?, &mut |k, y| {
+                if self.blocks[k].norm.is_none() || failure.is_some() {
+                    return;
+                }
+                let [n, _, h, w] = y.dims();
+                let mean = y.clone().mean_dim(0).mean_dim(2).mean_dim(3);
+                let centred = y.clone() - mean.clone();
+                let squares = (centred.clone() * centred).sum_dim(0).sum_dim(2).sum_dim(3);
+                match (to_vec(mean), to_vec(squares)) {
+                    (Ok(mean), Ok(squares)) => merged[k]
+                        .get_or_insert_with(|| Moments::new(mean.len()))
+                        .merge((n * h * w) as f64, &mean, &squares),
+                    (Err(e), _) | (_, Err(e)) => failure = Some(e),
+                }
+            });
+            if let Some(e) = failure {
+                return Err(e);
+            }
+        }
+        Ok(merged
+            .into_iter()
+            .map(|m| m.map(Moments::statistics))
+            .collect())
+    }
+
+    /// Batch-norm that keeps, in training mode too, the function of a network made by
+    /// [`Self::from_weights`] (whose identity batch-norm reproduces the folded weights only in
+    /// inference mode: training normalises each channel by its batch statistics, so a
+    /// fine-tuning run would start from another network). With each conv output's statistics
+    /// (μ, σ²) on the data, γ = √(σ² + ε), β = b + μ and running statistics (μ, σ²) give
+    /// γ·(y − μ)/√(σ² + ε) + β = y + b, the folded output, whichever the mode.
+    pub fn calibrate_batch_norm(
+        &mut self,
+        statistics: &[Option<ChannelStatistics>],
+        device: &Device,
+    ) -> Result<()> {
+        let tensor = |values: Vec<f64>| {
+            let n = values.len();
+            Tensor::<1>::from_data(
+                TensorData::new(values.into_iter().map(|v| v as f32).collect(), [n]),
+                device,
+            )
+        };
+        for (block, stats) in self.blocks.iter_mut().zip(statistics) {
+            let (Some(norm), Some(stats)) = (block.norm.as_mut(), stats) else {
+                continue;
+            };
+            let bias = to_vec(norm.beta.val())?;
+            let eps = norm.epsilon;
+            norm.gamma =
+                Param::from_tensor(tensor(stats.var.iter().map(|v| (v + eps).sqrt()).collect()));
+            norm.beta = Param::from_tensor(tensor(
+                bias.iter()
+                    .zip(&stats.mean)
+                    .map(|(b, m)| f64::from(*b) + m)
+                    .collect(),
+            ));
+            norm.running_mean = RunningState::new(tensor(stats.mean.clone()));
+            norm.running_var = RunningState::new(tensor(stats.var.clone()));
+        }
+        Ok(())
     }
 
     /// Weights in the ONNX writer's form (one per conv, graph order), batch-norm unfolded.
