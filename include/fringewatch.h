@@ -49,6 +49,19 @@ typedef enum FwBackend {
   FW_BACKEND_GPU = 2,
 } FwBackend;
 
+// Symmetries of each tile the network is averaged over (test-time augmentation); each costs
+// one more pass of the network.
+typedef enum FwAugment {
+  // The tile as it is (one pass).
+  FW_AUGMENT_OFF = 0,
+  // The tile and its conjugate φ → −φ (two passes).
+  FW_AUGMENT_SIGN = 1,
+  // The tile mirrored left–right, top–bottom and both ways (four passes).
+  FW_AUGMENT_MIRRORS = 2,
+  // Both signs, each mirrored three ways too (eight passes).
+  FW_AUGMENT_SIGN_AND_MIRRORS = 3,
+} FwAugment;
+
 // An opened model on an engine; create with [`fw_detector_open`], free with
 // [`fw_detector_free`]. One detector may serve calls from one thread at a time.
 typedef struct FwDetector FwDetector;
@@ -85,6 +98,8 @@ typedef struct FwDetectOptions {
   uint32_t overlap;
   // Replace an existing layer of the same name (other layers are never touched).
   bool overwrite;
+  // An [`FwAugment`] value (an integer: another value is `FW_INVALID_ARGUMENT`).
+  int32_t augment;
 } FwDetectOptions;
 
 // Raw layers of an interferogram for end-to-end detection, all on any grid GDAL can warp to
@@ -208,7 +223,7 @@ enum FwStatus fw_detector_info(const struct FwDetector *detector, char **json_ou
 void fw_detector_free(struct FwDetector *detector);
 
 // Fill `options` with the defaults: the model's recommended confidence, IoU 0.45, 32 px
-// overlap, no overwrite.
+// overlap, no overwrite, no test-time augmentation.
 //
 // # Safety
 // `options` is a valid pointer.

@@ -34,6 +34,11 @@ FW_BACKEND_AUTO = 0
 FW_BACKEND_CPU = 1
 FW_BACKEND_GPU = 2
 
+FW_AUGMENT_OFF = 0
+FW_AUGMENT_SIGN = 1
+FW_AUGMENT_MIRRORS = 2
+FW_AUGMENT_SIGN_AND_MIRRORS = 3
+
 PROGRESS_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_double, ctypes.c_char_p, ctypes.c_void_p)
 CANCEL_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
 
@@ -63,6 +68,7 @@ class FwDetectOptions(_Sized):
         ("iou", ctypes.c_double),
         ("overlap", ctypes.c_uint32),
         ("overwrite", ctypes.c_bool),
+        ("augment", ctypes.c_int32),
     ]
 
 
@@ -396,9 +402,11 @@ class Detector:
         self._library._check(self._lib.fw_detector_info(self._handle, ctypes.byref(out)))
         return self._library._take_json(out)
 
-    def _options(self, confidence, iou, overlap, overwrite):
+    def _options(self, confidence, iou, overlap, overwrite, augment=None):
         options = FwDetectOptions()
         self._library._check(self._lib.fw_detect_options_default(ctypes.byref(options)))
+        if augment is not None:
+            options.augment = int(augment)
         if confidence is not None:
             options.confidence = float(confidence)
         if iou is not None:
@@ -409,8 +417,8 @@ class Detector:
         return options
 
     def detect_stack(self, stack, out, layer="detections", confidence=None, iou=None,
-                     overlap=None, overwrite=False, feedback=None):
-        options = self._options(confidence, iou, overlap, overwrite)
+                     overlap=None, overwrite=False, feedback=None, augment=None):
+        options = self._options(confidence, iou, overlap, overwrite, augment)
         callbacks = self._library._callbacks(feedback)
         summary = ctypes.c_void_p()
         self._library._check(self._lib.fw_detect_stack(
@@ -421,8 +429,8 @@ class Detector:
     def detect_interferogram(self, phase, coherence, dem, heading_deg, out,
                              incidence_raster=None, incidence_deg=math.nan,
                              layer="detections", confidence=None, iou=None, overlap=None,
-                             overwrite=False, feedback=None):
-        options = self._options(confidence, iou, overlap, overwrite)
+                             overwrite=False, feedback=None, augment=None):
+        options = self._options(confidence, iou, overlap, overwrite, augment)
         raw = FwRawLayers(phase=_encode(phase), coherence=_encode(coherence), dem=_encode(dem),
                           incidence_raster=_encode(incidence_raster),
                           incidence_deg=float(incidence_deg),

@@ -55,6 +55,11 @@ OVERLAY_STATUSES = ["new", "near", "mapped"]
 BACKENDS = [("Automatic (a hardware GPU when available, else CPU)", native.FW_BACKEND_AUTO),
             ("CPU (tract)", native.FW_BACKEND_CPU),
             ("GPU (wgpu; also software Vulkan)", native.FW_BACKEND_GPU)]
+AUGMENTS = [("Off (one pass of the network)", native.FW_AUGMENT_OFF),
+            ("Phase sign (2 passes)", native.FW_AUGMENT_SIGN),
+            ("Mirrors (4 passes)", native.FW_AUGMENT_MIRRORS),
+            ("Phase sign and mirrors (8 passes; best on held-out simulations)",
+             native.FW_AUGMENT_SIGN_AND_MIRRORS)]
 
 
 class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
@@ -328,6 +333,11 @@ class DetectionParameters:
         algorithm.addParameter(advanced(QgsProcessingParameterEnum(
             "BACKEND", algorithm.tr("Inference backend"), [b[0] for b in BACKENDS],
             defaultValue=0)))
+        algorithm.addParameter(advanced(QgsProcessingParameterEnum(
+            "AUGMENT",
+            algorithm.tr("Test-time augmentation: average the network over symmetries of "
+                         "each tile"),
+            [a[0] for a in AUGMENTS], defaultValue=0)))
         algorithm.addParameter(QgsProcessingParameterNumber(
             "CONFIDENCE",
             algorithm.tr("Confidence threshold (empty: the model's recommended value)"),
@@ -368,6 +378,7 @@ class DetectionParameters:
                 "iou": algorithm.parameterAsDouble(parameters, "IOU", context),
                 "overlap": algorithm.parameterAsInt(parameters, "OVERLAP", context),
                 "overwrite": algorithm.parameterAsBoolean(parameters, "OVERWRITE", context),
+                "augment": AUGMENTS[algorithm.parameterAsEnum(parameters, "AUGMENT", context)][1],
                 "layer": layer,
             },
             "destination": destination,

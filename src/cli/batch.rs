@@ -38,6 +38,10 @@ pub(crate) struct BatchArgs {
     /// Inference backend (auto: a hardware GPU when there is one, else tract).
     #[arg(long, value_enum, default_value = "auto")]
     backend: super::choices::BackendArg,
+    /// Average the network over symmetries of each tile (test-time augmentation): each one
+    /// costs another pass.
+    #[arg(long, value_enum, default_value = "off")]
+    augment: super::choices::AugmentArg,
     /// Afterwards, the persistent areas over every done interferogram of the layer, into layer
     /// `<layer>_persistence` of the same file (IoU ≥ 0.25 or centres within 150 m; replaced at
     /// each call).
@@ -91,6 +95,7 @@ pub(crate) fn run(args: BatchArgs, quiet: bool) -> Result<()> {
         overrides: Overrides::default(),
         detect: DetectSettings {
             confidence: args.confidence.unwrap_or(defaults.confidence),
+            augmentation: args.augment.into(),
             ..defaults
         },
     };

@@ -35,6 +35,21 @@ choice! {
 }
 
 choice! {
+    /// Symmetries of each tile the detector also sees (test-time augmentation).
+    AugmentArg => fringewatch::engine::augmented::TestTimeAugmentation {
+        /// The tile as it is (one pass of the network)
+        Off,
+        /// The tile and its conjugate φ → −φ: the sign of an interferogram is a processor's
+        /// convention (two passes)
+        Sign,
+        /// The tile mirrored left-right, top-bottom and both ways (four passes)
+        Mirrors,
+        /// Both signs, each mirrored left-right, top-bottom and both ways (eight passes)
+        SignAndMirrors,
+    }
+}
+
+choice! {
     /// Network size.
     ArchitectureArg => fringewatch::model::yolov3::Architecture {
         /// Width 0.25, depth 0.33: ~2.4 M parameters, ~0.39 GFLOPs per 160×160 tile
@@ -128,6 +143,10 @@ mod tests {
         assert_eq!(names::<BackendArg>(), ["auto", "gpu", "cpu"]);
         assert_eq!(names::<ArchitectureArg>(), ["compact", "full"]);
         assert_eq!(names::<PhaseInputArg>(), ["scaled", "cos-sin"]);
+        assert_eq!(
+            names::<AugmentArg>(),
+            ["off", "sign", "mirrors", "sign-and-mirrors"]
+        );
         assert_eq!(names::<SplitArg>(), ["train", "validation", "test"]);
         assert_eq!(names::<OrbitArg>(), ["asc", "desc"]);
         use fringewatch::engine::Backend;

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use fringewatch::detect::job::{DetectionOutput, Detector};
 use fringewatch::detect::{DetectSettings, DetectionRun};
+use fringewatch::engine::augmented::Augmented;
 use fringewatch::engine::Engine;
 use fringewatch::vector::is_geojson;
 use fringewatch::Result;
 
-use super::choices::BackendArg;
+use super::choices::{AugmentArg, BackendArg};
 use super::Bar;
 
 #[derive(Args)]
@@ -35,6 +36,10 @@ pub(crate) struct DetectOptions {
     /// takes software Vulkan adapters (lavapipe); a missing or failing GPU falls back to tract.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
+    /// Average the network over symmetries of each tile (test-time augmentation): each one
+    /// costs another pass.
+    #[arg(long, value_enum, default_value = "off")]
+    augment: AugmentArg,
     /// Replace an existing layer of the same name (other layers are never touched).
     #[arg(long)]
     overwrite: bool,
@@ -69,6 +74,7 @@ impl DetectArgs {
                 overlap: 32,
                 batch: None,
                 backend: BackendArg::Auto,
+                augment: AugmentArg::Off,
                 overwrite: false,
             },
         }
@@ -84,6 +90,11 @@ impl DetectOptions {
         })?;
         print_notes(&detector, quiet);
         Ok(detector)
+    }
+
+    /// The detector's engine as the run used it (named with its test-time augmentation).
+    pub(crate) fn engine_as_run<'a>(&self, detector: &'a Detector) -> Augmented<'a> {
+        Augmented::new(detector.engine(), self.augment.into())
     }
 
     pub(crate) fn output(&self, out: &Path) -> DetectionOutput {
@@ -104,6 +115,7 @@ impl DetectOptions {
             batch: self
                 .batch
                 .unwrap_or_else(|| detector.default_settings().batch),
+            augmentation: self.augment.into(),
         }
     }
 }
@@ -171,6 +183,6 @@ pub(crate) fn detect(args: DetectArgs, quiet: bool) -> Result<()> {
     let bar = Bar::new(quiet, "detect");
     let run = detector.detect_to_output(&args.stack, &output, &o.settings(&detector), &bar)?;
     bar.done();
-    report(&run, &args.out, &o.layer, detector.engine());
+    report(&run, &args.out, &o.layer, &o.engine_as_run(&detector));
     Ok(())
 }

@@ -168,6 +168,6 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> Result<()> {
     };
     bar.done();
     drop(scratch);
-    report(&result, &args.out, &o.layer, detector.engine());
+    report(&result, &args.out, &o.layer, &o.engine_as_run(&detector));
     Ok(())
 }

@@ -20,6 +20,7 @@ use std::path::Path;
 use ndarray::{s, Array4};
 use rayon::prelude::*;
 
+use crate::engine::augmented::{Augmented, TestTimeAugmentation};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
@@ -42,6 +43,9 @@ pub struct DetectSettings {
     /// Tiles per engine call; engine calls run in parallel on the rayon pool. tract on the CPU
     /// is fastest at 1 (measured: 3.7 s for 361 tiles against 4.6 s at 8).
     pub batch: usize,
+    /// Symmetries of each tile the network is averaged over (test-time augmentation,
+    /// [`Augmented`]); each costs one more pass.
+    pub augmentation: TestTimeAugmentation,
 }
 
 impl Default for DetectSettings {
@@ -51,6 +55,7 @@ impl Default for DetectSettings {
             iou: 0.45,
             overlap: 32,
             batch: 1,
+            augmentation: TestTimeAugmentation::Off,
         }
     }
 }
@@ -169,6 +174,8 @@ pub fn detect_source(
     settings: &DetectSettings,
     progress: &dyn Progress,
 ) -> Result<DetectionRun> {
+    let augmented = Augmented::new(engine, settings.augmentation);
+    let engine: &dyn Engine = &augmented;
     let metadata = engine.metadata().clone();
     let tile = metadata.tile;
     settings.validate(tile)?;

@@ -3,6 +3,7 @@
 //! [`gpu::GpuEngine`] on any GPU through wgpu; [`open_engine`] chooses between them and falls
 //! back to tract when the GPU is missing or fails.
 
+pub mod augmented;
 pub mod gpu;
 pub mod tract;
 

@@ -26,6 +26,7 @@ use serde_json::json;
 use crate::detect::job::{DetectionOutput, Detector};
 use crate::detect::scene_info::{choose_heading, recorded_geometry};
 use crate::detect::{DetectSettings, DetectionRun};
+use crate::engine::augmented::TestTimeAugmentation;
 use crate::engine::Backend;
 use crate::error::Error;
 use crate::layers::RawLayers;
@@ -73,6 +74,21 @@ pub enum FwBackend {
     FwBackendGpu = 2,
 }
 
+/// Symmetries of each tile the network is averaged over (test-time augmentation); each costs
+/// one more pass of the network.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FwAugment {
+    /// The tile as it is (one pass).
+    FwAugmentOff = 0,
+    /// The tile and its conjugate φ → −φ (two passes).
+    FwAugmentSign = 1,
+    /// The tile mirrored left–right, top–bottom and both ways (four passes).
+    FwAugmentMirrors = 2,
+    /// Both signs, each mirrored three ways too (eight passes).
+    FwAugmentSignAndMirrors = 3,
+}
+
 /// Detection settings; fill with [`fw_detect_options_default`] and change what you need.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +104,8 @@ pub struct FwDetectOptions {
     pub overlap: u32,
     /// Replace an existing layer of the same name (other layers are never touched).
     pub overwrite: bool,
+    /// An [`FwAugment`] value (an integer: another value is `FW_INVALID_ARGUMENT`).
+    pub augment: i32,
 }
 
 /// Raw layers of an interferogram for end-to-end detection, all on any grid GDAL can warp to
@@ -120,7 +138,7 @@ pub struct FwRawLayers {
 impl versioned::Versioned for FwDetectOptions {
     const NAME: &'static str = "FwDetectOptions";
     fn members() -> Vec<(usize, usize)> {
-        versioned::members!(FwDetectOptions; size, confidence, iou, overlap, overwrite)
+        versioned::members!(FwDetectOptions; size, confidence, iou, overlap, overwrite, augment)
     }
     fn defaults() -> Self {
         let d = DetectSettings::default();
@@ -130,6 +148,7 @@ impl versioned::Versioned for FwDetectOptions {
             iou: d.iou,
             overlap: d.overlap as u32,
             overwrite: false,
+            augment: FwAugment::FwAugmentOff as i32,
         }
     }
 }
@@ -529,7 +548,7 @@ pub unsafe extern "C" fn fw_detector_free(detector: *mut FwDetector) {
 }
 
 /// Fill `options` with the defaults: the model's recommended confidence, IoU 0.45, 32 px
-/// overlap, no overwrite.
+/// overlap, no overwrite, no test-time augmentation.
 ///
 /// # Safety
 /// `options` is a valid pointer.
@@ -557,6 +576,20 @@ unsafe fn detection_settings(
         settings.iou = o.iou;
         settings.overlap = o.overlap as usize;
         overwrite = o.overwrite;
+        settings.augmentation = match o.augment {
+            a if a == FwAugment::FwAugmentOff as i32 => TestTimeAugmentation::Off,
+            a if a == FwAugment::FwAugmentSign as i32 => TestTimeAugmentation::Sign,
+            a if a == FwAugment::FwAugmentMirrors as i32 => TestTimeAugmentation::Mirrors,
+            a if a == FwAugment::FwAugmentSignAndMirrors as i32 => {
+                TestTimeAugmentation::SignAndMirrors
+            }
+            other => {
+                return Err(ArgumentError(format!(
+                    "options 'augment' is {other}: not an FwAugment (FW_AUGMENT_OFF 0, \
+                     FW_AUGMENT_SIGN 1, FW_AUGMENT_MIRRORS 2, FW_AUGMENT_SIGN_AND_MIRRORS 3)"
+                )))
+            }
+        };
     }
     Ok((settings, overwrite))
 }

@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::contract::ChannelNorm;
 use super::yolov3::ConvWeights;
 
 /// The first operation on the phase channel.
@@ -65,4 +66,30 @@ pub fn cos_sin_first_conv(first: &ConvWeights, out_channels: usize, phase_std: f
         bias: first.bias.clone(),
         batch_norm: first.batch_norm.clone(),
     }
+}
+
+/// Change the reference of a normalised wrapped phase: φ' = W(±φ + offset), with W wrapping into
+/// (−π, π] and the sign negative when `conjugate`. Normalised 0 is the nodata value of the model
+/// contract and stays 0.
+pub fn rereference_phase(
+    mut phase: ndarray::ArrayViewMut2<f32>,
+    norm: &ChannelNorm,
+    offset: f64,
+    conjugate: bool,
+) {
+    let (mean, std) = (norm.mean, norm.std);
+    let sign = if conjugate { -1.0 } else { 1.0 };
+    phase.mapv_inplace(|v| {
+        if v == 0.0 {
+            return 0.0;
+        }
+        let phi = sign * (f64::from(v) * std + mean) + offset;
+        let normalised = ((crate::phase::wrap(phi) - mean) / std) as f32;
+        // A value that lands exactly on the nodata code moves off it by one ulp.
+        if normalised == 0.0 {
+            f32::MIN_POSITIVE
+        } else {
+            normalised
+        }
+    });
 }

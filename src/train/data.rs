@@ -20,6 +20,7 @@ use rand::RngExt;
 
 use crate::dataset::{read_tile, ChannelNorm, TileLabel};
 use crate::error::Result;
+use crate::model::phase_input::rereference_phase;
 
 /// A normalised tile `[3, T, T]` and its labels in tile pixels.
 #[derive(Debug, Clone)]
@@ -121,32 +122,6 @@ pub fn augment(
         let offset = rng.random_range(-settings.shift..=settings.shift) as f32;
         channel.mapv_inplace(|v| v * scale + offset);
     }
-}
-
-/// Change the reference of a normalised wrapped phase: φ' = W(±φ + offset), with W wrapping into
-/// (−π, π] and the sign negative when `conjugate`. Normalised 0 is the nodata value of the model
-/// contract and stays 0.
-pub fn rereference_phase(
-    mut phase: ndarray::ArrayViewMut2<f32>,
-    norm: &ChannelNorm,
-    offset: f64,
-    conjugate: bool,
-) {
-    let (mean, std) = (norm.mean, norm.std);
-    let sign = if conjugate { -1.0 } else { 1.0 };
-    phase.mapv_inplace(|v| {
-        if v == 0.0 {
-            return 0.0;
-        }
-        let phi = sign * (f64::from(v) * std + mean) + offset;
-        let normalised = ((crate::phase::wrap(phi) - mean) / std) as f32;
-        // A value that lands exactly on the nodata code moves off it by one ulp.
-        if normalised == 0.0 {
-            f32::MIN_POSITIVE
-        } else {
-            normalised
-        }
-    });
 }
 
 /// Content moves by (dx, dy) pixels; uncovered pixels become 0; labels follow and are clipped.

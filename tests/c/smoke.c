@@ -179,6 +179,7 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(fw_detect_options_default(&options), FW_OK);
     CHECK(options.confidence < 0 && options.iou > 0.4 && options.overlap == 32, "defaults");
     CHECK(options.size == sizeof(FwDetectOptions), "defaults set the size");
+    CHECK(options.augment == FW_AUGMENT_OFF, "no test-time augmentation by default");
     EXPECT_STATUS(fw_detect_options_default(NULL), FW_INVALID_ARGUMENT);
 
     /* detection from the stack: cancelled (nothing written), bad stack, then real */
@@ -196,6 +197,12 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(fw_detect_stack(detector, stack, results, "detections", &options, NULL, NULL),
                   FW_INVALID_ARGUMENT);
     options.confidence = -1.0;
+    options.augment = 7;
+    EXPECT_STATUS(fw_detect_stack(detector, stack, results, "detections", &options, NULL, NULL),
+                  FW_INVALID_ARGUMENT);
+    /* refused before any work: the layer written next is not "already" there */
+    CHECK(strstr(fw_last_error(), "not an FwAugment") != NULL, "unknown augment refused");
+    options.augment = FW_AUGMENT_SIGN;
     struct progress_log detect_log = {0, 0.0, -1, 0};
     FwCallbacks detect_cb = {sizeof(FwCallbacks), on_progress, on_cancel, &detect_log};
     EXPECT_STATUS(fw_detect_stack(detector, stack, results, "detections", &options, &detect_cb,
