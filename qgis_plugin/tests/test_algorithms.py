@@ -101,8 +101,9 @@ def test_provider_lists_every_algorithm(plugin):
         assert algorithm.shortHelpString()
     # the tuning parameters are folded away under "Advanced parameters"
     advanced = QgsProcessingParameterDefinition.FlagAdvanced
-    for name, parameters in [("detect_stack", ["BACKEND", "IOU", "OVERLAP", "LAYER_NAME"]),
-                             ("detect_interferogram", ["BACKEND", "IOU", "OVERLAP"]),
+    for name, parameters in [("detect_stack",
+                              ["BACKEND", "AUGMENT", "IOU", "OVERLAP", "LAYER_NAME"]),
+                             ("detect_interferogram", ["BACKEND", "AUGMENT", "IOU", "OVERLAP"]),
                              ("overlay_inventory", ["LAYER_NAME"]),
                              ("persistence", ["IOU", "DISTANCE", "LAYER_NAME"])]:
         algorithm = QgsApplication.processingRegistry().algorithmById(f"fringewatch:{name}")
@@ -213,6 +214,22 @@ def test_detect_into_geopackage_with_inventory(plugin, scene, stack, tmp_path):
 
     layer.ResetReading()
     assert rows(layer) == rows(cli_layer)
+    # Test-time augmentation from the plugin is the command line's: other scores, the same ones
+    augmented = tmp_path / "augmented.gpkg"
+    processing.run("fringewatch:detect_stack", {
+        "STACK": stack, "CONFIDENCE": PLUMBING_CONFIDENCE, "BACKEND": 1, "AUGMENT": 3,
+        "OUTPUT": f"ogr:dbname='{augmented}' table=\"detections\" (geom)"})
+    cli_augmented = tmp_path / "cli_augmented.gpkg"
+    subprocess.run([os.environ["FRINGEWATCH_CLI"], "--quiet", "detect", "--stack", stack,
+                    "--confidence", str(PLUMBING_CONFIDENCE), "--backend", "cpu",
+                    "--augment", "sign-and-mirrors", "--out", str(cli_augmented)], check=True)
+    augmented_dataset = ogr.Open(str(augmented))
+    cli_augmented_dataset = ogr.Open(str(cli_augmented))
+    plugin_rows = rows(augmented_dataset.GetLayerByName("detections"))
+    assert plugin_rows == rows(cli_augmented_dataset.GetLayerByName("detections"))
+    cli_layer.ResetReading()
+    assert plugin_rows != rows(cli_layer), "eight symmetries gave the single pass's scores"
+    layer.ResetReading()
     # ...and the boxes lie on the scene's signals (a georeferencing check: a flipped or shifted
     # grid puts them elsewhere; the model's accuracy is tests/bundled_model.rs's business).
     truths = truth_boxes(scene_dir)
