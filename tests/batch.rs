@@ -373,6 +373,26 @@ fn dask_equals_batch_and_survives_a_killed_worker() {
     assert_eq!(rows(&out, "detections"), expected);
     assert_eq!(runs(&out).len(), 14);
 
+    // test-time augmentation on the workers is batch's, and other than one pass's
+    let augmented_reference = dir.path().join("batch_mirrors.gpkg");
+    assert!(batch(&scenes[..2], &augmented_reference)
+        .args(["--augment", "mirrors"])
+        .status()
+        .unwrap()
+        .success());
+    let augmented = dir.path().join("dask_mirrors.gpkg");
+    let o = dask(&python, &site, None, &scenes[..2], &augmented)
+        .args(["--augment", "mirrors"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mirrored = rows(&augmented, "detections");
+    assert_eq!(mirrored, rows(&augmented_reference, "detections"));
+    assert!(
+        !mirrored.is_empty() && mirrored.iter().any(|m| !expected.contains(m)),
+        "four mirrors gave one pass's detections"
+    );
+
     // a worker killed during a task: its pair is run again elsewhere, every pair lands once
     let killed = dir.path().join("killed.gpkg");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/dask_kill_worker.py");

@@ -43,6 +43,13 @@ BACKENDS = {
     "gpu": native.FW_BACKEND_GPU,
 }
 
+AUGMENTS = {
+    "off": native.FW_AUGMENT_OFF,
+    "sign": native.FW_AUGMENT_SIGN,
+    "mirrors": native.FW_AUGMENT_MIRRORS,
+    "sign-and-mirrors": native.FW_AUGMENT_SIGN_AND_MIRRORS,
+}
+
 # Errors that the same product gives on any worker: recorded as failed without a retry.
 _DETERMINISTIC = {
     native.FW_INVALID_ARGUMENT,
@@ -67,7 +74,7 @@ def _detector(model, backend):
         return _detectors[key]
 
 
-def detect_product(product, model=None, backend="cpu", confidence=None):
+def detect_product(product, model=None, backend="cpu", confidence=None, augment="off"):
     """The task of one product, run on a worker: its result as JSON text for
     :func:`record`. A product that cannot be used gives ``{"failed": message, "seconds": s}``;
     other errors are raised, for Dask to retry."""
@@ -75,7 +82,8 @@ def detect_product(product, model=None, backend="cpu", confidence=None):
     detector, lock = _detector(model, BACKENDS[backend])
     try:
         with lock:
-            return detector.detect_product(product, confidence=confidence)
+            return detector.detect_product(product, confidence=confidence,
+                                           augment=AUGMENTS[augment])
     except native.FringewatchError as error:
         if error.status not in _DETERMINISTIC:
             raise
@@ -89,7 +97,7 @@ def failed_result(error):
 
 
 def detect_many(products, out, client, layer="detections", model=None, backend="cpu",
-                confidence=None, retries=2, on_outcome=None):
+                confidence=None, retries=2, on_outcome=None, augment="off"):
     """Detect every product folder of ``products`` on the workers of Dask ``client`` into
     detection layer ``layer`` and the ``runs`` table of GeoPackage ``out``, as ``fringewatch
     batch`` would; returns each product's outcome (``product``, ``interferogram``, ``status``
@@ -97,13 +105,17 @@ def detect_many(products, out, client, layer="detections", model=None, backend="
 
     ``model`` is an ONNX file the workers can read (None: the bundled model); ``backend`` is
     ``"cpu"`` (tract), ``"gpu"`` or ``"auto"``; ``confidence`` None takes the model's
-    recommended threshold; ``retries`` is Dask's, for errors other than a bad product.
+    recommended threshold; ``augment`` (``"off"``, ``"sign"``, ``"mirrors"`` or
+    ``"sign-and-mirrors"``) the test-time augmentation, as ``fringewatch batch --augment``;
+    ``retries`` is Dask's, for errors other than a bad product.
     ``on_outcome(outcome, recorded, total)`` is called after each record.
     """
     from dask.distributed import as_completed
 
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if augment not in AUGMENTS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}, not {augment!r}")
     library = native.load()
     products = [os.fspath(p) for p in products]
     model = os.path.abspath(model) if model else None
@@ -122,7 +134,7 @@ def detect_many(products, out, client, layer="detections", model=None, backend="
             keep(library.batch_record(out, layer, entry["product"], None))
             continue
         future = client.submit(
-            detect_product, entry["product"], model, backend, confidence,
+            detect_product, entry["product"], model, backend, confidence, augment,
             key=f"fringewatch-detect-{batch_id}-{k}", retries=retries, pure=False,
         )
         futures[future.key] = (future, entry["product"])
@@ -176,6 +188,9 @@ def _arguments(argv):
                         help="least score of a reported box (default: the model's)")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="cpu",
                         help="inference backend on the workers (default cpu)")
+    parser.add_argument("--augment", choices=list(AUGMENTS), default="off",
+                        help="test-time augmentation: average the network over symmetries of "
+                        "each tile, at 2-8 times the inference (default off)")
     parser.add_argument("--retries", type=int, default=2,
                         help="Dask retries of a task that fails other than on bad input")
     parser.add_argument("--persistence", action="store_true",
@@ -219,6 +234,7 @@ def main(argv=None):
             outcomes = detect_many(products, args.out, client, layer=args.layer,
                                    model=args.model, backend=args.backend,
                                    confidence=args.confidence, retries=args.retries,
+                                   augment=args.augment,
                                    on_outcome=report)
         summary = (native.load().batch_persistence(args.out, args.layer)
                    if args.persistence else None)

@@ -443,11 +443,12 @@ class Detector:
         return self._library._take_json(summary)
 
 
-    def detect_product(self, product, confidence=None, iou=None, overlap=None, feedback=None):
+    def detect_product(self, product, confidence=None, iou=None, overlap=None, feedback=None,
+                       augment=None):
         """Detect one product folder without writing anything shared; returns the result as
         JSON text for :meth:`Library.batch_record` (kept as text: its coordinates go back
         unchanged)."""
-        options = self._options(confidence, iou, overlap, False)
+        options = self._options(confidence, iou, overlap, False, augment)
         callbacks = self._library._callbacks(feedback)
         result = ctypes.c_void_p()
         self._library._check(self._lib.fw_detect_product(
