@@ -516,3 +516,72 @@ fn a_cancel_at_the_last_report_keeps_the_finished_output() {
     ));
     assert!(!p("stack.tif").exists());
 }
+
+/// A phase brought to the detector's 15 m grid (`run` on rasters of other pixel sizes) is
+/// computed in strips, never whole: the same values, to the bit, as one whole warp of cos φ and
+/// sin φ and their angle, for a projected 30 m phase and a longitude/latitude one (through the
+/// UTM zone of its centre), over several strips; no scratch file is left.
+#[test]
+fn the_phase_on_the_detector_grid_in_strips_is_one_whole_warp() {
+    use fringewatch::raster::align::{warp_band, Resampling};
+    use fringewatch::raster::detector_grid::phase_on_model_grid;
+    use fringewatch::raster::{Crs, Grid};
+    let dir = tempfile::tempdir().unwrap();
+    let lon_lat = Grid {
+        width: 260,
+        height: 240,
+        geo_transform: [14.2, 0.0003, 0.0, 41.6, 0.0, -0.0003],
+        crs: Crs::from_definition("EPSG:4326").unwrap(),
+    };
+    for (name, grid) in [
+        ("utm", common::utm32n_grid(210, 330, 30.0)),
+        ("lonlat", lon_lat),
+    ] {
+        let phase = Array2::from_shape_fn((grid.height, grid.width), |(r, c)| {
+            if (100..112).contains(&r) && (40..60).contains(&c) {
+                return f32::NAN;
+            }
+            let (x, y) = (c as f32, r as f32);
+            let phi = 0.21 * x + 0.05 * y + 3.0 * ((x - 90.0).hypot(y - 120.0) / 25.0).sin();
+            (phi + std::f32::consts::PI).rem_euclid(std::f32::consts::TAU) - std::f32::consts::PI
+        });
+        let source = dir.path().join(format!("{name}_phase.tif"));
+        common::write_tif(&source, &grid, &phase);
+        let scratch = dir.path().join(format!("{name}_scratch"));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let out = dir.path().join(format!("{name}_15m.tif"));
+        let on_grid =
+            phase_on_model_grid(&RasterFile::open(&source).unwrap(), &out, &scratch).unwrap();
+        assert!(
+            on_grid.grid.height > 2 * fringewatch::raster::STRIP_ROWS,
+            "{name}: {} rows, fewer than three strips",
+            on_grid.grid.height
+        );
+        assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0, "{name}");
+        let whole = |values: Array2<f32>, band: &str| {
+            let path = dir.path().join(format!("{name}_{band}.tif"));
+            common::write_tif(&path, &grid, &values);
+            warp_band(
+                &RasterFile::open(&path).unwrap(),
+                &on_grid.grid,
+                Resampling::Bilinear,
+            )
+            .unwrap()
+        };
+        let (cos, sin) = (
+            whole(phase.mapv(f32::cos), "cos"),
+            whole(phase.mapv(f32::sin), "sin"),
+        );
+        let strips = common::read(&out);
+        let mut compared = 0;
+        for ((p, c), s) in strips.iter().zip(&cos).zip(&sin) {
+            let want = s.atan2(*c);
+            assert!(
+                p.to_bits() == want.to_bits() || (p.is_nan() && want.is_nan()),
+                "{name}: {p} in strips against {want} whole"
+            );
+            compared += usize::from(p.is_finite());
+        }
+        assert!(compared > strips.len() / 2, "{name}: {compared} values");
+    }
+}

@@ -6,11 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array2, Zip};
+use ndarray::{s, Array2, ArrayView2, Zip};
 
 use super::align::{bounds_in, warp_band, Resampling};
-use super::io::{write_single_band, RasterFile};
-use super::{Crs, Grid};
+use super::io::{write_single_band, Encoding, GeoTiffWriter, RasterFile};
+use super::{strips, Crs, Grid, STRIP_ROWS};
 use crate::error::{Error, Result};
 
 /// The detector's pixel size, metres (the preprint geocodes at 15 m; METHOD.md §1).
@@ -52,6 +52,67 @@ pub(crate) fn warp_phase(
         .and(&sin)
         .for_each(|p, &c, &s| *p = s.atan2(c));
     Ok(phase)
+}
+
+/// Band 1 of `phase` (wrapped, radians) on `grid` as [`warp_phase`] computes it, handed to
+/// `put` one strip of [`STRIP_ROWS`] rows at a time: cos φ and sin φ are written strip by strip
+/// to scratch GeoTIFFs in `scratch` (removed after), each output strip is warped from them with
+/// [`HALO`] rows more on each side and cut, so that its edge rows are warped as inner rows (the
+/// same values as one whole warp). Memory: a few strips and GDAL's cache, not the raster.
+pub(crate) fn phase_strips_onto(
+    phase: &RasterFile,
+    grid: &Grid,
+    scratch: &Path,
+    put: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
+) -> Result<()> {
+    let source = phase.grid();
+    let scratch_files = ScratchFiles(
+        ["cos_phase", "sin_phase"].map(|name| scratch.join(format!(".{name}.model-grid.tif"))),
+    );
+    let [cos_path, sin_path] = &scratch_files.0;
+    let mut cos_writer =
+        GeoTiffWriter::create(cos_path, source, &[Encoding::Float32], &["cos_phase"])?;
+    let mut sin_writer =
+        GeoTiffWriter::create(sin_path, source, &[Encoding::Float32], &["sin_phase"])?;
+    for (row0, rows) in strips(source.height, STRIP_ROWS) {
+        let values = phase.read_rows(1, row0, rows)?;
+        cos_writer.write_rows(1, row0, values.mapv(f32::cos).view())?;
+        sin_writer.write_rows(1, row0, values.mapv(f32::sin).view())?;
+    }
+    cos_writer.finish()?;
+    sin_writer.finish()?;
+    let (cos_file, sin_file) = (RasterFile::open(cos_path)?, RasterFile::open(sin_path)?);
+    for (row0, rows) in strips(grid.height, STRIP_ROWS) {
+        let strip = grid.window(
+            0,
+            row0 as isize - HALO as isize,
+            grid.width,
+            rows + 2 * HALO,
+        );
+        let cos = warp_band(&cos_file, &strip, Resampling::Bilinear)?;
+        let sin = warp_band(&sin_file, &strip, Resampling::Bilinear)?;
+        let mut values = Array2::<f32>::from_elem((rows, grid.width), f32::NAN);
+        Zip::from(&mut values)
+            .and(cos.slice(s![HALO..HALO + rows, ..]))
+            .and(sin.slice(s![HALO..HALO + rows, ..]))
+            .for_each(|p, &c, &s| *p = s.atan2(c));
+        put(row0, values.view())?;
+    }
+    Ok(())
+}
+
+/// Rows warped beyond each side of a strip and cut (bilinear reads one source cell around).
+const HALO: usize = 2;
+
+/// Scratch files removed when dropped, whatever happened.
+struct ScratchFiles([PathBuf; 2]);
+
+impl Drop for ScratchFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Pixel sizes within this share of [`MODEL_SPACING_M`] (13.5–16.5 m) are the detector's own: a
@@ -108,13 +169,14 @@ pub fn phase_on_model_grid(
 ) -> Result<PhaseOnModelGrid> {
     let source = phase.grid().clone();
     let grid = model_grid(&source)?;
-    let values = warp_phase(phase.read_band(1)?, &source, &grid, scratch)?;
-    let metadata = phase.metadata_items();
-    let items: Vec<(&str, String)> = metadata
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    write_single_band(out, &grid, values.view(), "phase", &items)?;
+    let mut writer = GeoTiffWriter::create(out, &grid, &[Encoding::Float32], &["phase"])?;
+    for (key, value) in phase.metadata_items() {
+        writer.set_metadata(&key, &value)?;
+    }
+    phase_strips_onto(phase, &grid, scratch, &mut |row0, strip| {
+        writer.write_rows(1, row0, strip)
+    })?;
+    writer.finish()?;
     Ok(PhaseOnModelGrid {
         path: out.to_path_buf(),
         grid,
