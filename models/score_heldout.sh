@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Score a model and the non-learning baseline end to end on held-out simulated scene families.
 # Usage: models/score_heldout.sh FRINGEWATCH MODEL.onnx HELDOUT_DIR OUT_DIR
+# RUN_ARGS (optional) is added to every `run`, e.g. RUN_ARGS="--augment sign-and-mirrors".
 # Each folder HELDOUT_DIR/FAMILY holds scenes (scene_*) of one family. Every scene goes through
 # `fringewatch run` (ISL, PC1, stack, detection at a low confidence so the PR curve is complete)
 # and `fringewatch baseline`; both are scored against the scenes' truth.gpkg with
@@ -30,7 +31,7 @@ for family_dir in "$heldout"/*/; do
     rm -f "$out/$name.gpkg"
     "$fw" --quiet run --phase "$scene/phase.tif" --coherence "$scene/coherence.tif" --dem "$scene/dem.tif" \
       --incidence "$scene/incidence.tif" --heading="$heading" --model "$model" --backend cpu --confidence 0.01 \
-      --keep-layers "$out/layers_$name" --out "$out/$name.gpkg" --layer detections > /dev/null
+      --keep-layers "$out/layers_$name" --out "$out/$name.gpkg" --layer detections ${RUN_ARGS:-} > /dev/null
     "$fw" --quiet baseline --stack "$out/layers_$name/stack.tif" --out "$out/$name.gpkg" --layer baseline > /dev/null
     net_args+=(--pred "$out/$name.gpkg:detections" --truth "$scene/truth.gpkg:truth")
     base_args+=(--pred "$out/$name.gpkg:baseline" --truth "$scene/truth.gpkg:truth")
