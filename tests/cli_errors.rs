@@ -1042,6 +1042,20 @@ fn a_huge_raster_is_refused_with_the_figures_before_any_work() {
         ],
         &["dem.tif", "PC1 would need about", "is available"],
     );
+    // a budget just below the need: both sides in MiB, so that the message shows which is larger
+    cli_fails(
+        &s,
+        &[
+            "--max-memory",
+            "0.0001",
+            "pc1",
+            "--dem",
+            "@dem.tif",
+            "--out",
+            "@pc1.tif",
+        ],
+        &["PC1 would need about", " MiB (", "0 MiB is available"],
+    );
 }
 
 /// A dataset build that fails on its second scene leaves no folder and no partial files: it is

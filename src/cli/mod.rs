@@ -206,6 +206,10 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
         }
         let bytes = ((gib * (1u64 << 30) as f64) as u64).max(1);
         fringewatch::raster::budget::set_memory_limit(Some(bytes));
+        // GDAL's block cache is memory too: a share of the budget
+        fringewatch::raster::io::set_gdal_cache_mib(
+            fringewatch::raster::io::gdal_cache_mib_for_budget(bytes),
+        );
     }
     match cli.command {
         Command::Isl(a) => layers::isl(a, quiet),

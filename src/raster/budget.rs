@@ -37,8 +37,14 @@ pub fn available_memory() -> Option<u64> {
     }
 }
 
+/// A size for a message: GiB with one decimal from 1 GiB, MiB below (where "0.1 GiB" against
+/// "0.1 GiB" would hide which side is larger).
 fn gib(bytes: f64) -> String {
-    format!("{:.1} GiB", bytes / (1u64 << 30) as f64)
+    if bytes >= (1u64 << 30) as f64 {
+        format!("{:.1} GiB", bytes / (1u64 << 30) as f64)
+    } else {
+        format!("{:.0} MiB", bytes / (1u64 << 20) as f64)
+    }
 }
 
 /// Refuses `task` on `width × height` cells of `input` when `bytes_per_cell` of them exceed the

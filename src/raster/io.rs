@@ -34,6 +34,30 @@ pub fn configure_gdal() {
     });
 }
 
+/// GDAL block cache, MiB, that suits a memory budget of `budget` bytes (the CLI's
+/// `--max-memory`): a sixteenth of it, between 8 and [`DEFAULT_CACHE_MIB`], so that the cache
+/// (otherwise 64 MiB, a third of a 0.18 GiB budget) stays a small share of what a capped job may
+/// use.
+///
+/// ```
+/// use fringewatch::raster::io::{gdal_cache_mib_for_budget, DEFAULT_CACHE_MIB};
+/// assert_eq!(gdal_cache_mib_for_budget(1 << 30), DEFAULT_CACHE_MIB);
+/// assert_eq!(gdal_cache_mib_for_budget(256 << 20), 16);
+/// assert_eq!(gdal_cache_mib_for_budget(1 << 20), 8);
+/// ```
+pub fn gdal_cache_mib_for_budget(budget: u64) -> i64 {
+    ((budget >> 20) as i64 / 16).clamp(8, DEFAULT_CACHE_MIB)
+}
+
+/// Set GDAL's block cache to `mib` MiB unless the user set `GDAL_CACHEMAX` (for the program's
+/// `--max-memory`; like [`configure_gdal`], never called by the library).
+pub fn set_gdal_cache_mib(mib: i64) {
+    if std::env::var_os("GDAL_CACHEMAX").is_none() {
+        // SAFETY: plain setter of a global size, no pointers involved.
+        unsafe { gdal_sys::GDALSetCacheMax64(mib * 1024 * 1024) };
+    }
+}
+
 /// An open raster file: its grid and per-band nodata values.
 pub struct RasterFile {
     path: PathBuf,
