@@ -405,6 +405,36 @@ fn a_run_capped_below_whole_raster_routing_routes_in_tiles_and_finds_the_same_bo
     assert_eq!(free_routing, "whole");
     assert_eq!(capped_routing, format!("tiles of {tile} cells"));
     assert_eq!(differing(&capped_pc1, &free_pc1), 0);
+    // a cap below those tiles halves them (a row of tiles is most of the memory): the same PC1
+    let halved = tiled_routing_bytes(2400, 2400, tile / 2);
+    let tight_gib = format!("{}", (halved + tiled) / 2.0 / (1u64 << 30) as f64);
+    let tight_dir = tempfile::tempdir().unwrap();
+    let tight = tight_dir.path().join("pc1.tif");
+    let done = std::process::Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+        .args([
+            "--quiet",
+            "--max-memory",
+            &tight_gib,
+            "pc1",
+            "--dem",
+            &p("dem.tif"),
+        ])
+        .args(["--like", &p("phase.tif"), "--out", tight.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tight.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(
+        report["flow_routing"].as_str(),
+        Some(format!("tiles of {} cells", tile / 2).as_str())
+    );
+    let tight_pc1 = RasterFile::open(&tight).unwrap().read_band(1).unwrap();
+    assert_eq!(differing(&tight_pc1, &free_pc1), 0);
     assert!(
         !free_boxes.is_empty(),
         "the bundled model finds landslides here"

@@ -180,17 +180,21 @@ fn gdal_cache_bytes() -> f64 {
     (crate::raster::io::DEFAULT_CACHE_MIB as f64) * 1024.0 * 1024.0
 }
 
+/// The smallest side of routing tiles [`pc1_routing`] takes to fit a memory budget.
+pub const MIN_ROUTING_TILE: usize = 128;
+
 /// The side of routing tiles for a `width × height` grid: an eighth of the shorter side, from
 /// 128 up to [`DEFAULT_ROUTING_TILE`], so that the tiles in flight stay small beside the grid.
 pub fn routing_tile(width: usize, height: usize) -> usize {
-    (width.min(height) / 8).clamp(128, DEFAULT_ROUTING_TILE)
+    (width.min(height) / 8).clamp(MIN_ROUTING_TILE, DEFAULT_ROUTING_TILE)
 }
 
 /// Flow routing for PC1 on a `width × height` grid: the whole raster at once when that fits in
 /// the memory available (the fastest), else tiles of [`routing_tile`] cells with their scratch
-/// files in `scratch` (16 bytes a cell of disk: DEM, fill, areas and TWI), else refused with the
-/// figures. Both give the same PC1 bit for bit; `--max-memory` is how a user trades time for
-/// memory.
+/// files in `scratch` (16 bytes a cell of disk: DEM, fill, areas and TWI) — halved, down to
+/// [`MIN_ROUTING_TILE`], while they do not fit (a row of tiles is most of the memory; smaller
+/// tiles exchange more edges) — else refused with the figures. All give the same PC1 bit for
+/// bit; `--max-memory` is how a user trades time for memory.
 pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) -> Result<Routing> {
     let cells = width as f64 * height as f64;
     if crate::raster::budget::fits(whole_routing_bytes(width, height)) {
@@ -198,7 +202,12 @@ pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) ->
         crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 4.0)?;
         return Ok(Routing::Whole);
     }
-    let tile = routing_tile(width, height);
+    let mut tile = routing_tile(width, height);
+    while tile > MIN_ROUTING_TILE
+        && !crate::raster::budget::fits(tiled_routing_bytes(width, height, tile))
+    {
+        tile = (tile / 2).max(MIN_ROUTING_TILE);
+    }
     let bytes = tiled_routing_bytes(width, height, tile);
     crate::raster::budget::check_memory("PC1", input, width, height, bytes / cells.max(1.0))?;
     crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 16.0)?;
