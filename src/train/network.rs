@@ -53,7 +53,8 @@ impl Moments {
         }
     }
 
-    /// Add a batch of `count` values a channel with these means and centred sums of squares.
+    /// Add a batch of `count` values per channel, given its per-channel means and sums of squares
+    /// about them.
     fn merge(&mut self, count: f64, mean: &[f32], squares: &[f32]) {
         let total = self.count + count;
         for c in 0..self.mean.len() {
