@@ -173,8 +173,7 @@ fn with_cos_sin(batch: ArrayView4<f32>) -> Array4<f32> {
 /// The model without its cos/sin prefix, its input the prefix's `Concat` output (cos φ, sin φ,
 /// ISL, PC1); `None` unless the graph starts exactly as the ONNX writer makes it: two `Slice`s
 /// of the input (channel 0; channels 1–2), `Cos` and `Sin` of the first, `Identity` of the
-/// second, `Concat` of the three, and nothing else reading the input (the slices' ranges
-/// checked).
+/// second, `Concat` of the three, and nothing else reading the input.
 fn without_cos_sin_prefix(
     proto: &tract_onnx::pb::ModelProto,
 ) -> Option<tract_onnx::pb::ModelProto> {
@@ -196,37 +195,12 @@ fn without_cos_sin_prefix(
             ops == [Some("Cos"), Some("Sin"), Some("Identity")]
         }
     })?;
-    // a Slice's (start, end, axis) from its initializers
-    let constant = |name: &str| {
-        let t = graph.initializer.iter().find(|t| t.name == name)?;
-        match (t.int64_data.as_slice(), t.raw_data.as_slice()) {
-            ([v], _) => Some(*v),
-            ([], raw) if raw.len() == 8 => Some(i64::from_le_bytes(raw.try_into().ok()?)),
-            _ => None,
-        }
-    };
     let mut cut = vec![concat];
-    for (name, channels) in graph.node[concat]
-        .input
-        .iter()
-        .zip([(0, 1), (0, 1), (1, 3)])
-    {
+    for name in &graph.node[concat].input {
         let k = producer(name)?;
         let slice = producer(graph.node[k].input.first()?)?;
         let s = &graph.node[slice];
-        let range = (s.input.len() == 4)
-            .then(|| {
-                Some((
-                    constant(&s.input[1])?,
-                    constant(&s.input[2])?,
-                    constant(&s.input[3])?,
-                ))
-            })
-            .flatten();
-        if s.op_type != "Slice"
-            || s.input.first() != Some(&input)
-            || range != Some((channels.0, channels.1, 1))
-        {
+        if s.op_type != "Slice" || s.input.first() != Some(&input) {
             return None;
         }
         cut.extend([k, slice]);
