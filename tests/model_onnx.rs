@@ -49,11 +49,6 @@ fn compare_network_with_onnxruntime(config: Yolov3Config, batch: usize) {
         .unwrap();
     assert!(status.success(), "onnxruntime failed");
     let engine = TractEngine::load(&model, batch).unwrap();
-    // a cos/sin model's prefix is computed on the host, against onnxruntime's graph
-    assert_eq!(
-        engine.cos_sin_on_host(),
-        config.phase_input == PhaseInput::CosSin
-    );
     let heads = engine.infer(input.view()).unwrap();
     for (head, name) in heads.iter().zip(fringewatch::model::yolov3::OUTPUTS) {
         let bytes = std::fs::read(format!("{}.{name}.f32", prefix.display())).unwrap();
@@ -91,42 +86,6 @@ fn full_darknet53_yolov3_runs_the_same_in_tract_and_onnxruntime() {
 fn cos_sin_phase_input_runs_the_same_in_tract_and_onnxruntime() {
     let config = Yolov3Config::of(Architecture::Compact, 4).with_phase_input(PhaseInput::CosSin);
     compare_network_with_onnxruntime(config, 2);
-}
-
-/// The bundled model with (cos φ, sin φ) computed on the host gives the heads of its whole
-/// graph (tract's Cos and Sin) on phases with wraps, nodata (0) and values far outside (−π, π].
-#[test]
-fn cos_sin_on_the_host_gives_the_whole_graphs_heads() {
-    let model = fringewatch::model::default_model().unwrap();
-    let (host, whole) = (
-        TractEngine::load(&model, 2).unwrap(),
-        TractEngine::load_whole_graph(&model, 2).unwrap(),
-    );
-    assert!(host.cos_sin_on_host() && !whole.cos_sin_on_host());
-    let mut rng = ChaCha8Rng::seed_from_u64(31);
-    let input = Array4::<f32>::from_shape_fn((2, 3, 160, 160), |(n, c, y, x)| match c {
-        0 if y < 10 => 0.0,
-        0 if n == 1 => rng.random_range(-40.0..40.0),
-        0 => ((x as f32 * 0.3 + y as f32 * 0.1) % 6.2) - 3.1,
-        _ => rng.random_range(-2.0..2.0),
-    });
-    let (a, b) = (
-        host.infer(input.view()).unwrap(),
-        whole.infer(input.view()).unwrap(),
-    );
-    for (a, b) in a.iter().zip(&b) {
-        let scale = b.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-        let worst = a
-            .iter()
-            .zip(b)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0.0f32, f32::max);
-        assert!(
-            worst / scale < 1e-5,
-            "host cos/sin differs by {}",
-            worst / scale
-        );
-    }
 }
 
 /// Where the wrap falls carries no information: with the cos/sin input, phases φ and φ ± 2π

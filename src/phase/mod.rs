@@ -10,7 +10,6 @@ pub mod adf;
 pub mod boxcar;
 pub mod fft;
 pub mod goldstein;
-pub mod sin_cos;
 
 use std::f64::consts::PI;
 
