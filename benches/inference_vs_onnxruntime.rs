@@ -57,9 +57,56 @@ fn tract_throughput(
     (batch * iterations) as f64 / start.elapsed().as_secs_f64()
 }
 
-fn main() {
+/// The rows of one model file: tract as detection runs it and in one call of 16, then
+/// onnxruntime on 1 and all threads.
+fn bench_model(label: &str, path: &Path, engine: &TractEngine, iterations: usize) {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/python");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/ort_bench.py");
+    let threads = rayon::current_num_threads();
+    let tile = engine.metadata().tile;
+    let latency = tract_latency_ms(engine, tile, iterations);
+    let chunk = engine.preferred_batch();
+    let throughput = tract_throughput(engine, tile, 16, chunk, (iterations / 8).max(2));
+    println!(
+        "| {label} | tract, calls of {chunk} tile(s) on {threads} threads (as detect) | {latency:.1} | {throughput:.1} |"
+    );
+    // tract's own intra-op threading (tract-linalg `multithread-mm`), one call per batch.
+    tract_linalg::multithread::set_default_executor(
+        tract_linalg::multithread::Executor::multithread(threads),
+    );
+    let latency_mt = tract_latency_ms(engine, tile, iterations);
+    let throughput_mt = tract_throughput(engine, tile, 16, 16, (iterations / 8).max(2));
+    tract_linalg::multithread::set_default_executor(
+        tract_linalg::multithread::Executor::SingleThread,
+    );
+    println!("| {label} | tract, one call of 16, {threads} intra-op threads | {latency_mt:.1} | {throughput_mt:.1} |");
+    if !python.exists() {
+        println!("(onnxruntime not installed: run .ci/setup)");
+        return;
+    }
+    for ort_threads in [1, threads] {
+        let out = Command::new(&python)
+            .arg(&script)
+            .args([
+                path.to_str().unwrap_or_default(),
+                "160",
+                "16",
+                &ort_threads.to_string(),
+                &iterations.to_string(),
+            ])
+            .output()
+            .expect("python");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_default();
+        println!(
+            "| {label} | onnxruntime {ort_threads} thread(s) | {:.1} | {:.1} |",
+            v["latency_ms"].as_f64().unwrap_or(f64::NAN),
+            v["throughput_tiles_s"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+}
+
+fn main() {
     let threads = rayon::current_num_threads();
     let dir = tempfile::tempdir().expect("temp dir");
     println!("threads: {threads} (tract: parallel chunks; onnxruntime: intra-op threads)");
@@ -67,47 +114,12 @@ fn main() {
     println!("|---|---|---|---|");
     for (architecture, iterations) in [(Architecture::Compact, 40), (Architecture::Full, 6)] {
         let path = dir.path().join(format!("{architecture:?}.onnx"));
-        let meta = write_random_model(&path, architecture, 160, 0).expect("model");
+        write_random_model(&path, architecture, 160, 0).expect("model");
         let engine = TractEngine::load(&path, 1).expect("load");
-        let latency = tract_latency_ms(&engine, meta.tile, iterations);
-        let chunk = engine.preferred_batch();
-        let throughput = tract_throughput(&engine, meta.tile, 16, chunk, (iterations / 8).max(2));
-        println!(
-            "| {architecture:?} | tract, calls of {chunk} tile(s) on {threads} threads (as detect) | {latency:.1} | {throughput:.1} |"
-        );
-        // tract's own intra-op threading (tract-linalg `multithread-mm`), one call per batch.
-        tract_linalg::multithread::set_default_executor(
-            tract_linalg::multithread::Executor::multithread(threads),
-        );
-        let latency_mt = tract_latency_ms(&engine, meta.tile, iterations);
-        let throughput_mt = tract_throughput(&engine, meta.tile, 16, 16, (iterations / 8).max(2));
-        tract_linalg::multithread::set_default_executor(
-            tract_linalg::multithread::Executor::SingleThread,
-        );
-        println!("| {architecture:?} | tract, one call of 16, {threads} intra-op threads | {latency_mt:.1} | {throughput_mt:.1} |");
-        if python.exists() {
-            for ort_threads in [1, threads] {
-                let out = Command::new(&python)
-                    .arg(&script)
-                    .args([
-                        path.to_str().unwrap_or_default(),
-                        "160",
-                        "16",
-                        &ort_threads.to_string(),
-                        &iterations.to_string(),
-                    ])
-                    .output()
-                    .expect("python");
-                let text = String::from_utf8_lossy(&out.stdout);
-                let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_default();
-                println!(
-                    "| {architecture:?} | onnxruntime {ort_threads} thread(s) | {:.1} | {:.1} |",
-                    v["latency_ms"].as_f64().unwrap_or(f64::NAN),
-                    v["throughput_tiles_s"].as_f64().unwrap_or(f64::NAN)
-                );
-            }
-        } else {
-            println!("(onnxruntime not installed: run .ci/setup)");
-        }
+        bench_model(&format!("{architecture:?}"), &path, &engine, iterations);
     }
+    // the bundled model (compact, cos/sin input: Slice, Cos, Sin, Identity, Concat in front)
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fringewatch-default.onnx");
+    let engine = TractEngine::load(&bundled, 1).expect("load");
+    bench_model("bundled (cos/sin input)", &bundled, &engine, 40);
 }
