@@ -317,8 +317,10 @@ def test_detect_from_interferogram_and_overlay(plugin, scene, tmp_path):
         "DEM": str(scene_dir / "dem.tif"), "INCIDENCE": str(scene_dir / "incidence.tif"),
         "ORBIT": FROM_DATA, "LAYER_NAME": "s1_detections",
         "CONFIDENCE": PLUMBING_CONFIDENCE, "OUTPUT": str(target)}, feedback=feedback)
-    # One progress that never runs backwards, although ISL and PC1 run side by side.
-    assert len(feedback.seen) >= 10
+    # One progress that never runs backwards, although ISL and PC1 run side by side. The
+    # library reports at most every 50 ms, so how many reports a sub-second run gives depends on
+    # the machine's speed: a few, ending at 100.
+    assert len(set(feedback.seen)) >= 4 and feedback.seen[-1] == 100, feedback.seen
     assert all(b >= a for a, b in zip(feedback.seen, feedback.seen[1:])), feedback.seen
     assert result["OUTPUT"] == f"{target}|layername=s1_detections"
     assert result["DETECTIONS"] > 0
