@@ -15,7 +15,7 @@ use ndarray::{s, Array4, ArrayView4, Axis};
 use super::Engine;
 use crate::error::Result;
 use crate::model::contract::ModelMetadata;
-use crate::model::decode::{decode_batch, Detection};
+use crate::model::decode::{decode_batch, sigmoid, Detection};
 use crate::model::phase_input::rereference_phase;
 
 /// Which transformed copies of each tile the detector also sees.
@@ -128,10 +128,6 @@ impl<'a> Augmented<'a> {
             symmetries: augmentation.symmetries(),
         }
     }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 fn logit(p: f32) -> f32 {

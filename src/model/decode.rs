@@ -19,7 +19,8 @@ pub struct Detection {
     pub objectness: f32,
 }
 
-fn sigmoid(x: f32) -> f32 {
+/// σ(x) = 1 / (1 + e^−x).
+pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 

@@ -10,7 +10,7 @@ use ndarray::{s, Array2, ArrayView2, Zip};
 
 use super::align::{bounds_in, warp_band, Resampling};
 use super::io::{write_single_band, Encoding, GeoTiffWriter, RasterFile};
-use super::{strips, Crs, Grid, STRIP_ROWS};
+use super::{strips, Crs, Grid, STRIP_HALO, STRIP_ROWS};
 use crate::error::{Error, Result};
 
 /// The detector's pixel size, metres (the preprint geocodes at 15 m; METHOD.md §1).
@@ -57,7 +57,7 @@ pub(crate) fn warp_phase(
 /// Band 1 of `phase` (wrapped, radians) on `grid` as [`warp_phase`] computes it, handed to
 /// `put` one strip of [`STRIP_ROWS`] rows at a time: cos φ and sin φ are written strip by strip
 /// to scratch GeoTIFFs in `scratch` (removed after), each output strip is warped from them with
-/// [`HALO`] rows more on each side and cut, so that its edge rows are warped as inner rows (the
+/// [`STRIP_HALO`] rows more on each side and cut, so that its edge rows are warped as inner rows (the
 /// same values as one whole warp). Memory: a few strips and GDAL's cache, not the raster.
 pub(crate) fn phase_strips_onto(
     phase: &RasterFile,
@@ -85,24 +85,21 @@ pub(crate) fn phase_strips_onto(
     for (row0, rows) in strips(grid.height, STRIP_ROWS) {
         let strip = grid.window(
             0,
-            row0 as isize - HALO as isize,
+            row0 as isize - STRIP_HALO as isize,
             grid.width,
-            rows + 2 * HALO,
+            rows + 2 * STRIP_HALO,
         );
         let cos = warp_band(&cos_file, &strip, Resampling::Bilinear)?;
         let sin = warp_band(&sin_file, &strip, Resampling::Bilinear)?;
         let mut values = Array2::<f32>::from_elem((rows, grid.width), f32::NAN);
         Zip::from(&mut values)
-            .and(cos.slice(s![HALO..HALO + rows, ..]))
-            .and(sin.slice(s![HALO..HALO + rows, ..]))
+            .and(cos.slice(s![STRIP_HALO..STRIP_HALO + rows, ..]))
+            .and(sin.slice(s![STRIP_HALO..STRIP_HALO + rows, ..]))
             .for_each(|p, &c, &s| *p = s.atan2(c));
         put(row0, values.view())?;
     }
     Ok(())
 }
-
-/// Rows warped beyond each side of a strip and cut (bilinear reads one source cell around).
-const HALO: usize = 2;
 
 /// Scratch files removed when dropped, whatever happened.
 struct ScratchFiles([PathBuf; 2]);

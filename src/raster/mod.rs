@@ -226,6 +226,10 @@ pub struct Raster {
 /// Rows per strip in windowed processing: memory stays proportional to width × this.
 pub const STRIP_ROWS: usize = 256;
 
+/// Rows warped beyond each side of a strip and cut, so that a strip's edge rows are warped as
+/// inner rows (bilinear reads one source cell around).
+pub const STRIP_HALO: usize = 2;
+
 /// `(first_row, rows)` of consecutive strips covering `height` rows.
 pub fn strips(height: usize, rows_per_strip: usize) -> impl Iterator<Item = (usize, usize)> {
     let step = rows_per_strip.max(1);

@@ -20,7 +20,7 @@ use crate::raster::io::{
     check_not_an_input, check_output_path, Encoding, GeoTiffWriter, RasterFile,
 };
 use crate::raster::scratch::ScratchRaster;
-use crate::raster::{strips, Grid, Raster, STRIP_ROWS};
+use crate::raster::{strips, Grid, Raster, STRIP_HALO, STRIP_ROWS};
 
 /// What PC1 was computed from and with, as written to the JSON sidecar and printed.
 #[derive(Debug, Clone, Serialize)]
@@ -118,22 +118,21 @@ fn dem_strips(
     progress: &dyn Progress,
     put: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
 ) -> Result<()> {
-    const HALO: usize = 2;
     require_overlap_grid(dem, grid, grid_path)?;
     let stage = Stage::whole(progress);
     let mut valid = false;
     for (row0, rows) in strips(grid.height, STRIP_ROWS) {
         stage.step(row0 as f64 / grid.height as f64, "reading DEM")?;
-        // warped with HALO rows more on each side, then cut (as ISL's blocks are), so that a
+        // warped with STRIP_HALO rows more on each side, then cut (as ISL's blocks are), so that a
         // strip's edge rows are warped as inner rows
         let strip = grid.window(
             0,
-            row0 as isize - HALO as isize,
+            row0 as isize - STRIP_HALO as isize,
             grid.width,
-            rows + 2 * HALO,
+            rows + 2 * STRIP_HALO,
         );
         let values = warp_band(dem, &strip, Resampling::Bilinear)?;
-        let values = values.slice(s![HALO..HALO + rows, ..]);
+        let values = values.slice(s![STRIP_HALO..STRIP_HALO + rows, ..]);
         valid |= values.iter().any(|v| v.is_finite());
         put(row0, values)?;
     }
