@@ -50,6 +50,17 @@ choice! {
 }
 
 choice! {
+    /// The reference each tile's phase is seen in.
+    PhaseReferenceArg => fringewatch::model::phase_input::PhaseReference {
+        /// The phase as the interferogram gives it
+        AsGiven,
+        /// Each tile referenced to its own circular mean, so that a constant offset of the
+        /// phase does not move the boxes
+        TileMean,
+    }
+}
+
+choice! {
     /// Network size.
     ArchitectureArg => fringewatch::model::yolov3::Architecture {
         /// Width 0.25, depth 0.33: ~2.4 M parameters, ~0.39 GFLOPs per 160×160 tile

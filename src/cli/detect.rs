@@ -10,7 +10,7 @@ use fringewatch::engine::Engine;
 use fringewatch::vector::is_geojson;
 use fringewatch::Result;
 
-use super::choices::{AugmentArg, BackendArg};
+use super::choices::{AugmentArg, BackendArg, PhaseReferenceArg};
 use super::Bar;
 
 #[derive(Args)]
@@ -40,6 +40,10 @@ pub(crate) struct DetectOptions {
     /// costs another pass.
     #[arg(long, value_enum, default_value = "off")]
     augment: AugmentArg,
+    /// The reference each tile's phase is seen in: tile-mean takes each tile's circular mean,
+    /// so that a constant offset of the interferogram's phase does not move the boxes.
+    #[arg(long, value_enum, default_value = "tile-mean")]
+    phase_reference: PhaseReferenceArg,
     /// Replace an existing layer of the same name (other layers are never touched).
     #[arg(long)]
     overwrite: bool,
@@ -75,6 +79,7 @@ impl DetectArgs {
                 batch: None,
                 backend: BackendArg::Auto,
                 augment: AugmentArg::Off,
+                phase_reference: PhaseReferenceArg::TileMean,
                 overwrite: false,
             },
         }
@@ -116,6 +121,7 @@ impl DetectOptions {
                 .batch
                 .unwrap_or_else(|| detector.default_settings().batch),
             augmentation: self.augment.into(),
+            reference: self.phase_reference.into(),
         }
     }
 }

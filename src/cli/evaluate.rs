@@ -97,6 +97,8 @@ pub(crate) fn run(args: EvaluateArgs, quiet: bool) -> Result<()> {
                 dataset,
                 args.split.into(),
                 &engine,
+                // as `detect` sees tiles by default
+                fringewatch::model::phase_input::PhaseReference::default(),
                 args.iou,
                 threshold,
                 0.45,

@@ -67,6 +67,11 @@ pub(crate) struct TrainArgs {
     /// does, else cos-sin. A scaled --init fine-tuned as cos-sin keeps its other weights.
     #[arg(long, value_enum)]
     phase_input: Option<PhaseInputArg>,
+    /// The reference each tile's phase is seen in, after augmentation and for validation:
+    /// tile-mean (each tile's circular mean, as `detect` does by default), or as-given (the
+    /// random reference offsets of the augmentation only, as models v4–v10 were trained).
+    #[arg(long, value_enum, default_value = "tile-mean")]
+    phase_reference: super::choices::PhaseReferenceArg,
     /// Continue the run whose checkpoints are in OUT.train/.
     #[arg(long)]
     resume: bool,
@@ -104,6 +109,7 @@ pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         stop_after: args.stop_after,
         class_balance: args.class_balance,
         crop: args.crop,
+        phase_reference: args.phase_reference.into(),
         backend: match args.backend {
             TrainBackendArg::Cpu => TrainBackend::Cpu,
             TrainBackendArg::Gpu => TrainBackend::Gpu,

@@ -11,6 +11,7 @@ use crate::detect::decode::nms;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::evaluate::{evaluate, Evaluation, Prediction, Threshold, Truth};
+use crate::model::phase_input::PhaseReference;
 use crate::progress::Progress;
 
 /// Which split of a dataset.
@@ -24,11 +25,14 @@ pub enum Split {
 /// Least score a decoded box needs to enter the evaluation (the AP integrates over the rest).
 pub const SCORE_FLOOR: f32 = 0.001;
 
-/// Score `engine` on `split` of the dataset at `dataset`.
+/// Score `engine` on `split` of the dataset at `dataset`, each tile's phase in `reference` (as
+/// detection would see it).
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_split(
     dataset: &Path,
     split: Split,
     engine: &dyn Engine,
+    reference: PhaseReference,
     iou_threshold: f64,
     threshold: Threshold,
     nms_iou: f64,
@@ -70,6 +74,7 @@ pub fn evaluate_split(
         for (i, entry) in chunk.iter().enumerate() {
             let (values, labels) = read_tile(dataset, &entry.name, &metadata.channels, tile)?;
             batch.slice_mut(s![i, .., .., ..]).assign(&values);
+            reference.apply(batch.slice_mut(s![i, 0, .., ..]), &metadata.channels[0]);
             truths.extend(labels.into_iter().map(|l| Truth {
                 image: entry.name.clone(),
                 class: l.class,

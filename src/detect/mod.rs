@@ -23,6 +23,7 @@ use rayon::prelude::*;
 use crate::engine::augmented::{Augmented, TestTimeAugmentation};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::model::phase_input::PhaseReference;
 use crate::progress::{Progress, Stage};
 use crate::raster::io::RasterFile;
 use crate::raster::Grid;
@@ -46,6 +47,9 @@ pub struct DetectSettings {
     /// Symmetries of each tile the network is averaged over (test-time augmentation,
     /// [`Augmented`]); each costs one more pass.
     pub augmentation: TestTimeAugmentation,
+    /// The reference each tile's phase is seen in (default: each tile's circular mean, so that
+    /// a constant offset of the interferogram's phase does not move the boxes).
+    pub reference: PhaseReference,
 }
 
 impl Default for DetectSettings {
@@ -56,6 +60,7 @@ impl Default for DetectSettings {
             overlap: 32,
             batch: 1,
             augmentation: TestTimeAugmentation::Off,
+            reference: PhaseReference::default(),
         }
     }
 }
@@ -241,6 +246,10 @@ pub fn detect_source(
                         let mut item = input.slice_mut(s![k, .., .., ..]);
                         item.assign(&q.values);
                         normalise(&mut item, &means, &stds);
+                        settings.reference.apply(
+                            item.index_axis_mut(ndarray::Axis(0), 0),
+                            &metadata.channels[0],
+                        );
                     }
                     let candidates = engine.candidates(input.view(), decode_confidence)?;
                     let mut found = Vec::new();

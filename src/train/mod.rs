@@ -32,7 +32,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::contract::{self, Anchor, ModelMetadata, Provenance};
 use crate::model::onnx::{read_conv_weights, read_model, to_onnx, write_onnx};
-use crate::model::phase_input::{cos_sin_first_conv, PhaseInput};
+use crate::model::phase_input::{cos_sin_first_conv, PhaseInput, PhaseReference};
 use crate::model::yolov3::{build_graph, Architecture, ConvWeights, Graph, Yolov3Config, STRIDES};
 use crate::progress::{Progress, Stage};
 use data::{augment, batch_of, read_sample, Augmentation, Sample};
@@ -82,6 +82,11 @@ pub struct TrainSettings {
     /// always scored on whole tiles. None: whole tiles (runs saved before it existed).
     #[serde(default)]
     pub crop: Option<usize>,
+    /// The reference every tile's phase is seen in, after augmentation and for validation, as
+    /// detection sees it ([`PhaseReference::TileMean`] by default). Runs saved before it existed
+    /// read [`PhaseReference::AsGiven`] (random offsets only) and resume unchanged.
+    #[serde(default = "PhaseReference::as_given")]
+    pub phase_reference: PhaseReference,
     /// At most this many training batches per epoch (None: the whole training split).
     pub steps_per_epoch: Option<usize>,
     /// End the run after this epoch (and export), keeping the learning-rate schedule planned
@@ -109,6 +114,7 @@ impl Default for TrainSettings {
             phase_input: None,
             class_balance: 0.0,
             crop: None,
+            phase_reference: PhaseReference::TileMean,
             steps_per_epoch: None,
             stop_after: None,
             backend: TrainBackend::Cpu,
@@ -217,21 +223,33 @@ struct Run<'a> {
     graph: Graph,
     anchors: Vec<Anchor>,
     classes: usize,
+    phase_reference: PhaseReference,
 }
 
 impl Run<'_> {
+    /// The tiles as detection sees them: normalised, the phase in the run's reference.
     fn samples(&self, entries: &[TileEntry]) -> Result<Vec<Sample>> {
         entries
             .iter()
             .map(|e| {
-                read_sample(
+                let mut sample = read_sample(
                     self.dataset,
                     &e.name,
                     &self.manifest.channels,
                     self.manifest.tile,
-                )
+                )?;
+                self.reference(&mut sample);
+                Ok(sample)
             })
             .collect()
+    }
+
+    /// Put a sample's phase in the run's reference.
+    fn reference(&self, sample: &mut Sample) {
+        self.phase_reference.apply(
+            sample.tile.index_axis_mut(ndarray::Axis(0), 0),
+            &self.manifest.channels[0],
+        );
     }
 
     fn input(&self, samples: &[Sample], device: &Device) -> Tensor<4> {
@@ -477,6 +495,7 @@ fn prepare_run<'a>(
         graph,
         classes,
         manifest,
+        phase_reference: settings.phase_reference,
     };
     if let Some(init) = &settings.init {
         adopt_model_inputs(&mut run, init)?;
@@ -671,6 +690,7 @@ impl Epochs<'_> {
                 let (x0, y0) = (rng.random_range(0..=room), rng.random_range(0..=room));
                 data::crop_tile(s, x0, y0, size, settings.augmentation.min_visible_fraction);
             }
+            run.reference(s);
         }
         Ok(samples)
     }
@@ -709,11 +729,15 @@ fn trained_metadata(run: &Run, state: &TrainState, dataset: &Path) -> ModelMetad
         provenance: Provenance {
             trained: true,
             source: format!(
-                "fringewatch {} train, best of {} epochs (epoch {}), seed {}{}",
+                "fringewatch {} train, best of {} epochs (epoch {}), seed {}, phase {}{}",
                 env!("CARGO_PKG_VERSION"),
                 state.history.len(),
                 state.best_epoch,
                 settings.seed,
+                match settings.phase_reference {
+                    PhaseReference::AsGiven => "as given (random reference offsets)",
+                    PhaseReference::TileMean => "referenced to each tile's circular mean",
+                },
                 settings
                     .init
                     .as_ref()
@@ -859,6 +883,7 @@ fn export_checked(
             run.dataset,
             crate::dataset::evaluate::Split::Validation,
             &engine,
+            run.phase_reference,
             0.5,
             crate::evaluate::Threshold::BestF1,
             0.45,
