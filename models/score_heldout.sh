@@ -2,6 +2,9 @@
 # Score a model and the non-learning baseline end to end on held-out simulated scene families.
 # Usage: models/score_heldout.sh FRINGEWATCH MODEL.onnx HELDOUT_DIR OUT_DIR
 # RUN_ARGS (optional) is added to every `run`, e.g. RUN_ARGS="--augment sign-and-mirrors".
+# STACKS_FROM (optional): an earlier OUT_DIR of this script on the same HELDOUT_DIR; its kept
+# stacks (layers_*/stack.tif) are detected on with `detect` instead of rebuilding every scene's
+# layers with `run` (the layers do not depend on the model: minutes instead of a quarter hour).
 # Each folder HELDOUT_DIR/FAMILY holds scenes (scene_*) of one family. Every scene goes through
 # `fringewatch run` (ISL, PC1, stack, detection at a low confidence so the PR curve is complete)
 # and `fringewatch baseline`; both are scored against the scenes' truth.gpkg with
@@ -29,10 +32,17 @@ for family_dir in "$heldout"/*/; do
     heading=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['heading_deg'])" "$scene/scene.json")
     n=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['labelled_signals'])" "$scene/scene.json")
     rm -f "$out/$name.gpkg"
-    "$fw" --quiet run --phase "$scene/phase.tif" --coherence "$scene/coherence.tif" --dem "$scene/dem.tif" \
-      --incidence "$scene/incidence.tif" --heading="$heading" --model "$model" --backend cpu --confidence 0.01 \
-      --keep-layers "$out/layers_$name" --out "$out/$name.gpkg" --layer detections ${RUN_ARGS:-} > /dev/null
-    "$fw" --quiet baseline --stack "$out/layers_$name/stack.tif" --out "$out/$name.gpkg" --layer baseline > /dev/null
+    if [ -n "${STACKS_FROM:-}" ]; then
+      stack="$STACKS_FROM/layers_$name/stack.tif"
+      "$fw" --quiet detect --stack "$stack" --model "$model" --backend cpu --confidence 0.01 \
+        --out "$out/$name.gpkg" --layer detections ${RUN_ARGS:-} > /dev/null
+    else
+      stack="$out/layers_$name/stack.tif"
+      "$fw" --quiet run --phase "$scene/phase.tif" --coherence "$scene/coherence.tif" --dem "$scene/dem.tif" \
+        --incidence "$scene/incidence.tif" --heading="$heading" --model "$model" --backend cpu --confidence 0.01 \
+        --keep-layers "$out/layers_$name" --out "$out/$name.gpkg" --layer detections ${RUN_ARGS:-} > /dev/null
+    fi
+    "$fw" --quiet baseline --stack "$stack" --out "$out/$name.gpkg" --layer baseline > /dev/null
     net_args+=(--pred "$out/$name.gpkg:detections" --truth "$scene/truth.gpkg:truth")
     base_args+=(--pred "$out/$name.gpkg:baseline" --truth "$scene/truth.gpkg:truth")
     scenes=$((scenes + 1)); labels=$((labels + n))

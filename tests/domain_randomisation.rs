@@ -347,7 +347,7 @@ fn score_heldout_prints_one_row_per_family() {
     let model = fringewatch::model::default_model().unwrap();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/score_heldout.sh");
     let out = std::process::Command::new("bash")
-        .arg(script)
+        .arg(&script)
         .args([
             std::path::Path::new(bin),
             &model,
@@ -387,6 +387,27 @@ fn score_heldout_prints_one_row_per_family() {
             assert!((0.0..=1.0).contains(&v), "{row}");
         }
     }
+    // Scored again on the first run's stacks (STACKS_FROM): `detect` instead of `run`, the same
+    // table.
+    let again = std::process::Command::new("bash")
+        .arg(&script)
+        .args([
+            std::path::Path::new(bin),
+            &model,
+            &heldout,
+            &tmp.path().join("scores-again"),
+        ])
+        .env("STACKS_FROM", tmp.path().join("scores"))
+        .output()
+        .unwrap();
+    let again_stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{again_stdout}");
+    assert!(!tmp
+        .path()
+        .join("scores-again/layers_outside_scene_0000")
+        .exists());
+    let table = |text: &str| text[text.find("| family |").unwrap()..].to_string();
+    assert_eq!(table(&again_stdout), table(&stdout));
 }
 
 #[test]

@@ -1,0 +1,22 @@
+# Shared by the model recipes from v13 on (sourced, not run): the preamble every recipe repeated.
+# After `recipe_start WORKDIR`: $root (the checkout), $fw (FRINGEWATCH, else the checkout's
+# release binary) and $work (created).
+recipe_start() {
+  work="$1"
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  fw="${FRINGEWATCH:-$root/target/release/fringewatch}"
+  mkdir -p "$work"
+}
+
+# model_from_git COMMIT PATH: the bundled model as it was at COMMIT, written to PATH unless PATH
+# exists (a model given by the caller is kept).
+model_from_git() {
+  [ -f "$2" ] || git -C "$root" show "$1:models/fringewatch-default.onnx" > "$2"
+}
+
+# score_once MODEL NAME HELDOUT: models/score_heldout.sh's table for MODEL in $work/scores-NAME.txt
+# (kept when it exists), with its per-scene outputs in $work/scores-NAME/.
+score_once() {
+  [ -f "$work/scores-$2.txt" ] || "$root/models/score_heldout.sh" "$fw" "$1" "$3" \
+    "$work/scores-$2" | tee "$work/scores-$2.txt"
+}
