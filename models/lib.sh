@@ -20,3 +20,11 @@ score_once() {
   [ -f "$work/scores-$2.txt" ] || "$root/models/score_heldout.sh" "$fw" "$1" "$3" \
     "$work/scores-$2" | tee "$work/scores-$2.txt"
 }
+
+# v8_data DIR: v8's 400 training scenes with their dataset (DIR/dataset) and its held-out
+# families (DIR/heldout-large, then in $h), made in DIR when missing.
+v8_data() {
+  "$root/models/data-400.sh" "$fw" "$1"
+  h="$1/heldout-large"
+  "$root/models/heldout-large.sh" "$fw" "$h"
+}

@@ -18,9 +18,7 @@ model_from_git ab2af40 "$v10"
 v8work="${WORKDIR_V8:-$work/v8work}"
 
 # 1. v8's 400 training scenes with their dataset, and its held-out families (made when missing).
-"$root/models/data-400.sh" "$fw" "$v8work"
-h="$v8work/heldout-large"
-"$root/models/heldout-large.sh" "$fw" "$h"
+v8_data "$v8work"
 
 # 2. Fine-tune v10 with the phase referenced to each tile's mean.
 [ -f "$work/v13.onnx" ] || "$fw" train --dataset "$v8work/dataset" --out "$work/v13.onnx" \
