@@ -7,6 +7,10 @@
 #   STAGES="run" bash benches/frame.sh 16700 11300   # only some stages (stack needs isl and pc1,
 #                                                     # detect needs stack); MAX_MEMORY=1 caps
 #                                                     # every stage at 1 GiB (--max-memory)
+#   STAGES="product" bash benches/frame.sh 16700 11300   # `run --product` on the same frame as a
+#                                                     # HyP3 INT40 product (40 m, resampled with
+#                                                     # gdalwarp), product::prepare included
+#   FRINGEWATCH=path/to/fringewatch …                 # another build (e.g. before a change)
 #
 # The terrain is real: the Cévennes DEM (SRTM 30 m, UTM 31N, shared/data/real/dems) resampled
 # to 15 m and mirrored to the frame's size (mirroring keeps the relief continuous at the seams).
@@ -17,8 +21,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 1000 2400 2400 6000 6000 16700 11300)
-cargo build --release -q
-bin="$PWD/target/release/fringewatch"
+[ -n "${FRINGEWATCH:-}" ] || cargo build --release -q
+bin="${FRINGEWATCH:-$PWD/target/release/fringewatch}"
 cap=()
 [ -z "${MAX_MEMORY:-}" ] || cap=(--max-memory "$MAX_MEMORY")
 dem_source="${DEM:-$PWD/../shared/data/real/dems/massifcentral_cevennes_srtm30_utm31.tif}"
@@ -93,5 +97,25 @@ EOF
   measure "run (end to end)" "$bin" "${cap[@]}" --quiet run --phase "$dir/phase.tif" \
     --coherence "$dir/coherence.tif" --dem "$dir/dem.tif" "${geometry[@]}" --backend cpu \
     --out "$dir/run.gpkg"
+  case " ${STAGES:-} " in
+  *" product "*)
+    # the frame as a HyP3 INT40 product: 40 m rasters named as HyP3 names them, constant look
+    # vectors (elevation 0.82 rad, azimuth −0.17 rad: incidence 43°, heading −170°), the
+    # metadata file of the HyP3 fixture
+    name=S1AA_20200103T135533_20200115T135532_VVP012_INT80_G_ueF_F1D0
+    product="$dir/$name"
+    mkdir -p "$product"
+    gdalwarp -q -tr 40 40 -r near "$dir/phase.tif" "$product/${name}_wrapped_phase.tif"
+    gdalwarp -q -tr 40 40 -r bilinear "$dir/coherence.tif" "$product/${name}_corr.tif"
+    gdalwarp -q -tr 40 40 -r bilinear "$dir/dem.tif" "$product/${name}_dem.tif"
+    gdal_calc.py --quiet -A "$product/${name}_corr.tif" --calc "A * 0 + 0.817972" \
+      --outfile "$product/${name}_lv_theta.tif"
+    gdal_calc.py --quiet -A "$product/${name}_corr.tif" --calc "A * 0 - 0.169069" \
+      --outfile "$product/${name}_lv_phi.tif"
+    cp "tests/data/hyp3/$name/$name.txt" "$product/"
+    measure "product (end to end)" "$bin" "${cap[@]}" --quiet run --product "$product" \
+      --backend cpu --out "$dir/product.gpkg"
+    ;;
+  esac
   rm -rf "$dir"
 done

@@ -3,7 +3,9 @@
 //! longitude/latitude, as LiCSAR's are). The wrapped phase is resampled as the complex signal,
 //! never as an angle, so a wrap is not smeared into a ramp; coherence, heights and incidence are
 //! warped bilinearly. Values the product marks missing (NaN, its nodata, LiCSAR's 0) stay
-//! missing.
+//! missing. Phase, coherence and heights go through in strips (a few strips and GDAL's cache in
+//! memory, whatever the product's size); the line-of-sight geometry is computed whole on the
+//! product's own grid (LiCSAR's 100 m, HyP3's 40–80 m: a small share of the detector's grid).
 
 use std::path::{Path, PathBuf};
 
@@ -18,8 +20,8 @@ use crate::layers::RawLayers;
 use crate::progress::Progress;
 use crate::raster::align::{warp_band, Resampling};
 pub use crate::raster::detector_grid::{model_grid, spacing_m, MAX_PIXELS, MODEL_SPACING_M};
-use crate::raster::detector_grid::{warp_phase, warp_values};
-use crate::raster::io::{write_single_band, RasterFile};
+use crate::raster::detector_grid::{phase_strips_onto, values_strips_onto, warp_values, Prepare};
+use crate::raster::io::{write_single_band, Encoding, GeoTiffWriter, RasterFile};
 use crate::raster::keys;
 use crate::raster::{Crs, Grid};
 use crate::sensitivity::layer::Incidence;
@@ -94,8 +96,8 @@ pub fn prepare(
             4.0 * product_spacing_m
         ));
     }
-    let load_band = |file: &RasterFile, band: usize, scale: f64| -> Result<Array2<f32>> {
-        let mut values = file.read_band(band)?;
+    // a product's missing values (LiCSAR's 0) and scale, applied to a strip or a band in place
+    let prepare_values = |values: &mut Array2<f32>, scale: f64| {
         values.mapv_inplace(|v| {
             if product.zero_is_nodata && v == 0.0 {
                 f32::NAN
@@ -103,39 +105,37 @@ pub fn prepare(
                 (f64::from(v) * scale) as f32
             }
         });
+    };
+    let load_band = |file: &RasterFile, band: usize, scale: f64| -> Result<Array2<f32>> {
+        let mut values = file.read_band(band)?;
+        prepare_values(&mut values, scale);
         Ok(values)
     };
-    let load = |file: &RasterFile, scale: f64| load_band(file, 1, scale);
     let onto_grid = |values: &Array2<f32>, name: &str| -> Result<Array2<f32>> {
         warp_values(values, &source, &grid, dir, name)
     };
+    // coherence and heights are brought over strip by strip, written as they come
+    let strips_to_file =
+        |file: &RasterFile, path: &Path, name: &str, prepare: Option<Prepare>| -> Result<()> {
+            let mut writer = GeoTiffWriter::create(path, &grid, &[Encoding::Float32], &[name])?;
+            values_strips_onto(file, &grid, dir, name, prepare, &mut |row0, strip| {
+                writer.write_rows(1, row0, strip)
+            })?;
+            writer.finish()
+        };
 
-    // phase: the complex signal, warped, then its angle
-    let phase = load(&phase_file, 1.0)?;
-    step(0.1, "reading the product")?;
-    let phase = warp_phase(phase, &source, &grid, dir)?;
-    step(0.4, "phase resampled")?;
-
-    let coherence = onto_grid(
-        &load(&coherence_file, product.coherence_scale)?,
-        "coherence",
-    )?;
     let coherence_path = dir.join("coherence.tif");
-    write_single_band(&coherence_path, &grid, coherence.view(), "coherence", &[])?;
-    drop(coherence);
-    step(0.5, "coherence resampled")?;
+    strips_to_file(
+        &coherence_file,
+        &coherence_path,
+        "coherence",
+        Some(&|values: &mut Array2<f32>| prepare_values(values, product.coherence_scale)),
+    )?;
+    step(0.2, "coherence resampled")?;
 
     let dem_path = dir.join("dem.tif");
-    match (&overrides.dem, &product.dem) {
-        (Some(dem), _) => {
-            let heights = warp_band(&RasterFile::open(dem)?, &grid, Resampling::Bilinear)?;
-            write_single_band(&dem_path, &grid, heights.view(), "height", &[])?;
-        }
-        (None, Some(dem)) => {
-            let file = RasterFile::open(dem)?;
-            let heights = warp_band(&file, &grid, Resampling::Bilinear)?;
-            write_single_band(&dem_path, &grid, heights.view(), "height", &[])?;
-        }
+    let dem = match (&overrides.dem, &product.dem) {
+        (Some(dem), _) | (None, Some(dem)) => dem,
         (None, None) => {
             return Err(Error::bad_input(
                 &product.phase,
@@ -146,8 +146,9 @@ pub fn prepare(
                 ),
             ))
         }
-    }
-    step(0.6, "DEM resampled")?;
+    };
+    strips_to_file(&RasterFile::open(dem)?, &dem_path, "height", None)?;
+    step(0.35, "DEM resampled")?;
 
     // geometry: per-pixel incidence and the mean heading from the line of sight
     let mut geometry_heading = None;
@@ -251,7 +252,7 @@ pub fn prepare(
                 ),
             )
         })?;
-    step(0.8, "geometry")?;
+    step(0.5, "geometry")?;
 
     let mut metadata = vec![
         (keys::INTERFEROGRAM_ID, product.name.clone()),
@@ -275,9 +276,20 @@ pub fn prepare(
     if let Some(b) = product.perpendicular_baseline_m {
         metadata.push((keys::PERPENDICULAR_BASELINE_M, format!("{b:.2}")));
     }
+    // phase: the complex signal, warped, then its angle, strip by strip, with the pair's metadata
     let phase_path = dir.join("phase.tif");
-    let items: Vec<(&str, String)> = metadata.into_iter().collect();
-    write_single_band(&phase_path, &grid, phase.view(), "phase", &items)?;
+    let mut writer = GeoTiffWriter::create(&phase_path, &grid, &[Encoding::Float32], &["phase"])?;
+    for (key, value) in &metadata {
+        writer.set_metadata(key, value)?;
+    }
+    phase_strips_onto(
+        &phase_file,
+        &grid,
+        dir,
+        &|values: &mut Array2<f32>| prepare_values(values, 1.0),
+        &mut |row0, strip| writer.write_rows(1, row0, strip),
+    )?;
+    writer.finish()?;
     step(1.0, "product ready")?;
     Ok(Prepared {
         raw: RawLayers {

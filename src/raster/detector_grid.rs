@@ -35,53 +35,89 @@ pub(crate) fn warp_values(
     warped
 }
 
-/// Wrapped phase on `source` warped onto `grid` as the complex signal: cos φ and sin φ warped
-/// bilinearly (scratch files in `dir`), φ = atan2(sin, cos); missing where either is.
-pub(crate) fn warp_phase(
-    phase: Array2<f32>,
-    source: &Grid,
-    grid: &Grid,
-    dir: &Path,
-) -> Result<Array2<f32>> {
-    let cos = warp_values(&phase.mapv(f32::cos), source, grid, dir, "cos_phase")?;
-    let sin = warp_values(&phase.mapv(f32::sin), source, grid, dir, "sin_phase")?;
-    drop(phase);
-    let mut phase = Array2::<f32>::from_elem(cos.dim(), f32::NAN);
-    Zip::from(&mut phase)
-        .and(&cos)
-        .and(&sin)
-        .for_each(|p, &c, &s| *p = s.atan2(c));
-    Ok(phase)
-}
+/// How a source strip is prepared before it is warped, in place (a product's 0 = nodata, its
+/// coherence scale); `&|_| {}` for none.
+pub(crate) type Prepare<'a> = &'a dyn Fn(&mut Array2<f32>);
 
-/// Band 1 of `phase` (wrapped, radians) on `grid` as [`warp_phase`] computes it, handed to
-/// `put` one strip of [`STRIP_ROWS`] rows at a time: cos φ and sin φ are written strip by strip
-/// to scratch GeoTIFFs in `scratch` (removed after), each output strip is warped from them with
-/// [`STRIP_HALO`] rows more on each side and cut, so that its edge rows are warped as inner rows (the
-/// same values as one whole warp). Memory: a few strips and GDAL's cache, not the raster.
+/// Band 1 of `phase` (wrapped, radians), prepared by `prepare`, on `grid` as the complex
+/// signal (cos φ and sin φ warped bilinearly, φ = atan2 of the results; missing where either
+/// is), handed to `put` one strip of [`STRIP_ROWS`] rows at a time: cos φ and sin φ are written
+/// strip by strip to scratch GeoTIFFs in `scratch` (removed after) and warped back in strips
+/// ([`warp_strips`]). Memory: a few strips and GDAL's cache, not the raster.
 pub(crate) fn phase_strips_onto(
     phase: &RasterFile,
     grid: &Grid,
     scratch: &Path,
+    prepare: Prepare,
     put: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
 ) -> Result<()> {
     let source = phase.grid();
     let scratch_files = ScratchFiles(
-        ["cos_phase", "sin_phase"].map(|name| scratch.join(format!(".{name}.model-grid.tif"))),
+        ["cos_phase", "sin_phase"]
+            .map(|name| scratch.join(format!(".{name}.model-grid.tif")))
+            .to_vec(),
     );
-    let [cos_path, sin_path] = &scratch_files.0;
+    let [cos_path, sin_path] = [&scratch_files.0[0], &scratch_files.0[1]];
     let mut cos_writer =
         GeoTiffWriter::create(cos_path, source, &[Encoding::Float32], &["cos_phase"])?;
     let mut sin_writer =
         GeoTiffWriter::create(sin_path, source, &[Encoding::Float32], &["sin_phase"])?;
     for (row0, rows) in strips(source.height, STRIP_ROWS) {
-        let values = phase.read_rows(1, row0, rows)?;
+        let mut values = phase.read_rows(1, row0, rows)?;
+        prepare(&mut values);
         cos_writer.write_rows(1, row0, values.mapv(f32::cos).view())?;
         sin_writer.write_rows(1, row0, values.mapv(f32::sin).view())?;
     }
     cos_writer.finish()?;
     sin_writer.finish()?;
     let (cos_file, sin_file) = (RasterFile::open(cos_path)?, RasterFile::open(sin_path)?);
+    warp_strips(&[&cos_file, &sin_file], grid, &mut |row0, warped| {
+        let mut values = Array2::<f32>::from_elem(warped[0].dim(), f32::NAN);
+        Zip::from(&mut values)
+            .and(&warped[0])
+            .and(&warped[1])
+            .for_each(|p, &c, &s| *p = s.atan2(c));
+        put(row0, values.view())
+    })
+}
+
+/// Band 1 of `file` warped bilinearly onto `grid` (as [`warp_values`] of the whole band),
+/// handed to `put` one strip of [`STRIP_ROWS`] rows at a time. With `prepare`, the band is first
+/// prepared strip by strip into a scratch GeoTIFF named after `name` in `scratch` (removed
+/// after); without, the strips are warped from `file` itself.
+pub(crate) fn values_strips_onto(
+    file: &RasterFile,
+    grid: &Grid,
+    scratch: &Path,
+    name: &str,
+    prepare: Option<Prepare>,
+    put: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
+) -> Result<()> {
+    let Some(prepare) = prepare else {
+        return warp_strips(&[file], grid, &mut |row0, warped| put(row0, warped[0]));
+    };
+    let source = file.grid();
+    let scratch_files = ScratchFiles(vec![scratch.join(format!(".{name}.model-grid.tif"))]);
+    let path = &scratch_files.0[0];
+    let mut writer = GeoTiffWriter::create(path, source, &[Encoding::Float32], &[name])?;
+    for (row0, rows) in strips(source.height, STRIP_ROWS) {
+        let mut values = file.read_rows(1, row0, rows)?;
+        prepare(&mut values);
+        writer.write_rows(1, row0, values.view())?;
+    }
+    writer.finish()?;
+    let prepared = RasterFile::open(path)?;
+    warp_strips(&[&prepared], grid, &mut |row0, warped| put(row0, warped[0]))
+}
+
+/// What takes the warped strips: the strip's first row and one view per source.
+type PutStrips<'a> = dyn FnMut(usize, &[ArrayView2<f32>]) -> Result<()> + 'a;
+
+/// Each of `sources` (band 1) warped bilinearly onto `grid` one strip of [`STRIP_ROWS`] rows at
+/// a time, each strip with [`STRIP_HALO`] rows more on either side and then cut, so that its edge
+/// rows are warped as inner rows (the same values as one whole warp); `put` gets the strip's
+/// first row and one view per source.
+fn warp_strips(sources: &[&RasterFile], grid: &Grid, put: &mut PutStrips) -> Result<()> {
     for (row0, rows) in strips(grid.height, STRIP_ROWS) {
         let strip = grid.window(
             0,
@@ -89,20 +125,21 @@ pub(crate) fn phase_strips_onto(
             grid.width,
             rows + 2 * STRIP_HALO,
         );
-        let cos = warp_band(&cos_file, &strip, Resampling::Bilinear)?;
-        let sin = warp_band(&sin_file, &strip, Resampling::Bilinear)?;
-        let mut values = Array2::<f32>::from_elem((rows, grid.width), f32::NAN);
-        Zip::from(&mut values)
-            .and(cos.slice(s![STRIP_HALO..STRIP_HALO + rows, ..]))
-            .and(sin.slice(s![STRIP_HALO..STRIP_HALO + rows, ..]))
-            .for_each(|p, &c, &s| *p = s.atan2(c));
-        put(row0, values.view())?;
+        let warped = sources
+            .iter()
+            .map(|source| warp_band(source, &strip, Resampling::Bilinear))
+            .collect::<Result<Vec<_>>>()?;
+        let cut: Vec<ArrayView2<f32>> = warped
+            .iter()
+            .map(|w| w.slice(s![STRIP_HALO..STRIP_HALO + rows, ..]))
+            .collect();
+        put(row0, &cut)?;
     }
     Ok(())
 }
 
 /// Scratch files removed when dropped, whatever happened.
-struct ScratchFiles([PathBuf; 2]);
+struct ScratchFiles(Vec<PathBuf>);
 
 impl Drop for ScratchFiles {
     fn drop(&mut self) {
@@ -170,7 +207,7 @@ pub fn phase_on_model_grid(
     for (key, value) in phase.metadata_items() {
         writer.set_metadata(&key, &value)?;
     }
-    phase_strips_onto(phase, &grid, scratch, &mut |row0, strip| {
+    phase_strips_onto(phase, &grid, scratch, &|_| {}, &mut |row0, strip| {
         writer.write_rows(1, row0, strip)
     })?;
     writer.finish()?;
@@ -221,4 +258,69 @@ pub fn model_grid(source: &Grid) -> Result<Grid> {
         geo_transform: [x0, cell, 0.0, y1, 0.0, -cell],
         crs: target.crs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A product's band in strips equals one whole warp of the same prepared values, to the bit,
+    /// with and without a preparation (0 = nodata and a scale, as LiCSAR's coherence bytes), over
+    /// several strips; no scratch file is left.
+    #[test]
+    fn a_band_in_strips_is_one_whole_warp() {
+        let dir = tempfile::tempdir().unwrap();
+        let source_grid = Grid {
+            width: 150,
+            height: 300,
+            geo_transform: [600_000.0, 30.0, 0.0, 4_900_000.0, 0.0, -30.0],
+            crs: Crs::from_definition("EPSG:32632").unwrap(),
+        };
+        let bytes = Array2::from_shape_fn((300, 150), |(r, c)| {
+            if (60..64).contains(&r) && (20..90).contains(&c) {
+                0.0
+            } else {
+                ((r * 7 + c * 3) % 250 + 1) as f32
+            }
+        });
+        let source_path = dir.path().join("coherence_bytes.tif");
+        write_single_band(&source_path, &source_grid, bytes.view(), "cc", &[]).unwrap();
+        let source = RasterFile::open(&source_path).unwrap();
+        let grid = model_grid(&source_grid).unwrap();
+        assert!(grid.height > 2 * STRIP_ROWS, "{} rows", grid.height);
+        let prepare = |values: &mut Array2<f32>| {
+            values.mapv_inplace(|v| if v == 0.0 { f32::NAN } else { v / 255.0 });
+        };
+        let scratch = dir.path().join("scratch");
+        std::fs::create_dir_all(&scratch).unwrap();
+        for with_preparation in [true, false] {
+            let mut strips = Array2::<f32>::from_elem((grid.height, grid.width), -1.0);
+            let mut put = |row0: usize, strip: ArrayView2<f32>| {
+                strips
+                    .slice_mut(s![row0..row0 + strip.nrows(), ..])
+                    .assign(&strip);
+                Ok(())
+            };
+            let preparation: Option<Prepare> = with_preparation.then_some(&prepare);
+            values_strips_onto(&source, &grid, &scratch, "cc", preparation, &mut put).unwrap();
+            assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+            let mut whole_values = bytes.clone();
+            if with_preparation {
+                prepare(&mut whole_values);
+            }
+            let whole =
+                warp_values(&whole_values, &source_grid, &grid, dir.path(), "whole").unwrap();
+            let mut compared = 0;
+            for (a, b) in strips.iter().zip(whole.iter()) {
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{a} in strips against {b} whole (prepared: {with_preparation})"
+                );
+                compared += usize::from(a.is_finite());
+            }
+            assert!(compared > strips.len() / 2, "{compared} values");
+            let missing = strips.iter().filter(|v| v.is_nan()).count();
+            assert_eq!(missing > 0, with_preparation, "{missing} missing");
+        }
+    }
 }
