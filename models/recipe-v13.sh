@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Model v13: v10 fine-tuned from a calibrated start on v8's 400 scenes with every tile's phase
-# referenced to its own circular mean (train --phase-reference tile-mean, as detection now sees
-# tiles by default): the network no longer has to learn where the reference lies, only what
+# Model v13 (tried, not bundled: behind v10 on the `outside` family; models/README.md): v10
+# fine-tuned from a calibrated start on v8's 400 scenes with every tile's phase referenced to
+# its own circular mean (train --phase-reference tile-mean, as detection now sees tiles by
+# default): the network no longer has to learn where the reference lies, only what
 # the fringes are. v10's balance, batch and peak learning rate (5e-5), 14,000 steps.
 # Judged on v8's larger held-out families (never trained on), v10 scored beside it under the
 # same default (tile-mean) reference.
