@@ -68,9 +68,10 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_enum)]
     phase_input: Option<PhaseInputArg>,
     /// The reference each tile's phase is seen in, after augmentation and for validation:
-    /// tile-mean (each tile's circular mean, as `detect` does by default), or as-given (the
-    /// random reference offsets of the augmentation only, as models v4–v10 were trained).
-    #[arg(long, value_enum, default_value = "tile-mean")]
+    /// as-given (the random reference offsets of the augmentation only, as the bundled model
+    /// was trained), or tile-mean (each tile's circular mean, as `detect` does by default;
+    /// it lost on the held-out family of other processors: v13, models/README.md).
+    #[arg(long, value_enum, default_value = "as-given")]
     phase_reference: super::choices::PhaseReferenceArg,
     /// Continue the run whose checkpoints are in OUT.train/.
     #[arg(long)]

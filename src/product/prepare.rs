@@ -20,7 +20,7 @@ use crate::layers::RawLayers;
 use crate::progress::Progress;
 use crate::raster::align::{warp_band, Resampling};
 pub use crate::raster::detector_grid::{model_grid, spacing_m, MAX_PIXELS, MODEL_SPACING_M};
-use crate::raster::detector_grid::{phase_strips_onto, values_strips_onto, warp_values, Prepare};
+use crate::raster::detector_grid::{phase_strips_onto, values_strips_onto, Prepare};
 use crate::raster::io::{write_single_band, Encoding, GeoTiffWriter, RasterFile};
 use crate::raster::keys;
 use crate::raster::{Crs, Grid};
@@ -111,10 +111,7 @@ pub fn prepare(
         prepare_values(&mut values, scale);
         Ok(values)
     };
-    let onto_grid = |values: &Array2<f32>, name: &str| -> Result<Array2<f32>> {
-        warp_values(values, &source, &grid, dir, name)
-    };
-    // coherence and heights are brought over strip by strip, written as they come
+    // coherence, heights and incidence are brought over strip by strip, written as they come
     let strips_to_file =
         |file: &RasterFile, path: &Path, name: &str, prepare: Option<Prepare>| -> Result<()> {
             let mut writer = GeoTiffWriter::create(path, &grid, &[Encoding::Float32], &[name])?;
@@ -200,13 +197,20 @@ pub fn prepare(
             };
             let (incidence, heading) =
                 incidence_and_mean_heading(east.view(), north.view(), up.view());
+            drop((east, north, up));
             // an incidence raster carries no heading of its own
             if !matches!(los, LineOfSight::IncidenceDegrees { .. }) {
                 geometry_heading = heading;
             }
-            let warped = onto_grid(&incidence, "incidence")?;
+            // on the product's grid to a scratch file, then onto the detector's in strips
+            let on_product_grid = dir.join(".incidence.product-grid.tif");
+            write_single_band(&on_product_grid, &source, incidence.view(), "incidence", &[])?;
+            drop(incidence);
             let path = dir.join("incidence.tif");
-            write_single_band(&path, &grid, warped.view(), "incidence", &[])?;
+            let written = RasterFile::open(&on_product_grid)
+                .and_then(|file| strips_to_file(&file, &path, "incidence", None));
+            let _ = std::fs::remove_file(&on_product_grid);
+            written?;
             Incidence::Raster(path)
         }
         (None, None) => {

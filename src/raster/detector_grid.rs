@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{s, Array2, ArrayView2, Zip};
 
 use super::align::{bounds_in, warp_band, Resampling};
-use super::io::{write_single_band, Encoding, GeoTiffWriter, RasterFile};
+use super::io::{Encoding, GeoTiffWriter, RasterFile};
 use super::{strips, Crs, Grid, STRIP_HALO, STRIP_ROWS};
 use crate::error::{Error, Result};
 
@@ -19,21 +19,6 @@ pub const MODEL_SPACING_M: f64 = 15.0;
 /// Most pixels of the detector's grid a phase or product may need (a Sentinel-1 frame at 15 m
 /// is about 16,000 × 13,000 = 2.1·10⁸).
 pub const MAX_PIXELS: usize = 400_000_000;
-
-/// `values` on `source` warped bilinearly onto `grid`, through a scratch file in `dir` (removed).
-pub(crate) fn warp_values(
-    values: &Array2<f32>,
-    source: &Grid,
-    grid: &Grid,
-    dir: &Path,
-    name: &str,
-) -> Result<Array2<f32>> {
-    let temp = dir.join(format!(".{name}.product-grid.tif"));
-    write_single_band(&temp, source, values.view(), name, &[])?;
-    let warped = warp_band(&RasterFile::open(&temp)?, grid, Resampling::Bilinear);
-    let _ = std::fs::remove_file(&temp);
-    warped
-}
 
 /// How a source strip is prepared before it is warped, in place (a product's 0 = nodata, its
 /// coherence scale); `&|_| {}` for none.
@@ -81,7 +66,7 @@ pub(crate) fn phase_strips_onto(
     })
 }
 
-/// Band 1 of `file` warped bilinearly onto `grid` (as [`warp_values`] of the whole band),
+/// Band 1 of `file` warped bilinearly onto `grid` (the same values as one whole warp),
 /// handed to `put` one strip of [`STRIP_ROWS`] rows at a time. With `prepare`, the band is first
 /// prepared strip by strip into a scratch GeoTIFF named after `name` in `scratch` (removed
 /// after); without, the strips are warped from `file` itself.
@@ -262,7 +247,23 @@ pub fn model_grid(source: &Grid) -> Result<Grid> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::io::write_single_band;
     use super::*;
+
+    /// `values` on `source` warped bilinearly onto `grid`, through a scratch file in `dir` (removed).
+    fn warp_values(
+        values: &Array2<f32>,
+        source: &Grid,
+        grid: &Grid,
+        dir: &Path,
+        name: &str,
+    ) -> Result<Array2<f32>> {
+        let temp = dir.join(format!(".{name}.product-grid.tif"));
+        write_single_band(&temp, source, values.view(), name, &[])?;
+        let warped = warp_band(&RasterFile::open(&temp)?, grid, Resampling::Bilinear);
+        let _ = std::fs::remove_file(&temp);
+        warped
+    }
 
     /// A product's band in strips equals one whole warp of the same prepared values, to the bit,
     /// with and without a preparation (0 = nodata and a scale, as LiCSAR's coherence bytes), over

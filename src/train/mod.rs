@@ -82,9 +82,11 @@ pub struct TrainSettings {
     /// always scored on whole tiles. None: whole tiles (runs saved before it existed).
     #[serde(default)]
     pub crop: Option<usize>,
-    /// The reference every tile's phase is seen in, after augmentation and for validation, as
-    /// detection sees it ([`PhaseReference::TileMean`] by default). Runs saved before it existed
-    /// read [`PhaseReference::AsGiven`] (random offsets only) and resume unchanged.
+    /// The reference every tile's phase is seen in, after augmentation and for validation.
+    /// [`PhaseReference::AsGiven`] by default: the augmentation's random reference offsets
+    /// only, how the bundled model was trained; [`PhaseReference::TileMean`] trains in the
+    /// reference detection sees tiles in, which lost on the held-out `outside` family (v13,
+    /// model card). Runs saved before the choice existed read `AsGiven` and resume unchanged.
     #[serde(default = "PhaseReference::as_given")]
     pub phase_reference: PhaseReference,
     /// At most this many training batches per epoch (None: the whole training split).
@@ -114,7 +116,7 @@ impl Default for TrainSettings {
             phase_input: None,
             class_balance: 0.0,
             crop: None,
-            phase_reference: PhaseReference::TileMean,
+            phase_reference: PhaseReference::AsGiven,
             steps_per_epoch: None,
             stop_after: None,
             backend: TrainBackend::Cpu,
