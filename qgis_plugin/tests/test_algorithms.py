@@ -234,8 +234,10 @@ def test_detect_into_geopackage_with_inventory(plugin, scene, stack, tmp_path):
     # grid puts them elsewhere; the model's accuracy is tests/bundled_model.rs's business).
     truths = truth_boxes(scene_dir)
     assert truths, "the scene has labelled signals"
+    # The scene's one labelled signal: best IoU 0.29 with each tile referenced to its mean (the
+    # default since 2026-12-05), 0.38 with the phase as given; boxes elsewhere give 0.
     best = max(iou(box, truth) for _, _, box in boxes for truth in truths)
-    assert best >= 0.3, f"no detection on a truth box (best IoU {best:.2f})"
+    assert best >= 0.25, f"no detection on a truth box (best IoU {best:.2f})"
 
     # The same layer again is refused with the library's message; nothing changes.
     with pytest.raises(QgsProcessingException, match="already exists"):
