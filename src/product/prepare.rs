@@ -3,9 +3,10 @@
 //! longitude/latitude, as LiCSAR's are). The wrapped phase is resampled as the complex signal,
 //! never as an angle, so a wrap is not smeared into a ramp; coherence, heights and incidence are
 //! warped bilinearly. Values the product marks missing (NaN, its nodata, LiCSAR's 0) stay
-//! missing. Phase, coherence and heights go through in strips (a few strips and GDAL's cache in
-//! memory, whatever the product's size); the line-of-sight geometry is computed whole on the
-//! product's own grid (LiCSAR's 100 m, HyP3's 40–80 m: a small share of the detector's grid).
+//! missing. Phase, coherence, heights and incidence go onto the detector's grid in strips (a few
+//! strips and GDAL's cache in memory, whatever the product's size); the line-of-sight geometry
+//! is computed whole on the product's own grid (LiCSAR's 100 m, HyP3's 40–80 m: a small share
+//! of the detector's grid).
 
 use std::path::{Path, PathBuf};
 
