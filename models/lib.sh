@@ -28,3 +28,13 @@ v8_data() {
   h="$1/heldout-large"
   "$root/models/heldout-large.sh" "$fw" "$h"
 }
+
+# v10_and_v8_data: $v10 (V10, else the bundled v10 from git, commit ab2af40, in $work) and v8's
+# scenes, dataset and held-out families in $v8work (WORKDIR_V8, else $work/v8work; made when
+# missing; $h the held-out families).
+v10_and_v8_data() {
+  v10="${V10:-$work/v10.onnx}"
+  model_from_git ab2af40 "$v10"
+  v8work="${WORKDIR_V8:-$work/v8work}"
+  v8_data "$v8work"
+}

@@ -14,12 +14,10 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 recipe_start "${1:?usage: models/recipe-v13.sh WORKDIR [EPOCHS]}"
 epochs="${2:-14}"
-v10="${V10:-$work/v10.onnx}"
-model_from_git ab2af40 "$v10"
-v8work="${WORKDIR_V8:-$work/v8work}"
 
-# 1. v8's 400 training scenes with their dataset, and its held-out families (made when missing).
-v8_data "$v8work"
+# 1. v10, and v8's 400 training scenes with their dataset and held-out families (made when
+#    missing).
+v10_and_v8_data
 
 # 2. Fine-tune v10 with the phase referenced to each tile's mean.
 [ -f "$work/v13.onnx" ] || "$fw" train --dataset "$v8work/dataset" --out "$work/v13.onnx" \
