@@ -171,7 +171,8 @@ fn the_bundled_model_finds_the_signals_of_an_unseen_scene() {
     // Measured with fringewatch-default-sim-v10 at its recommended 0.242 (40 labelled signals
     // of the fixed GMTSAR-like chain), each tile referenced to its mean (the default): agnostic
     // P 0.36, R 0.45; per class P 0.30, R 0.38, mAP 0.22; with the phase as given, as every
-    // figure after this one: agnostic P 0.36, R 0.38; per class P 0.31, R 0.33, mAP 0.22 (v8 at its 0.241: 0.28 / 0.33; 0.26 / 0.30 / 0.21, so the agnostic floors fail for
+    // figure after this one: agnostic P 0.36, R 0.38; per class P 0.31, R 0.33, mAP 0.22 (v8
+    // at its 0.241: 0.28 / 0.33; 0.26 / 0.30 / 0.21, so the agnostic floors fail for
     // it; v4 at its 0.204: 0.33 / 0.33; 0.31 / 0.30 / 0.21; v3: 0.34 / 0.40; 0.23 / 0.28 /
     // 0.13; v2, trained on this chain alone: 0.38 / 0.40; 0.29 / 0.30 / 0.20). One scene's
     // precision at one threshold: the held-out families below, scored over all thresholds,
