@@ -1,4 +1,4 @@
-# Shared by the model recipes from v13 on (sourced, not run): the preamble every recipe repeated.
+# Shared by the model recipes from v10 on (sourced, not run): the preamble every recipe repeated.
 # After `recipe_start WORKDIR`: $root (the checkout), $fw (FRINGEWATCH, else the checkout's
 # release binary) and $work (created).
 recipe_start() {

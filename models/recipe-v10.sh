@@ -9,19 +9,15 @@
 # commit ec87a60). WORKDIR_V8 (default WORKDIR/v8work) holds recipe-v8.sh's scenes, dataset and
 # held-out families; they are made there when missing.
 set -euo pipefail
-work="${1:?usage: models/recipe-v10.sh WORKDIR [EPOCHS]}"
+source "$(dirname "$0")/lib.sh"
+recipe_start "${1:?usage: models/recipe-v10.sh WORKDIR [EPOCHS]}"
 epochs="${2:-16}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-fw="${FRINGEWATCH:-$root/target/release/fringewatch}"
-mkdir -p "$work"
 v8="${V8:-$work/v8.onnx}"
-[ -f "$v8" ] || git -C "$root" show ec87a60:models/fringewatch-default.onnx > "$v8"
+model_from_git ec87a60 "$v8"
 v8work="${WORKDIR_V8:-$work/v8work}"
 
 # 1. v8's 400 training scenes with their dataset, and its held-out families (made when missing).
-"$root/models/data-400.sh" "$fw" "$v8work"
-h="$v8work/heldout-large"
-"$root/models/heldout-large.sh" "$fw" "$h"
+v8_data "$v8work"
 
 # 2. Fine-tune v8 on the same dataset: same balance and batch, a third of v8's peak, longer.
 [ -f "$work/v10.onnx" ] || "$fw" train --dataset "$v8work/dataset" --out "$work/v10.onnx" \
@@ -29,7 +25,5 @@ h="$v8work/heldout-large"
   --batch 8 --lr 5e-5 --class-balance 0.3 --seed 1010 --name fringewatch-default-sim-v10
 
 # 3. Scores per held-out family (v8's are made too when missing, on the same scenes).
-for m in v8:"$v8" v10:"$work/v10.onnx"; do
-  [ -f "$work/scores-${m%%:*}.txt" ] || "$root/models/score_heldout.sh" "$fw" "${m#*:}" \
-    "$h" "$work/scores-${m%%:*}" | tee "$work/scores-${m%%:*}.txt"
-done
+score_once "$v8" v8 "$h"
+score_once "$work/v10.onnx" v10 "$h"

@@ -9,13 +9,11 @@
 # commit ab2af40). WORKDIR_V9 (default WORKDIR/v9work) holds recipe-v9.sh's scenes and dataset,
 # and its v8work/ the held-out families; they are made there when missing.
 set -euo pipefail
-work="${1:?usage: models/recipe-v11.sh WORKDIR [EPOCHS]}"
+source "$(dirname "$0")/lib.sh"
+recipe_start "${1:?usage: models/recipe-v11.sh WORKDIR [EPOCHS]}"
 epochs="${2:-8}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-fw="${FRINGEWATCH:-$root/target/release/fringewatch}"
-mkdir -p "$work"
 v10="${V10:-$work/v10.onnx}"
-[ -f "$v10" ] || git -C "$root" show ab2af40:models/fringewatch-default.onnx > "$v10"
+model_from_git ab2af40 "$v10"
 v9work="${WORKDIR_V9:-$work/v9work}"
 
 # 1. v9's 960 scenes with their dataset, and v8's held-out families (made when missing; v9's
@@ -29,5 +27,4 @@ h="${HELDOUT:-$v9work/v8work/heldout-large}"
   --batch 8 --lr 5e-5 --class-balance 0.3 --seed 1111 --name fringewatch-default-sim-v11
 
 # 3. Scores per held-out family.
-[ -f "$work/scores-v11.txt" ] || "$root/models/score_heldout.sh" "$fw" "$work/v11.onnx" \
-  "$h" "$work/scores-v11" | tee "$work/scores-v11.txt"
+score_once "$work/v11.onnx" v11 "$h"
