@@ -20,8 +20,10 @@ use crate::error::{Error, Result};
 use crate::layers::RawLayers;
 use crate::progress::Progress;
 use crate::raster::align::{warp_band, Resampling};
+use crate::raster::detector_grid::{
+    array_strips_onto, phase_strips_onto, values_strips_onto, Prepare,
+};
 pub use crate::raster::detector_grid::{model_grid, spacing_m, MAX_PIXELS, MODEL_SPACING_M};
-use crate::raster::detector_grid::{phase_strips_onto, values_strips_onto, Prepare};
 use crate::raster::io::{write_single_band, Encoding, GeoTiffWriter, RasterFile};
 use crate::raster::keys;
 use crate::raster::{Crs, Grid};
@@ -203,15 +205,19 @@ pub fn prepare(
             if !matches!(los, LineOfSight::IncidenceDegrees { .. }) {
                 geometry_heading = heading;
             }
-            // on the product's grid to a scratch file, then onto the detector's in strips
-            let on_product_grid = dir.join(".incidence.product-grid.tif");
-            write_single_band(&on_product_grid, &source, incidence.view(), "incidence", &[])?;
-            drop(incidence);
+            // computed on the product's grid, brought onto the detector's in strips
             let path = dir.join("incidence.tif");
-            let written = RasterFile::open(&on_product_grid)
-                .and_then(|file| strips_to_file(&file, &path, "incidence", None));
-            let _ = std::fs::remove_file(&on_product_grid);
-            written?;
+            let mut writer =
+                GeoTiffWriter::create(&path, &grid, &[Encoding::Float32], &["incidence"])?;
+            array_strips_onto(
+                incidence,
+                &source,
+                &grid,
+                dir,
+                "incidence",
+                &mut |row0, strip| writer.write_rows(1, row0, strip),
+            )?;
+            writer.finish()?;
             Incidence::Raster(path)
         }
         (None, None) => {

@@ -95,6 +95,26 @@ pub(crate) fn values_strips_onto(
     warp_strips(&[&prepared], grid, &mut |row0, warped| put(row0, warped[0]))
 }
 
+/// `values` on `source` (in memory, e.g. computed on a product's own grid) warped bilinearly
+/// onto `grid` as [`values_strips_onto`] does, through a scratch GeoTIFF named after `name` in
+/// `scratch` (removed after, whatever happened); `values` are dropped once written there.
+pub(crate) fn array_strips_onto(
+    values: Array2<f32>,
+    source: &Grid,
+    grid: &Grid,
+    scratch: &Path,
+    name: &str,
+    put: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
+) -> Result<()> {
+    let scratch_files = ScratchFiles(vec![scratch.join(format!(".{name}.source-grid.tif"))]);
+    let path = &scratch_files.0[0];
+    let mut writer = GeoTiffWriter::create(path, source, &[Encoding::Float32], &[name])?;
+    writer.write_rows(1, 0, values.view())?;
+    writer.finish()?;
+    drop(values);
+    values_strips_onto(&RasterFile::open(path)?, grid, scratch, name, None, put)
+}
+
 /// What takes the warped strips: the strip's first row and one view per source.
 type PutStrips<'a> = dyn FnMut(usize, &[ArrayView2<f32>]) -> Result<()> + 'a;
 
