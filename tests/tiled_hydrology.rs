@@ -20,7 +20,8 @@ use ndarray::{s, Array2, ArrayView2};
 
 fn tiled_fill(dem: ArrayView2<f32>, tiling: Tiling) -> (Array2<f32>, TiledWork) {
     let mut out = Array2::from_elem(dem.dim(), -1.0f32);
-    let work = fill_depressions_tiled(&dem, tiling, &|_| true, &mut |row0, strip| {
+    let blocks = MemoryBlocks::new(tiling.count());
+    let work = fill_depressions_tiled(&dem, tiling, &blocks, &|_| true, &mut |row0, strip| {
         out.slice_mut(s![row0..row0 + strip.nrows(), ..])
             .assign(&strip);
         Ok(())
@@ -296,7 +297,11 @@ fn a_tiled_run_asked_to_stop_stops_with_cancelled() {
     let tiling = Tiling::new(150, 190, 23);
     let asked = std::sync::atomic::AtomicUsize::new(0);
     let stop_at_third = |_: f64| asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2;
-    let result = fill_depressions_tiled(&dem.view(), tiling, &stop_at_third, &mut |_, _| Ok(()));
+    let blocks = MemoryBlocks::new(tiling.count());
+    let result =
+        fill_depressions_tiled(&dem.view(), tiling, &blocks, &stop_at_third, &mut |_, _| {
+            Ok(())
+        });
     assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
     let filled = fill_depressions(dem.view());
     let spacing = CellSpacing::uniform(10.0, 150);

@@ -7,6 +7,7 @@ use ndarray::{s, Array2, ArrayView2, Axis};
 use serde::Serialize;
 
 use super::convexity::ConvexityMeans;
+use super::hydrology::tiled::TILES_PER_THREAD;
 use super::hydrology::{twi_tiled, twi_whole, Routing, DEFAULT_ROUTING_TILE};
 use super::pca::{
     pc1_strips, LoadingsChoice, Pc1Settings, Pc1Summary, TerrainVariable, VariableStats,
@@ -157,13 +158,14 @@ pub const PC1_WHOLE_STRIPS_BYTES_PER_CELL: f64 = 9.0;
 /// the rest).
 pub const PC1_STRIPS_BYTES_PER_CELL: f64 = 1.0;
 
-/// Memory of PC1 with tiled routing on a `width × height` grid: a margin per cell, two tiles in
-/// flight (about 40 bytes a cell of a tile with its ring), the strips of one row of tiles and
-/// GDAL's block cache.
+/// Memory of PC1 with tiled routing on a `width × height` grid: a margin per cell, a tile in
+/// flight on each of two threads (about 40 bytes a cell of a tile with its ring), the values
+/// of a batch of tiles ([`TILES_PER_THREAD`] a thread, 4 bytes a cell), the strips of one row
+/// of tiles and GDAL's block cache.
 pub fn tiled_routing_bytes(width: usize, height: usize, tile: usize) -> f64 {
     let (w, h, t) = (width as f64, height as f64, tile as f64);
     w * h * PC1_STRIPS_BYTES_PER_CELL
-        + 2.0 * 40.0 * (t + 4.0).powi(2)
+        + 2.0 * (40.0 + 4.0 * TILES_PER_THREAD as f64) * (t + 4.0).powi(2)
         + 24.0 * t.min(h) * w
         + gdal_cache_bytes()
 }
@@ -190,10 +192,11 @@ pub fn routing_tile(width: usize, height: usize) -> usize {
 
 /// Flow routing for PC1 on a `width × height` grid: the whole raster at once when that fits in
 /// the memory available (the fastest), else tiles of [`routing_tile`] cells with their scratch
-/// files in `scratch` (16 bytes a cell of disk: DEM, fill, areas and TWI) — halved, down to
-/// [`MIN_ROUTING_TILE`], while they do not fit (a row of tiles is most of the memory; smaller
-/// tiles exchange more edges) — else refused with the figures. All give the same PC1 bit for
-/// bit; `--max-memory` is how a user trades time for memory.
+/// files in `scratch` (20 bytes a cell of disk: the DEM, the fill, the fill's and the areas'
+/// tiles, and the TWI) — halved, down to [`MIN_ROUTING_TILE`], while they do not fit (a row of
+/// tiles is most of the memory; smaller tiles exchange more edges) — else refused with the
+/// figures. All give the same PC1 bit for bit; `--max-memory` is how a user trades time for
+/// memory.
 pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) -> Result<Routing> {
     let cells = width as f64 * height as f64;
     if crate::raster::budget::fits(whole_routing_bytes(width, height)) {
@@ -209,7 +212,7 @@ pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) ->
     }
     let bytes = tiled_routing_bytes(width, height, tile);
     crate::raster::budget::check_memory("PC1", input, width, height, bytes / cells.max(1.0))?;
-    crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 16.0)?;
+    crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 20.0)?;
     Ok(Routing::Tiled {
         tile,
         scratch: Some(scratch.to_path_buf()),

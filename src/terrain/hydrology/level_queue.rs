@@ -16,7 +16,7 @@ pub(super) struct LevelQueue {
 }
 
 /// `level`'s bits as a key that sorts as the level does (not NaN).
-fn level_key(level: f32) -> u32 {
+pub(super) fn level_key(level: f32) -> u32 {
     let bits = level.to_bits();
     if bits & 0x8000_0000 != 0 {
         !bits

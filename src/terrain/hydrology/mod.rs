@@ -12,8 +12,10 @@ use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::scratch::{ScratchFile, ScratchRaster, WindowSource};
 use crate::raster::CellSpacing;
+use area_tile::AreaTile;
 use tiled::Tiling;
 
+mod area_tile;
 mod level_queue;
 pub mod tiled;
 
@@ -66,16 +68,6 @@ fn next_up(z: f32) -> f32 {
     f32::from_bits(next)
 }
 
-/// Distance to neighbour `i` (clockwise from north) for row spacing (dx, dy).
-#[inline]
-fn neighbour_distance(i: usize, dx: f64, dy: f64) -> f64 {
-    match i {
-        0 | 4 => dy,
-        2 | 6 => dx,
-        _ => (dx * dx + dy * dy).sqrt(),
-    }
-}
-
 /// Total catchment area (m²) by multiple flow direction routing (Freeman 1991, as SAGA
 /// `ta_hydrology 0` METHOD 4): each cell passes its area plus inflow to every lower neighbour i
 /// in proportion to (Δzᵢ / Lᵢ)^p. Run it on a depression-filled DEM.
@@ -116,7 +108,7 @@ pub fn mfd_catchment_area_until(
 }
 
 /// MFD area of a whole raster's fill framed by two nodata cells on every side (one tile, as
-/// [`tiled::AreaTile`] reads it); `keep_going(fraction of cells routed)`.
+/// [`AreaTile`] reads it); `keep_going(fraction of cells routed)`.
 fn area_of_framed_fill(
     framed: ArrayView2<f32>,
     spacing: &CellSpacing,
@@ -125,11 +117,7 @@ fn area_of_framed_fill(
 ) -> Option<Array2<f32>> {
     let (rows, cols) = (framed.nrows() - 4, framed.ncols() - 4);
     let cells = (rows * cols).max(1) as f64;
-    let tile = tiled::AreaTile {
-        filled: framed,
-        spacing: &spacing.rows_clamped(-2, rows + 4),
-        convergence,
-    };
+    let tile = AreaTile::new(framed, &spacing.rows_clamped(-2, rows + 4), convergence);
     let mut area = tile.solve(|_, _| 0.0, &|n| keep_going(n as f64 / cells))?;
     tile.areas_in_place(&mut area);
     Some(area)
@@ -302,9 +290,11 @@ pub fn twi_tiled(
     let tiling = Tiling::new(rows, cols, tile);
     stage.step(0.0, "TWI: filling depressions")?;
     let filled = ScratchRaster::create(scratch, rows, cols)?;
-    tiled::fill_depressions_tiled(dem, tiling, &filling, &mut |row0, strip| {
+    let fill_blocks = ScratchFile::create(scratch, tiling.tile_rows * tiling.tile_cols)?;
+    tiled::fill_depressions_tiled(dem, tiling, &fill_blocks, &filling, &mut |row0, strip| {
         filled.write_rows(row0, strip)
     })?;
+    drop(fill_blocks);
     stage.step(0.3, "TWI: flow routing")?;
     let areas = ScratchFile::create(scratch, tiling.tile_rows * tiling.tile_cols)?;
     tiled::mfd_catchment_area_tiled(
