@@ -192,11 +192,11 @@ pub fn routing_tile(width: usize, height: usize) -> usize {
 
 /// Flow routing for PC1 on a `width × height` grid: the whole raster at once when that fits in
 /// the memory available (the fastest), else tiles of [`routing_tile`] cells with their scratch
-/// files in `scratch` (20 bytes a cell of disk: the DEM, the fill, the fill's and the areas'
-/// tiles, and the TWI) — halved, down to [`MIN_ROUTING_TILE`], while they do not fit (a row of
-/// tiles is most of the memory; smaller tiles exchange more edges) — else refused with the
-/// figures. All give the same PC1 bit for bit; `--max-memory` is how a user trades time for
-/// memory.
+/// files in `scratch` (24 bytes a cell of disk: the DEM, the fill, the fill's tiles, the
+/// tiles' fill with their frames, their areas, and the TWI) — halved, down to
+/// [`MIN_ROUTING_TILE`], while they do not fit (a row of tiles is most of the memory; smaller
+/// tiles exchange more edges) — else refused with the figures. All give the same PC1 bit for
+/// bit; `--max-memory` is how a user trades time for memory.
 pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) -> Result<Routing> {
     let cells = width as f64 * height as f64;
     if crate::raster::budget::fits(whole_routing_bytes(width, height)) {
@@ -212,7 +212,7 @@ pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) ->
     }
     let bytes = tiled_routing_bytes(width, height, tile);
     crate::raster::budget::check_memory("PC1", input, width, height, bytes / cells.max(1.0))?;
-    crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 20.0)?;
+    crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 24.0)?;
     Ok(Routing::Tiled {
         tile,
         scratch: Some(scratch.to_path_buf()),

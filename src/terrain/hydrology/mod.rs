@@ -296,7 +296,7 @@ pub fn twi_tiled(
     })?;
     drop(fill_blocks);
     stage.step(0.3, "TWI: flow routing")?;
-    let areas = ScratchFile::create(scratch, tiling.tile_rows * tiling.tile_cols)?;
+    let areas = ScratchFile::create(scratch, tiling.framed_block_len())?;
     tiled::mfd_catchment_area_tiled(
         &filled,
         spacing,

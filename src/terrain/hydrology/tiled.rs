@@ -89,6 +89,12 @@ impl Tiling {
         self.down() * self.across()
     }
 
+    /// Values in a tile with a frame of two cells on every side: the block length of
+    /// [`mfd_catchment_area_tiled`]'s store.
+    pub fn framed_block_len(&self) -> usize {
+        (self.tile_rows + 4) * (self.tile_cols + 4)
+    }
+
     fn block(&self, t: usize) -> Block {
         let (tr, tc) = (t / self.across(), t % self.across());
         let (r0, c0) = (tr * self.tile_rows, tc * self.tile_cols);
@@ -233,10 +239,11 @@ pub fn fill_depressions_tiled(
 
 /// MFD catchment area (as [`mfd_catchment_area`](super::mfd_catchment_area)) of a
 /// depression-filled DEM over `tiling`, handed to `emit(first_row, strip)` one row of tiles at
-/// a time, top to bottom. `spacing` has one entry per raster row. `store` keeps each tile's
-/// routed values between its solves (room for `tiling.count()` blocks of a tile's cells): a tile
-/// is routed in passes, highest cells first, and a pass recomputes only the cells it has not
-/// routed yet and those downstream of the edge cells that changed.
+/// a time, top to bottom. `spacing` has one entry per raster row. `store` (room for
+/// 2 × `tiling.count()` blocks of [`Tiling::framed_block_len`] values) keeps each tile's fill
+/// with its frame, read back in one go by each of the tile's passes, and its routed values
+/// between passes: a tile is routed in passes, highest cells first, and a pass recomputes only
+/// the cells it has not routed yet and those downstream of the edge cells that changed.
 ///
 /// ```
 /// use fringewatch::raster::scratch::MemoryBlocks;
@@ -253,7 +260,7 @@ pub fn fill_depressions_tiled(
 ///     area.slice_mut(ndarray::s![row0..row0 + strip.nrows(), ..]).assign(&strip);
 ///     Ok(())
 /// };
-/// let store = MemoryBlocks::new(tiling.count());
+/// let store = MemoryBlocks::new(2 * tiling.count());
 /// let (c, go) = (DEFAULT_CONVERGENCE, &|_| true);
 /// mfd_catchment_area_tiled(&filled.view(), &spacing, c, tiling, &store, go, &mut keep)?;
 /// assert_eq!(area, mfd_catchment_area(filled.view(), &spacing, c));
@@ -268,9 +275,23 @@ pub fn mfd_catchment_area_tiled(
     keep_going: &(dyn Fn(f64) -> bool + Sync),
     emit: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
 ) -> Result<TiledWork> {
-    let solve = |t: usize, edges: &[Edges], last: Option<&AreaPass>, limit: Option<f32>| {
+    // each tile's fill with its frame, in one block after the routed values' blocks
+    let count = tiling.count();
+    let framed_fill = |t: usize| -> Result<Array2<f32>> {
+        let b = tiling.block(t);
+        let mut flat = vec![0.0f32; (b.h + 4) * (b.w + 4)];
+        store.read(count + t, &mut flat)?;
+        Array2::from_shape_vec((b.h + 4, b.w + 4), flat)
+            .map_err(|e| Error::parameter("tiling", e.to_string()))
+    };
+    (0..count).into_par_iter().try_for_each(|t| {
         let b = tiling.block(t);
         let z = filled.window(b.r0 as isize - 2, b.c0 as isize - 2, b.h + 4, b.w + 4)?;
+        write_block(store, count + t, &z)
+    })?;
+    let solve = |t: usize, edges: &[Edges], last: Option<&AreaPass>, limit: Option<f32>| {
+        let b = tiling.block(t);
+        let z = framed_fill(t)?;
         let rows_spacing = spacing.rows_clamped(b.r0 as isize - 2, b.h + 4);
         // the areas of the ring around the tile, as the neighbours have them now
         let ring: Vec<f32> = perimeter(b.h + 2, b.w + 2)
@@ -351,8 +372,9 @@ pub fn mfd_catchment_area_tiled(
     // changed edge
     let first = |t: usize| -> Result<f32> {
         let b = tiling.block(t);
-        let z = filled.window(b.r0 as isize, b.c0 as isize, b.h, b.w)?;
+        let z = framed_fill(t)?;
         Ok(-z
+            .slice(s![2..b.h + 2, 2..b.w + 2])
             .iter()
             .copied()
             .filter(|v| v.is_finite())
