@@ -77,7 +77,9 @@ impl Engine for TractEngine {
         let input: Tensor = batch.to_owned().into();
         let outputs = plan
             .run(tvec!(input.into()))
-            .map_err(|e| Error::bad_input(&self.path, format!("inference failed: {e}")))?;
+            .map_err(|e| Error::bad_input(&self.path, format!("inference failed: {e}")));
+        clear_upper_vector_state();
+        let outputs = outputs?;
         if outputs.len() != 3 {
             return Err(Error::bad_input(
                 &self.path,
@@ -97,5 +99,18 @@ impl Engine for TractEngine {
         }
         let [a, b, c]: [Array4<f32>; 3] = heads.try_into().map_err(|_| self.poisoned())?;
         Ok([a, b, c])
+    }
+}
+
+/// Mark the upper halves of the vector registers clean (`vzeroupper`). tract's assembly kernels
+/// return with them in use, and on some Intel cores every legacy-SSE instruction run after that
+/// on the thread pays a penalty (measured on one such machine: `sinf` 117 ns a call against
+/// 2.5 ns, `detect` on a 2400² stack 3.29 s against 1.42 s with this call).
+fn clear_upper_vector_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX, which vzeroupper needs; the compiler knows what the
+        // intrinsic clobbers
+        unsafe { std::arch::x86_64::_mm256_zeroupper() }
     }
 }
