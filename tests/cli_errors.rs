@@ -1096,3 +1096,104 @@ fn a_failing_dataset_leaves_nothing() {
         s.files()
     );
 }
+
+/// A child of this process's memory control group with a limit, removed when dropped; `None`
+/// where one cannot be made (not root, cgroup file system read-only, or a v2 hierarchy whose
+/// memory controller is not delegated to the group).
+struct LimitedGroup {
+    dir: PathBuf,
+}
+
+impl LimitedGroup {
+    fn create(limit: u64) -> Option<LimitedGroup> {
+        let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let field = |line: &str, n: usize| line.splitn(3, ':').nth(n).map(str::to_string);
+        let v1 = membership
+            .lines()
+            .find(|l| field(l, 1).is_some_and(|c| c.split(',').any(|c| c == "memory")));
+        let (parent, limit_file) = match v1 {
+            Some(line) => (
+                PathBuf::from(format!("/sys/fs/cgroup/memory{}", field(line, 2)?)),
+                "memory.limit_in_bytes",
+            ),
+            None => {
+                let line = membership.lines().find(|l| l.starts_with("0::"))?;
+                (
+                    PathBuf::from(format!("/sys/fs/cgroup{}", field(line, 2)?)),
+                    "memory.max",
+                )
+            }
+        };
+        let dir = parent.join(format!("fringewatch-test-{}", std::process::id()));
+        std::fs::create_dir(&dir).ok()?;
+        let group = LimitedGroup { dir };
+        std::fs::write(group.dir.join(limit_file), limit.to_string()).ok()?;
+        Some(group)
+    }
+}
+
+impl Drop for LimitedGroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// A container's or batch system's memory limit (a control group's, which `MemAvailable` does
+/// not see) is the memory a job may plan for: inside a group limited to 300 MiB, PC1 of a
+/// 30,000² raster (about 0.8 GiB) is refused with the group's room as what is available
+/// instead of being started and killed by the kernel (issue: bad input, crashes).
+#[test]
+fn a_control_groups_memory_limit_is_what_a_job_may_use() {
+    let s = Scene::new();
+    std::fs::write(
+        s.p("large_dem.vrt"),
+        r#"<VRTDataset rasterXSize="30000" rasterYSize="30000">
+  <SRS>EPSG:32632</SRS>
+  <GeoTransform>600000, 15, 0, 4900000, 0, -15</GeoTransform>
+  <VRTRasterBand dataType="Float32" band="1">
+    <SimpleSource>
+      <SourceFilename relativeToVRT="1">dem.tif</SourceFilename><SourceBand>1</SourceBand>
+      <SrcRect xOff="0" yOff="0" xSize="60" ySize="50"/>
+      <DstRect xOff="0" yOff="0" xSize="60" ySize="50"/>
+    </SimpleSource>
+  </VRTRasterBand>
+</VRTDataset>"#,
+    )
+    .unwrap();
+    let limit = 300u64 << 20;
+    let Some(group) = LimitedGroup::create(limit) else {
+        println!("skipped: no memory control group can be made here (needs root and a writable cgroup memory controller)");
+        return;
+    };
+    // the program joins the group before it starts (its children would inherit it)
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(r#"echo $$ > "$0/cgroup.procs" && shift && exec "$@""#)
+        .arg(&group.dir)
+        .arg("-")
+        .arg(env!("CARGO_BIN_EXE_fringewatch"))
+        .args(["--quiet", "pc1", "--dem"])
+        .arg(s.p("large_dem.vrt"))
+        .arg("--out")
+        .arg(s.p("pc1.tif"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("30000×30000 cells: PC1 would need about"),
+        "{stderr}"
+    );
+    // "…, 283 MiB is available; …": the group's room, below its limit
+    let available: f64 = stderr
+        .split(" MiB is available")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no MiB figure available in: {stderr}"));
+    assert!(
+        available > 0.0 && available <= (limit >> 20) as f64,
+        "{available} MiB available in a group of 300 MiB: {stderr}"
+    );
+    assert!(!s.p("pc1.tif").exists());
+}

@@ -3,9 +3,10 @@
 //! against the free space of its folder, so that a raster declaring 10⁶ × 10⁶ pixels is refused
 //! with the figures instead of aborting on an allocation or filling the disk.
 //!
-//! The memory available is Linux's `MemAvailable` (/proc/meminfo), lowered to the process-wide
-//! limit a program sets with [`set_memory_limit`] (the CLI's `--max-memory`); a host that sets
-//! nothing gets `MemAvailable` alone.
+//! The memory available is Linux's `MemAvailable` (/proc/meminfo), lowered to the room the
+//! process's control group leaves (a container's or a batch system's memory limit, which
+//! `MemAvailable` does not see) and to the process-wide limit a program sets with
+//! [`set_memory_limit`] (the CLI's `--max-memory`).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +21,8 @@ pub fn set_memory_limit(bytes: Option<u64>) {
     MEMORY_LIMIT.store(bytes.unwrap_or(0), Ordering::SeqCst);
 }
 
-/// Memory a job may use: `MemAvailable` and the limit, whichever is lower (None: unknown).
+/// Memory a job may use: `MemAvailable`, the room its control group leaves and the limit
+/// set, whichever is lowest (None: unknown).
 pub fn available_memory() -> Option<u64> {
     let system = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -30,6 +32,10 @@ pub fn available_memory() -> Option<u64> {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
                 .map(|kib| kib * 1024)
         });
+    let system = match (system, super::cgroup_memory::cgroup_room()) {
+        (Some(s), Some(group)) => Some(s.min(group)),
+        (s, group) => s.or(group),
+    };
     match (system, MEMORY_LIMIT.load(Ordering::SeqCst)) {
         (s, 0) => s,
         (Some(s), limit) => Some(s.min(limit)),

@@ -6,6 +6,7 @@
 
 pub mod align;
 pub mod budget;
+mod cgroup_memory;
 pub mod detector_grid;
 pub mod io;
 pub mod keys;
