@@ -37,7 +37,7 @@ struct Cli {
     #[arg(long, global = true)]
     quiet: bool,
     /// Refuse a job that would need more memory than this, GiB (default: the memory the system
-    /// has available).
+    /// has available, within its container's limit).
     #[arg(long, global = true, value_name = "GIB")]
     max_memory: Option<f64>,
     #[command(subcommand)]

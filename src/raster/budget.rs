@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 /// 0: no limit set.
 static MEMORY_LIMIT: AtomicU64 = AtomicU64::new(0);
 
-/// Cap the memory a job may plan to use, in bytes (None: only what the system has available).
+/// Cap the memory a job may plan to use, in bytes (None: only what the system and the
+/// process's control group leave available).
 pub fn set_memory_limit(bytes: Option<u64>) {
     MEMORY_LIMIT.store(bytes.unwrap_or(0), Ordering::SeqCst);
 }
