@@ -1098,8 +1098,8 @@ fn a_failing_dataset_leaves_nothing() {
 }
 
 /// A child of this process's memory control group with a limit, removed when dropped; `None`
-/// where one cannot be made (not root, cgroup file system read-only, or a v2 hierarchy whose
-/// memory controller is not delegated to the group).
+/// where one cannot be made or joined (not root, cgroup file system read-only, or a v2
+/// hierarchy whose memory controller is not delegated to the group).
 struct LimitedGroup {
     dir: PathBuf,
 }
@@ -1128,7 +1128,14 @@ impl LimitedGroup {
         std::fs::create_dir(&dir).ok()?;
         let group = LimitedGroup { dir };
         std::fs::write(group.dir.join(limit_file), limit.to_string()).ok()?;
-        Some(group)
+        // a process can join it (delegation rules may refuse even root)
+        let joined = Command::new("sh")
+            .arg("-c")
+            .arg(r#"echo $$ > "$0/cgroup.procs""#)
+            .arg(&group.dir)
+            .status()
+            .ok()?;
+        joined.success().then_some(group)
     }
 }
 
