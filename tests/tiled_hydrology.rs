@@ -107,7 +107,7 @@ fn tiles_that_divide_neither_side_give_the_whole_raster_fill_area_and_twi_on_san
         // tiles were solved again when their neighbours' edges changed
         assert!(work.solves > work.tiles, "{work:?}");
 
-        let memory = MemoryBlocks::new(2 * tiling.count());
+        let memory = MemoryBlocks::new(tiling.area_blocks());
         let (tiled, work) = tiled_area(&filled.view(), &spacing, tiling, &memory);
         assert_eq!(differing(&tiled, &area), 0, "area over {tiling:?}");
         assert!(work.solves > work.tiles, "{work:?}");
@@ -280,7 +280,7 @@ fn a_depression_a_flat_and_a_hole_spanning_tiles_are_filled_and_routed_as_on_the
             &filled.view(),
             &spacing,
             tiling,
-            &MemoryBlocks::new(2 * tiling.count()),
+            &MemoryBlocks::new(tiling.area_blocks()),
         );
         assert_eq!(differing(&tiled, &area), 0, "area, tiles of {tile}");
     }
@@ -312,7 +312,7 @@ fn a_tiled_run_asked_to_stop_stops_with_cancelled() {
         &spacing,
         DEFAULT_CONVERGENCE,
         tiling,
-        &MemoryBlocks::new(2 * tiling.count()),
+        &MemoryBlocks::new(tiling.area_blocks()),
         &stop_at_third,
         &mut |_, _| {
             emitted += 1;

@@ -159,13 +159,13 @@ pub const PC1_WHOLE_STRIPS_BYTES_PER_CELL: f64 = 9.0;
 pub const PC1_STRIPS_BYTES_PER_CELL: f64 = 1.0;
 
 /// Memory of PC1 with tiled routing on a `width × height` grid: a margin per cell, a tile in
-/// flight on each of two threads (about 40 bytes a cell of a tile with its ring), the values
+/// flight on each of two threads (about 44 bytes a cell of a tile with its ring), the values
 /// of a batch of tiles ([`TILES_PER_THREAD`] a thread, 4 bytes a cell), the strips of one row
 /// of tiles and GDAL's block cache.
 pub fn tiled_routing_bytes(width: usize, height: usize, tile: usize) -> f64 {
     let (w, h, t) = (width as f64, height as f64, tile as f64);
     w * h * PC1_STRIPS_BYTES_PER_CELL
-        + 2.0 * (40.0 + 4.0 * TILES_PER_THREAD as f64) * (t + 4.0).powi(2)
+        + 2.0 * (44.0 + 4.0 * TILES_PER_THREAD as f64) * (t + 4.0).powi(2)
         + 24.0 * t.min(h) * w
         + gdal_cache_bytes()
 }
@@ -192,8 +192,9 @@ pub fn routing_tile(width: usize, height: usize) -> usize {
 
 /// Flow routing for PC1 on a `width × height` grid: the whole raster at once when that fits in
 /// the memory available (the fastest), else tiles of [`routing_tile`] cells with their scratch
-/// files in `scratch` (24 bytes a cell of disk: the DEM, the fill, the fill's tiles, the
-/// tiles' fill with their frames, their areas, and the TWI) — halved, down to
+/// files in `scratch` (28 bytes a cell of disk: the DEM, the fill, the fill's tiles, the
+/// tiles' fill with their frames, their cells' total outflow weights, their areas, and the
+/// TWI) — halved, down to
 /// [`MIN_ROUTING_TILE`], while they do not fit (a row of tiles is most of the memory; smaller
 /// tiles exchange more edges) — else refused with the figures. All give the same PC1 bit for
 /// bit; `--max-memory` is how a user trades time for memory.
@@ -212,7 +213,7 @@ pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) ->
     }
     let bytes = tiled_routing_bytes(width, height, tile);
     crate::raster::budget::check_memory("PC1", input, width, height, bytes / cells.max(1.0))?;
-    crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 24.0)?;
+    crate::raster::budget::check_disk(&scratch.join("scratch"), cells * 28.0)?;
     Ok(Routing::Tiled {
         tile,
         scratch: Some(scratch.to_path_buf()),

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use super::level_queue::level_key;
@@ -31,6 +31,8 @@ pub(super) struct AreaTile<'a> {
     /// The flat offset of each neighbour (clockwise from north).
     offsets: [isize; 8],
     exponent: f32,
+    /// Each cell's total outflow weight when kept beside the tile ([`AreaTile::with_totals`]).
+    totals: Option<ArrayView2<'a, f32>>,
 }
 
 impl<'a> AreaTile<'a> {
@@ -59,6 +61,16 @@ impl<'a> AreaTile<'a> {
                 .collect(),
             offsets: NEIGHBOURS.map(|(dr, dc)| dr * pw as isize + dc),
             exponent: convergence as f32,
+            totals: None,
+        }
+    }
+
+    /// The tile whose cells' total outflow weights are `totals` ([`AreaTile::totals`]), so that
+    /// its passes need not compute them again.
+    pub(super) fn with_totals(self, totals: ArrayView2<'a, f32>) -> Self {
+        AreaTile {
+            totals: Some(totals),
+            ..self
         }
     }
 }
@@ -119,6 +131,18 @@ impl AreaTile<'_> {
         } else {
             nearest
         }
+    }
+
+    /// Each cell's total outflow weight ([`AreaTile::total_f32`]; NaN where there is no
+    /// cell), which the tiled routing computes once per tile and keeps beside its values.
+    pub(super) fn totals(&self) -> Array2<f32> {
+        Array2::from_shape_fn((self.h, self.w), |(r, c)| {
+            if self.level(r + 2, c + 2).is_finite() {
+                self.total_f32(r + 2, c + 2)
+            } else {
+                f32::NAN
+            }
+        })
     }
 
     /// The area of (pr, pc): its own plus each higher neighbour's share, in neighbour order. A
@@ -329,7 +353,11 @@ impl AreaTile<'_> {
                 }
             };
             let area = self.pull(pr, pc, &kept);
-            let value = stored_value(area, self.total_f32(pr, pc));
+            let total = match &self.totals {
+                Some(totals) => totals[(r, c)],
+                None => self.total_f32(pr, pc),
+            };
+            let value = stored_value(area, total);
             if value.to_bits() != stored[(r, c)].to_bits() {
                 stored[(r, c)] = value;
                 any = true;
@@ -479,6 +507,18 @@ fn unrouted(bits: u32) -> bool {
     bits & 0x8000_0000 != 0
 }
 
+/// The areas of cells from what they keep and their total outflow weights ([`area_of_stored`]),
+/// in place.
+pub(super) fn areas_from_totals(stored: ArrayViewMut2<f32>, totals: ArrayView2<f32>) {
+    ndarray::Zip::from(stored)
+        .and(totals)
+        .for_each(|v, &total| {
+            if v.is_finite() {
+                *v = area_of_stored(*v, total);
+            }
+        });
+}
+
 /// Smallest total outflow weight a routed cell's area is divided by, 2⁻⁸⁰: what a cell keeps
 /// stays finite (below 10³⁶ for a catchment of 10¹² m²). Only a filled flat within 10⁻¹⁴ m of
 /// zero elevation has weights that small.
@@ -538,6 +578,8 @@ mod tests {
         let spacing = CellSpacing::uniform(10.0, z.nrows());
         let tile = AreaTile::new(z.view(), &spacing, 1.1);
         let whole = tile.solve(ring(0), &|_| true).unwrap();
+        let totals = tile.totals();
+        let tile = tile.with_totals(totals.view());
         let nodata = |(r, c): (usize, usize)| z[(r + 2, c + 2)].is_nan();
         let mut stored =
             Array2::from_shape_fn((20, 27), |i| if nodata(i) { f32::NAN } else { 0.0 });

@@ -24,10 +24,10 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 
-use ndarray::{s, Array2, ArrayView2};
+use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use super::area_tile::{AreaTile, Unrouted};
+use super::area_tile::{areas_from_totals, AreaTile, Unrouted};
 use super::level_queue::LevelQueue;
 use super::{next_up, ROUTING_CHECK_CELLS};
 use crate::error::{Error, Result};
@@ -93,6 +93,12 @@ impl Tiling {
     /// [`mfd_catchment_area_tiled`]'s store.
     pub fn framed_block_len(&self) -> usize {
         (self.tile_rows + 4) * (self.tile_cols + 4)
+    }
+
+    /// Blocks in [`mfd_catchment_area_tiled`]'s store: three a tile (its routed values, its
+    /// fill with its frame, its cells' total outflow weights).
+    pub fn area_blocks(&self) -> usize {
+        3 * self.count()
     }
 
     fn block(&self, t: usize) -> Block {
@@ -240,10 +246,11 @@ pub fn fill_depressions_tiled(
 /// MFD catchment area (as [`mfd_catchment_area`](super::mfd_catchment_area)) of a
 /// depression-filled DEM over `tiling`, handed to `emit(first_row, strip)` one row of tiles at
 /// a time, top to bottom. `spacing` has one entry per raster row. `store` (room for
-/// 2 × `tiling.count()` blocks of [`Tiling::framed_block_len`] values) keeps each tile's fill
-/// with its frame, read back in one go by each of the tile's passes, and its routed values
-/// between passes: a tile is routed in passes, highest cells first, and a pass recomputes only
-/// the cells it has not routed yet and those downstream of the edge cells that changed.
+/// [`Tiling::area_blocks`] blocks of [`Tiling::framed_block_len`] values) keeps each tile's
+/// fill with its frame and its cells' total outflow weights, read back by each of the tile's
+/// passes, and its routed values between passes: a tile is routed in passes, highest cells
+/// first, and a pass recomputes only the cells it has not routed yet and those downstream of
+/// the edge cells that changed.
 ///
 /// ```
 /// use fringewatch::raster::scratch::MemoryBlocks;
@@ -260,7 +267,7 @@ pub fn fill_depressions_tiled(
 ///     area.slice_mut(ndarray::s![row0..row0 + strip.nrows(), ..]).assign(&strip);
 ///     Ok(())
 /// };
-/// let store = MemoryBlocks::new(2 * tiling.count());
+/// let store = MemoryBlocks::new(tiling.area_blocks());
 /// let (c, go) = (DEFAULT_CONVERGENCE, &|_| true);
 /// mfd_catchment_area_tiled(&filled.view(), &spacing, c, tiling, &store, go, &mut keep)?;
 /// assert_eq!(area, mfd_catchment_area(filled.view(), &spacing, c));
@@ -275,30 +282,41 @@ pub fn mfd_catchment_area_tiled(
     keep_going: &(dyn Fn(f64) -> bool + Sync),
     emit: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
 ) -> Result<TiledWork> {
-    // each tile's fill with its frame, in one block after the routed values' blocks
+    // each tile's fill with its frame, in one block after the routed values' blocks, and its
+    // cells' total outflow weights after those (each pass and the strips use them)
     let count = tiling.count();
-    let framed_fill = |t: usize| -> Result<Array2<f32>> {
-        let b = tiling.block(t);
-        let mut flat = vec![0.0f32; (b.h + 4) * (b.w + 4)];
-        store.read(count + t, &mut flat)?;
-        Array2::from_shape_vec((b.h + 4, b.w + 4), flat)
-            .map_err(|e| Error::parameter("tiling", e.to_string()))
+    let read_block = |index: usize, h: usize, w: usize| -> Result<Array2<f32>> {
+        let mut flat = vec![0.0f32; h * w];
+        store.read(index, &mut flat)?;
+        Array2::from_shape_vec((h, w), flat).map_err(|e| Error::parameter("tiling", e.to_string()))
     };
+    let framed_fill = |t: usize| {
+        let b = tiling.block(t);
+        read_block(count + t, b.h + 4, b.w + 4)
+    };
+    let totals = |t: usize| {
+        let b = tiling.block(t);
+        read_block(2 * count + t, b.h, b.w)
+    };
+    let tile_spacing = |b: Block| spacing.rows_clamped(b.r0 as isize - 2, b.h + 4);
     (0..count).into_par_iter().try_for_each(|t| {
         let b = tiling.block(t);
         let z = filled.window(b.r0 as isize - 2, b.c0 as isize - 2, b.h + 4, b.w + 4)?;
-        write_block(store, count + t, &z)
+        write_block(store, count + t, &z)?;
+        let tile = AreaTile::new(z.view(), &tile_spacing(b), convergence);
+        write_block(store, 2 * count + t, &tile.totals())
     })?;
     let solve = |t: usize, edges: &[Edges], last: Option<&AreaPass>, limit: Option<f32>| {
         let b = tiling.block(t);
         let z = framed_fill(t)?;
-        let rows_spacing = spacing.rows_clamped(b.r0 as isize - 2, b.h + 4);
+        let rows_spacing = tile_spacing(b);
         // the areas of the ring around the tile, as the neighbours have them now
         let ring: Vec<f32> = perimeter(b.h + 2, b.w + 2)
             .map(|(r, c)| halo_value(&tiling, edges, b, r as isize - 1, c as isize - 1))
             .map(|v| v.unwrap_or(0.0))
             .collect();
-        let tile = AreaTile::new(z.view(), &rows_spacing, convergence);
+        let totals = totals(t)?;
+        let tile = AreaTile::new(z.view(), &rows_spacing, convergence).with_totals(totals.view());
         let (mut area, changed, pending, unrouted) = match last {
             // never routed: every cell is still to do (0 until then), nodata stays NaN
             None => (
@@ -314,10 +332,7 @@ pub fn mfd_catchment_area_tiled(
                 Unrouted::ALL,
             ),
             Some(last) => {
-                let mut flat = vec![0.0f32; b.h * b.w];
-                store.read(t, &mut flat)?;
-                let area = Array2::from_shape_vec((b.h, b.w), flat)
-                    .map_err(|e| Error::parameter("tiling", e.to_string()))?;
+                let area = read_block(t, b.h, b.w)?;
                 let changed: Vec<(usize, usize)> = perimeter(b.h + 2, b.w + 2)
                     .zip(ring.iter().zip(&last.seen))
                     .filter(|(_, (now, was))| now.to_bits() != was.to_bits())
@@ -380,17 +395,17 @@ pub fn mfd_catchment_area_tiled(
             .filter(|v| v.is_finite())
             .fold(f32::NEG_INFINITY, f32::max))
     };
-    // tiles exchange what their cells keep (A/W); the strips handed out are areas
+    // tiles exchange what their cells keep (A/W); the strips handed out are areas (A = kept·W)
     let mut emit_areas = |row0: usize, kept: ArrayView2<f32>| -> Result<()> {
-        let (h, cols) = kept.dim();
-        let z = filled.window(row0 as isize - 2, -2, h + 4, cols + 4)?;
-        let strip = AreaTile::new(
-            z.view(),
-            &spacing.rows_clamped(row0 as isize - 2, h + 4),
-            convergence,
-        );
         let mut areas = kept.to_owned();
-        strip.areas_in_place(&mut areas);
+        let row_of_tiles = row0 / tiling.tile_rows * tiling.across();
+        (row_of_tiles..row_of_tiles + tiling.across())
+            .into_par_iter()
+            .zip(areas.axis_chunks_iter_mut(Axis(1), tiling.tile_cols))
+            .try_for_each(|(t, tile_areas)| -> Result<()> {
+                areas_from_totals(tile_areas, totals(t)?.view());
+                Ok(())
+            })?;
         emit(row0, areas.view())
     };
     run_tiles(
