@@ -470,6 +470,9 @@ impl GeoTiffWriter {
             "BLOCKXSIZE=256",
             "BLOCKYSIZE=256",
             "COMPRESS=DEFLATE",
+            // level 1: float layers 2 % larger than GDAL's default 6, compressed in about
+            // half the time (a tenth of PC1's wall time at 4000²); UInt16 stacks the same size
+            "ZLEVEL=1",
             predictor,
             "BIGTIFF=IF_SAFER",
             "NUM_THREADS=ALL_CPUS",
