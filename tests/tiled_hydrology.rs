@@ -291,6 +291,76 @@ fn a_depression_a_flat_and_a_hole_spanning_tiles_are_filled_and_routed_as_on_the
     assert!(south > 0.5 * cells * 100.0, "{south} of {}", cells * 100.0);
 }
 
+/// A block store that refuses its `fail_at`-th write, as a full disk would.
+struct FailingBlocks {
+    blocks: MemoryBlocks,
+    writes: std::sync::atomic::AtomicUsize,
+    fail_at: usize,
+}
+
+impl BlockStore for FailingBlocks {
+    fn write(&self, index: usize, values: &[f32]) -> fringewatch::error::Result<()> {
+        let n = self
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if n == self.fail_at {
+            return Err(Error::parameter("scratch", "no space left (test)"));
+        }
+        self.blocks.write(index, values)
+    }
+
+    fn read(&self, index: usize, out: &mut [f32]) -> fringewatch::error::Result<()> {
+        self.blocks.read(index, out)
+    }
+}
+
+/// Tiles are solved by one worker a thread, each taking the first tile queued that no other is
+/// solving as soon as it is free: the fill and the area do not depend on how many workers
+/// there are, and a solve that fails stops them all with its error (no worker left waiting).
+#[test]
+fn tiles_solved_by_any_number_of_workers_agree_and_a_failed_solve_stops_them_all() {
+    let dem = made_up_dem();
+    let spacing = CellSpacing::uniform(10.0, 150);
+    let filled = fill_depressions(dem.view());
+    let area = mfd_catchment_area(filled.view(), &spacing, DEFAULT_CONVERGENCE);
+    let tiling = Tiling::new(150, 190, 23);
+    for threads in [1, 2, 5] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let (tiled, work) = pool.install(|| tiled_fill(dem.view(), tiling));
+        assert_eq!(differing(&tiled, &filled), 0, "fill, {threads} workers");
+        assert!(work.solves >= tiling.count());
+        let store = MemoryBlocks::new(tiling.area_blocks());
+        let (tiled, _) = pool.install(|| tiled_area(&filled.view(), &spacing, tiling, &store));
+        assert_eq!(differing(&tiled, &area), 0, "area, {threads} workers");
+        // two blocks a tile are written before the first solve; the 30th write after them
+        // falls in a worker's solve
+        let failing = FailingBlocks {
+            blocks: MemoryBlocks::new(tiling.area_blocks()),
+            writes: std::sync::atomic::AtomicUsize::new(0),
+            fail_at: 2 * tiling.count() + 30,
+        };
+        let result = pool.install(|| {
+            mfd_catchment_area_tiled(
+                &filled.view(),
+                &spacing,
+                DEFAULT_CONVERGENCE,
+                tiling,
+                &failing,
+                &|_| true,
+                &mut |_, _| Ok(()),
+            )
+        });
+        match result {
+            Err(e) => assert!(e.to_string().contains("no space left (test)"), "{e}"),
+            Ok(_) => panic!("{threads} workers: the failed write was not reported"),
+        }
+    }
+}
+
 #[test]
 fn a_tiled_run_asked_to_stop_stops_with_cancelled() {
     let dem = made_up_dem();

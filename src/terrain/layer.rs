@@ -7,7 +7,6 @@ use ndarray::{s, Array2, ArrayView2, Axis};
 use serde::Serialize;
 
 use super::convexity::ConvexityMeans;
-use super::hydrology::tiled::TILES_PER_THREAD;
 use super::hydrology::{twi_tiled, twi_whole, Routing, DEFAULT_ROUTING_TILE};
 use super::pca::{
     pc1_strips, LoadingsChoice, Pc1Settings, Pc1Summary, TerrainVariable, VariableStats,
@@ -159,13 +158,12 @@ pub const PC1_WHOLE_STRIPS_BYTES_PER_CELL: f64 = 9.0;
 pub const PC1_STRIPS_BYTES_PER_CELL: f64 = 1.0;
 
 /// Memory of PC1 with tiled routing on a `width × height` grid: a margin per cell, a tile in
-/// flight on each of two threads (about 44 bytes a cell of a tile with its ring), the values
-/// of a batch of tiles ([`TILES_PER_THREAD`] a thread, 4 bytes a cell), the strips of one row
-/// of tiles and GDAL's block cache.
+/// flight on each of two threads (about 48 bytes a cell of a tile with its ring, its values
+/// included), the strips of one row of tiles and GDAL's block cache.
 pub fn tiled_routing_bytes(width: usize, height: usize, tile: usize) -> f64 {
     let (w, h, t) = (width as f64, height as f64, tile as f64);
     w * h * PC1_STRIPS_BYTES_PER_CELL
-        + 2.0 * (44.0 + 4.0 * TILES_PER_THREAD as f64) * (t + 4.0).powi(2)
+        + 2.0 * 48.0 * (t + 4.0).powi(2)
         + 24.0 * t.min(h) * w
         + gdal_cache_bytes()
 }

@@ -23,6 +23,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::{Condvar, Mutex};
 
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -158,16 +159,12 @@ pub fn fill_depressions_tiled(
     keep_going: &(dyn Fn(f64) -> bool + Sync),
     emit: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
 ) -> Result<TiledWork> {
-    let solve = |t: usize, edges: &[Edges], last: Option<&FillPass>, _: Option<f32>| {
+    let solve = |t: usize, ring: &[Option<f32>], last: Option<&FillPass>, _: Option<f32>| {
         let b = tiling.block(t);
         let padded = dem.window(b.r0 as isize - 1, b.c0 as isize - 1, b.h + 2, b.w + 2)?;
-        let halo = |pr: usize, pc: usize| {
-            halo_value(&tiling, edges, b, pr as isize - 1, pc as isize - 1).unwrap_or(f32::NAN)
-        };
         // the fill levels of the ring around the tile, as the neighbours have them now
-        let ring: Vec<f32> = perimeter(b.h + 2, b.w + 2)
-            .map(|(pr, pc)| halo(pr, pc))
-            .collect();
+        let ring: Vec<f32> = ring.iter().map(|v| v.unwrap_or(f32::NAN)).collect();
+        let halo = |pr: usize, pc: usize| ring[ring_index(b.h + 2, b.w + 2, pr, pc)];
         // a tile filled before is lowered from the ring cells that fell since (levels only
         // fall as the tiles agree); else, or should one have risen, it is filled afresh
         let lowered = match last {
@@ -306,15 +303,12 @@ pub fn mfd_catchment_area_tiled(
         let tile = AreaTile::new(z.view(), &tile_spacing(b), convergence);
         write_block(store, 2 * count + t, &tile.totals())
     })?;
-    let solve = |t: usize, edges: &[Edges], last: Option<&AreaPass>, limit: Option<f32>| {
+    let solve = |t: usize, ring: &[Option<f32>], last: Option<&AreaPass>, limit: Option<f32>| {
         let b = tiling.block(t);
         let z = framed_fill(t)?;
         let rows_spacing = tile_spacing(b);
         // the areas of the ring around the tile, as the neighbours have them now
-        let ring: Vec<f32> = perimeter(b.h + 2, b.w + 2)
-            .map(|(r, c)| halo_value(&tiling, edges, b, r as isize - 1, c as isize - 1))
-            .map(|v| v.unwrap_or(0.0))
-            .collect();
+        let ring: Vec<f32> = ring.iter().map(|v| v.unwrap_or(0.0)).collect();
         let totals = totals(t)?;
         let tile = AreaTile::new(z.view(), &rows_spacing, convergence).with_totals(totals.view());
         let (mut area, changed, pending, unrouted) = match last {
@@ -445,14 +439,9 @@ struct AreaPass {
 /// (San Gabriel at 4000², tiles of 250, the area: 50 m 4.2 s, 100 m 3.9 s, 200 m 4.3 s).
 pub const AREA_PASS_BAND: f32 = 100.0;
 
-/// Tiles solved in one batch, per thread: more evens out the threads' work (tiles differ in how
-/// much is left to do), fewer keeps the tiles' edges fresher (San Gabriel at 4000², tiles of
-/// 250, the area when the passes came in: 1 a thread 6.2 s, 2 5.7 s, 4 5.2 s).
-pub const TILES_PER_THREAD: usize = 4;
-
 /// `keep_going` checked inside a tile solve after `n` of its `cells`: asked only when the
-/// raster is one tile (the fraction of its cells done); with several, the driver asks between
-/// batches of tiles.
+/// raster is one tile (the fraction of its cells done); with several, [`run_tiles`] asks
+/// between tiles.
 fn keep_going_in_tile(
     keep_going: &(dyn Fn(f64) -> bool + Sync),
     tiling: &Tiling,
@@ -467,75 +456,61 @@ fn keep_going_in_tile(
 /// `unknown` is what an edge holds before its tile was solved; tiles are solved first in the
 /// order of `first(tile)`, then queued again by `priority(level)` (lowest first) of the changed
 /// edge cell that reaches them, or at the priority a solve asks for the cells it left.
-/// `solve(tile, edges, state, limit)` is given what the tile's last solve left (`None` before
-/// its first) and the priority of the next tile waiting (`None` when none is, and in the last
-/// pass).
+/// `solve(tile, ring, state, limit)` is given the values of the cells around the tile as its
+/// neighbours have them (in [`perimeter`] order around the tile with its ring; `None` outside
+/// the raster), what the tile's last solve left (`None` before its first) and the priority of
+/// the next tile waiting (`None` when none is, and in the last pass).
+///
+/// One worker a thread (the calling thread one of them, and the only one to ask `keep_going`)
+/// takes the first tile queued that no other is solving, as soon as it is free: tiles differ
+/// in how much is left to do, and a batch of tiles solved together waited for its slowest.
+/// Since each tile's solve is exact given its ring, the result does not depend on the order.
 fn run_tiles<S: Send + Sync>(
     tiling: Tiling,
     unknown: f32,
     keep_going: &(dyn Fn(f64) -> bool + Sync),
     emit: &mut dyn FnMut(usize, ArrayView2<f32>) -> Result<()>,
-    solve: impl Fn(usize, &[Edges], Option<&S>, Option<f32>) -> Result<Solved<S>> + Sync,
+    solve: impl Fn(usize, &[Option<f32>], Option<&S>, Option<f32>) -> Result<Solved<S>> + Sync,
     first: impl Fn(usize) -> Result<f32> + Sync,
-    priority: impl Fn(f32) -> f32,
+    priority: impl Fn(f32) -> f32 + Sync,
 ) -> Result<TiledWork> {
     let count = tiling.count();
-    let mut edges: Vec<Edges> = (0..count)
-        .map(|t| {
-            let b = tiling.block(t);
-            Edges::constant(b.h, b.w, unknown)
-        })
-        .collect();
-    let mut state: Vec<Option<S>> = (0..count).map(|_| None).collect();
-    let mut solves = 0usize;
+    let mut board = Board {
+        tiling,
+        queue: TileQueue::new(&[]),
+        edges: (0..count)
+            .map(|t| {
+                let b = tiling.block(t);
+                Edges::constant(b.h, b.w, unknown)
+            })
+            .collect(),
+        state: (0..count).map(|_| None).collect(),
+        running: vec![false; count],
+        in_flight: 0,
+        solves: 0,
+        reported: 0.0,
+        failure: None,
+    };
     if count > 1 {
         let order: Vec<f32> = (0..count)
             .into_par_iter()
             .map(&first)
             .collect::<Result<_>>()?;
-        let mut queue = TileQueue::new(&order);
-        let batch_size = rayon::current_num_threads().max(1) * TILES_PER_THREAD;
-        let mut reported = 0.0f64;
-        while let Some(batch) = queue.pop_batch(batch_size) {
-            let estimate = solves as f64 / (solves + queue.len() + count) as f64;
-            reported = reported.max(0.5 * estimate);
-            if !keep_going(reported) {
-                return Err(Error::Cancelled);
+        board.queue = TileQueue::new(&order);
+        let board_lock = Mutex::new(board);
+        let wake = Condvar::new();
+        let work = |leader: Option<&(dyn Fn(f64) -> bool + Sync)>| {
+            solve_queued(&board_lock, &wake, &solve, &priority, leader)
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..rayon::current_num_threads().max(1) {
+                scope.spawn(|| work(None));
             }
-            let limit = queue.peek();
-            let solved: Vec<Solved<S>> = batch
-                .par_iter()
-                .map(|&t| solve(t, &edges, state[t].as_ref(), limit))
-                .collect::<Result<_>>()?;
-            solves += batch.len();
-            for (&t, s) in batch.iter().zip(solved) {
-                let b = tiling.block(t);
-                let new = Edges::of(s.values.view());
-                for (i, (r, c)) in perimeter(b.h, b.w).enumerate() {
-                    let old = edges[t].at(r, c, b.h, b.w);
-                    let now = new.at(r, c, b.h, b.w);
-                    if old.to_bits() == now.to_bits() {
-                        continue;
-                    }
-                    for (k, &(dr, dc)) in NEIGHBOURS.iter().enumerate() {
-                        if s.edge_reach[i] & (1 << k) == 0 {
-                            continue;
-                        }
-                        let (rr, cc) = ((b.r0 + r) as isize + dr, (b.c0 + c) as isize + dc);
-                        match tiling.tile_at(rr, cc) {
-                            Some(u) if u != t => queue.push(u, priority(s.edge_levels[i])),
-                            _ => {}
-                        }
-                    }
-                }
-                edges[t] = new;
-                if let Some(p) = s.again {
-                    queue.push(t, p);
-                }
-                if s.state.is_some() {
-                    state[t] = s.state;
-                }
-            }
+            work(Some(keep_going));
+        });
+        board = board_lock.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(failure) = board.failure.take() {
+            return Err(failure);
         }
     }
     // the final pass: one row of tiles at a time
@@ -547,7 +522,7 @@ fn run_tiles<S: Send + Sync>(
         let row_tiles: Vec<usize> = (tr * across..(tr + 1) * across).collect();
         let solved: Vec<Solved<S>> = row_tiles
             .par_iter()
-            .map(|&t| solve(t, &edges, state[t].as_ref(), None))
+            .map(|&t| solve(t, &board.ring(t), board.state[t].as_ref(), None))
             .collect::<Result<_>>()?;
         let b0 = tiling.block(row_tiles[0]);
         let mut strip = Array2::<f32>::zeros((b0.h, tiling.cols));
@@ -560,8 +535,167 @@ fn run_tiles<S: Send + Sync>(
     }
     Ok(TiledWork {
         tiles: count,
-        solves: solves.max(count),
+        solves: board.solves.max(count),
     })
+}
+
+/// What the workers of [`run_tiles`] share: the tiles queued, each tile's edges as last
+/// solved and what its last solve left, which tiles are being solved.
+struct Board<S> {
+    tiling: Tiling,
+    queue: TileQueue,
+    edges: Vec<Edges>,
+    state: Vec<Option<S>>,
+    running: Vec<bool>,
+    in_flight: usize,
+    solves: usize,
+    /// The fraction of the work last reported (it never goes back).
+    reported: f64,
+    /// Why the workers stopped early (a solve's error, or a cancel).
+    failure: Option<Error>,
+}
+
+impl<S> Board<S> {
+    /// The values of the cells around tile `t` as its neighbours have them now, in
+    /// [`perimeter`] order around the tile with its ring (`None` outside the raster).
+    fn ring(&self, t: usize) -> Vec<Option<f32>> {
+        let b = self.tiling.block(t);
+        perimeter(b.h + 2, b.w + 2)
+            .map(|(r, c)| halo_value(&self.tiling, &self.edges, b, r as isize - 1, c as isize - 1))
+            .collect()
+    }
+
+    /// Keep tile `t`'s solve: the neighbours its changed edge cells reach are queued at the
+    /// priority of those cells, and the tile itself again where it asked to be.
+    fn apply(&mut self, t: usize, s: Solved<S>, last: Option<S>, priority: &dyn Fn(f32) -> f32) {
+        let tiling = self.tiling;
+        let b = tiling.block(t);
+        let new = Edges::of(s.values.view());
+        for (i, (r, c)) in perimeter(b.h, b.w).enumerate() {
+            let old = self.edges[t].at(r, c, b.h, b.w);
+            let now = new.at(r, c, b.h, b.w);
+            if old.to_bits() == now.to_bits() {
+                continue;
+            }
+            for (k, &(dr, dc)) in NEIGHBOURS.iter().enumerate() {
+                if s.edge_reach[i] & (1 << k) == 0 {
+                    continue;
+                }
+                let (rr, cc) = ((b.r0 + r) as isize + dr, (b.c0 + c) as isize + dc);
+                match tiling.tile_at(rr, cc) {
+                    Some(u) if u != t => self.queue.push(u, priority(s.edge_levels[i])),
+                    _ => {}
+                }
+            }
+        }
+        self.edges[t] = new;
+        if let Some(p) = s.again {
+            self.queue.push(t, p);
+        }
+        self.state[t] = s.state.or(last);
+        self.solves += 1;
+    }
+
+    /// The fraction of the work done, as the first half of the progress (the final pass is the
+    /// second): solves so far against those and the tiles queued, plus one a tile.
+    fn progress(&mut self) -> f64 {
+        let count = self.edges.len();
+        let estimate = self.solves as f64 / (self.solves + self.queue.len() + count) as f64;
+        self.reported = self.reported.max(0.5 * estimate);
+        self.reported
+    }
+}
+
+/// A solve of [`run_tiles`]: `solve(tile, ring, state, limit)`.
+type TileSolve<'a, S> =
+    dyn Fn(usize, &[Option<f32>], Option<&S>, Option<f32>) -> Result<Solved<S>> + Sync + 'a;
+
+/// One worker of [`run_tiles`]: until no tile is queued or being solved (or a solve failed, or
+/// `leader`'s `keep_going` said stop), take the first tile queued that no other worker is
+/// solving, solve it without holding the board, and keep the result.
+fn solve_queued<S>(
+    board: &Mutex<Board<S>>,
+    wake: &Condvar,
+    solve: &TileSolve<'_, S>,
+    priority: &(dyn Fn(f32) -> f32 + Sync),
+    leader: Option<&(dyn Fn(f64) -> bool + Sync)>,
+) {
+    let lock = || board.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = lock();
+    loop {
+        if guard.failure.is_some() {
+            break;
+        }
+        if let Some(keep_going) = leader {
+            // asked without holding the board (a caller's callback may take its time)
+            let fraction = guard.progress();
+            drop(guard);
+            let go = keep_going(fraction);
+            guard = lock();
+            if !go {
+                guard.failure.get_or_insert(Error::Cancelled);
+                break;
+            }
+            if guard.failure.is_some() {
+                break;
+            }
+        }
+        let Board { queue, running, .. } = &mut *guard;
+        let Some(t) = queue.pop_free(running) else {
+            if guard.in_flight == 0 {
+                break;
+            }
+            // the leader wakes now and then to ask whether to go on
+            guard = match leader {
+                Some(_) => wake
+                    .wait_timeout(guard, LEADER_WAIT)
+                    .map_or_else(|e| e.into_inner().0, |(g, _)| g),
+                None => wake.wait(guard).unwrap_or_else(|e| e.into_inner()),
+            };
+            continue;
+        };
+        let ring = guard.ring(t);
+        let last = guard.state[t].take();
+        let limit = guard.queue.peek();
+        guard.running[t] = true;
+        guard.in_flight += 1;
+        drop(guard);
+        // should the solve panic, the others stop (the panic then comes out of the scope)
+        let stop_others = StopOnUnwind { board, wake };
+        let solved = solve(t, &ring, last.as_ref(), limit);
+        std::mem::forget(stop_others);
+        guard = lock();
+        guard.running[t] = false;
+        guard.in_flight -= 1;
+        match solved {
+            Ok(s) => guard.apply(t, s, last, priority),
+            Err(e) => {
+                guard.failure.get_or_insert(e);
+            }
+        }
+        wake.notify_all();
+    }
+    drop(guard);
+    wake.notify_all();
+}
+
+/// How long the leading worker of [`run_tiles`] waits for a tile before it asks `keep_going`
+/// again.
+const LEADER_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Stops the other workers of [`run_tiles`] when a solve unwinds (dropped only then).
+struct StopOnUnwind<'a, S> {
+    board: &'a Mutex<Board<S>>,
+    wake: &'a Condvar,
+}
+
+impl<S> Drop for StopOnUnwind<'_, S> {
+    fn drop(&mut self) {
+        let mut board = self.board.lock().unwrap_or_else(|e| e.into_inner());
+        board.failure.get_or_insert(Error::Cancelled);
+        board.in_flight = 0;
+        self.wake.notify_all();
+    }
 }
 
 /// Tiles waiting for a solve, by priority (lowest first); a tile is queued once, at its
@@ -603,7 +737,7 @@ impl TileQueue {
         self.len
     }
 
-    /// The priority of the next tile [`TileQueue::pop_batch`] would give (stale entries dropped).
+    /// The priority of the first tile queued (stale entries dropped).
     fn peek(&mut self) -> Option<f32> {
         while let Some(&Reverse((OrderedF32(p), t))) = self.heap.peek() {
             if self.queued[t] == Some(p) {
@@ -614,20 +748,26 @@ impl TileQueue {
         None
     }
 
-    /// Up to `n` tiles, lowest priority first (stale entries skipped).
-    fn pop_batch(&mut self, n: usize) -> Option<Vec<usize>> {
-        let mut batch = Vec::with_capacity(n);
-        while batch.len() < n {
-            let Some(Reverse((OrderedF32(p), t))) = self.heap.pop() else {
-                break;
-            };
-            if self.queued[t] == Some(p) {
-                self.queued[t] = None;
-                self.len -= 1;
-                batch.push(t);
+    /// The first tile queued (lowest priority first, stale entries dropped) that `busy` does
+    /// not mark; the busy ones stay queued.
+    fn pop_free(&mut self, busy: &[bool]) -> Option<usize> {
+        let mut skipped = Vec::new();
+        let mut found = None;
+        while let Some(Reverse((OrderedF32(p), t))) = self.heap.pop() {
+            if self.queued[t] != Some(p) {
+                continue;
             }
+            if busy[t] {
+                skipped.push(Reverse((OrderedF32(p), t)));
+                continue;
+            }
+            self.queued[t] = None;
+            self.len -= 1;
+            found = Some(t);
+            break;
         }
-        (!batch.is_empty()).then_some(batch)
+        self.heap.extend(skipped);
+        found
     }
 }
 
