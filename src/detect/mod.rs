@@ -4,7 +4,7 @@
 //!
 //! Tile overlap default: 32 px (20 % of a 160 px tile, 480 m at 15 m). The median labelled box of
 //! the default simulated set is about 30–40 px, so with 32 px of overlap most slides cut by one
-//! tile are seen whole by the neighbour, and the merge step ([`merge`]) only has to join the
+//! tile are seen whole by the neighbour, and the merge step ([`merge()`]) only has to join the
 //! two pieces of the large ones across one edge. It costs 56 % more tiles than the preprint's non-overlapping tiling (`--overlap 0`).
 
 pub mod baseline;

@@ -752,7 +752,7 @@ pub unsafe extern "C" fn fw_detect_interferogram(
 }
 
 /// Overlay detections with a landslide inventory (anything OGR reads; reprojected with PROJ
-/// when its CRS differs) into GeoPackage layer `out_layer` (NULL: "<detections layer>_overlay")
+/// when its CRS differs) into GeoPackage layer `out_layer` (NULL: "`<detections layer>_overlay`")
 /// of `out`: inventory ids, movement type, overlapped fraction, distance, and status `mapped`,
 /// `near` (within `new_distance` metres) or `new` (nothing mapped within that distance; the
 /// CLI's default is 250 m). Layer names may be NULL (the

@@ -2,7 +2,7 @@
 //! as SAGA GIS 8.x computes them (METHOD.md §3), plus PC1 itself.
 //!
 //! Every kernel is a pure function of an `ndarray` view of elevations (metres, NaN = nodata,
-//! row 0 = north) and the metric [`CellSpacing`](crate::raster::CellSpacing) of its rows.
+//! row 0 = north) and the metric [`crate::raster::CellSpacing`] of its rows.
 //! Files are read and written in [`layer`].
 
 pub mod convexity;

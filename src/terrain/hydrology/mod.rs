@@ -39,7 +39,7 @@ pub fn fill_depressions(dem: ArrayView2<f32>) -> Array2<f32> {
 }
 
 /// [`fill_depressions`] that asks `keep_going(fraction of cells settled)` every
-/// [`ROUTING_CHECK_CELLS`] cells and returns `None` as soon as it answers `false` (the fill is
+/// `ROUTING_CHECK_CELLS` (2¹⁸) cells and returns `None` as soon as it answers `false` (the fill is
 /// sequential: at 2400² it runs for about a second, too long to run deaf to a cancel).
 pub fn fill_depressions_until(
     dem: ArrayView2<f32>,
@@ -94,7 +94,7 @@ pub fn mfd_catchment_area(
 const ROUTING_CHECK_CELLS: usize = 1 << 18;
 
 /// [`mfd_catchment_area`] that asks `keep_going(fraction of cells routed)` every
-/// [`ROUTING_CHECK_CELLS`] cells and returns `None` as soon as it answers `false` (cancellation
+/// `ROUTING_CHECK_CELLS` (2¹⁸) cells and returns `None` as soon as it answers `false` (cancellation
 /// of long runs).
 pub fn mfd_catchment_area_until(
     filled: ArrayView2<f32>,
