@@ -361,6 +361,39 @@ fn tiles_solved_by_any_number_of_workers_agree_and_a_failed_solve_stops_them_all
     }
 }
 
+/// A tile can come up for its first pass before it has a cell to route: three tiles in a row,
+/// a plateau at 1000 m and a ridge at 950 m draining into a valley at 500 m between them. The
+/// plateau goes first; its edge then brings the valley up before the ridge, while the ridge
+/// still waits above the valley's highest cell (more than the band above), so the valley's
+/// first pass routes nothing. Its values must still be kept for its next pass (they were not:
+/// the next pass read a block never written, which panicked in memory and read nothing or
+/// zeros from a scratch file).
+#[test]
+fn a_tile_whose_first_pass_routes_nothing_keeps_its_values_for_the_next() {
+    let dem = Array2::from_shape_fn((10, 30), |(r, c)| {
+        let (r, c) = (r as f32, c as f32);
+        match c as usize {
+            0..=9 => 1000.0 - 0.1 * c + 0.01 * r,
+            10..=19 => 500.0 - 0.2 * (c - 14.5).abs() - 0.05 * r,
+            _ => 950.0 - 0.1 * (29.0 - c) + 0.01 * r,
+        }
+    });
+    let filled = fill_depressions(dem.view());
+    let spacing = CellSpacing::uniform(10.0, 10);
+    let area = mfd_catchment_area(filled.view(), &spacing, DEFAULT_CONVERGENCE);
+    let tiling = Tiling::new(10, 30, 10);
+    // one worker: the order of the tiles above is the order they are solved in
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let store = MemoryBlocks::new(tiling.area_blocks());
+    let (tiled, work) = pool.install(|| tiled_area(&filled.view(), &spacing, tiling, &store));
+    assert_eq!(differing(&tiled, &area), 0);
+    // the valley was solved twice or more before the final pass
+    assert!(work.solves >= 4, "{} solves", work.solves);
+}
+
 #[test]
 fn a_tiled_run_asked_to_stop_stops_with_cancelled() {
     let dem = made_up_dem();

@@ -345,7 +345,9 @@ pub fn mfd_catchment_area_tiled(
             unrouted,
             floor,
         );
-        if done.changed {
+        // kept when changed, and always after a tile's first pass, which may have routed
+        // nothing (the next pass starts from the block)
+        if done.changed || last.is_none() {
             write_block(store, t, &area)?;
         }
         // an edge cell's area reaches the neighbours outside the tile that are lower
