@@ -394,6 +394,22 @@ fn a_tile_whose_first_pass_routes_nothing_keeps_its_values_for_the_next() {
     assert!(work.solves >= 4, "{} solves", work.solves);
 }
 
+/// The tiled routing's memory estimate counts a tile in flight for each worker, that is for
+/// each thread: on a machine with many cores the tiles in flight are many.
+#[test]
+fn the_tiled_routing_estimate_counts_a_tile_for_each_thread() {
+    use fringewatch::terrain::layer::tiled_routing_bytes;
+    let on = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| tiled_routing_bytes(4000, 4000, 250))
+    };
+    // integers below 2⁵³: exact in f64
+    assert_eq!(on(8) - on(1), 7.0 * 48.0 * 254.0f64.powi(2));
+}
+
 #[test]
 fn a_tiled_run_asked_to_stop_stops_with_cancelled() {
     let dem = made_up_dem();

@@ -158,12 +158,13 @@ pub const PC1_WHOLE_STRIPS_BYTES_PER_CELL: f64 = 9.0;
 pub const PC1_STRIPS_BYTES_PER_CELL: f64 = 1.0;
 
 /// Memory of PC1 with tiled routing on a `width × height` grid: a margin per cell, a tile in
-/// flight on each of two threads (about 48 bytes a cell of a tile with its ring, its values
-/// included), the strips of one row of tiles and GDAL's block cache.
+/// flight on each thread (one routing worker a thread; about 48 bytes a cell of a tile with its
+/// ring, its values included), the strips of one row of tiles and GDAL's block cache.
 pub fn tiled_routing_bytes(width: usize, height: usize, tile: usize) -> f64 {
     let (w, h, t) = (width as f64, height as f64, tile as f64);
+    let workers = rayon::current_num_threads().max(1) as f64;
     w * h * PC1_STRIPS_BYTES_PER_CELL
-        + 2.0 * 48.0 * (t + 4.0).powi(2)
+        + workers * 48.0 * (t + 4.0).powi(2)
         + 24.0 * t.min(h) * w
         + gdal_cache_bytes()
 }
@@ -192,10 +193,9 @@ pub fn routing_tile(width: usize, height: usize) -> usize {
 /// the memory available (the fastest), else tiles of [`routing_tile`] cells with their scratch
 /// files in `scratch` (28 bytes a cell of disk: the DEM, the fill, the fill's tiles, the
 /// tiles' fill with their frames, their cells' total outflow weights, their areas, and the
-/// TWI) — halved, down to
-/// [`MIN_ROUTING_TILE`], while they do not fit (a row of tiles is most of the memory; smaller
-/// tiles exchange more edges) — else refused with the figures. All give the same PC1 bit for
-/// bit; `--max-memory` is how a user trades time for memory.
+/// TWI) — halved, down to [`MIN_ROUTING_TILE`], while they do not fit (a row of tiles is most
+/// of the memory; smaller tiles exchange more edges) — else refused with the figures. All give
+/// the same PC1 bit for bit; `--max-memory` is how a user trades time for memory.
 pub fn pc1_routing(input: &Path, width: usize, height: usize, scratch: &Path) -> Result<Routing> {
     let cells = width as f64 * height as f64;
     if crate::raster::budget::fits(whole_routing_bytes(width, height)) {
