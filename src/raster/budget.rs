@@ -33,15 +33,11 @@ pub fn available_memory() -> Option<u64> {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
                 .map(|kib| kib * 1024)
         });
-    let system = match (system, super::cgroup_memory::cgroup_room()) {
-        (Some(s), Some(group)) => Some(s.min(group)),
-        (s, group) => s.or(group),
-    };
-    match (system, MEMORY_LIMIT.load(Ordering::SeqCst)) {
-        (s, 0) => s,
-        (Some(s), limit) => Some(s.min(limit)),
-        (None, limit) => Some(limit),
-    }
+    let limit = Some(MEMORY_LIMIT.load(Ordering::SeqCst)).filter(|&bytes| bytes > 0);
+    [system, super::cgroup_memory::cgroup_room(), limit]
+        .into_iter()
+        .flatten()
+        .min()
 }
 
 /// A size for a message: GiB with one decimal from 1 GiB, MiB below (where "0.1 GiB" against

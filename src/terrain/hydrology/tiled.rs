@@ -488,7 +488,6 @@ fn run_tiles<S: Send + Sync>(
             .collect(),
         state: (0..count).map(|_| None).collect(),
         running: vec![false; count],
-        in_flight: 0,
         solves: 0,
         reported: 0.0,
         failure: None,
@@ -549,7 +548,6 @@ struct Board<S> {
     edges: Vec<Edges>,
     state: Vec<Option<S>>,
     running: Vec<bool>,
-    in_flight: usize,
     solves: usize,
     /// The fraction of the work last reported (it never goes back).
     reported: f64,
@@ -644,7 +642,7 @@ fn solve_queued<S>(
         }
         let Board { queue, running, .. } = &mut *guard;
         let Some(t) = queue.pop_free(running) else {
-            if guard.in_flight == 0 {
+            if !guard.running.contains(&true) {
                 break;
             }
             // the leader wakes now and then to ask whether to go on
@@ -660,7 +658,6 @@ fn solve_queued<S>(
         let last = guard.state[t].take();
         let limit = guard.queue.peek();
         guard.running[t] = true;
-        guard.in_flight += 1;
         drop(guard);
         // should the solve panic, the others stop (the panic then comes out of the scope)
         let stop_others = StopOnUnwind { board, wake };
@@ -668,7 +665,6 @@ fn solve_queued<S>(
         std::mem::forget(stop_others);
         guard = lock();
         guard.running[t] = false;
-        guard.in_flight -= 1;
         match solved {
             Ok(s) => guard.apply(t, s, last, priority),
             Err(e) => {
@@ -695,7 +691,6 @@ impl<S> Drop for StopOnUnwind<'_, S> {
     fn drop(&mut self) {
         let mut board = self.board.lock().unwrap_or_else(|e| e.into_inner());
         board.failure.get_or_insert(Error::Cancelled);
-        board.in_flight = 0;
         self.wake.notify_all();
     }
 }
