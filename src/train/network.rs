@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::tensor::activation::leaky_relu;
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, Result};
@@ -198,7 +198,7 @@ impl Yolov3Net {
                     let mut y = b.conv.forward(x);
                     observe(block - 1, &y);
                     if let Some(norm) = &b.norm {
-                        y = leaky_relu(norm.forward(y), f64::from(LEAKY_SLOPE));
+                        y = leaky_relu(norm.forward(y));
                     }
                     values.insert(c.output.as_str(), y);
                 }
@@ -373,4 +373,12 @@ pub fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .convert::<f32>()
         .try_to_vec::<f32>()
         .map_err(|e| Error::parameter("tensor", format!("{e:?}")))
+}
+
+/// LeakyReLU with the model contract's slope s, as s·x + (1 − s)·relu(x): burn's own
+/// `leaky_relu` has no backward of its own on the autodiff backend and runs as a comparison, a
+/// scaling and a masked select forward and back; `relu` and scalings have single-pass kernels.
+fn leaky_relu(x: Tensor<4>) -> Tensor<4> {
+    let slope = f64::from(LEAKY_SLOPE);
+    x.clone().mul_scalar(slope) + relu(x).mul_scalar(1.0 - slope)
 }
