@@ -213,6 +213,35 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
     assert_eq!(tuned.metadata().channels, engine.metadata().channels);
     let changed = fringewatch::dataset::read_manifest(&dataset).unwrap();
     assert!((tuned.metadata().anchors[4].width - changed.anchors[4].0).abs() > 1.0);
+    // The provenance names the initial model and the dataset by what identifies them (the
+    // model's name, file names and the first 16 hex digits of their SHA-256), never by the
+    // folders they lay in on the trainer's disk.
+    let provenance = &tuned.metadata().provenance;
+    let sha16 = |path: &Path| fringewatch::model::sha256_of(path).unwrap()[..16].to_string();
+    assert!(
+        provenance.source.contains(&format!(
+            "fine-tuned from {} (model.onnx, sha256 {})",
+            engine.metadata().name,
+            sha16(&model)
+        )),
+        "{}",
+        provenance.source
+    );
+    let dataset_identity = provenance.dataset.as_deref().unwrap();
+    assert_eq!(
+        dataset_identity,
+        format!(
+            "{} (dataset.json, sha256 {})",
+            dataset.file_name().unwrap().to_string_lossy(),
+            sha16(&manifest_path)
+        )
+    );
+    let workdir = tmp.path().to_string_lossy();
+    assert!(
+        !provenance.source.contains(workdir.as_ref())
+            && !dataset_identity.contains(workdir.as_ref()),
+        "{provenance:?}"
+    );
     let wrong = TrainSettings {
         class_balance: 1.5,
         ..settings.clone()

@@ -19,6 +19,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::dataset::TileLabel;
 use crate::model::contract::Anchor;
+use crate::model::decode::sigmoid;
 use crate::model::yolov3::STRIDES;
 use crate::tiling::iou;
 
@@ -90,10 +91,6 @@ struct HeadTargets {
     h: Vec<f32>,
     scale: Vec<f32>,
     class: Vec<f32>,
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// Build the targets of head `head` from the labels and the current raw output (`raw`, the

@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::model::contract::{self, Anchor, ModelMetadata, Provenance};
 use crate::model::onnx::{read_conv_weights, read_model, to_onnx, write_onnx};
 use crate::model::phase_input::{cos_sin_first_conv, PhaseInput, PhaseReference};
+use crate::model::sha256_of;
 use crate::model::yolov3::{build_graph, Architecture, ConvWeights, Graph, Yolov3Config, STRIDES};
 use crate::progress::{Progress, Stage};
 use data::{augment, batch_of, read_sample, Augmentation, Sample};
@@ -412,7 +413,7 @@ pub fn train(
     let best = Yolov3Net::new(&run.graph, &device.clone().inner())
         .try_load_file(ckpt.join("best.bpk"))
         .map_err(|e| Error::bad_input(ckpt.join("best.bpk"), format!("{e:?}")))?;
-    let metadata = trained_metadata(&run, &state, dataset);
+    let metadata = trained_metadata(&run, &state, dataset)?;
     let error = export_checked(&run, &best, &metadata, out, &device.clone().inner())?;
     Ok(TrainReport {
         history: state.history,
@@ -715,10 +716,31 @@ impl Epochs<'_> {
 }
 
 /// The exported model's metadata: the run's classes, anchors, normalisation, tile and
-/// architecture, and where the weights came from.
-fn trained_metadata(run: &Run, state: &TrainState, dataset: &Path) -> ModelMetadata {
+/// architecture, and where the weights came from. The initial model and the dataset are named
+/// by what identifies them, not by where they lay on the trainer's disk: a model is shared, and
+/// a path names folders that mean nothing elsewhere (and may say more than its owner wants).
+fn trained_metadata(run: &Run, state: &TrainState, dataset: &Path) -> Result<ModelMetadata> {
     let settings = &state.settings;
-    ModelMetadata {
+    let init = match &settings.init {
+        Some(init) => format!(
+            ", fine-tuned from {} ({})",
+            read_model(init)?.1.name,
+            file_identity(init)?
+        ),
+        None => String::new(),
+    };
+    let dataset = format!(
+        "{} ({})",
+        dataset
+            .canonicalize()
+            .ok()
+            .as_deref()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "dataset".into()),
+        file_identity(&dataset.join("dataset.json"))?
+    );
+    Ok(ModelMetadata {
         format_version: contract::FORMAT_VERSION,
         name: settings.name.clone(),
         classes: run.manifest.classes.clone(),
@@ -740,19 +762,25 @@ fn trained_metadata(run: &Run, state: &TrainState, dataset: &Path) -> ModelMetad
                     PhaseReference::AsGiven => "as given (random reference offsets)",
                     PhaseReference::TileMean => "referenced to each tile's circular mean",
                 },
-                settings
-                    .init
-                    .as_ref()
-                    .map(|p| format!(", fine-tuned from {}", p.display()))
-                    .unwrap_or_default()
+                init
             ),
-            dataset: Some(dataset.display().to_string()),
+            dataset: Some(dataset),
             epochs: Some(state.history.len()),
             created: chrono::Utc::now().to_rfc3339(),
             note: "trained on simulated interferograms unless the dataset says otherwise; see the model card".into(),
         },
         recommended_confidence: None,
-    }
+    })
+}
+
+/// A file as the provenance names it: its name and the first 16 hex digits of its SHA-256
+/// (`sha256sum FILE` gives the whole digest to compare).
+fn file_identity(path: &Path) -> Result<String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(format!("{name}, sha256 {}", &sha256_of(path)?[..16]))
 }
 
 fn save_checkpoint(
