@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use fringewatch::dataset::evaluate::evaluate_split;
+use fringewatch::dataset::evaluate::{evaluate_split, SplitScoring};
 use fringewatch::engine::tract::TractEngine;
 
 use super::choices::SplitArg;
@@ -97,11 +97,12 @@ pub(crate) fn run(args: EvaluateArgs, quiet: bool) -> Result<()> {
                 dataset,
                 args.split.into(),
                 &engine,
-                // as `detect` sees tiles by default
-                fringewatch::model::phase_input::PhaseReference::default(),
-                args.iou,
-                threshold,
-                0.45,
+                // tiles as `detect` sees them by default
+                &SplitScoring {
+                    iou_threshold: args.iou,
+                    threshold,
+                    ..SplitScoring::default()
+                },
                 &bar,
             )?;
             bar.done();

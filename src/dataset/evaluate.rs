@@ -8,6 +8,7 @@ use ndarray::{s, Array4};
 
 use super::{read_manifest, read_tile};
 use crate::detect::decode::nms;
+use crate::detect::DetectSettings;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::evaluate::{evaluate, Evaluation, Prediction, Threshold, Truth};
@@ -25,19 +26,44 @@ pub enum Split {
 /// Least score a decoded box needs to enter the evaluation (the AP integrates over the rest).
 pub const SCORE_FLOOR: f32 = 0.001;
 
-/// Score `engine` on `split` of the dataset at `dataset`, each tile's phase in `reference` (as
-/// detection would see it).
-#[allow(clippy::too_many_arguments)]
+/// How a split is scored: the reference each tile's phase is seen in, the IoU a box must reach
+/// to match a label, the threshold P, R and F1 are reported at, and the IoU of the per-tile
+/// suppression.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SplitScoring {
+    pub reference: PhaseReference,
+    pub iou_threshold: f64,
+    pub threshold: Threshold,
+    pub nms_iou: f64,
+}
+
+impl Default for SplitScoring {
+    /// As detection sees tiles by default (reference and suppression), matched at IoU 0.5 and
+    /// reported at the best-F1 threshold.
+    fn default() -> Self {
+        SplitScoring {
+            reference: PhaseReference::default(),
+            iou_threshold: 0.5,
+            threshold: Threshold::BestF1,
+            nms_iou: DetectSettings::default().iou,
+        }
+    }
+}
+
+/// Score `engine` on `split` of the dataset at `dataset` as `scoring` says.
 pub fn evaluate_split(
     dataset: &Path,
     split: Split,
     engine: &dyn Engine,
-    reference: PhaseReference,
-    iou_threshold: f64,
-    threshold: Threshold,
-    nms_iou: f64,
+    scoring: &SplitScoring,
     progress: &dyn Progress,
 ) -> Result<Evaluation> {
+    let SplitScoring {
+        reference,
+        iou_threshold,
+        threshold,
+        nms_iou,
+    } = *scoring;
     let manifest = read_manifest(dataset)?;
     let metadata = engine.metadata();
     if manifest.tile != metadata.tile {

@@ -913,10 +913,10 @@ fn export_checked(
             run.dataset,
             crate::dataset::evaluate::Split::Validation,
             &engine,
-            run.phase_reference,
-            0.5,
-            crate::evaluate::Threshold::BestF1,
-            0.45,
+            &crate::dataset::evaluate::SplitScoring {
+                reference: run.phase_reference,
+                ..Default::default()
+            },
             &crate::progress::Silent,
         )?;
         let mut tuned = metadata.clone();
