@@ -500,6 +500,41 @@ fn run_with_a_product_needs_nothing_else() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
 
+/// A `--keep-layers` folder where preparing the product would write over one of its inputs (a
+/// DEM named `dem.tif` in it) is refused in one line before anything is written: the DEM is
+/// kept byte for byte and no detections appear.
+#[test]
+fn a_kept_layer_folder_holding_an_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let dem = dir.path().join("dem.tif");
+    std::fs::copy(hyp3_fixture().join(format!("{HYP3}_dem.tif")), &dem).unwrap();
+    let before = std::fs::read(&dem).unwrap();
+    let out = dir.path().join("out.gpkg");
+    let refused = fw()
+        .args(["--quiet", "run", "--product"])
+        .arg(hyp3_fixture())
+        .arg("--dem")
+        .arg(&dem)
+        .arg("--keep-layers")
+        .arg(dir.path())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("dem.tif") && stderr.contains("is also an input"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert_eq!(std::fs::read(&dem).unwrap(), before);
+    assert!(!out.exists());
+    for name in ["phase.tif", "coherence.tif", "incidence.tif"] {
+        assert!(!dir.path().join(name).exists(), "{name} written");
+    }
+}
+
 /// Write `f(lon, lat)` at the cell centres of a pixel-registered longitude/latitude grid with
 /// `gmt xyz2grd -r -fg`, as GMTSAR's `proj_ra2ll.csh` makes its `*_ll.grd` files.
 fn gmt_grid(dir: &Path, out: &Path, region: [f64; 4], cell: f64, f: impl Fn(f64, f64) -> f64) {

@@ -85,6 +85,19 @@ pub enum LineOfSight {
     },
 }
 
+impl LineOfSight {
+    /// The rasters it is read from.
+    pub fn paths(&self) -> Vec<&Path> {
+        match self {
+            LineOfSight::Hyp3Angles { theta, phi } => vec![theta, phi],
+            LineOfSight::IncidenceDegrees { path } | LineOfSight::IsceAngles { path } => {
+                vec![path]
+            }
+            LineOfSight::UnitVector { east, north, up } => vec![east, north, up],
+        }
+    }
+}
+
 /// What a product folder holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Product {

@@ -24,7 +24,9 @@ use crate::raster::detector_grid::{
     array_strips_onto, phase_strips_onto, values_strips_onto, Prepare,
 };
 pub use crate::raster::detector_grid::{model_grid, spacing_m, MAX_PIXELS, MODEL_SPACING_M};
-use crate::raster::io::{write_single_band, Encoding, GeoTiffWriter, RasterFile};
+use crate::raster::io::{
+    check_not_an_input, write_single_band, Encoding, GeoTiffWriter, RasterFile,
+};
 use crate::raster::keys;
 use crate::raster::{Crs, Grid};
 use crate::sensitivity::layer::Incidence;
@@ -57,6 +59,24 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
+/// The rasters [`prepare`] writes in its folder.
+pub const PREPARED_FILES: [&str; 4] = ["phase.tif", "coherence.tif", "dem.tif", "incidence.tif"];
+
+/// Refuses a folder where [`prepare`] would write over one of the rasters it reads (a DEM named
+/// `dem.tif` given from the folder `--keep-layers` names, or a product folder kept into).
+fn refuse_outputs_over_inputs(product: &Product, overrides: &Overrides, dir: &Path) -> Result<()> {
+    let mut inputs: Vec<&Path> = vec![&product.phase, &product.coherence];
+    inputs.extend(product.dem.as_deref());
+    inputs.extend(overrides.dem.as_deref());
+    inputs.extend(product.line_of_sight.iter().flat_map(LineOfSight::paths));
+    if let Some(Incidence::Raster(path)) = &overrides.incidence {
+        inputs.push(path);
+    }
+    PREPARED_FILES
+        .iter()
+        .try_for_each(|name| check_not_an_input(&dir.join(name), &inputs))
+}
+
 /// Bring `product` onto the detector's grid in `dir` (`phase.tif`, `coherence.tif`, `dem.tif`,
 /// `incidence.tif`); the phase raster carries the pair's dates, orbit, heading and baseline as
 /// metadata, so that detections carry them.
@@ -66,6 +86,7 @@ pub fn prepare(
     dir: &Path,
     progress: &dyn Progress,
 ) -> Result<Prepared> {
+    refuse_outputs_over_inputs(product, overrides, dir)?;
     std::fs::create_dir_all(dir).map_err(|source| Error::io(dir, source))?;
     let step = |fraction: f64, message: &str| {
         crate::progress::Stage::whole(progress).step(fraction, message)
