@@ -34,8 +34,10 @@ fn text(v: Option<&Value>) -> Option<String> {
     v.and_then(Value::as_text).filter(|s| !s.is_empty())
 }
 
+/// A field's date: its first ten bytes as `YYYY-MM-DD` (a date or a date-time written as
+/// text); `None` when they are not one, also where the tenth byte falls inside a character.
 fn date(v: Option<&Value>) -> Option<NaiveDate> {
-    text(v).and_then(|s| NaiveDate::parse_from_str(&s[..s.len().min(10)], "%Y-%m-%d").ok())
+    text(v).and_then(|s| NaiveDate::parse_from_str(s.get(..10).unwrap_or(&s), "%Y-%m-%d").ok())
 }
 
 fn polygon_of(points: &[(f64, f64)]) -> Polygon<f64> {
@@ -463,5 +465,24 @@ pub fn persistence_style() -> crate::vector::QgisStyle {
         name: "fringewatch persistence".into(),
         qml: include_str!("../../qgis_plugin/fringewatch/styles/persistence.qml").into(),
         description: "areas by the number of interferograms (written by fringewatch)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_field_is_read_from_its_first_ten_bytes_and_never_panics() {
+        let of = |s: &str| date(Some(&Value::Text(s.into())));
+        let day = NaiveDate::from_ymd_opt(2020, 1, 15);
+        assert_eq!(of("2020-01-15"), day);
+        assert_eq!(of("2020-01-15T05:17:40Z"), day);
+        assert_eq!(of("2020-1-15"), day);
+        assert_eq!(of("15/01/2020"), None);
+        // the tenth byte inside a character: unknown, not a panic
+        assert_eq!(of("2020年1月15日"), None);
+        assert_eq!(of("2020\u{2011}01\u{2011}15"), None);
+        assert_eq!(of(""), None);
     }
 }
