@@ -147,6 +147,10 @@ fn detections_on_mapped_bodies_get_their_id_and_far_ones_are_new_in_any_crs() {
     }
     let far = base.iter().find(|r| r.0 == "far").unwrap();
     assert_eq!((far.1.as_str(), far.2.as_deref()), ("new", None));
+    assert_eq!(summary.without_geometry, 0);
+    assert_eq!(base.len(), features.len());
+
+    null_geometry_is_counted_not_overlaid(&detections, &inv_ref, &base);
 
     // The same inventory in EPSG:4326 GeoJSON and in ETRS89 / UTM 33N gives the same result.
     if !common::tool("ogr2ogr") {
@@ -200,4 +204,52 @@ fn detections_on_mapped_bodies_get_their_id_and_far_ones_are_new_in_any_crs() {
             );
         }
     }
+}
+
+/// A detection whose geometry is NULL (a row added by hand in QGIS's attribute table) has
+/// nothing to overlay: it is counted as such, the others come out as before.
+/// (On a copy of the detections' file: the caller goes on with the original.)
+fn null_geometry_is_counted_not_overlaid(
+    original: &Path,
+    inv_ref: &LayerRef,
+    base: &[(String, String, Option<String>, f64)],
+) {
+    let detections = &original.with_file_name("detections_null.gpkg");
+    std::fs::copy(original, detections).unwrap();
+    let det_ref = &LayerRef {
+        path: detections.to_path_buf(),
+        layer: Some("detections".into()),
+    };
+    let count = base.len();
+    {
+        let dataset = gdal::Dataset::open_ex(
+            detections,
+            gdal::DatasetOptions {
+                open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR
+                    | gdal::GdalOpenFlags::GDAL_OF_UPDATE,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        dataset
+            .execute_sql(
+                "UPDATE detections SET geom = NULL WHERE detection = 'far'",
+                None,
+                gdal::vector::sql::Dialect::DEFAULT,
+            )
+            .unwrap();
+    }
+    let out_null = LayerRef {
+        path: detections.to_path_buf(),
+        layer: Some("with_null".into()),
+    };
+    let summary = overlay_files(det_ref, inv_ref, &out_null, 250.0, false, &Silent).unwrap();
+    assert_eq!(summary.detections, count);
+    assert_eq!(summary.without_geometry, 1);
+    let counted: usize = summary.counts.values().flat_map(|c| c.values()).sum();
+    assert_eq!(counted, count - 1);
+    let with_null = results(detections, "with_null");
+    assert_eq!(with_null.len(), count - 1);
+    assert!(with_null.iter().all(|r| r.0 != "far"));
+    assert_eq!(with_null[..], base[..base.len() - 1]);
 }

@@ -62,6 +62,12 @@ pub(crate) fn run(args: OverlayArgs, quiet: bool) -> Result<()> {
             ""
         }
     );
+    if summary.without_geometry > 0 {
+        eprintln!(
+            "warning: {} of the detections have no geometry (NULL or empty) and are not in the output",
+            summary.without_geometry
+        );
+    }
     println!("| class | mapped | near | new |");
     println!("|---|---|---|---|");
     for (class, counts) in &summary.counts {

@@ -17,6 +17,9 @@ use crate::vector::{FieldKind, FieldSpec, LayerRef, LayerSpec, PolygonFeature, V
 #[derive(Debug, Clone, Serialize)]
 pub struct OverlaySummary {
     pub detections: usize,
+    /// Detections without a geometry (NULL or empty, e.g. a row added by hand in an attribute
+    /// table): nothing to overlay, so not in the output layer nor in `counts`.
+    pub without_geometry: usize,
     pub inventory: InventoryStats,
     /// Whether the inventory was reprojected to the detections' CRS.
     pub reprojected: bool,
@@ -112,6 +115,7 @@ pub fn overlay_files(
     let mut features = Vec::with_capacity(det.features.len());
     let mut rows = Vec::with_capacity(det.features.len());
     let every = (det.features.len() / 100).max(1);
+    let mut without_geometry = 0;
     for (i, f) in det.features.iter().enumerate() {
         if i % every == 0
             && !progress.report(0.9 * i as f64 / det.features.len().max(1) as f64, "overlay")
@@ -119,6 +123,7 @@ pub fn overlay_files(
             return Err(Error::Cancelled);
         }
         let Some((x0, y0, x1, y1)) = f.envelope else {
+            without_geometry += 1;
             continue;
         };
         let r = index.overlay_box([x0, y0, x1, y1], new_distance);
@@ -174,6 +179,7 @@ pub fn overlay_files(
     )?;
     Ok(OverlaySummary {
         detections: det.features.len(),
+        without_geometry,
         inventory: stats,
         reprojected,
         counts: summary(&rows),
