@@ -203,6 +203,47 @@ fn raster_without_crs() {
     );
 }
 
+/// A DEM stored south first (positive pixel height) or rotated would give mirrored or skewed
+/// terrain without a word: refused in one line, naming the way out.
+#[test]
+fn a_grid_that_is_not_north_up_is_refused() {
+    let s = Scene::new();
+    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
+    for (name, geo_transform, expect) in [
+        (
+            "south_up.tif",
+            [600000.0, 15.0, 0.0, 4899250.0, 0.0, 15.0],
+            "stored south first (pixel size 15 × 15)",
+        ),
+        (
+            "east_first.tif",
+            [600900.0, -15.0, 0.0, 4900000.0, 0.0, -15.0],
+            "stored east first",
+        ),
+        (
+            "rotated.tif",
+            [600000.0, 15.0, 2.0, 4900000.0, 2.0, -15.0],
+            "rotated or sheared",
+        ),
+    ] {
+        let mut ds = driver
+            .create_with_band_type::<f32, _>(s.p(name), 60, 50, 1)
+            .unwrap();
+        ds.set_geo_transform(&geo_transform).unwrap();
+        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(32632).unwrap())
+            .unwrap();
+        ds.rasterband(1).unwrap().fill(100.0, None).unwrap();
+        drop(ds);
+        isl_fails(
+            &s,
+            &s.p(name),
+            &s.p("coh.tif"),
+            &s.p("isl.tif"),
+            &[name, expect, "gdalwarp"],
+        );
+    }
+}
+
 #[test]
 fn output_directory_missing() {
     let s = Scene::new();

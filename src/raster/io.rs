@@ -151,6 +151,20 @@ impl RasterFile {
         if geo_transform[1] == 0.0 || geo_transform[5] == 0.0 {
             return Err(Error::bad_input(&path, "geotransform has a zero cell size"));
         }
+        // Rows are read as stored and taken as north first, columns as west first (aspect,
+        // ISL and the detector's tiles depend on it): a grid stored the other way round would
+        // give mirrored values without a word.
+        if geo_transform[5] > 0.0 || geo_transform[1] < 0.0 {
+            return Err(Error::bad_input(
+                &path,
+                format!(
+                    "the grid is stored {} (pixel size {} × {}); make it north-up with gdalwarp first",
+                    if geo_transform[5] > 0.0 { "south first" } else { "east first" },
+                    geo_transform[1],
+                    geo_transform[5]
+                ),
+            ));
+        }
         let crs = read_crs(&dataset, &path)?;
         let mut nodata = Vec::with_capacity(bands);
         let mut scaling = Vec::with_capacity(bands);
