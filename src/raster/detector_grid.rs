@@ -229,6 +229,8 @@ pub fn model_grid(source: &Grid) -> Result<Grid> {
     let crs = if source.crs.geographic {
         let (x0, y0, x1, y1) = source.bounds();
         let (lon, lat) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+        // longitudes may come as 0–360° (GMT's convention): the zone is that of lon mod 360
+        let lon = (lon + 180.0).rem_euclid(360.0) - 180.0;
         let zone = (((lon + 180.0) / 6.0).floor() as i64).clamp(0, 59) + 1;
         let code = if lat >= 0.0 {
             32600 + zone
@@ -283,6 +285,33 @@ mod tests {
         let warped = warp_band(&RasterFile::open(&temp)?, grid, Resampling::Bilinear);
         let _ = std::fs::remove_file(&temp);
         warped
+    }
+
+    /// A longitude/latitude grid gets the UTM zone of its centre, also with longitudes written
+    /// 0–360° (240°E is 120°W: zone 11), and the same grid either way.
+    #[test]
+    fn a_grid_in_0_to_360_longitudes_gets_the_zone_of_its_centre() {
+        let grid_at = |lon0: f64| Grid {
+            width: 400,
+            height: 300,
+            geo_transform: [lon0, 0.0005, 0.0, 35.0, 0.0, -0.0005],
+            crs: Crs::from_definition("EPSG:4326").unwrap(),
+        };
+        let east = model_grid(&grid_at(240.0)).unwrap();
+        let west = model_grid(&grid_at(-120.0)).unwrap();
+        assert!(west
+            .crs
+            .same_as(&Crs::from_definition("EPSG:32611").unwrap()));
+        assert!(east.crs.same_as(&west.crs));
+        assert_eq!((east.width, east.height), (west.width, west.height));
+        for (a, b) in east.geo_transform.iter().zip(west.geo_transform) {
+            assert!(
+                (a - b).abs() < 1e-3,
+                "{:?} against {:?}",
+                east.geo_transform,
+                west.geo_transform
+            );
+        }
     }
 
     /// A product's band in strips equals one whole warp of the same prepared values, to the bit,
