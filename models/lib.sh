@@ -38,3 +38,27 @@ v10_and_v8_data() {
   v8work="${WORKDIR_V8:-$work/v8work}"
   v8_data "$v8work"
 }
+
+# v9_scenes: the 560 scenes v9 added to v8's 400 (seeds 7070/7171/7272: 320 randomised over every
+# real DEM, 80 of the fixed chain, 160 randomised in strong weather, models/strong-weather.json),
+# made in $work when missing, and linked with v8's ($v8work/mixed) into $work/mixed (tiles are
+# named after the linked folders).
+v9_scenes() {
+  local data="$root/../shared/data/real"
+  local dems=("$data"/dems/*.tif "$data/dem_sangabriel_30m_utm11.tif")
+  [ -d "$work/scenes-v9" ] || "$fw" --quiet simulate --family randomised --dems "${dems[@]}" \
+    --out "$work/scenes-v9" --seed 7070 --scenes 320
+  [ -d "$work/scenes-v9-fixed" ] || "$fw" --quiet simulate --family fixed \
+    --out "$work/scenes-v9-fixed" --seed 7171 --scenes 80
+  [ -d "$work/scenes-v9-weather" ] || "$fw" --quiet simulate --family randomised \
+    --dems "${dems[@]}" --settings "$root/models/strong-weather.json" \
+    --out "$work/scenes-v9-weather" --seed 7272 --scenes 160
+  mkdir -p "$work/mixed"
+  local d
+  for d in "$v8work"/mixed/*; do ln -sfn "$(readlink -f "$d")" "$work/mixed/$(basename "$d")"; done
+  for d in "$work"/scenes-v9/scene_*; do ln -sfn "$d" "$work/mixed/v9_$(basename "$d")"; done
+  for d in "$work"/scenes-v9-fixed/scene_*; do ln -sfn "$d" "$work/mixed/v9fixed_$(basename "$d")"; done
+  for d in "$work"/scenes-v9-weather/scene_*; do
+    ln -sfn "$d" "$work/mixed/v9weather_$(basename "$d")"
+  done
+}

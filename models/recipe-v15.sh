@@ -14,25 +14,13 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 recipe_start "${1:?usage: models/recipe-v15.sh WORKDIR [EPOCHS]}"
 epochs="${2:-10}"
-data="$root/../shared/data/real"
-dems=("$data"/dems/*.tif "$data/dem_sangabriel_30m_utm11.tif")
 
 # 1. v10, v8's 400 scenes and its held-out families ($h), then v9's 560 scenes (its seeds) and
 #    80 more of the fixed chain; one dataset of all 1,040 (tiles are named after linked folders).
 v10_and_v8_data
-[ -d "$work/scenes-v9" ] || "$fw" --quiet simulate --family randomised --dems "${dems[@]}" \
-  --out "$work/scenes-v9" --seed 7070 --scenes 320
-[ -d "$work/scenes-v9-fixed" ] || "$fw" --quiet simulate --family fixed \
-  --out "$work/scenes-v9-fixed" --seed 7171 --scenes 80
-[ -d "$work/scenes-v9-weather" ] || "$fw" --quiet simulate --family randomised --dems "${dems[@]}" \
-  --settings "$root/models/strong-weather.json" --out "$work/scenes-v9-weather" --seed 7272 --scenes 160
+v9_scenes
 [ -d "$work/scenes-v15-fixed" ] || "$fw" --quiet simulate --family fixed \
   --out "$work/scenes-v15-fixed" --seed 1515 --scenes 80
-mkdir -p "$work/mixed"
-for d in "$v8work"/mixed/*; do ln -sfn "$(readlink -f "$d")" "$work/mixed/$(basename "$d")"; done
-for d in "$work"/scenes-v9/scene_*; do ln -sfn "$d" "$work/mixed/v9_$(basename "$d")"; done
-for d in "$work"/scenes-v9-fixed/scene_*; do ln -sfn "$d" "$work/mixed/v9fixed_$(basename "$d")"; done
-for d in "$work"/scenes-v9-weather/scene_*; do ln -sfn "$d" "$work/mixed/v9weather_$(basename "$d")"; done
 for d in "$work"/scenes-v15-fixed/scene_*; do ln -sfn "$d" "$work/mixed/v15fixed_$(basename "$d")"; done
 [ -f "$work/dataset/dataset.json" ] || "$fw" --quiet dataset --scenes "$work"/mixed/* \
   --out "$work/dataset" --seed 1515

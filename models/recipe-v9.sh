@@ -13,34 +13,18 @@
 # commit ec87a60). WORKDIR_V8 (default WORKDIR/v8work) holds recipe-v8.sh's scenes and held-out
 # families; they are made there when missing.
 set -euo pipefail
-work="${1:?usage: models/recipe-v9.sh WORKDIR [EPOCHS]}"
+source "$(dirname "$0")/lib.sh"
+recipe_start "${1:?usage: models/recipe-v9.sh WORKDIR [EPOCHS]}"
 epochs="${2:-14}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-fw="${FRINGEWATCH:-$root/target/release/fringewatch}"
-mkdir -p "$work"
 v8="${V8:-$work/v8.onnx}"
-[ -f "$v8" ] || git -C "$root" show ec87a60:models/fringewatch-default.onnx > "$v8"
+model_from_git ec87a60 "$v8"
 v8work="${WORKDIR_V8:-$work/v8work}"
-data="$root/../shared/data/real"
-dems=("$data"/dems/*.tif "$data/dem_sangabriel_30m_utm11.tif")
 
 # 1. v8's 400 training scenes and its held-out families (made only when missing).
-"$root/models/data-400.sh" "$fw" "$v8work"
-h="$v8work/heldout-large"
-"$root/models/heldout-large.sh" "$fw" "$h"
+v8_data "$v8work"
 
 # 2. 560 fresh scenes, then one dataset of all 960 (tiles are named after the linked folders).
-[ -d "$work/scenes-v9" ] || "$fw" --quiet simulate --family randomised --dems "${dems[@]}" \
-  --out "$work/scenes-v9" --seed 7070 --scenes 320
-[ -d "$work/scenes-v9-fixed" ] || "$fw" --quiet simulate --family fixed \
-  --out "$work/scenes-v9-fixed" --seed 7171 --scenes 80
-[ -d "$work/scenes-v9-weather" ] || "$fw" --quiet simulate --family randomised --dems "${dems[@]}" \
-  --settings "$root/models/strong-weather.json" --out "$work/scenes-v9-weather" --seed 7272 --scenes 160
-mkdir -p "$work/mixed"
-for d in "$v8work"/mixed/*; do ln -sfn "$(readlink -f "$d")" "$work/mixed/$(basename "$d")"; done
-for d in "$work"/scenes-v9/scene_*; do ln -sfn "$d" "$work/mixed/v9_$(basename "$d")"; done
-for d in "$work"/scenes-v9-fixed/scene_*; do ln -sfn "$d" "$work/mixed/v9fixed_$(basename "$d")"; done
-for d in "$work"/scenes-v9-weather/scene_*; do ln -sfn "$d" "$work/mixed/v9weather_$(basename "$d")"; done
+v9_scenes
 [ -f "$work/dataset/dataset.json" ] || "$fw" --quiet dataset --scenes "$work"/mixed/* \
   --out "$work/dataset" --seed 7070
 
