@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
-use crate::raster::io::RasterFile;
+use crate::raster::io::{require_north_up, RasterFile};
 use crate::sensitivity::layer::{compute_isl, IslJob, IslRows, Look};
 use crate::stack::{build_stack, LayersOnDemand, StackJob, StackSource};
 use crate::terrain::pca::Pc1Rows;
@@ -31,6 +31,7 @@ pub fn layers(raw: &RawLayers, dir: &Path, progress: &dyn Progress) -> Result<[P
     // both layers are made on the phase grid: memory and the two files' disk, checked before
     // anything is made
     let grid = RasterFile::open(&raw.phase)?.grid().clone();
+    require_north_up(&grid, &raw.phase)?;
     let (width, height) = (grid.width, grid.height);
     check_layers_memory(raw, &grid)?;
     crate::raster::budget::check_disk(&dir.join("pc1.tif"), (width * height) as f64 * 8.0)?;
@@ -83,6 +84,7 @@ pub fn layers_on_demand(
 ) -> Result<StackSource> {
     let phase = RasterFile::open(&raw.phase)?;
     let grid = phase.grid().clone();
+    require_north_up(&grid, &raw.phase)?;
     let settings = crate::terrain::pca::Pc1Settings::default();
     check_layers_memory(raw, &grid)?;
     std::fs::create_dir_all(scratch).map_err(|source| Error::io(scratch.to_path_buf(), source))?;

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::align::{require_overlap, warp_band, Resampling};
 use crate::raster::io::{
-    check_not_an_input, check_output_path, Encoding, GeoTiffWriter, RasterFile,
+    check_not_an_input, check_output_path, require_north_up, Encoding, GeoTiffWriter, RasterFile,
 };
 use crate::raster::scratch::{ScratchRaster, StripCache};
 use crate::raster::{finite_range, strips, Grid, STRIP_ROWS};
@@ -206,6 +206,7 @@ pub fn build_stack(job: &StackJob, progress: &dyn Progress) -> Result<()> {
     check_not_an_input(&job.out, &[&job.phase, &job.isl, &job.pc1])?;
     let layers = StackLayers::open(&job.phase, &job.isl, &job.pc1)?;
     let grid = layers.phase.grid().clone();
+    require_north_up(&grid, &job.phase)?;
     let bytes_per_cell = if job.uint16 { 6.0 } else { 12.0 };
     crate::raster::budget::check_disk(
         &job.out,

@@ -203,45 +203,111 @@ fn raster_without_crs() {
     );
 }
 
-/// A DEM stored south first (positive pixel height) or rotated would give mirrored or skewed
-/// terrain without a word: refused in one line, naming the way out.
+/// A grid whose cells are not stored north-up is refused in one line, naming the way out, where
+/// the outputs would be made on it (the coherence is ISL's grid): rows read as north first would
+/// give mirrored aspect and ISL without a word. A DEM stored south first is warped onto the
+/// coherence's grid by its geotransform like any other, and gives the ISL of the north-up DEM.
+/// A rotated grid is refused when opened.
 #[test]
-fn a_grid_that_is_not_north_up_is_refused() {
+fn a_grid_that_is_not_north_up_is_refused_where_outputs_are_made_on_it() {
     let s = Scene::new();
-    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
-    for (name, geo_transform, expect) in [
-        (
-            "south_up.tif",
-            [600000.0, 15.0, 0.0, 4899250.0, 0.0, 15.0],
-            "stored south first (pixel size 15 × 15)",
-        ),
-        (
-            "east_first.tif",
-            [600900.0, -15.0, 0.0, 4900000.0, 0.0, -15.0],
-            "stored east first",
-        ),
-        (
-            "rotated.tif",
-            [600000.0, 15.0, 2.0, 4900000.0, 2.0, -15.0],
-            "rotated or sheared",
-        ),
+    let (rows, cols) = (50, 60);
+    let dem = Array2::from_shape_fn((rows, cols), |(r, c)| (100 + r + 2 * c) as f32);
+    let coherence = Array2::from_elem((rows, cols), 0.7f32);
+    let north_up = utm32n_grid(cols, rows, 15.0);
+    let south_first = fringewatch::raster::Grid {
+        geo_transform: [
+            600000.0,
+            15.0,
+            0.0,
+            4900000.0 - 15.0 * rows as f64,
+            0.0,
+            15.0,
+        ],
+        ..north_up.clone()
+    };
+    let east_first = fringewatch::raster::Grid {
+        geo_transform: [
+            600000.0 + 15.0 * cols as f64,
+            -15.0,
+            0.0,
+            4900000.0,
+            0.0,
+            -15.0,
+        ],
+        ..north_up.clone()
+    };
+    let flip_rows = |a: &Array2<f32>| a.slice(ndarray::s![..;-1, ..]).to_owned();
+    let flip_cols = |a: &Array2<f32>| a.slice(ndarray::s![.., ..;-1]).to_owned();
+    write_tif(&s.p("coh_south.tif"), &south_first, &flip_rows(&coherence));
+    write_tif(&s.p("coh_east.tif"), &east_first, &flip_cols(&coherence));
+    for (name, expect) in [
+        ("coh_south.tif", "stored south first (pixel size 15 × 15)"),
+        ("coh_east.tif", "stored east first (pixel size -15 × -15)"),
     ] {
-        let mut ds = driver
-            .create_with_band_type::<f32, _>(s.p(name), 60, 50, 1)
-            .unwrap();
-        ds.set_geo_transform(&geo_transform).unwrap();
-        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(32632).unwrap())
-            .unwrap();
-        ds.rasterband(1).unwrap().fill(100.0, None).unwrap();
-        drop(ds);
         isl_fails(
             &s,
+            &s.p("dem.tif"),
             &s.p(name),
-            &s.p("coh.tif"),
             &s.p("isl.tif"),
             &[name, expect, "gdalwarp"],
         );
     }
+    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
+    let mut ds = driver
+        .create_with_band_type::<f32, _>(s.p("rotated.tif"), 60, 50, 1)
+        .unwrap();
+    ds.set_geo_transform(&[600000.0, 15.0, 2.0, 4900000.0, 2.0, -15.0])
+        .unwrap();
+    ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(32632).unwrap())
+        .unwrap();
+    ds.rasterband(1).unwrap().fill(100.0, None).unwrap();
+    drop(ds);
+    isl_fails(
+        &s,
+        &s.p("rotated.tif"),
+        &s.p("coh.tif"),
+        &s.p("isl.tif"),
+        &["rotated.tif", "rotated or sheared", "gdalwarp"],
+    );
+    // the DEM stored south first, warped onto the coherence's north-up grid
+    write_tif(&s.p("dem_south.tif"), &south_first, &flip_rows(&dem));
+    let isl_of = |dem: &str, out: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+            .args([
+                "--quiet",
+                "isl",
+                "--incidence-deg",
+                "39",
+                "--heading",
+                "-10.5",
+            ])
+            .arg("--dem")
+            .arg(s.p(dem))
+            .arg("--coherence")
+            .arg(s.p("coh.tif"))
+            .arg("--out")
+            .arg(s.p(out))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        common::read(&s.p(out))
+    };
+    let (given, flipped) = (
+        isl_of("dem.tif", "isl_a.tif"),
+        isl_of("dem_south.tif", "isl_b.tif"),
+    );
+    let mut compared = 0;
+    for (a, b) in given.iter().zip(flipped.iter()) {
+        if a.is_finite() || b.is_finite() {
+            assert!(
+                (a - b).abs() <= 1e-5,
+                "ISL {a} with the north-up DEM, {b} south first"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > rows * cols / 2, "{compared} cells compared");
 }
 
 #[test]

@@ -251,7 +251,9 @@ impl Detector {
                 .unwrap_or(Path::new(".")),
         };
         let phase = RasterFile::open(&raw.phase)?;
-        if !off_model_spacing(phase.grid()) {
+        // a phase on the detector's spacing is used as it is, unless stored other than north-up
+        // (then it is warped onto the detector's grid as any other)
+        if !off_model_spacing(phase.grid()) && phase.grid().is_north_up() {
             drop(phase);
             let run = self.detect_raw(raw, layers, keep_layers.is_some(), settings, progress)?;
             return self.write(run, output);

@@ -154,6 +154,7 @@ pub fn detect_stack(
     let metadata = engine.metadata();
     settings.validate(metadata.tile)?;
     let stack = RasterFile::open(stack_path)?;
+    crate::raster::io::require_north_up(stack.grid(), stack_path)?;
     if stack.band_count() != metadata.channels.len() {
         return Err(Error::bad_input(
             stack_path,

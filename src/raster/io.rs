@@ -151,20 +151,6 @@ impl RasterFile {
         if geo_transform[1] == 0.0 || geo_transform[5] == 0.0 {
             return Err(Error::bad_input(&path, "geotransform has a zero cell size"));
         }
-        // Rows are read as stored and taken as north first, columns as west first (aspect,
-        // ISL and the detector's tiles depend on it): a grid stored the other way round would
-        // give mirrored values without a word.
-        if geo_transform[5] > 0.0 || geo_transform[1] < 0.0 {
-            return Err(Error::bad_input(
-                &path,
-                format!(
-                    "the grid is stored {} (pixel size {} × {}); make it north-up with gdalwarp first",
-                    if geo_transform[5] > 0.0 { "south first" } else { "east first" },
-                    geo_transform[1],
-                    geo_transform[5]
-                ),
-            ));
-        }
         let crs = read_crs(&dataset, &path)?;
         let mut nodata = Vec::with_capacity(bands);
         let mut scaling = Vec::with_capacity(bands);
@@ -361,6 +347,36 @@ pub fn resolved_path(path: &Path) -> PathBuf {
         (Ok(dir), Some(name)) => dir.join(name),
         _ => path.to_path_buf(),
     }
+}
+
+/// Refuses `grid` (of the raster at `path`) as the grid a command's outputs are made on when its
+/// rows do not run north to south or its columns west to east: cells are read as stored, so
+/// aspect, ISL and the detector's tiles would come out mirrored. (Rasters that are warped onto
+/// another grid may lie either way: GDAL's warp reads them by their geotransform.)
+///
+/// ```
+/// use std::path::Path;
+/// use fringewatch::raster::{Crs, Grid};
+/// use fringewatch::raster::io::require_north_up;
+/// let crs = Crs::from_definition("EPSG:32632").unwrap();
+/// let north_up = Grid { width: 4, height: 3, geo_transform: [0.0, 15.0, 0.0, 45.0, 0.0, -15.0], crs: crs.clone() };
+/// assert!(require_north_up(&north_up, Path::new("dem.tif")).is_ok());
+/// let south_first = Grid { geo_transform: [0.0, 15.0, 0.0, 0.0, 0.0, 15.0], ..north_up };
+/// let err = require_north_up(&south_first, Path::new("dem.tif")).unwrap_err().to_string();
+/// assert!(err.contains("south first") && err.contains("gdalwarp"));
+/// ```
+pub fn require_north_up(grid: &Grid, path: &Path) -> Result<()> {
+    let [_, pixel_width, _, _, _, pixel_height] = grid.geo_transform;
+    if grid.is_north_up() {
+        return Ok(());
+    }
+    Err(Error::bad_input(
+        path,
+        format!(
+            "the grid is stored {} (pixel size {pixel_width} × {pixel_height}), and the outputs are made on it; make it north-up with gdalwarp first",
+            if pixel_height > 0.0 { "south first" } else { "east first" },
+        ),
+    ))
 }
 
 /// Refuses an output `out` that is one of `inputs` (by resolved path): writing it would replace

@@ -126,6 +126,12 @@ impl Grid {
         }
     }
 
+    /// Whether rows run north to south and columns west to east (pixel width > 0, pixel height
+    /// < 0; rotated grids are refused when opened): the order cells are read and written in.
+    pub fn is_north_up(&self) -> bool {
+        self.geo_transform[1] > 0.0 && self.geo_transform[5] < 0.0
+    }
+
     /// Same size, same CRS and the same geotransform within 1e-6 of a cell.
     pub fn same_as(&self, other: &Grid) -> bool {
         let g = &self.geo_transform;

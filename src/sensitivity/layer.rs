@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::progress::{Progress, Stage};
 use crate::raster::align::{require_overlap_grid, warp_band, Resampling};
 use crate::raster::io::{
-    check_not_an_input, check_output_path, Encoding, GeoTiffWriter, RasterFile,
+    check_not_an_input, check_output_path, require_north_up, Encoding, GeoTiffWriter, RasterFile,
 };
 use crate::raster::{finite_range, strips, Grid, STRIP_ROWS};
 use crate::terrain::GradientMethod;
@@ -225,6 +225,7 @@ impl IslInputs {
             Some(l) => (l.grid().clone(), l.path()),
             None => (coherence.grid().clone(), coherence.path()),
         };
+        require_north_up(&grid, grid_path)?;
         require_overlap_grid(&dem, &grid, grid_path)?;
         if like.is_some() {
             require_overlap_grid(&coherence, &grid, grid_path)?;

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::progress::{Progress, Silent, Stage};
 use crate::raster::align::{require_overlap_grid, warp_band, Resampling};
 use crate::raster::io::{
-    check_not_an_input, check_output_path, Encoding, GeoTiffWriter, RasterFile,
+    check_not_an_input, check_output_path, require_north_up, Encoding, GeoTiffWriter, RasterFile,
 };
 use crate::raster::scratch::ScratchRaster;
 use crate::raster::{strips, Grid, Raster, STRIP_HALO, STRIP_ROWS};
@@ -267,6 +267,7 @@ pub fn compute_pc1(
         Some(l) => (l.grid().clone(), l.path()),
         None => (dem_file.grid().clone(), dem_file.path()),
     };
+    require_north_up(&grid, grid_path)?;
     let stage = Stage {
         parent: progress,
         start: 0.0,
@@ -372,10 +373,9 @@ pub fn write_terrain_variables(
             problem: "output directory does not exist".into(),
         });
     }
-    let grid = match like {
-        Some(l) => RasterFile::open(l)?.grid().clone(),
-        None => RasterFile::open(dem_path)?.grid().clone(),
-    };
+    let grid_path = like.unwrap_or(dem_path);
+    let grid = RasterFile::open(grid_path)?.grid().clone();
+    require_north_up(&grid, grid_path)?;
     // the variables in strips need what PC1 needs: one row of routing tiles, strips
     let routing = pc1_routing(dem_path, grid.width, grid.height, dir)?;
     write_terrain_variables_routed(dem_path, like, dir, settings, &routing, progress)
@@ -401,6 +401,7 @@ pub fn write_terrain_variables_routed(
         Some(l) => (l.grid().clone(), l.path()),
         None => (dem_file.grid().clone(), dem_file.path()),
     };
+    require_north_up(&grid, grid_path)?;
     let (rows, cols) = (grid.height, grid.width);
     let paths = TERRAIN_VARIABLES.map(|name| dir.join(format!("{name}.tif")));
     let mut inputs = vec![dem_path];
