@@ -524,7 +524,9 @@ fn a_kept_layer_folder_holding_an_input_is_refused_and_the_input_kept() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success());
     assert!(
-        stderr.contains("dem.tif") && stderr.contains("is also an input"),
+        stderr.contains("dem.tif")
+            && stderr.contains("is also an input")
+            && stderr.contains("keep the layers in another folder"),
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -533,6 +535,43 @@ fn a_kept_layer_folder_holding_an_input_is_refused_and_the_input_kept() {
     for name in ["phase.tif", "coherence.tif", "incidence.tif"] {
         assert!(!dir.path().join(name).exists(), "{name} written");
     }
+    // An incidence kept from an earlier run and given back from the same folder is only read
+    // (prepare writes no incidence.tif when one is given): not refused.
+    let earlier = tempfile::tempdir().unwrap();
+    let kept = earlier.path().join("kept");
+    let first = fw()
+        .args(["--quiet", "run", "--product"])
+        .arg(hyp3_fixture())
+        .arg("--keep-layers")
+        .arg(&kept)
+        .arg("--out")
+        .arg(earlier.path().join("first.gpkg"))
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let incidence = kept.join("incidence.tif");
+    let before = std::fs::read(&incidence).unwrap();
+    let again = fw()
+        .args(["--quiet", "run", "--product"])
+        .arg(hyp3_fixture())
+        .arg("--incidence")
+        .arg(&incidence)
+        .arg("--keep-layers")
+        .arg(&kept)
+        .arg("--out")
+        .arg(earlier.path().join("again.gpkg"))
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(std::fs::read(&incidence).unwrap(), before);
 }
 
 /// Write `f(lon, lat)` at the cell centres of a pixel-registered longitude/latitude grid with

@@ -59,22 +59,40 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
-/// The rasters [`prepare`] writes in its folder.
-pub const PREPARED_FILES: [&str; 4] = ["phase.tif", "coherence.tif", "dem.tif", "incidence.tif"];
+/// The phase on the detector's grid, as [`prepare`] writes it in its folder.
+pub const PHASE_FILE: &str = "phase.tif";
+/// The coherence on the detector's grid, in [`prepare`]'s folder.
+pub const COHERENCE_FILE: &str = "coherence.tif";
+/// The heights on the detector's grid, in [`prepare`]'s folder.
+pub const DEM_FILE: &str = "dem.tif";
+/// The incidence on the detector's grid, in [`prepare`]'s folder when it comes from the
+/// product's line of sight (not when the caller gives one).
+pub const INCIDENCE_FILE: &str = "incidence.tif";
 
 /// Refuses a folder where [`prepare`] would write over one of the rasters it reads (a DEM named
 /// `dem.tif` given from the folder `--keep-layers` names, or a product folder kept into).
 fn refuse_outputs_over_inputs(product: &Product, overrides: &Overrides, dir: &Path) -> Result<()> {
     let mut inputs: Vec<&Path> = vec![&product.phase, &product.coherence];
-    inputs.extend(product.dem.as_deref());
-    inputs.extend(overrides.dem.as_deref());
-    inputs.extend(product.line_of_sight.iter().flat_map(LineOfSight::paths));
-    if let Some(Incidence::Raster(path)) = &overrides.incidence {
-        inputs.push(path);
+    inputs.extend(overrides.dem.as_deref().or(product.dem.as_deref()));
+    let mut outputs = vec![PHASE_FILE, COHERENCE_FILE, DEM_FILE];
+    match &overrides.incidence {
+        Some(Incidence::Raster(path)) => inputs.push(path),
+        Some(Incidence::Degrees(_)) => {}
+        None => {
+            inputs.extend(product.line_of_sight.iter().flat_map(LineOfSight::paths));
+            outputs.push(INCIDENCE_FILE);
+        }
     }
-    PREPARED_FILES
-        .iter()
-        .try_for_each(|name| check_not_an_input(&dir.join(name), &inputs))
+    for name in outputs {
+        let out = dir.join(name);
+        check_not_an_input(&out, &inputs).map_err(|_| Error::Output {
+            path: out.clone(),
+            problem: format!(
+                "is also an input, and the product's {name} is written in this folder: keep the layers in another folder"
+            ),
+        })?;
+    }
+    Ok(())
 }
 
 /// Bring `product` onto the detector's grid in `dir` (`phase.tif`, `coherence.tif`, `dem.tif`,
@@ -145,7 +163,7 @@ pub fn prepare(
             writer.finish()
         };
 
-    let coherence_path = dir.join("coherence.tif");
+    let coherence_path = dir.join(COHERENCE_FILE);
     strips_to_file(
         &coherence_file,
         &coherence_path,
@@ -154,7 +172,7 @@ pub fn prepare(
     )?;
     step(0.2, "coherence resampled")?;
 
-    let dem_path = dir.join("dem.tif");
+    let dem_path = dir.join(DEM_FILE);
     let dem = match (&overrides.dem, &product.dem) {
         (Some(dem), _) | (None, Some(dem)) => dem,
         (None, None) => {
@@ -227,7 +245,7 @@ pub fn prepare(
                 geometry_heading = heading;
             }
             // computed on the product's grid, brought onto the detector's in strips
-            let path = dir.join("incidence.tif");
+            let path = dir.join(INCIDENCE_FILE);
             let mut writer =
                 GeoTiffWriter::create(&path, &grid, &[Encoding::Float32], &["incidence"])?;
             array_strips_onto(
@@ -309,7 +327,7 @@ pub fn prepare(
         metadata.push((keys::PERPENDICULAR_BASELINE_M, format!("{b:.2}")));
     }
     // phase: the complex signal, warped, then its angle, strip by strip, with the pair's metadata
-    let phase_path = dir.join("phase.tif");
+    let phase_path = dir.join(PHASE_FILE);
     let mut writer = GeoTiffWriter::create(&phase_path, &grid, &[Encoding::Float32], &["phase"])?;
     for (key, value) in &metadata {
         writer.set_metadata(key, value)?;
