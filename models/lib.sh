@@ -1,4 +1,5 @@
-# Shared by the model recipes from v10 on (sourced, not run): the preamble every recipe repeated.
+# Shared by the model recipes of v9 and from v10 on (sourced, not run): the preamble every recipe
+# repeated, and the scenes several of them make.
 # After `recipe_start WORKDIR`: $root (the checkout), $fw (FRINGEWATCH, else the checkout's
 # release binary) and $work (created).
 recipe_start() {

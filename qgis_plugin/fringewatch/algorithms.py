@@ -632,6 +632,8 @@ class OverlayInventory(FringewatchAlgorithm):
         for status in OVERLAY_STATUSES:
             self.addOutput(QgsProcessingOutputNumber(
                 status.upper(), self.tr(f"Number of {status} detections")))
+        self.addOutput(QgsProcessingOutputNumber(
+            "WITHOUT_GEOMETRY", self.tr("Number of detections without a geometry (left out)")))
 
     def _layer_source(self, parameters, name, context, feedback):
         path, layer = self.parameterAsCompatibleSourceLayerPathAndLayerName(
@@ -657,9 +659,15 @@ class OverlayInventory(FringewatchAlgorithm):
             feedback.pushInfo(f"{cls}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
             for status, count in counts.items():
                 totals[status] = totals.get(status, 0) + count
+        without_geometry = summary.get("without_geometry", 0)
+        if without_geometry:
+            feedback.reportError(
+                f"Warning: {without_geometry} of the detections have no geometry (NULL or "
+                "empty) and are not in the output", False)
         uri = path if layer is None else f"{path}|layername={layer}"
         self.style_output(context, destination, uri, "overlay")
-        return {"OUTPUT": uri, **{status.upper(): n for status, n in totals.items()}}
+        return {"OUTPUT": uri, "WITHOUT_GEOMETRY": without_geometry,
+                **{status.upper(): n for status, n in totals.items()}}
 
 
 class PersistentAreas(FringewatchAlgorithm):

@@ -341,6 +341,26 @@ def test_detect_from_interferogram_and_overlay(plugin, scene, tmp_path):
     assert set(statuses) <= {"mapped", "near", "new"} and statuses
     assert [overlay[s.upper()] for s in ["new", "near", "mapped"]] == \
         [statuses.count(s) for s in ["new", "near", "mapped"]]
+    assert overlay["WITHOUT_GEOMETRY"] == 0
+    overlay_dataset = None
+
+    # A detection whose geometry was cleared (a row edited by hand) is counted, warned about
+    # and left out; the others are overlaid as before.
+    edited = ogr.Open(str(target), update=1)
+    edited.ExecuteSQL("UPDATE s1_detections SET geom = NULL WHERE fid = 1")
+    edited = None
+    feedback = RecordProgress()
+    again = processing.run("fringewatch:overlay_inventory", {
+        "DETECTIONS": result["OUTPUT"], "INVENTORY": f"{target}|layername=inventory",
+        "NEW_DISTANCE": 100.0, "LAYER_NAME": "edited_overlay", "OUTPUT": str(target)},
+        feedback=feedback)
+    assert again["WITHOUT_GEOMETRY"] == 1
+    assert sum(again[s.upper()] for s in ["new", "near", "mapped"]) == result["DETECTIONS"] - 1
+    assert [e for e in feedback.errors if "1 of the detections have no geometry" in e], \
+        feedback.errors
+    edited_dataset = ogr.Open(str(target))  # kept: the layer lives only as long as it does
+    assert edited_dataset.GetLayerByName("edited_overlay").GetFeatureCount() == \
+        result["DETECTIONS"] - 1
 
 
 def test_persistence_of_two_detection_runs(plugin, scene, stack, tmp_path):

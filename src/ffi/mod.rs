@@ -756,7 +756,8 @@ pub unsafe extern "C" fn fw_detect_interferogram(
 /// of `out`: inventory ids, movement type, overlapped fraction, distance, and status `mapped`,
 /// `near` (within `new_distance` metres) or `new` (nothing mapped within that distance; the
 /// CLI's default is 250 m). Layer names may be NULL (the
-/// dataset's only layer). Summary (counts by class × status) as JSON in `summary_json`.
+/// dataset's only layer). Summary (counts by class × status, and `without_geometry`: detections
+/// without a geometry, left out of the layer) as JSON in `summary_json`.
 ///
 /// # Safety
 /// String arguments NULL or NUL-terminated; other pointers NULL or valid.
