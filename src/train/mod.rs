@@ -141,10 +141,53 @@ pub struct EpochRecord {
 pub struct TrainState {
     pub settings: TrainSettings,
     pub dataset: PathBuf,
+    /// What the provenance will name the initial model and the dataset by, taken when the run
+    /// started (absent in runs saved before it existed: taken when they resume).
+    #[serde(default)]
+    pub sources: Option<Sources>,
     pub history: Vec<EpochRecord>,
     pub best_epoch: usize,
     pub best_validation: f64,
     pub step: usize,
+}
+
+/// The initial model and the dataset as a trained model's provenance names them: by their names
+/// and the first 16 hex digits of their files' SHA-256, not by where they lay on the trainer's
+/// disk (a model is shared, and a path names folders that mean nothing elsewhere and may say
+/// more than its owner wants).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sources {
+    /// "NAME (FILE, sha256 HEX16)" of the `init` model, when fine-tuning.
+    pub init: Option<String>,
+    /// "FOLDER (dataset.json, sha256 HEX16)".
+    pub dataset: String,
+}
+
+impl Sources {
+    fn of(settings: &TrainSettings, dataset: &Path) -> Result<Sources> {
+        let init = match &settings.init {
+            Some(init) => Some(format!(
+                "{} ({})",
+                read_model(init)?.1.name,
+                file_identity(init)?
+            )),
+            None => None,
+        };
+        let folder = dataset
+            .canonicalize()
+            .ok()
+            .as_deref()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "dataset".into());
+        Ok(Sources {
+            init,
+            dataset: format!(
+                "{folder} ({})",
+                file_identity(&dataset.join("dataset.json"))?
+            ),
+        })
+    }
 }
 
 /// What a finished run reports.
@@ -393,6 +436,9 @@ pub fn train(
         state.settings.patience = settings.patience;
         state.settings.stop_after = settings.stop_after;
         state.settings.phase_input = Some(state.settings.phase_input.unwrap_or_default());
+        if state.sources.is_none() {
+            state.sources = Some(Sources::of(&state.settings, dataset)?);
+        }
         state
     } else {
         new_state(settings, dataset)?
@@ -472,6 +518,7 @@ fn new_state(settings: &TrainSettings, dataset: &Path) -> Result<TrainState> {
         (None, None) => PhaseInput::CosSin,
     });
     Ok(TrainState {
+        sources: Some(Sources::of(&settings, dataset)?),
         settings,
         dataset: dataset.to_path_buf(),
         history: Vec::new(),
@@ -716,30 +763,17 @@ impl Epochs<'_> {
 }
 
 /// The exported model's metadata: the run's classes, anchors, normalisation, tile and
-/// architecture, and where the weights came from. The initial model and the dataset are named
-/// by what identifies them, not by where they lay on the trainer's disk: a model is shared, and
-/// a path names folders that mean nothing elsewhere (and may say more than its owner wants).
+/// architecture, and where the weights came from ([`Sources`]).
 fn trained_metadata(run: &Run, state: &TrainState, dataset: &Path) -> Result<ModelMetadata> {
     let settings = &state.settings;
-    let init = match &settings.init {
-        Some(init) => format!(
-            ", fine-tuned from {} ({})",
-            read_model(init)?.1.name,
-            file_identity(init)?
-        ),
-        None => String::new(),
+    let sources = match &state.sources {
+        Some(sources) => sources.clone(),
+        None => Sources::of(settings, dataset)?,
     };
-    let dataset = format!(
-        "{} ({})",
-        dataset
-            .canonicalize()
-            .ok()
-            .as_deref()
-            .and_then(Path::file_name)
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "dataset".into()),
-        file_identity(&dataset.join("dataset.json"))?
-    );
+    let init = sources
+        .init
+        .map(|init| format!(", fine-tuned from {init}"))
+        .unwrap_or_default();
     Ok(ModelMetadata {
         format_version: contract::FORMAT_VERSION,
         name: settings.name.clone(),
@@ -764,7 +798,7 @@ fn trained_metadata(run: &Run, state: &TrainState, dataset: &Path) -> Result<Mod
                 },
                 init
             ),
-            dataset: Some(dataset),
+            dataset: Some(sources.dataset),
             epochs: Some(state.history.len()),
             created: chrono::Utc::now().to_rfc3339(),
             note: "trained on simulated interferograms unless the dataset says otherwise; see the model card".into(),
