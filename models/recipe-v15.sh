@@ -31,6 +31,7 @@ for d in "$work"/scenes-v15-fixed/scene_*; do ln -sfn "$d" "$work/mixed/v15fixed
   --batch 8 --lr 5e-5 --class-balance 0.3 --seed 1515 --phase-reference as-given \
   --name fringewatch-default-sim-v15
 
-# 3. Scores per held-out family, both models, the same scenes and binary.
+# 3. Scores per held-out family, both models, the same scenes and binary (v15 detected on the
+#    stacks v10's scoring kept: the layers do not depend on the model).
 score_once "$v10" v10 "$h"
-score_once "$work/v15.onnx" v15 "$h"
+STACKS_FROM="$work/scores-v10" score_once "$work/v15.onnx" v15 "$h"
