@@ -124,7 +124,8 @@ def test_provider_lists_every_algorithm(plugin):
     # the counts are outputs, so that the Graphical Modeler can chain them
     for name, outputs in [("detect_stack", {"OUTPUT", "DETECTIONS"}),
                           ("detect_interferogram", {"OUTPUT", "DETECTIONS"}),
-                          ("overlay_inventory", {"OUTPUT", "NEW", "NEAR", "MAPPED"}),
+                          ("overlay_inventory", {"OUTPUT", "NEW", "NEAR", "MAPPED",
+                                                 "WITHOUT_GEOMETRY"}),
                           ("persistence", {"OUTPUT", "AREAS"})]:
         algorithm = QgsApplication.processingRegistry().algorithmById(f"fringewatch:{name}")
         assert {o.name() for o in algorithm.outputDefinitions()} == outputs, name
