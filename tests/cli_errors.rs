@@ -43,10 +43,10 @@ impl Scene {
     }
 }
 
-/// Run `fringewatch isl` and check the failure contract; returns stderr.
-fn isl_fails(scene: &Scene, dem: &Path, coherence: &Path, out: &Path, expect: &[&str]) -> String {
-    let before = scene.files();
-    let output = Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+/// `fringewatch isl` of `dem` on `coherence`'s grid into `out` (incidence 39°, heading −10.5°).
+fn isl_command(dem: &Path, coherence: &Path, out: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fringewatch"));
+    command
         .args([
             "--quiet",
             "isl",
@@ -54,15 +54,20 @@ fn isl_fails(scene: &Scene, dem: &Path, coherence: &Path, out: &Path, expect: &[
             "39",
             "--heading",
             "-10.5",
-            "--dem",
         ])
+        .arg("--dem")
         .arg(dem)
         .arg("--coherence")
         .arg(coherence)
         .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
+        .arg(out);
+    command
+}
+
+/// Run `fringewatch isl` and check the failure contract; returns stderr.
+fn isl_fails(scene: &Scene, dem: &Path, coherence: &Path, out: &Path, expect: &[&str]) -> String {
+    let before = scene.files();
+    let output = isl_command(dem, coherence, out).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
     assert!(!output.status.success(), "must fail: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "one-line error: {stderr}");
@@ -183,17 +188,29 @@ fn all_nodata_dem() {
     );
 }
 
+/// A 60 × 50 Float32 GeoTIFF of 100s written with GDAL as given: any geotransform, and a CRS
+/// only when `epsg` names one (the library's writer would refuse such files).
+fn filled_gtiff(path: &Path, geo_transform: [f64; 6], epsg: Option<u32>) {
+    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
+    let mut ds = driver
+        .create_with_band_type::<f32, _>(path, 60, 50, 1)
+        .unwrap();
+    ds.set_geo_transform(&geo_transform).unwrap();
+    if let Some(code) = epsg {
+        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(code).unwrap())
+            .unwrap();
+    }
+    ds.rasterband(1).unwrap().fill(100.0, None).unwrap();
+}
+
 #[test]
 fn raster_without_crs() {
     let s = Scene::new();
-    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
-    let mut ds = driver
-        .create_with_band_type::<f32, _>(s.p("nocrs.tif"), 60, 50, 1)
-        .unwrap();
-    ds.set_geo_transform(&[600000.0, 15.0, 0.0, 4900000.0, 0.0, -15.0])
-        .unwrap();
-    ds.rasterband(1).unwrap().fill(100.0, None).unwrap();
-    drop(ds);
+    filled_gtiff(
+        &s.p("nocrs.tif"),
+        [600000.0, 15.0, 0.0, 4900000.0, 0.0, -15.0],
+        None,
+    );
     isl_fails(
         &s,
         &s.p("nocrs.tif"),
@@ -253,16 +270,11 @@ fn a_grid_that_is_not_north_up_is_refused_where_outputs_are_made_on_it() {
             &[name, expect, "gdalwarp"],
         );
     }
-    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
-    let mut ds = driver
-        .create_with_band_type::<f32, _>(s.p("rotated.tif"), 60, 50, 1)
-        .unwrap();
-    ds.set_geo_transform(&[600000.0, 15.0, 2.0, 4900000.0, 2.0, -15.0])
-        .unwrap();
-    ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(32632).unwrap())
-        .unwrap();
-    ds.rasterband(1).unwrap().fill(100.0, None).unwrap();
-    drop(ds);
+    filled_gtiff(
+        &s.p("rotated.tif"),
+        [600000.0, 15.0, 2.0, 4900000.0, 2.0, -15.0],
+        Some(32632),
+    );
     isl_fails(
         &s,
         &s.p("rotated.tif"),
@@ -273,21 +285,7 @@ fn a_grid_that_is_not_north_up_is_refused_where_outputs_are_made_on_it() {
     // the DEM stored south first, warped onto the coherence's north-up grid
     write_tif(&s.p("dem_south.tif"), &south_first, &flip_rows(&dem));
     let isl_of = |dem: &str, out: &str| {
-        let o = Command::new(env!("CARGO_BIN_EXE_fringewatch"))
-            .args([
-                "--quiet",
-                "isl",
-                "--incidence-deg",
-                "39",
-                "--heading",
-                "-10.5",
-            ])
-            .arg("--dem")
-            .arg(s.p(dem))
-            .arg("--coherence")
-            .arg(s.p("coh.tif"))
-            .arg("--out")
-            .arg(s.p(out))
+        let o = isl_command(&s.p(dem), &s.p("coh.tif"), &s.p(out))
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -539,38 +539,27 @@ fn a_kept_layer_folder_holding_an_input_is_refused_and_the_input_kept() {
     // (prepare writes no incidence.tif when one is given): not refused.
     let earlier = tempfile::tempdir().unwrap();
     let kept = earlier.path().join("kept");
-    let first = fw()
-        .args(["--quiet", "run", "--product"])
-        .arg(hyp3_fixture())
-        .arg("--keep-layers")
-        .arg(&kept)
-        .arg("--out")
-        .arg(earlier.path().join("first.gpkg"))
-        .output()
-        .unwrap();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
     let incidence = kept.join("incidence.tif");
+    let run_kept = |extra: &[&Path], out: &str| {
+        let mut command = fw();
+        command
+            .args(["--quiet", "run", "--product"])
+            .arg(hyp3_fixture());
+        if let [given] = extra {
+            command.arg("--incidence").arg(given);
+        }
+        let o = command
+            .arg("--keep-layers")
+            .arg(&kept)
+            .arg("--out")
+            .arg(earlier.path().join(out))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run_kept(&[], "first.gpkg");
     let before = std::fs::read(&incidence).unwrap();
-    let again = fw()
-        .args(["--quiet", "run", "--product"])
-        .arg(hyp3_fixture())
-        .arg("--incidence")
-        .arg(&incidence)
-        .arg("--keep-layers")
-        .arg(&kept)
-        .arg("--out")
-        .arg(earlier.path().join("again.gpkg"))
-        .output()
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    run_kept(&[&incidence], "again.gpkg");
     assert_eq!(std::fs::read(&incidence).unwrap(), before);
 }
 
