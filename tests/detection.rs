@@ -1432,3 +1432,71 @@ fn a_phase_off_the_detectors_pixel_size_is_brought_to_15_m_and_its_boxes_come_ba
         );
     }
 }
+
+/// A phase at the detector's 15 m stored south first (positive pixel height) is warped onto the
+/// detector's north-up grid by its geotransform, not read as if north-up: `run` gives the boxes
+/// of the same phase stored north-up (the same classes, places to a metre and scores to 1e-3).
+#[test]
+fn a_phase_stored_south_first_gives_the_boxes_of_the_north_up_phase() {
+    use fringewatch::raster::io::{Encoding, GeoTiffWriter, RasterFile};
+    use fringewatch::simulate::output::write_scene;
+    use fringewatch::simulate::{simulate_scene, SimulationSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = SimulationSettings {
+        size: 480,
+        ..SimulationSettings::default()
+    };
+    let scene = simulate_scene(&settings, "scene_0000", 33, None, &Silent).unwrap();
+    let scene_dir = write_scene(&scene, dir.path(), 0).unwrap();
+    let phase = RasterFile::open(&scene_dir.join("phase.tif")).unwrap();
+    let mut south_first = phase.grid().clone();
+    let gt = &mut south_first.geo_transform;
+    gt[3] += gt[5] * south_first.height as f64;
+    gt[5] = -gt[5];
+    let flipped = dir.path().join("phase_south_first.tif");
+    let mut writer =
+        GeoTiffWriter::create(&flipped, &south_first, &[Encoding::Float32], &["phase"]).unwrap();
+    for (key, value) in phase.metadata_items() {
+        writer.set_metadata(&key, &value).unwrap();
+    }
+    let values = phase.read_band(1).unwrap();
+    writer
+        .write_rows(1, 0, values.slice(ndarray::s![..;-1, ..]))
+        .unwrap();
+    writer.finish().unwrap();
+    let boxes = |phase: &Path, out: &str| -> Vec<String> {
+        let out = dir.path().join(out);
+        let o = fringewatch()
+            .args(["--quiet", "run", "--phase"])
+            .arg(phase)
+            .arg("--coherence")
+            .arg(scene_dir.join("coherence.tif"))
+            .arg("--dem")
+            .arg(scene_dir.join("dem.tif"))
+            .arg("--incidence")
+            .arg(scene_dir.join("incidence.tif"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut boxes: Vec<String> = read_layer(&out, Some("detections"))
+            .unwrap()
+            .features
+            .iter()
+            .map(|f| {
+                let (x0, y0, x1, y1) = f.envelope.unwrap();
+                format!(
+                    "{:?} {x0:.0} {y0:.0} {x1:.0} {y1:.0} {:.3}",
+                    f.attribute("class"),
+                    f.attribute("score").and_then(|v| v.as_f64()).unwrap()
+                )
+            })
+            .collect();
+        boxes.sort();
+        boxes
+    };
+    let given = boxes(&scene_dir.join("phase.tif"), "given.gpkg");
+    assert!(!given.is_empty(), "no boxes to compare");
+    assert_eq!(boxes(&flipped, "south_first.gpkg"), given);
+}
