@@ -1448,7 +1448,7 @@ fn a_phase_stored_south_first_gives_the_boxes_of_the_north_up_phase() {
     };
     let scene = simulate_scene(&settings, "scene_0000", 33, None, &Silent).unwrap();
     let scene_dir = write_scene(&scene, dir.path(), 0).unwrap();
-    let phase = RasterFile::open(&scene_dir.join("phase.tif")).unwrap();
+    let phase = RasterFile::open(scene_dir.join("phase.tif")).unwrap();
     let mut south_first = phase.grid().clone();
     let gt = &mut south_first.geo_transform;
     gt[3] += gt[5] * south_first.height as f64;
