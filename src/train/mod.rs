@@ -436,13 +436,16 @@ pub fn train(
         state.settings.patience = settings.patience;
         state.settings.stop_after = settings.stop_after;
         state.settings.phase_input = Some(state.settings.phase_input.unwrap_or_default());
-        if state.sources.is_none() {
-            state.sources = Some(Sources::of(&state.settings, dataset)?);
-        }
         state
     } else {
         new_state(settings, dataset)?
     };
+    // taken when a run starts and kept with its state (runs saved before: when they resume)
+    let sources = match &state.sources {
+        Some(sources) => sources.clone(),
+        None => Sources::of(&state.settings, dataset)?,
+    };
+    state.sources = Some(sources.clone());
     let run = prepare_run(dataset, manifest, &state.settings)?;
     let device = device_of(state.settings.backend)?.autodiff();
     // Seed burn's generator too: the initial weights follow from `seed`.
@@ -459,7 +462,7 @@ pub fn train(
     let best = Yolov3Net::new(&run.graph, &device.clone().inner())
         .try_load_file(ckpt.join("best.bpk"))
         .map_err(|e| Error::bad_input(ckpt.join("best.bpk"), format!("{e:?}")))?;
-    let metadata = trained_metadata(&run, &state, dataset)?;
+    let metadata = trained_metadata(&run, &state, sources);
     let error = export_checked(&run, &best, &metadata, out, &device.clone().inner())?;
     Ok(TrainReport {
         history: state.history,
@@ -518,7 +521,7 @@ fn new_state(settings: &TrainSettings, dataset: &Path) -> Result<TrainState> {
         (None, None) => PhaseInput::CosSin,
     });
     Ok(TrainState {
-        sources: Some(Sources::of(&settings, dataset)?),
+        sources: None,
         settings,
         dataset: dataset.to_path_buf(),
         history: Vec::new(),
@@ -764,17 +767,13 @@ impl Epochs<'_> {
 
 /// The exported model's metadata: the run's classes, anchors, normalisation, tile and
 /// architecture, and where the weights came from ([`Sources`]).
-fn trained_metadata(run: &Run, state: &TrainState, dataset: &Path) -> Result<ModelMetadata> {
+fn trained_metadata(run: &Run, state: &TrainState, sources: Sources) -> ModelMetadata {
     let settings = &state.settings;
-    let sources = match &state.sources {
-        Some(sources) => sources.clone(),
-        None => Sources::of(settings, dataset)?,
-    };
     let init = sources
         .init
         .map(|init| format!(", fine-tuned from {init}"))
         .unwrap_or_default();
-    Ok(ModelMetadata {
+    ModelMetadata {
         format_version: contract::FORMAT_VERSION,
         name: settings.name.clone(),
         classes: run.manifest.classes.clone(),
@@ -804,7 +803,7 @@ fn trained_metadata(run: &Run, state: &TrainState, dataset: &Path) -> Result<Mod
             note: "trained on simulated interferograms unless the dataset says otherwise; see the model card".into(),
         },
         recommended_confidence: None,
-    })
+    }
 }
 
 /// A file as the provenance names it: its name and the first 16 hex digits of its SHA-256
