@@ -63,3 +63,19 @@ v9_scenes() {
     ln -sfn "$d" "$work/mixed/v9weather_$(basename "$d")"
   done
 }
+
+# v10_and_v15_data: v10_and_v8_data, v9_scenes and 80 more scenes of the fixed chain (seed 1515),
+# so that chain keeps the quarter of the scenes it has in v8's data: v15's 1,040 scenes, in one
+# dataset ($work/dataset, seed 1515); made when missing.
+v10_and_v15_data() {
+  v10_and_v8_data
+  v9_scenes
+  [ -d "$work/scenes-v15-fixed" ] || "$fw" --quiet simulate --family fixed \
+    --out "$work/scenes-v15-fixed" --seed 1515 --scenes 80
+  local d
+  for d in "$work"/scenes-v15-fixed/scene_*; do
+    ln -sfn "$d" "$work/mixed/v15fixed_$(basename "$d")"
+  done
+  [ -f "$work/dataset/dataset.json" ] || "$fw" --quiet dataset --scenes "$work"/mixed/* \
+    --out "$work/dataset" --seed 1515
+}

@@ -15,15 +15,9 @@ source "$(dirname "$0")/lib.sh"
 recipe_start "${1:?usage: models/recipe-v15.sh WORKDIR [EPOCHS]}"
 epochs="${2:-10}"
 
-# 1. v10, v8's 400 scenes and its held-out families ($h), then v9's 560 scenes (its seeds) and
-#    80 more of the fixed chain; one dataset of all 1,040 (tiles are named after linked folders).
-v10_and_v8_data
-v9_scenes
-[ -d "$work/scenes-v15-fixed" ] || "$fw" --quiet simulate --family fixed \
-  --out "$work/scenes-v15-fixed" --seed 1515 --scenes 80
-for d in "$work"/scenes-v15-fixed/scene_*; do ln -sfn "$d" "$work/mixed/v15fixed_$(basename "$d")"; done
-[ -f "$work/dataset/dataset.json" ] || "$fw" --quiet dataset --scenes "$work"/mixed/* \
-  --out "$work/dataset" --seed 1515
+# 1. v10, v8's 400 scenes and its held-out families ($h), v9's 560 and 80 more of the fixed
+#    chain, in one dataset of all 1,040.
+v10_and_v15_data
 
 # 2. Fine-tune v10: its balance, batch and peak learning rate, the phase as given.
 [ -f "$work/v15.onnx" ] || "$fw" train --dataset "$work/dataset" --out "$work/v15.onnx" \

@@ -186,6 +186,54 @@ fn a_scaled_model_carried_to_cos_sin_keeps_its_heads_near_the_reference() {
     }
 }
 
+/// A model widened (`train --init OLD --width W` starts there) computes what it computed: every
+/// head output of the wider network equals the narrow one's, on any input.
+#[test]
+fn a_widened_model_keeps_its_heads() {
+    use fringewatch::model::onnx::{read_conv_weights, read_model, to_onnx, write_onnx};
+    use fringewatch::model::widen::widen;
+    use fringewatch::model::yolov3::build_graph;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old.onnx"), dir.path().join("new.onnx"));
+    let config = Yolov3Config::of(Architecture::Compact, 4).with_phase_input(PhaseInput::CosSin);
+    write_random_network(&old, config, 160, 6).unwrap();
+    let (_, mut metadata) = read_model(&old).unwrap();
+    let narrow = build_graph(config);
+    let wide = build_graph(config.with_width(0.33));
+    let weights = widen(
+        &narrow,
+        &wide,
+        &read_conv_weights(&old, &narrow).unwrap(),
+        7,
+    )
+    .unwrap();
+    metadata.width = 0.33;
+    write_onnx(&to_onnx(&wide, &weights, &metadata).unwrap(), &new).unwrap();
+    assert!(narrow.parameter_count() * 3 / 2 < wide.parameter_count());
+
+    let mut rng = ChaCha8Rng::seed_from_u64(rand::random());
+    let input = Array4::<f32>::from_shape_fn((2, 3, 160, 160), |_| rng.random_range(-3.0..3.0));
+    let a = TractEngine::load(&old, 2)
+        .unwrap()
+        .infer(input.view())
+        .unwrap();
+    let b = TractEngine::load(&new, 2)
+        .unwrap()
+        .infer(input.view())
+        .unwrap();
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!(a.shape(), b.shape());
+        let scale = a.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        let worst = a
+            .iter()
+            .zip(b.iter())
+            .map(|(x, y)| (x - y).abs() / scale)
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "relative head difference {worst}");
+    }
+}
+
 /// Whether the upper halves of YMM0–15 or ZMM0–15 are in use on this thread (XINUSE bits 2
 /// and 6, from XGETBV with ECX = 1); `None` where the CPU cannot say.
 #[cfg(target_arch = "x86_64")]

@@ -242,6 +242,42 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
             && !dataset_identity.contains(workdir.as_ref()),
         "{provenance:?}"
     );
+    // A wider run from the model: the export is of the wider graph; a narrower one is refused
+    // before any step, nothing exported.
+    let widened = TrainSettings {
+        width: Some(0.33),
+        steps_per_epoch: Some(1),
+        ..balanced.clone()
+    };
+    let wide_path = tmp.path().join("wide.onnx");
+    train(&dataset, &wide_path, &widened, false, &Silent).unwrap();
+    let wide = TractEngine::load(&wide_path, 1).unwrap();
+    assert_eq!(wide.metadata().width, 0.33);
+    assert!(
+        std::fs::metadata(&wide_path).unwrap().len()
+            > 3 * std::fs::metadata(&model).unwrap().len() / 2
+    );
+    let narrower = TrainSettings {
+        width: Some(0.125),
+        ..widened.clone()
+    };
+    let narrow_path = tmp.path().join("narrow.onnx");
+    let err = train(&dataset, &narrow_path, &narrower, false, &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("width 0.25 cannot start a run of width 0.125"),
+        "{err}"
+    );
+    assert!(!narrow_path.exists());
+    let wrong = TrainSettings {
+        width: Some(1.5),
+        ..settings.clone()
+    };
+    let err = train(&dataset, &tmp.path().join("w.onnx"), &wrong, false, &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("width"), "{err}");
     let wrong = TrainSettings {
         class_balance: 1.5,
         ..settings.clone()
@@ -392,6 +428,38 @@ fn a_calibrated_start_keeps_the_models_function_in_training_mode() {
     assert!(
         in_training < 1e-5,
         "training mode differs by {in_training} (uncalibrated: {uncalibrated})"
+    );
+}
+
+/// A widened start (`train --init NARROW --width W`) computes, in training mode once calibrated,
+/// what the narrow model computes: the run starts from the model, not from a perturbed one.
+#[test]
+fn a_widened_start_keeps_the_models_function_in_training_mode() {
+    use burn::module::Module;
+    use fringewatch::model::widen::widen;
+    use fringewatch::model::yolov3::{random_weights, Architecture};
+
+    let config = Yolov3Config::of(Architecture::Compact, 4);
+    let (narrow, wide) = (build_graph(config), build_graph(config.with_width(0.33)));
+    let device = Device::flex().autodiff();
+    let inner = device.clone().inner();
+    let data = pattern_tiles(160);
+    let narrow_weights = random_weights(&narrow, 12);
+    let model = Yolov3Net::from_weights(&narrow, &narrow_weights, &inner).unwrap();
+    let heads = model.forward(&narrow, Tensor::<4>::from_data(data.clone(), &inner));
+
+    let weights = widen(&narrow, &wide, &narrow_weights, 13).unwrap();
+    let mut net = Yolov3Net::from_weights(&wide, &weights, &device).unwrap();
+    let statistics = net
+        .valid()
+        .conv_output_statistics(&wide, [Ok(Tensor::<4>::from_data(data.clone(), &inner))])
+        .unwrap();
+    net.calibrate_batch_norm(&statistics, &device).unwrap();
+    let in_training = net.forward(&wide, Tensor::<4>::from_data(data, &device));
+    let difference = heads_difference(heads, in_training);
+    assert!(
+        difference < 1e-5,
+        "the widened network differs by {difference}"
     );
 }
 

@@ -28,6 +28,11 @@ pub(crate) struct TrainArgs {
     /// Network size.
     #[arg(long, value_enum, default_value_t = ArchitectureArg::Compact)]
     arch: ArchitectureArg,
+    /// Channel multiplier in place of --arch's (compact 0.25, full 1). With --init, a narrower
+    /// model is widened first, computing exactly what it computed: its channels keep their
+    /// weights, the new ones start with random input weights and nothing read from them.
+    #[arg(long)]
+    width: Option<f64>,
     /// Maximum number of epochs.
     #[arg(long, default_value_t = 100)]
     epochs: usize,
@@ -99,6 +104,7 @@ pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
 
     let settings = TrainSettings {
         architecture: args.arch.into(),
+        width: args.width,
         epochs: args.epochs,
         patience: args.patience,
         batch: args.batch,

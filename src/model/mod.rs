@@ -1,10 +1,11 @@
 //! The detector model: the YOLOv3 graph ([`yolov3`]), the model contract ([`contract`]) and ONNX
-//! writing/reading ([`onnx`]).
+//! writing/reading ([`onnx`]), and a trained network carried onto a wider graph ([`widen`]).
 
 pub mod contract;
 pub mod decode;
 pub mod onnx;
 pub mod phase_input;
+pub mod widen;
 pub mod yolov3;
 
 use std::path::Path;

@@ -56,6 +56,11 @@ impl Yolov3Config {
         }
     }
 
+    /// The same network with `width` as its channel multiplier.
+    pub fn with_width(self, width: f64) -> Yolov3Config {
+        Yolov3Config { width, ..self }
+    }
+
     /// The same network reading the phase as `phase_input` says.
     pub fn with_phase_input(self, phase_input: PhaseInput) -> Yolov3Config {
         Yolov3Config {

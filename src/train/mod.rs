@@ -34,6 +34,7 @@ use crate::model::contract::{self, Anchor, ModelMetadata, Provenance};
 use crate::model::onnx::{read_conv_weights, read_model, to_onnx, write_onnx};
 use crate::model::phase_input::{cos_sin_first_conv, PhaseInput, PhaseReference};
 use crate::model::sha256_of;
+use crate::model::widen::widen;
 use crate::model::yolov3::{build_graph, Architecture, ConvWeights, Graph, Yolov3Config, STRIDES};
 use crate::progress::{Progress, Stage};
 use data::{augment, batch_of, read_sample, Augmentation, Sample};
@@ -54,6 +55,11 @@ pub enum TrainBackend {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainSettings {
     pub architecture: Architecture,
+    /// Channel multiplier in place of the architecture's (None: the architecture's). An `init`
+    /// model narrower than this is widened with its function kept ([`crate::model::widen`]);
+    /// a wider one is refused.
+    #[serde(default)]
+    pub width: Option<f64>,
     pub epochs: usize,
     /// Stop when the validation loss has not improved for this many epochs.
     pub patience: usize,
@@ -105,6 +111,7 @@ impl Default for TrainSettings {
     fn default() -> Self {
         TrainSettings {
             architecture: Architecture::Compact,
+            width: None,
             epochs: 100,
             patience: 30,
             batch: 16,
@@ -387,10 +394,26 @@ fn adopt_model_inputs(run: &mut Run<'_>, init: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The (folded) weights of `init` for `graph`: read as they are, or, for a scaled-phase model
+/// The (folded) weights of `init` for `graph`: read as they are; for a narrower model, widened
+/// with its function kept ([`widen`], new channels drawn from `seed`); for a scaled-phase model
 /// and a cos/sin graph, with the first conv carried over by [`cos_sin_first_conv`].
-fn init_weights(init: &Path, graph: &Graph) -> Result<Vec<ConvWeights>> {
+fn init_weights(init: &Path, graph: &Graph, seed: u64) -> Result<Vec<ConvWeights>> {
     let (_, model) = read_model(init)?;
+    if model.width < graph.config.width {
+        let narrow = build_graph(graph.config.with_width(model.width));
+        let weights = init_weights(init, &narrow, seed)?;
+        return widen(&narrow, graph, &weights, seed)
+            .map_err(|e| Error::bad_input(init, format!("cannot be widened: {e}")));
+    }
+    if model.width > graph.config.width {
+        return Err(Error::bad_input(
+            init,
+            format!(
+                "a model of width {} cannot start a run of width {}: give --width {} or more",
+                model.width, graph.config.width, model.width
+            ),
+        ));
+    }
     match (model.phase_input, graph.config.phase_input) {
         (from, to) if from == to => read_conv_weights(init, graph),
         (PhaseInput::Scaled, PhaseInput::CosSin) => {
@@ -486,6 +509,14 @@ fn check_settings(settings: &TrainSettings) -> Result<()> {
     if let Some(crop) = settings.crop {
         crate::model::yolov3::check_tile_size("crop", crop)?;
     }
+    if let Some(width) = settings.width {
+        if !(width > 0.0 && width <= 1.0) {
+            return Err(Error::parameter(
+                "width",
+                "is a channel multiplier in (0, 1] (0.25: the compact network, 1: Darknet-53's)",
+            ));
+        }
+    }
     if !(0.0..=1.0).contains(&settings.class_balance) {
         return Err(Error::parameter(
             "class-balance",
@@ -540,8 +571,11 @@ fn prepare_run<'a>(
 ) -> Result<Run<'a>> {
     let classes = manifest.classes.len();
     let phase_input = settings.phase_input.unwrap_or_default();
-    let graph =
-        build_graph(Yolov3Config::of(settings.architecture, classes).with_phase_input(phase_input));
+    let mut config = Yolov3Config::of(settings.architecture, classes).with_phase_input(phase_input);
+    if let Some(width) = settings.width {
+        config = config.with_width(width);
+    }
+    let graph = build_graph(config);
     let mut run = Run {
         dataset,
         anchors: anchors_of(&manifest)?,
@@ -573,7 +607,7 @@ fn start_network(
 ) -> Result<(Yolov3Net, ModuleOptimizer)> {
     let mut net = match &settings.init {
         Some(init) => {
-            let weights = init_weights(init, &run.graph)?;
+            let weights = init_weights(init, &run.graph, settings.seed)?;
             let mut net = Yolov3Net::from_weights(&run.graph, &weights, device)?;
             if resume_from.is_none() {
                 let statistics = run.conv_output_statistics(&net, device, settings.batch)?;

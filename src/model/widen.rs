@@ -1,0 +1,219 @@
+//! A trained network carried onto a wider graph of the same depth with its function kept: every
+//! old channel keeps its place and weights, each new channel gets fresh random input weights
+//! and a zero weight into every later conv, so the wider network computes exactly what the
+//! narrow one did and training grows the new channels from there (function-preserving widening,
+//! as Chen, Goodfellow & Shlens 2016, "Net2Net", with zero outgoing weights in place of their
+//! replicated channels: copies stay copies under Adam, whose step does not see a gradient's
+//! scale).
+
+use std::collections::HashMap;
+
+use super::yolov3::{random_weights, ConvWeights, Graph, Node};
+use crate::error::{Error, Result};
+
+/// The weights of `narrow` (folded or not, one per conv of `narrow`) carried onto `wide`, folded
+/// (kernel and bias, no batch-norm); `seed` draws the new channels' input weights as
+/// [`random_weights`] does.
+///
+/// `wide` must be `narrow`'s graph with every tensor at least as wide: the same depth, classes
+/// and phase input.
+///
+/// ```
+/// use fringewatch::model::widen::widen;
+/// use fringewatch::model::yolov3::{build_graph, random_weights, Architecture, Yolov3Config};
+///
+/// let compact = Yolov3Config::of(Architecture::Compact, 4);
+/// let narrow = build_graph(compact);
+/// let wide = build_graph(compact.with_width(0.33));
+/// let weights = widen(&narrow, &wide, &random_weights(&narrow, 1), 2).unwrap();
+/// assert_eq!(weights.len(), wide.convs().count());
+/// ```
+pub fn widen(
+    narrow: &Graph,
+    wide: &Graph,
+    weights: &[ConvWeights],
+    seed: u64,
+) -> Result<Vec<ConvWeights>> {
+    let (from, to) = (&narrow.config, &wide.config);
+    if from.depth != to.depth || from.classes != to.classes || from.phase_input != to.phase_input {
+        return Err(Error::parameter(
+            "width",
+            format!(
+                "only the width can grow: depth {} → {}, {} → {} classes, {:?} → {:?} phase input",
+                from.depth, to.depth, from.classes, to.classes, from.phase_input, to.phase_input
+            ),
+        ));
+    }
+    let narrow_convs: Vec<_> = narrow.convs().collect();
+    let wide_convs: Vec<_> = wide.convs().collect();
+    if narrow_convs.len() != weights.len() || narrow_convs.len() != wide_convs.len() {
+        return Err(Error::parameter(
+            "width",
+            format!(
+                "{} weights for {} convs, widened to {} convs",
+                weights.len(),
+                narrow_convs.len(),
+                wide_convs.len()
+            ),
+        ));
+    }
+    // where each tensor's old channels lie among its new ones
+    let mut places: HashMap<&str, Vec<usize>> = HashMap::new();
+    let input_channels = narrow_convs.first().map_or(0, |c| c.in_channels);
+    places.insert(narrow.input.as_str(), (0..input_channels).collect());
+    for node in &narrow.nodes {
+        let (output, place) = match node {
+            Node::Conv(c) => (c.output.as_str(), (0..c.out_channels).collect()),
+            Node::PhaseCosSin { output, .. } => (output.as_str(), (0..4).collect()),
+            Node::Upsample { input, output } => (output.as_str(), place_of(&places, input)?),
+            Node::Add { a, b, output } => {
+                let place = place_of(&places, a)?;
+                if place != place_of(&places, b)? {
+                    return Err(Error::parameter(
+                        "width",
+                        format!("{a} and {b} are added but widen differently"),
+                    ));
+                }
+                (output.as_str(), place)
+            }
+            Node::Concat { inputs, output } => {
+                let mut place = Vec::new();
+                let mut offset = 0;
+                for input in inputs {
+                    place.extend(place_of(&places, input)?.iter().map(|p| p + offset));
+                    offset += channels_of(wide, input)?;
+                }
+                (output.as_str(), place)
+            }
+        };
+        places.insert(output, place);
+    }
+
+    let fresh = random_weights(wide, seed);
+    narrow_convs
+        .iter()
+        .zip(&wide_convs)
+        .zip(weights.iter().zip(fresh))
+        .map(|((old, new), (old_weights, fresh))| {
+            let grows = new.out_channels >= old.out_channels
+                && new.in_channels >= old.in_channels
+                && new.kernel == old.kernel
+                && new.stride == old.stride
+                && new.batch_norm == old.batch_norm;
+            if !grows || (!old.batch_norm && new.out_channels != old.out_channels) {
+                return Err(Error::parameter(
+                    "width",
+                    format!(
+                        "{}: {}→{} channels cannot become {}→{}",
+                        old.name,
+                        old.in_channels,
+                        old.out_channels,
+                        new.in_channels,
+                        new.out_channels
+                    ),
+                ));
+            }
+            let (old_kernel, old_bias) = old_weights.folded(old.out_channels);
+            let (mut kernel, mut bias) = fresh.folded(new.out_channels);
+            let taps = old.kernel * old.kernel;
+            let inputs = place_of(&places, &old.input)?;
+            for o in 0..old.out_channels {
+                let row = &mut kernel[o * new.in_channels * taps..][..new.in_channels * taps];
+                row.fill(0.0);
+                for (i, &place) in inputs.iter().enumerate() {
+                    row[place * taps..][..taps]
+                        .copy_from_slice(&old_kernel[(o * old.in_channels + i) * taps..][..taps]);
+                }
+                bias[o] = old_bias[o];
+            }
+            Ok(ConvWeights {
+                weight: kernel,
+                bias: Some(bias),
+                batch_norm: None,
+            })
+        })
+        .collect()
+}
+
+fn place_of(places: &HashMap<&str, Vec<usize>>, tensor: &str) -> Result<Vec<usize>> {
+    places
+        .get(tensor)
+        .cloned()
+        .ok_or_else(|| Error::parameter("width", format!("{tensor} is used before it is made")))
+}
+
+/// Channels of a tensor of `graph`: its producer's output channels (the concatenations' and
+/// the cos/sin map's are never concatenated again).
+fn channels_of(graph: &Graph, tensor: &str) -> Result<usize> {
+    for node in &graph.nodes {
+        match node {
+            Node::Conv(c) if c.output == tensor => return Ok(c.out_channels),
+            Node::Upsample { input, output } if output == tensor => {
+                return channels_of(graph, input)
+            }
+            Node::Add { a, output, .. } if output == tensor => return channels_of(graph, a),
+            _ => {}
+        }
+    }
+    Err(Error::parameter(
+        "width",
+        format!("{tensor}: no conv, upsample or addition makes it"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::yolov3::{build_graph, Architecture, PhaseInput, Yolov3Config};
+
+    fn compact() -> Yolov3Config {
+        Yolov3Config::of(Architecture::Compact, 4).with_phase_input(PhaseInput::CosSin)
+    }
+
+    #[test]
+    fn old_channels_keep_their_weights_and_new_inputs_weigh_nothing() {
+        let narrow = build_graph(compact());
+        let wide = build_graph(compact().with_width(0.33));
+        // 4 bytes a parameter: the file stays under the model card's 20 MB
+        assert!(
+            wide.parameter_count() * 4 < 20_000_000,
+            "{}",
+            wide.parameter_count()
+        );
+        let old = random_weights(&narrow, 3);
+        let new = widen(&narrow, &wide, &old, 4).unwrap();
+        for ((n, w), (o, nw)) in narrow.convs().zip(wide.convs()).zip(old.iter().zip(&new)) {
+            let (old_kernel, old_bias) = o.folded(n.out_channels);
+            let taps = n.kernel * n.kernel;
+            // the first conv's input and every conv's first old output keep their weights
+            assert_eq!(nw.bias.as_ref().unwrap()[0], old_bias[0], "{}", n.name);
+            assert_eq!(nw.weight[..taps], old_kernel[..taps], "{}", n.name);
+            assert_eq!(nw.weight.len(), w.out_channels * w.in_channels * taps);
+            // what an old output reads of a new input channel is zero
+            if w.in_channels > n.in_channels {
+                let last_input = (w.in_channels - 1) * taps;
+                assert!(nw.weight[last_input..][..taps].iter().all(|&v| v == 0.0));
+            }
+            // a new output channel has fresh, non-zero input weights
+            if w.out_channels > n.out_channels {
+                let last_row = (w.out_channels - 1) * w.in_channels * taps;
+                assert!(nw.weight[last_row..].iter().any(|&v| v != 0.0));
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_width_may_grow() {
+        let narrow = build_graph(compact());
+        let weights = random_weights(&narrow, 3);
+        let deeper = build_graph(Yolov3Config {
+            depth: 0.5,
+            ..compact()
+        });
+        let err = widen(&narrow, &deeper, &weights, 1).unwrap_err();
+        assert!(err.to_string().contains("only the width can grow"), "{err}");
+        let narrower = build_graph(compact().with_width(0.125));
+        let err = widen(&narrow, &narrower, &weights, 1).unwrap_err();
+        assert!(err.to_string().contains("cannot become"), "{err}");
+    }
+}
