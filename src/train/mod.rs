@@ -409,7 +409,7 @@ fn init_weights(init: &Path, graph: &Graph, seed: u64) -> Result<Vec<ConvWeights
         return Err(Error::bad_input(
             init,
             format!(
-                "a model of width {} cannot start a run of width {}: give --width {} or more",
+                "a model of width {} cannot start a run of width {}: train at width {} or more",
                 model.width, graph.config.width, model.width
             ),
         ));
