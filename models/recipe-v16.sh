@@ -5,7 +5,7 @@
 # batch, peak learning rate, balance and seed. v10–v15 train as much as they validate (training
 # and validation losses level), and four runs from v10 at width 0.25 (v11, v13, v14, v15) lowered
 # the validation loss without a held-out gain: this asks whether capacity is what limits.
-# Width 0.33 keeps the file under 20 MB (4.1 M parameters, 16.5 MB).
+# Width 0.33 keeps the file under 20 MB (4.1 M parameters, 16.4 MB).
 # Usage: models/recipe-v16.sh WORKDIR [EPOCHS] [PEAK_LR] [NAME]   (as run: see models/README.md,
 # v16: `WORKDIR 6`; v16b: `WORKDIR 4 1.5e-4 v16b`, v8's peak learning rate, after v16's new
 # channels had hardly grown)

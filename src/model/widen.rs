@@ -57,7 +57,7 @@ pub fn widen(
             ),
         ));
     }
-    // where each tensor's old channels lie among its new ones
+    // where each tensor's old channels lie among its new ones (the input is never widened)
     let mut places: HashMap<&str, Vec<usize>> = HashMap::new();
     let input_channels = narrow_convs.first().map_or(0, |c| c.in_channels);
     places.insert(narrow.input.as_str(), (0..input_channels).collect());
