@@ -394,17 +394,11 @@ fn adopt_model_inputs(run: &mut Run<'_>, init: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The (folded) weights of `init` for `graph`: read as they are; for a narrower model, widened
-/// with its function kept ([`widen`], new channels drawn from `seed`); for a scaled-phase model
-/// and a cos/sin graph, with the first conv carried over by [`cos_sin_first_conv`].
+/// The (folded) weights of `init` for `graph`: read as they are; for a scaled-phase model and a
+/// cos/sin graph, with the first conv carried over by [`cos_sin_first_conv`]; for a narrower
+/// model, then widened with its function kept ([`widen`], new channels drawn from `seed`).
 fn init_weights(init: &Path, graph: &Graph, seed: u64) -> Result<Vec<ConvWeights>> {
     let (_, model) = read_model(init)?;
-    if model.width < graph.config.width {
-        let narrow = build_graph(graph.config.with_width(model.width));
-        let weights = init_weights(init, &narrow, seed)?;
-        return widen(&narrow, graph, &weights, seed)
-            .map_err(|e| Error::bad_input(init, format!("cannot be widened: {e}")));
-    }
     if model.width > graph.config.width {
         return Err(Error::bad_input(
             init,
@@ -414,19 +408,27 @@ fn init_weights(init: &Path, graph: &Graph, seed: u64) -> Result<Vec<ConvWeights
             ),
         ));
     }
-    match (model.phase_input, graph.config.phase_input) {
-        (from, to) if from == to => read_conv_weights(init, graph),
+    // the run's graph at the model's width
+    let own = build_graph(graph.config.with_width(model.width));
+    let weights = match (model.phase_input, own.config.phase_input) {
+        (from, to) if from == to => read_conv_weights(init, &own)?,
         (PhaseInput::Scaled, PhaseInput::CosSin) => {
-            let scaled = build_graph(graph.config.with_phase_input(PhaseInput::Scaled));
+            let scaled = build_graph(own.config.with_phase_input(PhaseInput::Scaled));
             let mut weights = read_conv_weights(init, &scaled)?;
             let first = scaled.convs().next().map_or(0, |c| c.out_channels);
             weights[0] = cos_sin_first_conv(&weights[0], first, model.channels[0].std);
-            Ok(weights)
+            weights
         }
-        (from, to) => Err(Error::bad_input(
+        (from, to) => return Err(Error::bad_input(
             init,
             format!("a model with the {from:?} phase input cannot start a run with the {to:?} input; train from scratch or keep {from:?}"),
         )),
+    };
+    if model.width < graph.config.width {
+        widen(&own, graph, &weights, seed)
+            .map_err(|e| Error::bad_input(init, format!("cannot be widened: {e}")))
+    } else {
+        Ok(weights)
     }
 }
 
