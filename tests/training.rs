@@ -20,6 +20,15 @@ use fringewatch::train::{train, TrainSettings};
 use ndarray::Array4;
 use rand::{RngExt, SeedableRng};
 
+/// One burn computation at a time in this test binary: two trainings run side by side in one
+/// process change each other's losses (seen: a run whose loss did not fall, a probe at 99
+/// against 40, a seeded run not reproducing itself), from state burn keeps per process (its
+/// generator and more, not pinned down). `fringewatch train` is one run per process.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static BURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    BURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn tiny_dataset(dir: &Path) -> PathBuf {
     let settings = SimulationSettings {
         size: 640,
@@ -39,6 +48,7 @@ fn tiny_dataset(dir: &Path) -> PathBuf {
 
 #[test]
 fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
+    let _burn = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let dataset = tiny_dataset(tmp.path());
     let model = tmp.path().join("model.onnx");
@@ -327,6 +337,7 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
 
 #[test]
 fn a_broken_dataset_or_init_model_is_a_clear_error() {
+    let _burn = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let err = train(
         tmp.path(),
@@ -389,6 +400,7 @@ fn heads_difference(a: [Tensor<4>; 3], b: [Tensor<4>; 3]) -> f32 {
 /// training mode normalises every conv by its batch statistics and is another network.
 #[test]
 fn a_calibrated_start_keeps_the_models_function_in_training_mode() {
+    let _burn = one_at_a_time();
     use burn::module::Module;
     use fringewatch::model::yolov3::{random_weights, Architecture};
 
@@ -435,6 +447,7 @@ fn a_calibrated_start_keeps_the_models_function_in_training_mode() {
 /// what the narrow model computes: the run starts from the model, not from a perturbed one.
 #[test]
 fn a_widened_start_keeps_the_models_function_in_training_mode() {
+    let _burn = one_at_a_time();
     use burn::module::Module;
     use fringewatch::model::widen::widen;
     use fringewatch::model::yolov3::{random_weights, Architecture};
@@ -469,6 +482,7 @@ fn a_widened_start_keeps_the_models_function_in_training_mode() {
 /// the tolerance covers the order of floating-point sums across thread counts.
 #[test]
 fn one_step_on_a_fixed_batch_keeps_its_loss() {
+    let _burn = one_at_a_time();
     use burn::module::Module;
     use burn::optim::{AdamConfig, GradientsParams};
     use fringewatch::dataset::TileLabel;
@@ -568,6 +582,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// here) would move the weights by the learning rate where a gradient is near zero.
 #[test]
 fn the_trainer_sees_the_phase_in_the_reference_detection_sees_it_in() {
+    let _burn = one_at_a_time();
     use fringewatch::model::phase_input::PhaseReference;
     let tmp = tempfile::tempdir().unwrap();
     let dataset = tiny_dataset(tmp.path());

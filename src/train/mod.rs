@@ -433,7 +433,9 @@ fn init_weights(init: &Path, graph: &Graph, seed: u64) -> Result<Vec<ConvWeights
 }
 
 /// Train on `dataset` and export the best epoch's weights to `out` (ONNX). With `resume`, continue
-/// the run whose checkpoints are in `MODEL.train/`.
+/// the run whose checkpoints are in `MODEL.train/`. One run at a time in a process: two runs side
+/// by side change each other's losses through state burn keeps per process (its generator among
+/// it), so a host that trains twice runs them one after the other.
 pub fn train(
     dataset: &Path,
     out: &Path,
