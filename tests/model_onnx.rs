@@ -213,6 +213,7 @@ fn a_widened_model_keeps_its_heads() {
         &wide,
         &read_conv_weights(&old, &narrow).unwrap(),
         7,
+        0.0,
     )
     .unwrap();
     metadata.width = 0.33;

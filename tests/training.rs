@@ -296,6 +296,15 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("class-balance"), "{err}");
+    let wrong = TrainSettings {
+        widen_outgoing: 1.5,
+        ..settings.clone()
+    };
+    let err = train(&dataset, &tmp.path().join("w.onnx"), &wrong, false, &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("widen-outgoing"), "{err}");
+    assert!(!tmp.path().join("w.onnx").exists());
     let odd_crop = TrainSettings {
         crop: Some(100),
         ..settings.clone()
@@ -461,7 +470,7 @@ fn a_widened_start_keeps_the_models_function_in_training_mode() {
     let model = Yolov3Net::from_weights(&narrow, &narrow_weights, &inner).unwrap();
     let heads = model.forward(&narrow, Tensor::<4>::from_data(data.clone(), &inner));
 
-    let weights = widen(&narrow, &wide, &narrow_weights, 13).unwrap();
+    let weights = widen(&narrow, &wide, &narrow_weights, 13, 0.0).unwrap();
     let mut net = Yolov3Net::from_weights(&wide, &weights, &device).unwrap();
     let statistics = net
         .valid()

@@ -33,6 +33,11 @@ pub(crate) struct TrainArgs {
     /// weights, the new ones start with random input weights and nothing read from them.
     #[arg(long)]
     width: Option<f64>,
+    /// With --width and a narrower --init: what the old channels read from the new ones starts
+    /// at this share of a fresh random draw instead of 0, so the new channels learn from the
+    /// first step (the start then differs a little from --init's function). In [0, 1].
+    #[arg(long, default_value_t = 0.0)]
+    widen_outgoing: f64,
     /// Maximum number of epochs.
     #[arg(long, default_value_t = 100)]
     epochs: usize,
@@ -105,6 +110,7 @@ pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
     let settings = TrainSettings {
         architecture: args.arch.into(),
         width: args.width,
+        widen_outgoing: args.widen_outgoing,
         epochs: args.epochs,
         patience: args.patience,
         batch: args.batch,

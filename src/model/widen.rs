@@ -5,6 +5,13 @@
 //! as Chen, Goodfellow & Shlens 2016, "Net2Net", with zero outgoing weights in place of their
 //! replicated channels: copies stay copies under Adam, whose step does not see a gradient's
 //! scale).
+//!
+//! The weights out of the new channels may instead start at a fraction of a fresh random draw
+//! (`outgoing` > 0): the function then changes a little, and the new channels' input weights
+//! get a gradient from the first step. With zero outgoing weights that gradient is near zero
+//! for a long time, and Adam's weight decay (an L2 term added to the gradient, which Adam
+//! normalises into steps of about the learning rate) shrinks them instead: measured on v16 and
+//! v16b (models/README.md).
 
 use std::collections::HashMap;
 
@@ -13,7 +20,8 @@ use crate::error::{Error, Result};
 
 /// The weights of `narrow` (folded or not, one per conv of `narrow`) carried onto `wide`, folded
 /// (kernel and bias, no batch-norm); `seed` draws the new channels' input weights as
-/// [`random_weights`] does.
+/// [`random_weights`] does. What an old channel reads from a new one is `outgoing` times such a
+/// draw: 0 keeps `narrow`'s function exactly; `outgoing` must lie in [0, 1].
 ///
 /// `wide` must be `narrow`'s graph with every tensor at least as wide: the same depth, classes
 /// and phase input.
@@ -25,7 +33,7 @@ use crate::error::{Error, Result};
 /// let compact = Yolov3Config::of(Architecture::Compact, 4);
 /// let narrow = build_graph(compact);
 /// let wide = build_graph(compact.with_width(0.33));
-/// let weights = widen(&narrow, &wide, &random_weights(&narrow, 1), 2).unwrap();
+/// let weights = widen(&narrow, &wide, &random_weights(&narrow, 1), 2, 0.0).unwrap();
 /// assert_eq!(weights.len(), wide.convs().count());
 /// ```
 pub fn widen(
@@ -33,7 +41,14 @@ pub fn widen(
     wide: &Graph,
     weights: &[ConvWeights],
     seed: u64,
+    outgoing: f32,
 ) -> Result<Vec<ConvWeights>> {
+    if !(0.0..=1.0).contains(&outgoing) {
+        return Err(Error::parameter(
+            "widen-outgoing",
+            format!("{outgoing} is not a share of a fresh draw in [0, 1]"),
+        ));
+    }
     let (from, to) = (&narrow.config, &wide.config);
     if from.depth != to.depth || from.classes != to.classes || from.phase_input != to.phase_input {
         return Err(Error::parameter(
@@ -119,7 +134,8 @@ pub fn widen(
             let inputs = place_of(&places, &old.input)?;
             for o in 0..old.out_channels {
                 let row = &mut kernel[o * new.in_channels * taps..][..new.in_channels * taps];
-                row.fill(0.0);
+                // the fresh draw, scaled, where the row reads new channels; old ones below
+                row.iter_mut().for_each(|v| *v *= outgoing);
                 for (i, &place) in inputs.iter().enumerate() {
                     row[place * taps..][..taps]
                         .copy_from_slice(&old_kernel[(o * old.in_channels + i) * taps..][..taps]);
@@ -181,7 +197,7 @@ mod tests {
             wide.parameter_count()
         );
         let old = random_weights(&narrow, 3);
-        let new = widen(&narrow, &wide, &old, 4).unwrap();
+        let new = widen(&narrow, &wide, &old, 4, 0.0).unwrap();
         for ((n, w), (o, nw)) in narrow.convs().zip(wide.convs()).zip(old.iter().zip(&new)) {
             let (old_kernel, old_bias) = o.folded(n.out_channels);
             let taps = n.kernel * n.kernel;
@@ -210,10 +226,50 @@ mod tests {
             depth: 0.5,
             ..compact()
         });
-        let err = widen(&narrow, &deeper, &weights, 1).unwrap_err();
+        let err = widen(&narrow, &deeper, &weights, 1, 0.0).unwrap_err();
         assert!(err.to_string().contains("only the width can grow"), "{err}");
         let narrower = build_graph(compact().with_width(0.125));
-        let err = widen(&narrow, &narrower, &weights, 1).unwrap_err();
+        let err = widen(&narrow, &narrower, &weights, 1, 0.0).unwrap_err();
         assert!(err.to_string().contains("cannot become"), "{err}");
+    }
+
+    #[test]
+    fn outgoing_weights_are_a_share_of_the_fresh_draw() {
+        let narrow = build_graph(compact());
+        let wide = build_graph(compact().with_width(0.33));
+        let old = random_weights(&narrow, 3);
+        let kept = widen(&narrow, &wide, &old, 4, 0.0).unwrap();
+        let grown = widen(&narrow, &wide, &old, 4, 0.25).unwrap();
+        let fresh = random_weights(&wide, 4);
+        let mut compared = 0;
+        for ((n, w), ((k, g), f)) in narrow
+            .convs()
+            .zip(wide.convs())
+            .zip(kept.iter().zip(&grown).zip(&fresh))
+        {
+            let taps = n.kernel * n.kernel;
+            let (fresh_kernel, _) = f.folded(w.out_channels);
+            // old output 0 reading the last (new) input channel
+            if w.in_channels > n.in_channels {
+                let at = (w.in_channels - 1) * taps;
+                let share: Vec<f32> = fresh_kernel[at..][..taps]
+                    .iter()
+                    .map(|v| v * 0.25)
+                    .collect();
+                assert_eq!(g.weight[at..][..taps], share[..], "{}", n.name);
+                assert!(share.iter().any(|&v| v != 0.0), "{}", n.name);
+                compared += 1;
+            }
+            // old inputs of old outputs and every new output row are the same either way
+            assert_eq!(g.weight[..taps], k.weight[..taps], "{}", n.name);
+            if w.out_channels > n.out_channels {
+                let last_row = (w.out_channels - 1) * w.in_channels * taps;
+                assert_eq!(g.weight[last_row..], k.weight[last_row..], "{}", n.name);
+            }
+        }
+        // 45 of the compact network's convs read a widened input
+        assert!(compared >= 40, "{compared}");
+        let err = widen(&narrow, &wide, &old, 4, 1.5).unwrap_err();
+        assert!(err.to_string().contains("[0, 1]"), "{err}");
     }
 }

@@ -60,6 +60,11 @@ pub struct TrainSettings {
     /// a wider one is refused.
     #[serde(default)]
     pub width: Option<f64>,
+    /// When a narrower `init` is widened: what its channels read from the new ones starts at
+    /// this share of a fresh random draw ([`crate::model::widen::widen`]'s `outgoing`; 0 keeps
+    /// its function exactly, more lets the new channels learn from the first step).
+    #[serde(default)]
+    pub widen_outgoing: f64,
     pub epochs: usize,
     /// Stop when the validation loss has not improved for this many epochs.
     pub patience: usize,
@@ -112,6 +117,7 @@ impl Default for TrainSettings {
         TrainSettings {
             architecture: Architecture::Compact,
             width: None,
+            widen_outgoing: 0.0,
             epochs: 100,
             patience: 30,
             batch: 16,
@@ -396,8 +402,9 @@ fn adopt_model_inputs(run: &mut Run<'_>, init: &Path) -> Result<()> {
 
 /// The (folded) weights of `init` for `graph`: read as they are; for a scaled-phase model and a
 /// cos/sin graph, with the first conv carried over by [`cos_sin_first_conv`]; for a narrower
-/// model, then widened with its function kept ([`widen`], new channels drawn from `seed`).
-fn init_weights(init: &Path, graph: &Graph, seed: u64) -> Result<Vec<ConvWeights>> {
+/// model, then widened ([`widen`], new channels drawn from `seed`, `outgoing` of a draw read
+/// from them).
+fn init_weights(init: &Path, graph: &Graph, seed: u64, outgoing: f64) -> Result<Vec<ConvWeights>> {
     let (_, model) = read_model(init)?;
     if model.width > graph.config.width {
         return Err(Error::bad_input(
@@ -425,7 +432,7 @@ fn init_weights(init: &Path, graph: &Graph, seed: u64) -> Result<Vec<ConvWeights
         )),
     };
     if model.width < graph.config.width {
-        widen(&own, graph, &weights, seed)
+        widen(&own, graph, &weights, seed, outgoing as f32)
             .map_err(|e| Error::bad_input(init, format!("cannot be widened: {e}")))
     } else {
         Ok(weights)
@@ -521,6 +528,12 @@ fn check_settings(settings: &TrainSettings) -> Result<()> {
             ));
         }
     }
+    if !(0.0..=1.0).contains(&settings.widen_outgoing) {
+        return Err(Error::parameter(
+            "widen-outgoing",
+            "is a share of a fresh random draw in [0, 1] (0 keeps the widened model's function)",
+        ));
+    }
     if !(0.0..=1.0).contains(&settings.class_balance) {
         return Err(Error::parameter(
             "class-balance",
@@ -611,7 +624,7 @@ fn start_network(
 ) -> Result<(Yolov3Net, ModuleOptimizer)> {
     let mut net = match &settings.init {
         Some(init) => {
-            let weights = init_weights(init, &run.graph, settings.seed)?;
+            let weights = init_weights(init, &run.graph, settings.seed, settings.widen_outgoing)?;
             let mut net = Yolov3Net::from_weights(&run.graph, &weights, device)?;
             if resume_from.is_none() {
                 let statistics = run.conv_output_statistics(&net, device, settings.batch)?;
