@@ -223,6 +223,50 @@ fn a_widened_model_keeps_its_heads() {
     let mut rng = ChaCha8Rng::seed_from_u64(rand::random());
     let input = Array4::<f32>::from_shape_fn((2, 3, 160, 160), |_| rng.random_range(-3.0..3.0));
     assert_same_heads((&old, input.clone()), (&new, input));
+
+    // `model growth` reads the file back: nothing read from the new channels yet; with a
+    // share of a fresh draw out of them (`--widen-outgoing`), some
+    let growth = |model: &Path, from: &str| {
+        Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+            .args(["model", "growth"])
+            .arg(model)
+            .args(["--from-width", from])
+            .output()
+            .unwrap()
+    };
+    let out = growth(&new, "0.25");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("read 0.00 % of their squared weight"),
+        "{text}"
+    );
+    assert!(text.contains("from the 1272 new ones"), "{text}");
+    let grown = dir.path().join("grown.onnx");
+    let weights = widen(
+        &narrow,
+        &wide,
+        &read_conv_weights(&old, &narrow).unwrap(),
+        7,
+        0.25,
+    )
+    .unwrap();
+    write_onnx(&to_onnx(&wide, &weights, &metadata).unwrap(), &grown).unwrap();
+    let text = String::from_utf8_lossy(&growth(&grown, "0.25").stdout).into_owned();
+    let share: f64 = text
+        .split("read ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(share > 0.1 && share < 10.0, "{text}");
+    let out = growth(&grown, "0.33");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("from-width") && err.lines().count() == 1,
+        "{err}"
+    );
 }
 
 /// Whether the upper halves of YMM0–15 or ZMM0–15 are in use on this thread (XINUSE bits 2

@@ -1,4 +1,5 @@
-//! `fringewatch model`: write an untrained model, show a model's metadata.
+//! `fringewatch model`: write an untrained model, show a model's metadata, show how much a
+//! widened model uses its new channels.
 
 use std::path::PathBuf;
 
@@ -33,6 +34,15 @@ pub(crate) enum ModelCommand {
         /// The ONNX model.
         model: PathBuf,
     },
+    /// How much a model trained after `train --width` uses the channels the widening added:
+    /// the share of its old channels' squared weight read from them, and what they read.
+    Growth {
+        /// The widened (and trained) ONNX model.
+        model: PathBuf,
+        /// The width it was widened from (0.25: the compact network).
+        #[arg(long)]
+        from_width: f64,
+    },
 }
 
 pub(crate) fn model(command: ModelCommand) -> Result<()> {
@@ -65,6 +75,37 @@ pub(crate) fn model(command: ModelCommand) -> Result<()> {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&metadata).unwrap_or_default()
+            );
+            Ok(())
+        }
+        ModelCommand::Growth { model, from_width } => {
+            use fringewatch::model::{onnx, widen, yolov3};
+
+            let (_, metadata) = onnx::read_model(&model)?;
+            if !(from_width > 0.0 && from_width < metadata.width) {
+                return Err(fringewatch::Error::parameter(
+                    "from-width",
+                    format!(
+                        "{from_width} is not narrower than the model's width {}",
+                        metadata.width
+                    ),
+                ));
+            }
+            let wide = yolov3::build_graph(metadata.config());
+            let narrow = yolov3::build_graph(metadata.config().with_width(from_width));
+            let weights = onnx::read_conv_weights(&model, &wide)?;
+            let g = widen::growth(&narrow, &wide, &weights)?;
+            println!(
+                "{}: width {from_width} → {}: the {} old channels read {:.2} % of their squared weight \
+                 from the {} new ones (Σw² {:.1} of {:.1}); the new channels read Σw² {:.1}",
+                model.display(),
+                metadata.width,
+                g.old_channels,
+                100.0 * g.share_read_from_new(),
+                g.new_channels,
+                g.old_from_new,
+                g.old_from_old + g.old_from_new,
+                g.new_inputs
             );
             Ok(())
         }

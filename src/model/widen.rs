@@ -72,37 +72,7 @@ pub fn widen(
             ),
         ));
     }
-    // where each tensor's old channels lie among its new ones (the input is never widened)
-    let mut places: HashMap<&str, Vec<usize>> = HashMap::new();
-    let input_channels = narrow_convs.first().map_or(0, |c| c.in_channels);
-    places.insert(narrow.input.as_str(), (0..input_channels).collect());
-    for node in &narrow.nodes {
-        let (output, place) = match node {
-            Node::Conv(c) => (c.output.as_str(), (0..c.out_channels).collect()),
-            Node::PhaseCosSin { output, .. } => (output.as_str(), (0..4).collect()),
-            Node::Upsample { input, output } => (output.as_str(), place_of(&places, input)?),
-            Node::Add { a, b, output } => {
-                let place = place_of(&places, a)?;
-                if place != place_of(&places, b)? {
-                    return Err(Error::parameter(
-                        "width",
-                        format!("{a} and {b} are added but widen differently"),
-                    ));
-                }
-                (output.as_str(), place)
-            }
-            Node::Concat { inputs, output } => {
-                let mut place = Vec::new();
-                let mut offset = 0;
-                for input in inputs {
-                    place.extend(place_of(&places, input)?.iter().map(|p| p + offset));
-                    offset += channels_of(wide, input)?;
-                }
-                (output.as_str(), place)
-            }
-        };
-        places.insert(output, place);
-    }
+    let places = old_channel_places(narrow, wide)?;
 
     let fresh = random_weights(wide, seed);
     narrow_convs
@@ -151,7 +121,127 @@ pub fn widen(
         .collect()
 }
 
-fn place_of(places: &HashMap<&str, Vec<usize>>, tensor: &str) -> Result<Vec<usize>> {
+/// How much a widened network uses its new channels: squared folded weights (Σ w², kernels
+/// only) split by who reads whom. `narrow` is the network it was widened from (its old
+/// channels are the first ones of each conv's output, as [`widen`] places them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Growth {
+    /// What old channels read from old channels.
+    pub old_from_old: f64,
+    /// What old channels read from new channels: 0 after [`widen`] with `outgoing` 0.
+    pub old_from_new: f64,
+    /// What new channels read (from any channel).
+    pub new_inputs: f64,
+    /// Old and new output channels over all convs.
+    pub old_channels: usize,
+    pub new_channels: usize,
+}
+
+impl Growth {
+    /// Share of the old channels' squared weight that they read from new channels.
+    pub fn share_read_from_new(&self) -> f64 {
+        self.old_from_new / (self.old_from_old + self.old_from_new).max(f64::MIN_POSITIVE)
+    }
+}
+
+/// [`Growth`] of `weights` (one per conv of `wide`, folded or not), `wide` being `narrow`
+/// widened.
+///
+/// ```
+/// use fringewatch::model::widen::{growth, widen};
+/// use fringewatch::model::yolov3::{build_graph, random_weights, Architecture, Yolov3Config};
+///
+/// let compact = Yolov3Config::of(Architecture::Compact, 4);
+/// let (narrow, wide) = (build_graph(compact), build_graph(compact.with_width(0.33)));
+/// let weights = widen(&narrow, &wide, &random_weights(&narrow, 1), 2, 0.0).unwrap();
+/// assert_eq!(growth(&narrow, &wide, &weights).unwrap().share_read_from_new(), 0.0);
+/// ```
+pub fn growth(narrow: &Graph, wide: &Graph, weights: &[ConvWeights]) -> Result<Growth> {
+    let places = old_channel_places(narrow, wide)?;
+    let wide_convs: Vec<_> = wide.convs().collect();
+    if wide_convs.len() != weights.len() {
+        return Err(Error::parameter(
+            "width",
+            format!("{} weights for {} convs", weights.len(), wide_convs.len()),
+        ));
+    }
+    let mut g = Growth {
+        old_from_old: 0.0,
+        old_from_new: 0.0,
+        new_inputs: 0.0,
+        old_channels: 0,
+        new_channels: 0,
+    };
+    for ((old, new), w) in narrow.convs().zip(&wide_convs).zip(weights) {
+        let (kernel, _) = w.folded(new.out_channels);
+        let taps = new.kernel * new.kernel;
+        if kernel.len() != new.out_channels * new.in_channels * taps {
+            return Err(Error::parameter(
+                "width",
+                format!(
+                    "{}: weights do not fit {} channels",
+                    new.name, new.in_channels
+                ),
+            ));
+        }
+        let mut reads_old = vec![false; new.in_channels];
+        for &i in &place_of(&places, &old.input)? {
+            reads_old[i] = true;
+        }
+        for (o, row) in kernel.chunks_exact(new.in_channels * taps).enumerate() {
+            for (i, column) in row.chunks_exact(taps).enumerate() {
+                let energy: f64 = column.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+                match (o < old.out_channels, reads_old[i]) {
+                    (true, true) => g.old_from_old += energy,
+                    (true, false) => g.old_from_new += energy,
+                    (false, _) => g.new_inputs += energy,
+                }
+            }
+        }
+        g.old_channels += old.out_channels;
+        g.new_channels += new.out_channels - old.out_channels.min(new.out_channels);
+    }
+    Ok(g)
+}
+
+/// Where each tensor's old channels lie among its channels in `wide` (`narrow` widened; the
+/// input is never widened): concatenations place each part's old channels at that part's
+/// offset in the wide tensor.
+fn old_channel_places(narrow: &Graph, wide: &Graph) -> Result<HashMap<String, Vec<usize>>> {
+    let mut places: HashMap<String, Vec<usize>> = HashMap::new();
+    let input_channels = narrow.convs().next().map_or(0, |c| c.in_channels);
+    places.insert(narrow.input.clone(), (0..input_channels).collect());
+    for node in &narrow.nodes {
+        let (output, place) = match node {
+            Node::Conv(c) => (&c.output, (0..c.out_channels).collect()),
+            Node::PhaseCosSin { output, .. } => (output, (0..4).collect()),
+            Node::Upsample { input, output } => (output, place_of(&places, input)?),
+            Node::Add { a, b, output } => {
+                let place = place_of(&places, a)?;
+                if place != place_of(&places, b)? {
+                    return Err(Error::parameter(
+                        "width",
+                        format!("{a} and {b} are added but widen differently"),
+                    ));
+                }
+                (output, place)
+            }
+            Node::Concat { inputs, output } => {
+                let mut place = Vec::new();
+                let mut offset = 0;
+                for input in inputs {
+                    place.extend(place_of(&places, input)?.iter().map(|p| p + offset));
+                    offset += channels_of(wide, input)?;
+                }
+                (output, place)
+            }
+        };
+        places.insert(output.clone(), place);
+    }
+    Ok(places)
+}
+
+fn place_of(places: &HashMap<String, Vec<usize>>, tensor: &str) -> Result<Vec<usize>> {
     places
         .get(tensor)
         .cloned()
@@ -269,6 +359,19 @@ mod tests {
         }
         // 45 of the compact network's convs read a widened input
         assert!(compared >= 40, "{compared}");
+        assert_eq!(
+            growth(&narrow, &wide, &kept).unwrap().share_read_from_new(),
+            0.0
+        );
+        let g = growth(&narrow, &wide, &grown).unwrap();
+        // a fresh draw at a quarter, read over about a quarter of the inputs
+        let share = g.share_read_from_new();
+        assert!(share > 0.001 && share < 0.1, "{share}");
+        assert!(g.new_inputs > 0.0 && g.new_channels > 0 && g.old_channels > g.new_channels);
+        assert_eq!(
+            g.old_channels,
+            narrow.convs().map(|c| c.out_channels).sum::<usize>()
+        );
         let err = widen(&narrow, &wide, &old, 4, 1.5).unwrap_err();
         assert!(err.to_string().contains("[0, 1]"), "{err}");
     }
