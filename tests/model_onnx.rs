@@ -242,6 +242,7 @@ fn a_widened_model_keeps_its_heads() {
         "{text}"
     );
     assert!(text.contains("from the 1272 new ones"), "{text}");
+    assert!(text.contains("(Σw² 0.0 of "), "{text}");
     let grown = dir.path().join("grown.onnx");
     let weights = widen(
         &narrow,
@@ -260,13 +261,18 @@ fn a_widened_model_keeps_its_heads() {
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("{text}"));
     assert!(share > 0.1 && share < 10.0, "{text}");
-    let out = growth(&grown, "0.33");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("from-width") && err.lines().count() == 1,
-        "{err}"
-    );
+    for (from, refusal) in [
+        ("0.33", "is not narrower than the model's width 0.33"),
+        ("0.329", "gives the same channels as the model's width 0.33"),
+    ] {
+        let out = growth(&grown, from);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("from-width") && err.contains(refusal) && err.lines().count() == 1,
+            "{err}"
+        );
+    }
 }
 
 /// Whether the upper halves of YMM0–15 or ZMM0–15 are in use on this thread (XINUSE bits 2

@@ -279,7 +279,47 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
         err.contains("width 0.25 cannot start a run of width 0.125"),
         "{err}"
     );
-    assert!(!narrow_path.exists());
+    assert!(!narrow_path.exists() && !tmp.path().join("narrow.onnx.train").exists());
+    // With weights out of the new channels (`--widen-outgoing`) the export reads from them,
+    // and says how it was widened; where nothing is widened the setting is refused.
+    let grown = TrainSettings {
+        widen_outgoing: 0.1,
+        ..widened.clone()
+    };
+    let grown_path = tmp.path().join("grown.onnx");
+    train(&dataset, &grown_path, &grown, false, &Silent).unwrap();
+    let share_read_from_new = |path: &Path| {
+        let (_, metadata) = fringewatch::model::onnx::read_model(path).unwrap();
+        let wide = build_graph(metadata.config());
+        let narrow = build_graph(metadata.config().with_width(0.25));
+        let weights = read_conv_weights(path, &wide).unwrap();
+        let growth = fringewatch::model::widen::growth(&narrow, &wide, &weights).unwrap();
+        (growth.share_read_from_new(), metadata.provenance.source)
+    };
+    let (kept, _) = share_read_from_new(&wide_path);
+    let (read, provenance) = share_read_from_new(&grown_path);
+    assert!(read > 0.001 && read > 10.0 * kept, "{read} {kept}");
+    assert!(
+        provenance.contains("at width 0.33 (weights out of its new channels started at 0.1"),
+        "{provenance}"
+    );
+    for (width, refusal) in [
+        (None, "applies only when an --init model is widened"),
+        (Some(0.25), "both are width 0.25"),
+    ] {
+        let unwidened = TrainSettings {
+            width,
+            ..grown.clone()
+        };
+        let err = train(&dataset, &narrow_path, &unwidened, false, &Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(refusal) && err.contains("widen-outgoing"),
+            "{err}"
+        );
+        assert!(!narrow_path.exists() && !tmp.path().join("narrow.onnx.train").exists());
+    }
     let wrong = TrainSettings {
         width: Some(1.5),
         ..settings.clone()

@@ -94,7 +94,17 @@ pub(crate) fn model(command: ModelCommand) -> Result<()> {
             let wide = yolov3::build_graph(metadata.config());
             let narrow = yolov3::build_graph(metadata.config().with_width(from_width));
             let weights = onnx::read_conv_weights(&model, &wide)?;
-            let g = widen::growth(&narrow, &wide, &weights)?;
+            let g = widen::growth(&narrow, &wide, &weights)
+                .map_err(|e| fringewatch::Error::bad_input(&model, e.to_string()))?;
+            if g.new_channels == 0 {
+                return Err(fringewatch::Error::parameter(
+                    "from-width",
+                    format!(
+                        "{from_width} gives the same channels as the model's width {}",
+                        metadata.width
+                    ),
+                ));
+            }
             println!(
                 "{}: width {from_width} → {}: the {} old channels read {:.2} % of their squared weight \
                  from the {} new ones (Σw² {:.1} of {:.1}); the new channels read Σw² {:.1}",
@@ -105,7 +115,7 @@ pub(crate) fn model(command: ModelCommand) -> Result<()> {
                 g.new_channels,
                 g.old_from_new,
                 g.old_from_old + g.old_from_new,
-                g.new_inputs
+                g.new_reads
             );
             Ok(())
         }

@@ -1,13 +1,13 @@
 //! A trained network carried onto a wider graph of the same depth with its function kept: every
 //! old channel keeps its place and weights, each new channel gets fresh random input weights
-//! and a zero weight into every later conv, so the wider network computes exactly what the
-//! narrow one did and training grows the new channels from there (function-preserving widening,
+//! and (by default) a zero weight into every later conv, so the wider network computes exactly
+//! what the narrow one did and training grows the new channels from there (function-preserving widening,
 //! as Chen, Goodfellow & Shlens 2016, "Net2Net", with zero outgoing weights in place of their
 //! replicated channels: copies stay copies under Adam, whose step does not see a gradient's
 //! scale).
 //!
 //! The weights out of the new channels may instead start at a fraction of a fresh random draw
-//! (`outgoing` > 0): the function then changes a little, and the new channels' input weights
+//! (`outgoing` > 0): the function then changes, more as `outgoing` grows, and the new channels' input weights
 //! get a gradient from the first step. With zero outgoing weights that gradient is near zero
 //! for a long time, and Adam's weight decay (an L2 term added to the gradient, which Adam
 //! normalises into steps of about the learning rate) shrinks them instead: measured on v16 and
@@ -21,7 +21,10 @@ use crate::error::{Error, Result};
 /// The weights of `narrow` (folded or not, one per conv of `narrow`) carried onto `wide`, folded
 /// (kernel and bias, no batch-norm); `seed` draws the new channels' input weights as
 /// [`random_weights`] does. What an old channel reads from a new one is `outgoing` times such a
-/// draw: 0 keeps `narrow`'s function exactly; `outgoing` must lie in [0, 1].
+/// draw (N(0, 1/fan-in) of the wide conv, times its random batch-norm's γ/√(σ² + ε) once
+/// folded): 0 keeps `narrow`'s function exactly, and the start moves further from it as
+/// `outgoing` grows (on v10 at width 0.33, validation loss 27.3 at 0, 29.9 at 0.1, 39.0 at
+/// 0.25: models/README.md). `outgoing` must lie in [0, 1].
 ///
 /// `wide` must be `narrow`'s graph with every tensor at least as wide: the same depth, classes
 /// and phase input.
@@ -49,27 +52,13 @@ pub fn widen(
             format!("{outgoing} is not a share of a fresh draw in [0, 1]"),
         ));
     }
-    let (from, to) = (&narrow.config, &wide.config);
-    if from.depth != to.depth || from.classes != to.classes || from.phase_input != to.phase_input {
-        return Err(Error::parameter(
-            "width",
-            format!(
-                "only the width can grow: depth {} → {}, {} → {} classes, {:?} → {:?} phase input",
-                from.depth, to.depth, from.classes, to.classes, from.phase_input, to.phase_input
-            ),
-        ));
-    }
+    check_widening(narrow, wide)?;
     let narrow_convs: Vec<_> = narrow.convs().collect();
     let wide_convs: Vec<_> = wide.convs().collect();
-    if narrow_convs.len() != weights.len() || narrow_convs.len() != wide_convs.len() {
+    if narrow_convs.len() != weights.len() {
         return Err(Error::parameter(
             "width",
-            format!(
-                "{} weights for {} convs, widened to {} convs",
-                weights.len(),
-                narrow_convs.len(),
-                wide_convs.len()
-            ),
+            format!("{} weights for {} convs", weights.len(), narrow_convs.len()),
         ));
     }
     let places = old_channel_places(narrow, wide)?;
@@ -80,24 +69,6 @@ pub fn widen(
         .zip(&wide_convs)
         .zip(weights.iter().zip(fresh))
         .map(|((old, new), (old_weights, fresh))| {
-            let grows = new.out_channels >= old.out_channels
-                && new.in_channels >= old.in_channels
-                && new.kernel == old.kernel
-                && new.stride == old.stride
-                && new.batch_norm == old.batch_norm;
-            if !grows || (!old.batch_norm && new.out_channels != old.out_channels) {
-                return Err(Error::parameter(
-                    "width",
-                    format!(
-                        "{}: {}→{} channels cannot become {}→{}",
-                        old.name,
-                        old.in_channels,
-                        old.out_channels,
-                        new.in_channels,
-                        new.out_channels
-                    ),
-                ));
-            }
             let (old_kernel, old_bias) = old_weights.folded(old.out_channels);
             let (mut kernel, mut bias) = fresh.folded(new.out_channels);
             let taps = old.kernel * old.kernel;
@@ -121,6 +92,49 @@ pub fn widen(
         .collect()
 }
 
+/// Whether `wide` is `narrow` with every tensor at least as wide: the same depth, classes,
+/// phase input and convs, each conv reading and making at least the channels it did (the
+/// heads, without batch-norm, exactly as many).
+fn check_widening(narrow: &Graph, wide: &Graph) -> Result<()> {
+    let (from, to) = (&narrow.config, &wide.config);
+    if from.depth != to.depth || from.classes != to.classes || from.phase_input != to.phase_input {
+        return Err(Error::parameter(
+            "width",
+            format!(
+                "only the width can grow: depth {} → {}, {} → {} classes, {:?} → {:?} phase input",
+                from.depth, to.depth, from.classes, to.classes, from.phase_input, to.phase_input
+            ),
+        ));
+    }
+    if narrow.convs().count() != wide.convs().count() {
+        return Err(Error::parameter(
+            "width",
+            format!(
+                "{} convs cannot become {}",
+                narrow.convs().count(),
+                wide.convs().count()
+            ),
+        ));
+    }
+    for (old, new) in narrow.convs().zip(wide.convs()) {
+        let grows = new.out_channels >= old.out_channels
+            && new.in_channels >= old.in_channels
+            && new.kernel == old.kernel
+            && new.stride == old.stride
+            && new.batch_norm == old.batch_norm;
+        if !grows || (!old.batch_norm && new.out_channels != old.out_channels) {
+            return Err(Error::parameter(
+                "width",
+                format!(
+                    "{}: {}→{} channels cannot become {}→{}",
+                    old.name, old.in_channels, old.out_channels, new.in_channels, new.out_channels
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// How much a widened network uses its new channels: squared folded weights (Σ w², kernels
 /// only) split by who reads whom. `narrow` is the network it was widened from (its old
 /// channels are the first ones of each conv's output, as [`widen`] places them).
@@ -131,9 +145,10 @@ pub struct Growth {
     /// What old channels read from new channels: 0 after [`widen`] with `outgoing` 0.
     pub old_from_new: f64,
     /// What new channels read (from any channel).
-    pub new_inputs: f64,
-    /// Old and new output channels over all convs.
+    pub new_reads: f64,
+    /// Old output channels over all convs.
     pub old_channels: usize,
+    /// New output channels over all convs.
     pub new_channels: usize,
 }
 
@@ -157,6 +172,7 @@ impl Growth {
 /// assert_eq!(growth(&narrow, &wide, &weights).unwrap().share_read_from_new(), 0.0);
 /// ```
 pub fn growth(narrow: &Graph, wide: &Graph, weights: &[ConvWeights]) -> Result<Growth> {
+    check_widening(narrow, wide)?;
     let places = old_channel_places(narrow, wide)?;
     let wide_convs: Vec<_> = wide.convs().collect();
     if wide_convs.len() != weights.len() {
@@ -168,7 +184,7 @@ pub fn growth(narrow: &Graph, wide: &Graph, weights: &[ConvWeights]) -> Result<G
     let mut g = Growth {
         old_from_old: 0.0,
         old_from_new: 0.0,
-        new_inputs: 0.0,
+        new_reads: 0.0,
         old_channels: 0,
         new_channels: 0,
     };
@@ -194,12 +210,12 @@ pub fn growth(narrow: &Graph, wide: &Graph, weights: &[ConvWeights]) -> Result<G
                 match (o < old.out_channels, reads_old[i]) {
                     (true, true) => g.old_from_old += energy,
                     (true, false) => g.old_from_new += energy,
-                    (false, _) => g.new_inputs += energy,
+                    (false, _) => g.new_reads += energy,
                 }
             }
         }
         g.old_channels += old.out_channels;
-        g.new_channels += new.out_channels - old.out_channels.min(new.out_channels);
+        g.new_channels += new.out_channels - old.out_channels;
     }
     Ok(g)
 }
@@ -357,8 +373,8 @@ mod tests {
                 assert_eq!(g.weight[last_row..], k.weight[last_row..], "{}", n.name);
             }
         }
-        // 45 of the compact network's convs read a widened input
-        assert!(compared >= 40, "{compared}");
+        // 45 of the compact network's 47 convs read a widened input
+        assert_eq!((compared, narrow.convs().count()), (45, 47));
         assert_eq!(
             growth(&narrow, &wide, &kept).unwrap().share_read_from_new(),
             0.0
@@ -367,7 +383,7 @@ mod tests {
         // a fresh draw at a quarter, read over about a quarter of the inputs
         let share = g.share_read_from_new();
         assert!(share > 0.001 && share < 0.1, "{share}");
-        assert!(g.new_inputs > 0.0 && g.new_channels > 0 && g.old_channels > g.new_channels);
+        assert!(g.new_reads > 0.0 && g.new_channels > 0 && g.old_channels > g.new_channels);
         assert_eq!(
             g.old_channels,
             narrow.convs().map(|c| c.out_channels).sum::<usize>()

@@ -56,13 +56,14 @@ pub enum TrainBackend {
 pub struct TrainSettings {
     pub architecture: Architecture,
     /// Channel multiplier in place of the architecture's (None: the architecture's). An `init`
-    /// model narrower than this is widened with its function kept ([`crate::model::widen`]);
-    /// a wider one is refused.
+    /// model narrower than this is widened ([`crate::model::widen`]; with its function kept
+    /// when `widen_outgoing` is 0); a wider one is refused.
     #[serde(default)]
     pub width: Option<f64>,
     /// When a narrower `init` is widened: what its channels read from the new ones starts at
     /// this share of a fresh random draw ([`crate::model::widen::widen`]'s `outgoing`; 0 keeps
-    /// its function exactly, more lets the new channels learn from the first step).
+    /// its function exactly, more lets the new channels learn from the first step). Above 0
+    /// only with an `init` narrower than `width`; refused otherwise.
     #[serde(default)]
     pub widen_outgoing: f64,
     pub epochs: usize,
@@ -431,6 +432,15 @@ fn init_weights(init: &Path, graph: &Graph, seed: u64, outgoing: f64) -> Result<
             format!("a model with the {from:?} phase input cannot start a run with the {to:?} input; train from scratch or keep {from:?}"),
         )),
     };
+    if outgoing > 0.0 && model.width >= graph.config.width {
+        return Err(Error::parameter(
+            "widen-outgoing",
+            format!(
+                "applies only when --init is narrower than --width: both are width {}",
+                model.width
+            ),
+        ));
+    }
     if model.width < graph.config.width {
         widen(&own, graph, &weights, seed, outgoing as f32)
             .map_err(|e| Error::bad_input(init, format!("cannot be widened: {e}")))
@@ -454,7 +464,6 @@ pub fn train(
     check_settings(settings)?;
     let manifest = read_splits(dataset)?;
     let ckpt = checkpoint_dir(out);
-    std::fs::create_dir_all(&ckpt).map_err(|source| Error::io(&ckpt, source))?;
     let state_path = ckpt.join("state.json");
     let mut state = if resume {
         let text = std::fs::read_to_string(&state_path).map_err(|source| match source.kind() {
@@ -492,6 +501,8 @@ pub fn train(
         resume_from,
         &device,
     )?;
+    // made once the start is known to be good: a refused start leaves no folder behind
+    std::fs::create_dir_all(&ckpt).map_err(|source| Error::io(&ckpt, source))?;
     let stopped_early = train_epochs(&run, &mut state, &ckpt, net, optimizer, &device, progress)?;
     let best = Yolov3Net::new(&run.graph, &device.clone().inner())
         .try_load_file(ckpt.join("best.bpk"))
@@ -532,6 +543,12 @@ fn check_settings(settings: &TrainSettings) -> Result<()> {
         return Err(Error::parameter(
             "widen-outgoing",
             "is a share of a fresh random draw in [0, 1] (0 keeps the widened model's function)",
+        ));
+    }
+    if settings.widen_outgoing > 0.0 && (settings.init.is_none() || settings.width.is_none()) {
+        return Err(Error::parameter(
+            "widen-outgoing",
+            "applies only when an --init model is widened to --width",
         ));
     }
     if !(0.0..=1.0).contains(&settings.class_balance) {
@@ -820,9 +837,17 @@ impl Epochs<'_> {
 /// architecture, and where the weights came from ([`Sources`]).
 fn trained_metadata(run: &Run, state: &TrainState, sources: Sources) -> ModelMetadata {
     let settings = &state.settings;
+    let widened = match settings.width {
+        Some(width) if settings.widen_outgoing > 0.0 => format!(
+            " at width {width} (weights out of its new channels started at {} of a fresh draw)",
+            settings.widen_outgoing
+        ),
+        Some(width) => format!(" at width {width}"),
+        None => String::new(),
+    };
     let init = sources
         .init
-        .map(|init| format!(", fine-tuned from {init}"))
+        .map(|init| format!(", fine-tuned from {init}{widened}"))
         .unwrap_or_default();
     ModelMetadata {
         format_version: contract::FORMAT_VERSION,
