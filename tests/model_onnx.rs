@@ -208,16 +208,13 @@ fn a_widened_model_keeps_its_heads() {
     let (_, mut metadata) = read_model(&old).unwrap();
     let narrow = build_graph(config);
     let wide = build_graph(config.with_width(0.33));
-    let weights = widen(
-        &narrow,
-        &wide,
-        &read_conv_weights(&old, &narrow).unwrap(),
-        7,
-        0.0,
-    )
-    .unwrap();
     metadata.width = 0.33;
-    write_onnx(&to_onnx(&wide, &weights, &metadata).unwrap(), &new).unwrap();
+    let write_widened = |path: &Path, outgoing: f32| {
+        let narrow_weights = read_conv_weights(&old, &narrow).unwrap();
+        let weights = widen(&narrow, &wide, &narrow_weights, 7, outgoing).unwrap();
+        write_onnx(&to_onnx(&wide, &weights, &metadata).unwrap(), path).unwrap();
+    };
+    write_widened(&new, 0.0);
     assert!(narrow.parameter_count() * 3 / 2 < wide.parameter_count());
 
     let mut rng = ChaCha8Rng::seed_from_u64(rand::random());
@@ -244,15 +241,7 @@ fn a_widened_model_keeps_its_heads() {
     assert!(text.contains("from the 1272 new ones"), "{text}");
     assert!(text.contains("(Σw² 0.0 of "), "{text}");
     let grown = dir.path().join("grown.onnx");
-    let weights = widen(
-        &narrow,
-        &wide,
-        &read_conv_weights(&old, &narrow).unwrap(),
-        7,
-        0.25,
-    )
-    .unwrap();
-    write_onnx(&to_onnx(&wide, &weights, &metadata).unwrap(), &grown).unwrap();
+    write_widened(&grown, 0.25);
     let text = String::from_utf8_lossy(&growth(&grown, "0.25").stdout).into_owned();
     let share: f64 = text
         .split("read ")

@@ -304,7 +304,7 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
         "{provenance}"
     );
     for (width, refusal) in [
-        (None, "applies only when an --init model is widened"),
+        (None, "applies only when an initial model is widened"),
         (Some(0.25), "both are width 0.25"),
     ] {
         let unwidened = TrainSettings {
@@ -320,31 +320,36 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
         );
         assert!(!narrow_path.exists() && !tmp.path().join("narrow.onnx.train").exists());
     }
-    let wrong = TrainSettings {
-        width: Some(1.5),
-        ..settings.clone()
-    };
-    let err = train(&dataset, &tmp.path().join("w.onnx"), &wrong, false, &Silent)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("width"), "{err}");
-    let wrong = TrainSettings {
-        class_balance: 1.5,
-        ..settings.clone()
-    };
-    let err = train(&dataset, &tmp.path().join("w.onnx"), &wrong, false, &Silent)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("class-balance"), "{err}");
-    let wrong = TrainSettings {
-        widen_outgoing: 1.5,
-        ..settings.clone()
-    };
-    let err = train(&dataset, &tmp.path().join("w.onnx"), &wrong, false, &Silent)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("widen-outgoing"), "{err}");
-    assert!(!tmp.path().join("w.onnx").exists());
+    // Settings out of range, refused by name before anything is written.
+    for (wrong, name) in [
+        (
+            TrainSettings {
+                width: Some(1.5),
+                ..settings.clone()
+            },
+            "width",
+        ),
+        (
+            TrainSettings {
+                class_balance: 1.5,
+                ..settings.clone()
+            },
+            "class-balance",
+        ),
+        (
+            TrainSettings {
+                widen_outgoing: 1.5,
+                ..settings.clone()
+            },
+            "widen-outgoing",
+        ),
+    ] {
+        let err = train(&dataset, &tmp.path().join("w.onnx"), &wrong, false, &Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(name), "{err}");
+        assert!(!tmp.path().join("w.onnx").exists());
+    }
     let odd_crop = TrainSettings {
         crop: Some(100),
         ..settings.clone()

@@ -436,7 +436,7 @@ fn init_weights(init: &Path, graph: &Graph, seed: u64, outgoing: f64) -> Result<
         return Err(Error::parameter(
             "widen-outgoing",
             format!(
-                "applies only when --init is narrower than --width: both are width {}",
+                "applies only when the initial model is narrower than the run: both are width {}",
                 model.width
             ),
         ));
@@ -548,7 +548,7 @@ fn check_settings(settings: &TrainSettings) -> Result<()> {
     if settings.widen_outgoing > 0.0 && (settings.init.is_none() || settings.width.is_none()) {
         return Err(Error::parameter(
             "widen-outgoing",
-            "applies only when an --init model is widened to --width",
+            "applies only when an initial model is widened (an init model and a width)",
         ));
     }
     if !(0.0..=1.0).contains(&settings.class_balance) {
