@@ -1,17 +1,17 @@
 //! A trained network carried onto a wider graph of the same depth with its function kept: every
 //! old channel keeps its place and weights, each new channel gets fresh random input weights
 //! and (by default) a zero weight into every later conv, so the wider network computes exactly
-//! what the narrow one did and training grows the new channels from there (function-preserving widening,
-//! as Chen, Goodfellow & Shlens 2016, "Net2Net", with zero outgoing weights in place of their
-//! replicated channels: copies stay copies under Adam, whose step does not see a gradient's
-//! scale).
+//! what the narrow one did and training grows the new channels from there (function-preserving
+//! widening, as Chen, Goodfellow & Shlens 2016, "Net2Net", with zero outgoing weights in place
+//! of their replicated channels: copies stay copies under Adam, whose step does not see a
+//! gradient's scale).
 //!
 //! The weights out of the new channels may instead start at a fraction of a fresh random draw
-//! (`outgoing` > 0): the function then changes, more as `outgoing` grows, and the new channels' input weights
-//! get a gradient from the first step. With zero outgoing weights that gradient is near zero
-//! for a long time, and Adam's weight decay (an L2 term added to the gradient, which Adam
-//! normalises into steps of about the learning rate) shrinks them instead: measured on v16 and
-//! v16b (models/README.md).
+//! (`outgoing` > 0): the function then changes, more as `outgoing` grows, and the new channels'
+//! input weights get a gradient from the first step. With zero outgoing weights that gradient is
+//! near zero for a long time, and Adam's weight decay (an L2 term added to the gradient, which
+//! Adam normalises into steps of about the learning rate) shrinks them instead: measured on v16
+//! and v16b (models/README.md).
 
 use std::collections::HashMap;
 
@@ -138,7 +138,7 @@ fn check_widening(narrow: &Graph, wide: &Graph) -> Result<()> {
 /// How much a widened network uses its new channels: squared folded weights (Σ w², kernels
 /// only) split by who reads whom. `narrow` is the network it was widened from (its old
 /// channels are the first ones of each conv's output, as [`widen`] places them).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Growth {
     /// What old channels read from old channels.
     pub old_from_old: f64,
@@ -181,13 +181,7 @@ pub fn growth(narrow: &Graph, wide: &Graph, weights: &[ConvWeights]) -> Result<G
             format!("{} weights for {} convs", weights.len(), wide_convs.len()),
         ));
     }
-    let mut g = Growth {
-        old_from_old: 0.0,
-        old_from_new: 0.0,
-        new_reads: 0.0,
-        old_channels: 0,
-        new_channels: 0,
-    };
+    let mut g = Growth::default();
     for ((old, new), w) in narrow.convs().zip(&wide_convs).zip(weights) {
         let (kernel, _) = w.folded(new.out_channels);
         let taps = new.kernel * new.kernel;
