@@ -408,6 +408,53 @@ fn score_heldout_prints_one_row_per_family() {
         .exists());
     let table = |text: &str| text[text.find("| family |").unwrap()..].to_string();
     assert_eq!(table(&again_stdout), table(&stdout));
+
+    // models/compare_heldout.py scores the two runs as `evaluate` did (its full-family figures
+    // are the table's per-class and class-agnostic AP@0.5), and finds no difference between
+    // the same detections on any draw of scenes.
+    let compare =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/compare_heldout.py");
+    let out = std::process::Command::new("/usr/bin/python3")
+        .arg(&compare)
+        .arg(&heldout)
+        .arg(tmp.path().join("scores"))
+        .arg(tmp.path().join("scores-again"))
+        .arg("50")
+        .output()
+        .unwrap();
+    let compared = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{compared}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let compared_rows: Vec<&str> = compared
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| family"))
+        .collect();
+    assert_eq!(compared_rows.len(), rows.len(), "{compared}");
+    for (row, compared_row) in rows.iter().zip(&compared_rows) {
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let theirs: Vec<&str> = compared_row
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
+        assert_eq!(theirs[0], cells[0]);
+        assert_eq!(
+            theirs[2],
+            format!("{} → {}", cells[3], cells[3]),
+            "{compared_row}"
+        );
+        assert_eq!(
+            theirs[5],
+            format!("{} → {}", cells[4], cells[4]),
+            "{compared_row}"
+        );
+        for k in [3, 6] {
+            assert_eq!(theirs[k], "+0.000 [+0.000, +0.000]", "{compared_row}");
+        }
+    }
 }
 
 #[test]

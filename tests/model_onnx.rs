@@ -316,3 +316,152 @@ fn the_tract_engine_leaves_the_vector_registers_clean_after_a_call() {
         (_, None) => println!("this CPU cannot report the upper vector state (XGETBV 1): skipped"),
     }
 }
+
+/// `fringewatch model soup`: the weights are the share-weighted average of the members' (folded)
+/// weights, the recommended confidence is the soup's own best-F1 threshold on the dataset's
+/// validation split (as `evaluate --dataset` finds it), the provenance names the members; and
+/// members that do not average, bad shares or an output that is a member are refused in one
+/// line with nothing written.
+#[test]
+fn a_model_soup_averages_its_members_and_measures_its_threshold() {
+    use fringewatch::model::onnx::{read_conv_weights, read_model};
+    use fringewatch::model::yolov3::build_graph;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let fw = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fringewatch"))
+            .arg("--quiet")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let config = Yolov3Config::of(Architecture::Compact, 4).with_phase_input(PhaseInput::CosSin);
+    for (name, seed) in [("a.onnx", 11), ("b.onnx", 12)] {
+        write_random_network(&dir.path().join(name), config, 160, seed).unwrap();
+    }
+    let out = fw(&["simulate", "--out", &path("scenes"), "--seed", "44"]
+        .into_iter()
+        .chain(["--scenes", "4", "--size", "480"])
+        .collect::<Vec<_>>());
+    assert!(out.status.success(), "{out:?}");
+    let mut args = vec!["dataset".to_string(), "--out".into(), path("dataset")];
+    args.push("--scenes".into());
+    args.extend((0..4).map(|k| path(&format!("scenes/scene_{k:04}"))));
+    let out = fw(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{out:?}");
+
+    let dataset = path("dataset");
+    let soup = |members: &[&str], extra: &[&str], out: &str| {
+        let mut args = vec!["model", "soup"];
+        args.extend(members);
+        args.extend(["--dataset", &dataset]);
+        args.extend(extra);
+        args.extend(["--out", out]);
+        fw(&args)
+    };
+    let (a, b, s) = (path("a.onnx"), path("b.onnx"), path("soup.onnx"));
+    let out = soup(&[&a, &b], &["--shares", "3,1"], &s);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+
+    let graph = build_graph(config);
+    let read = |p: &str| read_conv_weights(Path::new(p), &graph).unwrap();
+    let (wa, wb, ws) = (read(&a), read(&b), read(&s));
+    let mut worst = 0.0f32;
+    let mut spread = 0.0f32;
+    for ((x, y), z) in wa.iter().zip(&wb).zip(&ws) {
+        let pairs = x.weight.iter().zip(&y.weight).zip(&z.weight);
+        let biases = x.bias.iter().flatten().zip(y.bias.iter().flatten());
+        for ((p, q), r) in pairs.chain(biases.zip(z.bias.iter().flatten())) {
+            worst = worst.max((0.75 * p + 0.25 * q - r).abs());
+            spread = spread.max((p - q).abs());
+        }
+    }
+    assert!(worst < 1e-6 && spread > 0.1, "{worst} {spread}");
+
+    let (_, metadata) = read_model(Path::new(&s)).unwrap();
+    assert_eq!(metadata.name, "fringewatch-soup");
+    let source = &metadata.provenance.source;
+    let sha = |p: &str| fringewatch::model::sha256_of(Path::new(p)).unwrap();
+    assert!(
+        source.contains(&sha(&a)) && source.contains(&sha(&b)) && source.contains("0.750, 0.250"),
+        "{source}"
+    );
+    let json = path("validation.json");
+    let out = fw(&[
+        "evaluate",
+        "--dataset",
+        &dataset,
+        "--model",
+        &s,
+        "--split",
+        "validation",
+        "--confidence",
+        "best",
+        "--json",
+        &json,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let best = e["confidence"].as_f64().unwrap();
+    assert_eq!(metadata.recommended_confidence, Some(best));
+    let map = e["map_voc"].as_f64().unwrap();
+    assert!(
+        said.contains(&format!("mAP@0.5 {map:.3} per class")) && said.contains("0.750 × "),
+        "{said}"
+    );
+
+    // Refusals: one line, no output, no partial file, the members untouched.
+    let full = path("full.onnx");
+    write_random_network(
+        Path::new(&full),
+        Yolov3Config::of(Architecture::Full, 4).with_phase_input(PhaseInput::CosSin),
+        160,
+        13,
+    )
+    .unwrap();
+    let bundled = fringewatch::model::default_model().unwrap();
+    let bundled = bundled.to_str().unwrap();
+    let before = std::fs::read(&a).unwrap();
+    let refused = path("refused.onnx");
+    for (members, extra, out, refusal) in [
+        (
+            vec![&a[..], &full[..]],
+            vec![],
+            &refused[..],
+            "width 0.25 depth 0.33",
+        ),
+        (vec![&a[..], bundled], vec![], &refused[..], "other anchors"),
+        (
+            vec![&a[..], &b[..]],
+            vec!["--shares", "1,0"],
+            &refused[..],
+            "0 is not a positive share",
+        ),
+        (
+            vec![&a[..], &b[..]],
+            vec!["--shares", "1"],
+            &refused[..],
+            "1 shares for 2 models",
+        ),
+        (vec![&a[..], &b[..]], vec![], &a[..], "is also an input"),
+    ] {
+        let out = soup(&members, &extra, out);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(refusal) && err.trim().lines().count() == 1,
+            "{refusal}: {err}"
+        );
+    }
+    assert!(!Path::new(&refused).exists());
+    assert_eq!(std::fs::read(&a).unwrap(), before);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -223,7 +223,7 @@ fn dispatch(cli: Cli) -> fringewatch::Result<()> {
         Command::Detect(a) => detect::detect(a, quiet),
         Command::Run(a) => run::run(a, quiet),
         Command::Batch(a) => batch::run(a, quiet),
-        Command::Model(c) => model::model(c),
+        Command::Model(c) => model::model(c, quiet),
         Command::Evaluate(a) => evaluate::run(a, quiet),
         Command::Train(a) => train::run(a, quiet),
         Command::Baseline(a) => baseline::baseline(a),

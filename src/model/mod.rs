@@ -1,10 +1,12 @@
 //! The detector model: the YOLOv3 graph ([`yolov3`]), the model contract ([`contract`]) and ONNX
-//! writing/reading ([`onnx`]), and a trained network carried onto a wider graph ([`widen`]).
+//! writing/reading ([`onnx`]), a trained network carried onto a wider graph ([`widen`]), and the
+//! weight average of networks fine-tuned from one start ([`soup`]).
 
 pub mod contract;
 pub mod decode;
 pub mod onnx;
 pub mod phase_input;
+pub mod soup;
 pub mod widen;
 pub mod yolov3;
 
