@@ -19,6 +19,7 @@ import os
 import sys
 
 import numpy as np
+from false_alarms import iou
 from osgeo import ogr
 
 ogr.UseExceptions()
@@ -35,14 +36,6 @@ def boxes(path, layer, scored):
         score = f.GetField("score") if scored else 1.0
         out.append((f.GetField("class"), score, (x0, y0, x1, y1)))
     return out
-
-
-def iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def match(predictions, truths, threshold=0.5):
