@@ -191,25 +191,25 @@ pub fn write_soup(
     let total: f64 = shares.iter().sum();
     let shares: Vec<f64> = shares.iter().map(|s| s / total).collect();
 
-    let mut sums = Vec::with_capacity(members.len());
+    let mut named = Vec::with_capacity(members.len());
     for (path, m) in members.iter().zip(&metadata) {
         let file = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        sums.push(format!(
+        named.push(format!(
             "{} ({file}, SHA-256 {})",
             m.name,
             super::sha256_of(path)?
         ));
     }
-    let mut tuned = metadata[0].clone();
-    tuned.name = name.to_string();
-    tuned.recommended_confidence = None;
-    tuned.provenance.trained = true;
-    tuned.provenance.source = format!(
+    let mut soup_metadata = metadata[0].clone();
+    soup_metadata.name = name.to_string();
+    soup_metadata.recommended_confidence = None;
+    soup_metadata.provenance.trained = true;
+    soup_metadata.provenance.source = format!(
         "weight average (model soup) of {} with shares {}",
-        sums.join(", "),
+        named.join(", "),
         shares
             .iter()
             .map(|s| format!("{s:.3}"))
@@ -222,21 +222,21 @@ pub fn write_soup(
             datasets.push(d);
         }
     }
-    tuned.provenance.dataset = (!datasets.is_empty()).then(|| datasets.join("; "));
-    tuned.provenance.epochs = None;
-    tuned.provenance.created = chrono::Utc::now().to_rfc3339();
+    soup_metadata.provenance.dataset = (!datasets.is_empty()).then(|| datasets.join("; "));
+    soup_metadata.provenance.epochs = None;
+    soup_metadata.provenance.created = chrono::Utc::now().to_rfc3339();
 
     crate::raster::io::remove_stale_partials(out, "onnx");
     let candidate = crate::raster::io::partial_path(out, "onnx");
-    write_onnx(&to_onnx(&graph, &soup, &tuned)?, &candidate)?;
+    write_onnx(&to_onnx(&graph, &soup, &soup_metadata)?, &candidate)?;
     let written = operating_point(&candidate).and_then(|confidence| {
-        tuned.recommended_confidence = Some(confidence);
-        write_onnx(&to_onnx(&graph, &soup, &tuned)?, out)
+        soup_metadata.recommended_confidence = Some(confidence);
+        write_onnx(&to_onnx(&graph, &soup, &soup_metadata)?, out)
     });
     let _ = std::fs::remove_file(&candidate);
     written?;
     Ok(Soup {
-        metadata: tuned,
+        metadata: soup_metadata,
         shares,
     })
 }
