@@ -36,25 +36,7 @@ pub fn average(
     members: &[Vec<ConvWeights>],
     shares: &[f64],
 ) -> Result<Vec<ConvWeights>> {
-    if members.len() < 2 {
-        return Err(Error::parameter(
-            "models",
-            format!("{} model(s); a soup averages two or more", members.len()),
-        ));
-    }
-    if shares.len() != members.len() {
-        return Err(Error::parameter(
-            "shares",
-            format!("{} shares for {} models", shares.len(), members.len()),
-        ));
-    }
-    if let Some(s) = shares.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-        return Err(Error::parameter(
-            "shares",
-            format!("{s} is not a positive share"),
-        ));
-    }
-    let total: f64 = shares.iter().sum();
+    let shares = normalised_shares(members.len(), shares)?;
     let convs: Vec<_> = graph.convs().collect();
     for (i, m) in members.iter().enumerate() {
         if m.len() != convs.len() {
@@ -76,7 +58,7 @@ pub fn average(
             let expected = c.out_channels * c.in_channels * c.kernel * c.kernel;
             let mut weight = vec![0.0f64; expected];
             let mut bias = vec![0.0f64; c.out_channels];
-            for (i, (m, share)) in members.iter().zip(shares).enumerate() {
+            for (i, (m, share)) in members.iter().zip(&shares).enumerate() {
                 let (w, b) = m[k].folded(c.out_channels);
                 if w.len() != expected || b.len() != c.out_channels {
                     return Err(Error::parameter(
@@ -91,7 +73,7 @@ pub fn average(
                         ),
                     ));
                 }
-                let s = share / total;
+                let s = *share;
                 for (acc, v) in weight.iter_mut().zip(&w) {
                     *acc += s * f64::from(*v);
                 }
@@ -106,6 +88,37 @@ pub fn average(
             })
         })
         .collect()
+}
+
+/// `shares` of `members` models checked (two or more models, one positive, finite share each)
+/// and normalised to sum 1.
+///
+/// ```
+/// use fringewatch::model::soup::normalised_shares;
+/// assert_eq!(normalised_shares(2, &[3.0, 1.0]).unwrap(), vec![0.75, 0.25]);
+/// assert!(normalised_shares(2, &[1.0, 0.0]).is_err());
+/// ```
+pub fn normalised_shares(members: usize, shares: &[f64]) -> Result<Vec<f64>> {
+    if members < 2 {
+        return Err(Error::parameter(
+            "models",
+            format!("{members} model(s); a soup averages two or more"),
+        ));
+    }
+    if shares.len() != members {
+        return Err(Error::parameter(
+            "shares",
+            format!("{} shares for {members} models", shares.len()),
+        ));
+    }
+    if let Some(s) = shares.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        return Err(Error::parameter(
+            "shares",
+            format!("{s} is not a positive share"),
+        ));
+    }
+    let total: f64 = shares.iter().sum();
+    Ok(shares.iter().map(|s| s / total).collect())
 }
 
 /// Why two models' weights do not mean the same thing, so that averaging them makes no
@@ -162,14 +175,8 @@ pub fn write_soup(
     let inputs: Vec<&Path> = members.iter().map(PathBuf::as_path).collect();
     crate::raster::io::check_not_an_input(out, &inputs)?;
     crate::raster::io::check_output_path(out)?;
-    if members.len() < 2 {
-        return Err(Error::parameter(
-            "models",
-            format!("{} model(s); a soup averages two or more", members.len()),
-        ));
-    }
     let equal = vec![1.0; members.len()];
-    let shares = shares.unwrap_or(&equal);
+    let shares = normalised_shares(members.len(), shares.unwrap_or(&equal))?;
     let mut metadata: Vec<ModelMetadata> = Vec::with_capacity(members.len());
     for path in members {
         let (_, m) = read_model(path)?;
@@ -187,9 +194,7 @@ pub fn write_soup(
         .iter()
         .map(|p| read_conv_weights(p, &graph))
         .collect::<Result<Vec<_>>>()?;
-    let soup = average(&graph, &weights, shares)?;
-    let total: f64 = shares.iter().sum();
-    let shares: Vec<f64> = shares.iter().map(|s| s / total).collect();
+    let soup = average(&graph, &weights, &shares)?;
 
     let mut named = Vec::with_capacity(members.len());
     for (path, m) in members.iter().zip(&metadata) {
