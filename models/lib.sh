@@ -79,3 +79,35 @@ v10_and_v15_data() {
   [ -f "$work/dataset/dataset.json" ] || "$fw" --quiet dataset --scenes "$work"/mixed/* \
     --out "$work/dataset" --seed 1515
 }
+
+# train_like_v14 NAME SEED EXTRA...: v10 trained further as v14 was (v8's 400 scenes, the phase
+# as given, $epochs epochs of 1000 steps of batch 8, peak lr 3e-5, class balance 0.3), with the
+# extra `train` arguments, to $work/NAME.onnx (kept when it exists). After v10_and_v8_data.
+train_like_v14() {
+  local name="$1" seed="$2"; shift 2
+  [ -f "$work/$name.onnx" ] || "$fw" train --dataset "$v8work/dataset" --out "$work/$name.onnx" \
+    --arch compact --init "$v10" --epochs "$epochs" --steps-per-epoch 1000 --patience 30 \
+    --batch 8 --lr 3e-5 --class-balance 0.3 --seed "$seed" --phase-reference as-given \
+    --name "fringewatch-default-sim-$name" "$@"
+}
+
+# against_v10_and_v14 NAME V14: $work/NAME.onnx and the control V14 scored on both draws of
+# the held-out families ($h, and $work/confirm: every seed + 1000, made when missing), v10 end
+# to end and the two on its stacks; NAME against v10 and against V14 by a paired bootstrap over
+# scenes (models/compare_heldout.py).
+against_v10_and_v14() {
+  local name="$1" control="$2" draw held pair
+  "$root/models/heldout-large.sh" "$fw" "$work/confirm" 1000
+  score_once "$v10" v10 "$h"
+  score_once "$v10" c-v10 "$work/confirm"
+  for draw in "" c-; do
+    held="$h"
+    [ -n "$draw" ] && held="$work/confirm"
+    STACKS_FROM="$work/scores-${draw}v10" score_once "$work/$name.onnx" "$draw$name" "$held"
+    STACKS_FROM="$work/scores-${draw}v10" score_once "$control" "${draw}v14" "$held"
+    for pair in v10 v14; do
+      /usr/bin/python3 "$root/models/compare_heldout.py" "$held" "$work/scores-$draw$pair" \
+        "$work/scores-$draw$name" 2000
+    done
+  done
+}

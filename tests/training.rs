@@ -206,12 +206,18 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
         *anchor = serde_json::json!(scaled);
     }
     std::fs::write(&manifest_path, manifest_json.to_string()).unwrap();
-    // class-balanced, on random 96 px crops of the 160 px tiles
+    // class-balanced, on random 96 px crops of the 160 px tiles, half of them under another
+    // atmosphere
     let balanced = TrainSettings {
         epochs: 1,
         class_balance: 0.5,
         crop: Some(96),
         init: Some(model.clone()),
+        augmentation: Augmentation {
+            weather_probability: 0.5,
+            weather_rms_rad: 2.0,
+            ..settings.augmentation
+        },
         ..settings.clone()
     };
     let tuned_path = tmp.path().join("balanced.onnx");
@@ -342,6 +348,33 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
                 ..settings.clone()
             },
             "widen-outgoing",
+        ),
+        (
+            TrainSettings {
+                augmentation: Augmentation {
+                    weather_probability: 1.5,
+                    ..settings.augmentation
+                },
+                ..settings.clone()
+            },
+            "weather",
+        ),
+        (
+            TrainSettings {
+                augmentation: Augmentation {
+                    weather_rms_rad: f64::NAN,
+                    ..settings.augmentation
+                },
+                ..settings.clone()
+            },
+            "weather-rms",
+        ),
+        (
+            TrainSettings {
+                weight_decay: -1e-4,
+                ..settings.clone()
+            },
+            "weight-decay",
         ),
     ] {
         let err = train(&dataset, &tmp.path().join("w.onnx"), &wrong, false, &Silent)

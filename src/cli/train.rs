@@ -68,6 +68,19 @@ pub(crate) struct TrainArgs {
     /// (CROP / tile)² of a whole tile's; validation stays on whole tiles. Default: whole tiles.
     #[arg(long)]
     crop: Option<usize>,
+    /// Share of training tiles whose phase gets a fresh turbulent atmosphere (P(k) ∝ k^−β, β in
+    /// [7/3, 3.2]) added and wrapped again: the same ground under another pair's weather
+    /// (models/README.md, v19). 0 = off.
+    #[arg(long, default_value_t = 0.0)]
+    weather: f64,
+    /// Largest RMS of that atmosphere over a field twice the tile's side, radians (each tile draws
+    /// one uniformly from 0).
+    #[arg(long, default_value_t = 2.0)]
+    weather_rms: f64,
+    /// Adam's weight decay λ (L2, added to the gradient as λθ); 0 = none. A resumed run keeps
+    /// its own.
+    #[arg(long, default_value_t = 5e-4)]
+    weight_decay: f64,
     /// Seed of the shuffling and augmentation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -107,6 +120,7 @@ pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
 
 #[cfg(feature = "train")]
 pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
+    use fringewatch::train::data::Augmentation;
     use fringewatch::train::{train, TrainBackend, TrainSettings};
 
     let settings = TrainSettings {
@@ -130,6 +144,12 @@ pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
             TrainBackendArg::Gpu => TrainBackend::Gpu,
         },
         name: args.name.clone(),
+        weight_decay: args.weight_decay,
+        augmentation: Augmentation {
+            weather_probability: args.weather,
+            weather_rms_rad: args.weather_rms,
+            ..Augmentation::default()
+        },
         ..Default::default()
     };
     let bar = super::Bar::new(quiet, "train");

@@ -77,21 +77,48 @@ pub fn rereference_phase(
     offset: f64,
     conjugate: bool,
 ) {
-    let (mean, std) = (norm.mean, norm.std);
     let sign = if conjugate { -1.0 } else { 1.0 };
-    phase.mapv_inplace(|v| {
-        if v == 0.0 {
-            return 0.0;
-        }
-        let phi = sign * (f64::from(v) * std + mean) + offset;
-        let normalised = ((crate::phase::wrap(phi) - mean) / std) as f32;
-        // A value that lands exactly on the nodata code moves off it by one ulp.
-        if normalised == 0.0 {
-            f32::MIN_POSITIVE
-        } else {
-            normalised
-        }
-    });
+    phase.mapv_inplace(|v| rewrap(v, norm, |phi| sign * phi + offset));
+}
+
+/// Add a phase screen (radians, one value per pixel) to a normalised wrapped phase:
+/// φ' = W(φ + s), W wrapping into (−π, π]; nodata (normalised 0) stays nodata. What a second
+/// atmosphere over the same ground does to an interferogram (Hanssen 2001 §4.7).
+///
+/// ```
+/// use fringewatch::model::contract::ChannelNorm;
+/// use fringewatch::model::phase_input::add_phase_screen;
+/// let norm = ChannelNorm { name: "phase".into(), mean: 0.0, std: 1.0 };
+/// let mut phase = ndarray::array![[3.0f32, 0.0, -1.0]];
+/// add_phase_screen(phase.view_mut(), &norm, ndarray::array![[1.0f32, 5.0, 0.5]].view());
+/// // 3 + 1 wraps to 4 − 2π; the nodata pixel stays 0
+/// assert!((phase[[0, 0]] - (4.0 - 2.0 * std::f32::consts::PI)).abs() < 1e-6);
+/// assert_eq!(phase[[0, 1]], 0.0);
+/// assert!((phase[[0, 2]] + 0.5).abs() < 1e-6);
+/// ```
+pub fn add_phase_screen(
+    mut phase: ndarray::ArrayViewMut2<f32>,
+    norm: &ChannelNorm,
+    screen: ndarray::ArrayView2<f32>,
+) {
+    ndarray::Zip::from(&mut phase)
+        .and(&screen)
+        .for_each(|v, &s| *v = rewrap(*v, norm, |phi| phi + f64::from(s)));
+}
+
+/// One normalised phase value changed in radians by `change` and wrapped again; 0 (nodata) stays
+/// 0, and a value that lands exactly on the nodata code moves off it by one ulp.
+fn rewrap(v: f32, norm: &ChannelNorm, change: impl Fn(f64) -> f64) -> f32 {
+    if v == 0.0 {
+        return 0.0;
+    }
+    let phi = change(f64::from(v) * norm.std + norm.mean);
+    let normalised = ((crate::phase::wrap(phi) - norm.mean) / norm.std) as f32;
+    if normalised == 0.0 {
+        f32::MIN_POSITIVE
+    } else {
+        normalised
+    }
 }
 
 /// The circular mean of a normalised wrapped phase, arg Σ e^{iφ} over its valid pixels

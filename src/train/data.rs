@@ -6,7 +6,8 @@
 //! ground: a constant reference offset wrapped back into (−π, π] (where the wrap falls carries no
 //! information: the reference phase of an interferogram is arbitrary) and conjugation φ → −φ
 //! (processors differ in their sign convention, and slopes facing and facing away from the
-//! satellite give signals of both signs).
+//! satellite give signals of both signs). Optionally (`weather_probability`) a fresh turbulent
+//! screen is added to the phase: the same ground under another pair's atmosphere.
 //!
 //! The random crop is taken as a translation: a tile-sized window is cut at a random offset of up
 //! to ±`max_shift` pixels from a zero-padded tile (zero = the normalised nodata value), so the
@@ -14,13 +15,16 @@
 
 use std::path::Path;
 
-use ndarray::{s, Array3, Array4, Axis};
+use ndarray::{s, Array2, Array3, Array4, Axis};
 use rand::rngs::ChaCha8Rng;
 use rand::RngExt;
 
 use crate::dataset::{read_tile, ChannelNorm, TileLabel};
 use crate::error::Result;
-use crate::model::phase_input::rereference_phase;
+use crate::model::phase_input::{add_phase_screen, rereference_phase};
+use crate::simulate::domain::DomainSettings;
+use crate::simulate::params::Interval;
+use crate::simulate::relief::aperiodic_field;
 
 /// A normalised tile `[3, T, T]` and its labels in tile pixels.
 #[derive(Debug, Clone)]
@@ -59,6 +63,15 @@ pub struct Augmentation {
     /// Probability of conjugating the wrapped phase (φ → −φ).
     #[serde(default)]
     pub phase_conjugate_probability: f64,
+    /// Probability of adding a fresh turbulent atmosphere to the wrapped phase, φ → W(φ + s):
+    /// another acquisition pair's weather over the same ground, so that the network cannot learn
+    /// the few screens of the training scenes as part of what a slide looks like (see
+    /// [`weather_screen`]). 0 (off) in runs saved before it existed, so they resume unchanged.
+    #[serde(default)]
+    pub weather_probability: f64,
+    /// Largest RMS (radians) of the added screen, drawn uniformly in [0, this].
+    #[serde(default)]
+    pub weather_rms_rad: f64,
 }
 
 impl Default for Augmentation {
@@ -71,6 +84,8 @@ impl Default for Augmentation {
             min_visible_fraction: 0.4,
             phase_offset: true,
             phase_conjugate_probability: 0.5,
+            weather_probability: 0.0,
+            weather_rms_rad: 0.0,
         }
     }
 }
@@ -101,7 +116,9 @@ pub fn augment(
         let (dx, dy) = (rng.random_range(-m..=m), rng.random_range(-m..=m));
         shift_tile(sample, dx, dy, settings.min_visible_fraction);
     }
-    let physical_phase = settings.phase_offset || settings.phase_conjugate_probability > 0.0;
+    let weather = settings.weather_probability > 0.0 && settings.weather_rms_rad > 0.0;
+    let physical_phase =
+        settings.phase_offset || settings.phase_conjugate_probability > 0.0 || weather;
     if physical_phase {
         let offset = if settings.phase_offset {
             rng.random_range(-std::f64::consts::PI..std::f64::consts::PI)
@@ -116,12 +133,35 @@ pub fn augment(
             conjugate,
         );
     }
+    if weather && rng.random_bool(settings.weather_probability.clamp(0.0, 1.0)) {
+        let rms = rng.random_range(0.0..=settings.weather_rms_rad);
+        let screen = weather_screen(rows, cols, rms, rng);
+        add_phase_screen(sample.tile.index_axis_mut(Axis(0), 0), phase, screen.view());
+    }
     let first = usize::from(physical_phase);
     for mut channel in sample.tile.axis_iter_mut(Axis(0)).skip(first) {
         let scale = 1.0 + rng.random_range(-settings.scale..=settings.scale) as f32;
         let offset = rng.random_range(-settings.shift..=settings.shift) as f32;
         channel.mapv_inplace(|v| v * scale + offset);
     }
+}
+
+/// A turbulent phase screen (radians) for a `rows × cols` tile: a Gaussian field with power
+/// spectrum P(k) ∝ k^−β (Hanssen 2001 §4.7), made on a field of twice the tile's side whose RMS is
+/// `rms` and cut at a random place, so that a tile sees the longer wavelengths as a gradient and
+/// its RMS varies from tile to tile as over a scene. β is drawn in [7/3, 3.2]: at a tile's scales
+/// (0.1–2 km) Hanssen gives 8/3, and β > 2 keeps the screen continuous (a fractional Brownian
+/// surface of Hurst exponent (β − 2)/2, not pixel noise); the top is the training family's
+/// ([`DomainSettings::randomised`]), so the screen stays inside the training ranges.
+pub fn weather_screen(rows: usize, cols: usize, rms: f64, rng: &mut ChaCha8Rng) -> Array2<f32> {
+    let steepest = DomainSettings::randomised(&[]).turbulence_exponent.max;
+    let beta = Interval::new(7.0 / 3.0, steepest).draw(rng);
+    let (field_rows, field_cols) = (2 * rows.max(1), 2 * cols.max(1));
+    let field = aperiodic_field(field_rows, field_cols, beta, rng);
+    let (r0, c0) = (rng.random_range(0..=rows), rng.random_range(0..=cols));
+    field
+        .slice(s![r0..r0 + rows, c0..c0 + cols])
+        .mapv(|v| v * rms as f32)
 }
 
 /// Content moves by (dx, dy) pixels; uncovered pixels become 0; labels follow and are clipped.
@@ -384,6 +424,88 @@ mod tests {
         let spread = offsets.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v))
             - offsets.iter().fold(f64::INFINITY, |m, &v| m.min(v));
         assert!(spread > 5.5, "offsets span {spread} rad");
+    }
+
+    #[test]
+    fn another_atmosphere_adds_a_smooth_screen_and_keeps_the_labels_and_layers() {
+        let norm = phase_norm();
+        let phase = |v: f32| f64::from(v) * norm.std + norm.mean;
+        let quiet = Augmentation {
+            flip_probability: 0.0,
+            max_shift: 0,
+            scale: 0.0,
+            shift: 0.0,
+            phase_offset: false,
+            phase_conjugate_probability: 0.0,
+            ..Augmentation::default()
+        };
+        let weather = Augmentation {
+            weather_probability: 1.0,
+            weather_rms_rad: 2.0,
+            ..quiet
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let mut rms_seen = Vec::new();
+        for _ in 0..20 {
+            let mut s = sample();
+            s.tile.index_axis_mut(Axis(0), 0).fill(0.4);
+            s.tile[[0, 10, 10]] = 0.0;
+            let before = s.clone();
+            augment(&mut s, &weather, &norm, &mut rng);
+            assert_eq!(s.labels, before.labels);
+            for band in 1..3 {
+                assert_eq!(
+                    s.tile.index_axis(Axis(0), band),
+                    before.tile.index_axis(Axis(0), band)
+                );
+            }
+            assert_eq!(s.tile[[0, 10, 10]], 0.0, "nodata stays nodata");
+            // The change, unwrapped along each row, is a smooth screen: neighbours differ little.
+            let change = |r: usize, c: usize| {
+                crate::phase::wrap(phase(s.tile[[0, r, c]]) - phase(before.tile[[0, r, c]]))
+            };
+            let mut steps = Vec::new();
+            let mut values = Vec::new();
+            for r in 0..32 {
+                for c in 0..31 {
+                    if (r, c) == (10, 10) || (r, c + 1) == (10, 10) {
+                        continue;
+                    }
+                    steps.push(crate::phase::wrap(change(r, c + 1) - change(r, c)).abs());
+                    values.push(change(r, c));
+                }
+            }
+            let mean_step = steps.iter().sum::<f64>() / steps.len() as f64;
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let rms = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                / values.len() as f64)
+                .sqrt();
+            // Pixel noise of that RMS would differ by 2/√π ≈ 1.13 RMS between neighbours.
+            assert!(
+                mean_step < 0.6 * rms + 1e-3,
+                "neighbours differ by {mean_step} rad on average, the change's RMS is {rms}"
+            );
+            rms_seen.push(rms);
+        }
+        // Each tile draws its RMS in [0, 2] over a field twice its side, so tiles vary and none
+        // exceeds what the field allows by much.
+        let largest = rms_seen.iter().fold(0.0f64, |m, &v| m.max(v));
+        let smallest = rms_seen.iter().fold(f64::INFINITY, |m, &v| m.min(v));
+        assert!(largest > 0.3 && largest < 4.0, "{rms_seen:?}");
+        assert!(smallest < largest / 2.0, "{rms_seen:?}");
+
+        // Off (probability 0), the random stream and the result are those of a run without it.
+        let off = Augmentation {
+            weather_probability: 0.0,
+            weather_rms_rad: 3.0,
+            ..Augmentation::default()
+        };
+        let (mut a, mut b) = (sample(), sample());
+        let (mut rng_a, mut rng_b) = (ChaCha8Rng::seed_from_u64(5), ChaCha8Rng::seed_from_u64(5));
+        augment(&mut a, &off, &norm, &mut rng_a);
+        augment(&mut b, &Augmentation::default(), &norm, &mut rng_b);
+        assert_eq!(a.tile, b.tile);
+        assert_eq!(rng_a.random::<u64>(), rng_b.random::<u64>());
     }
 
     /// The labelled box must still frame the bright pixels after any augmentation.

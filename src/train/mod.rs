@@ -5,7 +5,8 @@
 //! - loss: [`loss::yolo_loss`], the four terms of the paper's Figure 5;
 //! - optimiser: Adam (β 0.9/0.999), linear warm-up then cosine decay of the learning rate to 5 %,
 //!   early stopping on the validation loss with patience;
-//! - augmentation: [`data::augment`] (flips, crops, per-channel scale and shift);
+//! - augmentation: [`data::augment`] (flips, crops, per-channel scale and shift, the phase's
+//!   reference and sign, and optionally another atmosphere);
 //! - checkpoints in `MODEL.train/` (`last.bpk`, `best.bpk`, `optimizer.bpk`, `state.json`,
 //!   `losses.csv`, `losses.png`), resumable; fine-tuning from an existing ONNX (`init`);
 //! - export: batch-norm folded into the ONNX writer's graph, then tract's output on validation
@@ -74,7 +75,10 @@ pub struct TrainSettings {
     pub learning_rate: f64,
     /// Warm-up steps (linear from 0).
     pub warmup_steps: usize,
-    /// Adam weight decay (L2), 0 for none.
+    /// Adam weight decay λ (L2: λθ added to the gradient), 0 for none. Adam's normalisation turns
+    /// it into a step of up to the learning rate towards 0 for a weight the loss barely moves
+    /// (Loshchilov & Hutter 2019), so when fine-tuning it also pulls on what the new data does
+    /// not exercise. Kept with a run's state: a resumed run keeps its own.
     pub weight_decay: f64,
     pub augmentation: Augmentation,
     pub seed: u64,
@@ -494,13 +498,7 @@ pub fn train(
     // Seed burn's generator too: the initial weights follow from `seed`.
     device.seed(state.settings.seed);
     let resume_from = resume.then_some(ckpt.as_path());
-    let (net, optimizer) = start_network(
-        &run,
-        &state.settings,
-        settings.weight_decay,
-        resume_from,
-        &device,
-    )?;
+    let (net, optimizer) = start_network(&run, &state.settings, resume_from, &device)?;
     // made once the start is known to be good: a refused start leaves no folder behind
     std::fs::create_dir_all(&ckpt).map_err(|source| Error::io(&ckpt, source))?;
     let stopped_early = train_epochs(&run, &mut state, &ckpt, net, optimizer, &device, progress)?;
@@ -520,7 +518,8 @@ pub fn train(
 }
 
 /// Refuse settings out of range: batch and epochs of at least 1, a learning rate in (0, 1), a
-/// crop of a tile size the network takes, a class-balance share in [0, 1].
+/// crop of a tile size the network takes, a class-balance share in [0, 1], a weather probability
+/// in [0, 1], a finite weather RMS ≥ 0 and a finite weight decay ≥ 0.
 fn check_settings(settings: &TrainSettings) -> Result<()> {
     if settings.batch == 0 || settings.epochs == 0 {
         return Err(Error::parameter("batch/epochs", "must be at least 1"));
@@ -555,6 +554,25 @@ fn check_settings(settings: &TrainSettings) -> Result<()> {
         return Err(Error::parameter(
             "class-balance",
             "is a share of tiles in [0, 1] (0 = off; 0.3 repeats tiles of classes rarer than 30 %)",
+        ));
+    }
+    if !(settings.weight_decay.is_finite() && settings.weight_decay >= 0.0) {
+        return Err(Error::parameter(
+            "weight-decay",
+            "is Adam's L2 coefficient, finite and ≥ 0 (0 = none)",
+        ));
+    }
+    let augmentation = &settings.augmentation;
+    if !(0.0..=1.0).contains(&augmentation.weather_probability) {
+        return Err(Error::parameter(
+            "weather",
+            "is the share of training tiles given another atmosphere, in [0, 1] (0 = off)",
+        ));
+    }
+    if !(augmentation.weather_rms_rad.is_finite() && augmentation.weather_rms_rad >= 0.0) {
+        return Err(Error::parameter(
+            "weather-rms",
+            "is the largest RMS of the added atmosphere in radians, finite and ≥ 0",
         ));
     }
     Ok(())
@@ -635,7 +653,6 @@ fn prepare_run<'a>(
 fn start_network(
     run: &Run,
     settings: &TrainSettings,
-    weight_decay: f64,
     resume_from: Option<&Path>,
     device: &Device,
 ) -> Result<(Yolov3Net, ModuleOptimizer)> {
@@ -651,6 +668,7 @@ fn start_network(
         }
         None => Yolov3Net::new(&run.graph, device),
     };
+    let weight_decay = settings.weight_decay;
     let mut optimizer = AdamConfig::new()
         .with_weight_decay(
             (weight_decay > 0.0)

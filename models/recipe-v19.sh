@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Model v19 (tried; models/README.md, v19): v10 trained further as v14 was (v8's 400 scenes, the
+# phase as given, 8,000 steps at peak lr 3e-5, v14's seed), with one change: half of the training
+# tiles get another atmosphere (`train --weather 0.5 --weather-rms 2`), a fresh turbulent screen
+# added to the wrapped phase each time a tile is drawn, so that the few screens of the training
+# scenes cannot be learnt as part of what a slide looks like. v14 is the control.
+# Judged on v8's larger held-out families and on their second draw (seeds + 1000), against v10
+# and v14 by a paired bootstrap over scenes (models/compare_heldout.py).
+# Usage: models/recipe-v19.sh WORKDIR [EPOCHS]   (V10=path, WORKDIR_V8=folder as in
+# recipe-v14.sh; V14=path: v14, else trained here as recipe-v14.sh does)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+recipe_start "${1:?usage: models/recipe-v19.sh WORKDIR [EPOCHS]}"
+epochs="${2:-8}"
+
+# 1. v10, and v8's 400 training scenes with their dataset and held-out families ($h).
+v10_and_v8_data
+
+# 2. v19: v14's run with another atmosphere on half of the tiles; v14, the control.
+train_like_v14 v19 1414 --weather 0.5 --weather-rms 2
+v14="${V14:-$work/v14.onnx}"
+[ -f "$v14" ] || { train_like_v14 v14 1414; v14="$work/v14.onnx"; }
+
+# 3. Both draws of the held-out families; v19 against v10 and against v14.
+against_v10_and_v14 v19 "$v14"
