@@ -158,16 +158,17 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
     assert!((resumed.history[0].train.total() - report.history[0].train.total()).abs() < 1e-12);
 
     // A fine-tuning run starts from the model's function in training mode too: at a learning
-    // rate of 1e-9, after a whole epoch (whose steps carry the running statistics towards the
-    // training mode's), its validation loss is the model's own (the best epoch of the run that
-    // exported it), up to how far the running statistics a whole epoch of batches of 8 leaves
-    // are from those of the epoch that was exported. Before the batch-norm was calibrated,
-    // training normalised each conv by its batch statistics from an identity start: the same
-    // probe of the bundled model on its training data gave 62.1 instead of 24.7 (+150 %), which
-    // the 25 % here still catches. How close the two come depends on the run, not on the
-    // calibration: within 3 % on the scenes of earlier builds; 47.5 against 40.5 (+17 %) since
-    // the MFD weights' power went to f32 (PC1 within 5·10⁻⁶), a run whose next epoch diverged
-    // (validation 61.4), so its best epoch's running statistics lagged weights still moving.
+    // rate of 1e-9 the function is fixed for a whole epoch, and its training-mode loss on the
+    // training tiles is that of the epoch that was exported (up to how far that epoch's
+    // weights moved while it ran: within 4 % here). The calibration itself is tested by
+    // `a_calibrated_start_keeps_the_models_function_in_training_mode`; this tiny model's γ and
+    // β are still near identity, so a start left uncalibrated would pass here too (the bundled
+    // model gave +150 % that way, 62.1 against 24.7). The validation loss after the epoch is
+    // not compared: it is the fixed weights with the running statistics of one epoch in place
+    // of the exported ones, which come close only for a run that was not about to diverge (at
+    // lr 2e-3 this run's next epoch often does; a change of the trainer's rounding gave 155
+    // against 40 there, the same with burn's own operations in the probe as with the
+    // trainer's).
     let still = TrainSettings {
         epochs: 1,
         learning_rate: 1e-9,
@@ -182,12 +183,12 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
         &Silent,
     )
     .unwrap();
-    let own = stopped.history[stopped.best_epoch - 1].validation.total();
-    let started = probe.history[0].validation.total();
-    eprintln!("fine-tuning starts at validation loss {started}, the model's own is {own}");
+    let own = stopped.history[stopped.best_epoch - 1].train.total();
+    let started = probe.history[0].train.total();
+    eprintln!("fine-tuning starts at training loss {started}, the exported epoch's is {own}");
     assert!(
         (started - own).abs() <= 0.25 * own,
-        "fine-tuning starts at validation loss {started}, the model's own is {own}"
+        "fine-tuning starts at training loss {started}, the exported epoch's is {own}"
     );
 
     // Fine-tuning (--init) with class-balanced sampling on a dataset whose manifest now holds

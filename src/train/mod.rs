@@ -14,8 +14,11 @@
 //!   put in place.
 
 pub mod data;
+pub mod flex_ops;
+pub mod im2col;
 pub mod loss;
 pub mod network;
+pub mod norm_leaky;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

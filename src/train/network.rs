@@ -8,8 +8,9 @@ use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 
+use super::flex_ops;
 use crate::error::{Error, Result};
 use crate::model::onnx::LEAKY_SLOPE;
 use crate::model::yolov3::{self, ConvWeights, Graph, Node};
@@ -198,7 +199,7 @@ impl Yolov3Net {
                     let mut y = conv_forward(&b.conv, x);
                     observe(block - 1, &y);
                     if let Some(norm) = &b.norm {
-                        y = leaky_relu(norm.forward(y));
+                        y = norm_leaky(norm, y);
                     }
                     values.insert(c.output.as_str(), y);
                 }
@@ -383,15 +384,64 @@ fn leaky_relu(x: Tensor<4>) -> Tensor<4> {
     x.clone().mul_scalar(slope) + relu(x).mul_scalar(1.0 - slope)
 }
 
+/// LeakyReLU(batch-norm(y)). As burn's `BatchNorm::forward`: on a device with autodiff and
+/// a layer in training, with the batch's statistics, which move the running ones by the
+/// momentum; else with the running ones. On flex by the trainer's own operation
+/// ([`flex_ops::norm_leaky`]), elsewhere by burn's.
+fn norm_leaky(norm: &BatchNorm, y: Tensor<4>) -> Tensor<4> {
+    let device = y.device();
+    if !flex_ops::on_flex(&device) || y.dtype() != DType::F32 {
+        return leaky_relu(norm.forward(y));
+    }
+    let training = device.is_autodiff() && norm.training.is_enabled();
+    let moments = if training {
+        let moments = flex_ops::moments(y.clone());
+        let [channels] = norm.gamma.dims();
+        let update = |running: &RunningState<Tensor<1>>, start: usize| {
+            let batch = moments.clone().narrow(0, start, channels);
+            let value = running
+                .value_sync()
+                .to_device(&device)
+                .mul_scalar(1.0 - norm.momentum)
+                .add(batch.mul_scalar(norm.momentum));
+            running.update(value.detach());
+        };
+        update(&norm.running_mean, 0);
+        update(&norm.running_var, channels);
+        moments
+    } else {
+        Tensor::cat(vec![norm.running_mean.value(), norm.running_var.value()], 0).to_device(&device)
+    };
+    flex_ops::norm_leaky(
+        y,
+        norm.gamma.val(),
+        norm.beta.val(),
+        moments,
+        (norm.epsilon, f64::from(LEAKY_SLOPE)),
+        training,
+    )
+}
+
 /// A conv's output. A 1×1 kernel is one batched matrix product, y[n] = W[O, C] · x[n][C, H·W],
 /// read from the NCHW tensor as it lies (burn-flex's convolution copies it to NHWC and builds
 /// columns even for 1×1; its backward passes through two more convolutions): a step 4–5 %
-/// faster. Other kernels by burn's convolution (the same product over 3×3 columns cut from the
-/// padded tensor was 20 % slower: each slice's gradient is a full-size padded copy).
+/// faster. Other kernels on flex by the trainer's column convolution ([`flex_ops::conv`]),
+/// elsewhere (the GPU trainer) by burn's.
 fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [o, c, kh, kw] = conv.weight.dims();
     if kh != 1 || kw != 1 || conv.stride != [1, 1] {
-        return conv.forward(x);
+        return match (&conv.padding, conv.bias.is_none() && kh == kw) {
+            (&PaddingConfig2d::Explicit(top, left, bottom, right), true)
+                if [left, bottom, right] == [top; 3]
+                    && conv.stride[0] == conv.stride[1]
+                    && conv.dilation == [1, 1]
+                    && conv.groups == 1
+                    && flex_ops::on_flex(&x.device()) =>
+            {
+                flex_ops::conv(x, conv.weight.val(), conv.stride[0], top)
+            }
+            _ => conv.forward(x),
+        };
     }
     let [n, _, h, w] = x.dims();
     let y = conv
@@ -404,4 +454,59 @@ fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         None => y,
     };
     y.reshape([n, o, h, w])
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    /// On flex the trainer's batch-norm moves the running statistics as burn's does, and
+    /// gives burn's output, in training and in inference.
+    #[test]
+    fn the_trainers_batch_norm_keeps_burns_running_statistics() {
+        let device = Device::flex().autodiff();
+        let norm = BatchNormConfig::new(5).init(&device);
+        let burns = BatchNormConfig::new(5).init(&device);
+        let values = |t: Tensor<1>| to_vec(t).unwrap();
+        for step in 0..3 {
+            let x = Tensor::<4>::random(
+                [2, 5, 4, 3],
+                Distribution::Normal(step as f64, 2.0),
+                &device,
+            );
+            let ours = norm_leaky(&norm, x.clone());
+            let reference = leaky_relu(burns.forward(x));
+            let (a, b) = (to_vec(ours).unwrap(), to_vec(reference).unwrap());
+            assert!(
+                a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-4),
+                "step {step}"
+            );
+            for (a, b) in [
+                (
+                    values(norm.running_mean.value_sync()),
+                    values(burns.running_mean.value_sync()),
+                ),
+                (
+                    values(norm.running_var.value_sync()),
+                    values(burns.running_var.value_sync()),
+                ),
+            ] {
+                assert!(
+                    a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-5),
+                    "{a:?} {b:?}"
+                );
+                assert!(a.iter().any(|v| *v != 0.0 && *v != 1.0), "not moved: {a:?}");
+            }
+        }
+        let plain = Device::flex();
+        let (norm, burns) = (norm.valid(), burns.valid());
+        let x = Tensor::<4>::random([2, 5, 4, 3], Distribution::Normal(1.0, 2.0), &plain);
+        let (a, b) = (
+            to_vec(norm_leaky(&norm, x.clone())).unwrap(),
+            to_vec(leaky_relu(burns.forward(x))).unwrap(),
+        );
+        assert!(a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-4));
+    }
 }
