@@ -22,7 +22,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor, TensorData};
 
 use super::im2col::{conv_backward, conv_forward, ConvGeometry};
-use super::norm_leaky::{channel_moments, norm_leaky_backward, norm_leaky_forward};
+use super::norm_leaky::{channel_moments, norm_leaky_backward, norm_leaky_forward, NormLeaky};
 
 /// The trainer's operations on flex.
 #[backend_extension(Flex, Autodiff)]
@@ -133,16 +133,14 @@ impl TrainerOps for Flex {
         let (_, pixels) = planes(&x);
         let shape = x.layout().shape().dims::<4>();
         let [x, gamma, beta, moments] = [&x, &gamma, &beta, &moments].map(contiguous);
-        let y = norm_leaky_forward(
-            slice(&x),
-            slice(&gamma),
-            slice(&beta),
-            slice(&moments),
+        let norm = NormLeaky {
+            gamma: slice(&gamma),
+            beta: slice(&beta),
+            moments: slice(&moments),
             epsilon,
-            slope as f32,
-            pixels,
-        );
-        tensor(y, shape)
+            slope: slope as f32,
+        };
+        tensor(norm_leaky_forward(slice(&x), &norm, pixels), shape)
     }
 }
 
@@ -219,17 +217,15 @@ impl Backward<Flex, 3> for NormLeakyBackward {
         let shape = x.layout().shape().dims::<4>();
         let channels = shape[1];
         let [x, gamma, beta, moments, grad] = [&x, &gamma, &beta, &moments, &grad].map(contiguous);
-        let (dx, dgamma, dbeta) = norm_leaky_backward(
-            slice(&x),
-            slice(&gamma),
-            slice(&beta),
-            slice(&moments),
+        let norm = NormLeaky {
+            gamma: slice(&gamma),
+            beta: slice(&beta),
+            moments: slice(&moments),
             epsilon,
-            slope as f32,
-            pixels,
-            slice(&grad),
-            batch_statistics,
-        );
+            slope: slope as f32,
+        };
+        let (dx, dgamma, dbeta) =
+            norm_leaky_backward(slice(&x), slice(&grad), &norm, pixels, batch_statistics);
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, tensor(dx, shape));
         }

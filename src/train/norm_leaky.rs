@@ -137,41 +137,59 @@ fn leaky(z: f32, slope: f32) -> f32 {
     }
 }
 
-/// Per channel, the scale γ·r and the shift β − γ·r·μ that map x to z.
-fn affine(gamma: &[f32], beta: &[f32], moments: &[f32], epsilon: f64) -> Vec<(f32, f32)> {
-    let channels = gamma.len();
-    (0..channels)
-        .map(|c| {
-            let r = 1.0 / (f64::from(moments[channels + c]) + epsilon).sqrt();
-            let scale = f64::from(gamma[c]) * r;
-            let shift = f64::from(beta[c]) - scale * f64::from(moments[c]);
-            (scale as f32, shift as f32)
-        })
-        .collect()
+/// One batch-norm and its LeakyReLU: per channel γ, β, the moments ([`channel_moments`]'
+/// layout) and ε, and the slope s.
+#[derive(Clone, Copy, Debug)]
+pub struct NormLeaky<'a> {
+    pub gamma: &'a [f32],
+    pub beta: &'a [f32],
+    pub moments: &'a [f32],
+    pub epsilon: f64,
+    pub slope: f32,
 }
 
-/// y `[N, C, L]` of x with the channel `moments` ([`channel_moments`]' layout), γ, β.
+impl NormLeaky<'_> {
+    fn channels(&self) -> usize {
+        self.gamma.len()
+    }
+
+    /// 1/√(σ² + ε) per channel.
+    fn inv_std(&self) -> Vec<f64> {
+        let channels = self.channels();
+        (0..channels)
+            .map(|c| 1.0 / (f64::from(self.moments[channels + c]) + self.epsilon).sqrt())
+            .collect()
+    }
+
+    /// Per channel, the scale γ·r and the shift β − γ·r·μ that map x to z.
+    fn affine(&self) -> Vec<(f32, f32)> {
+        self.inv_std()
+            .into_iter()
+            .enumerate()
+            .map(|(c, r)| {
+                let scale = f64::from(self.gamma[c]) * r;
+                let shift = f64::from(self.beta[c]) - scale * f64::from(self.moments[c]);
+                (scale as f32, shift as f32)
+            })
+            .collect()
+    }
+}
+
+/// y `[N, C, L]` of x (`pixels` = L).
 ///
 /// ```
-/// use fringewatch::train::norm_leaky::{channel_moments, norm_leaky_forward};
+/// use fringewatch::train::norm_leaky::{channel_moments, norm_leaky_forward, NormLeaky};
 /// let x = [1.0, 3.0, 5.0, 7.0]; // one channel: μ 4, σ² 5
 /// let moments = channel_moments(&x, 1, 4);
-/// let y = norm_leaky_forward(&x, &[1.0], &[0.0], &moments, 0.0, 0.1, 4);
+/// let norm = NormLeaky { gamma: &[1.0], beta: &[0.0], moments: &moments, epsilon: 0.0, slope: 0.1 };
+/// let y = norm_leaky_forward(&x, &norm, 4);
 /// let r = 1.0 / 5.0f32.sqrt();
 /// let expected = [-0.3 * r, -0.1 * r, r, 3.0 * r];
 /// assert!(y.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6));
 /// ```
-pub fn norm_leaky_forward(
-    x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    moments: &[f32],
-    epsilon: f64,
-    slope: f32,
-    pixels: usize,
-) -> Vec<f32> {
-    let channels = gamma.len();
-    let coefficients = affine(gamma, beta, moments, epsilon);
+pub fn norm_leaky_forward(x: &[f32], norm: &NormLeaky, pixels: usize) -> Vec<f32> {
+    let (channels, slope) = (norm.channels(), norm.slope);
+    let coefficients = norm.affine();
     let mut y = vec![0.0f32; x.len()];
     y.par_chunks_mut(channels * pixels)
         .zip(x.par_chunks(channels * pixels))
@@ -190,24 +208,17 @@ pub fn norm_leaky_forward(
 }
 
 /// The gradients (∂x, ∂γ, ∂β) of a loss whose gradient at y is `dy`; `batch_statistics` says
-/// whether `moments` are x's own (then they carry gradient to x) or constants.
-#[allow(clippy::too_many_arguments)]
+/// whether the moments are x's own (then they carry gradient to x) or constants.
 pub fn norm_leaky_backward(
     x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    moments: &[f32],
-    epsilon: f64,
-    slope: f32,
-    pixels: usize,
     dy: &[f32],
+    norm: &NormLeaky,
+    pixels: usize,
     batch_statistics: bool,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let channels = gamma.len();
-    let coefficients = affine(gamma, beta, moments, epsilon);
-    let inv_std: Vec<f64> = (0..channels)
-        .map(|c| 1.0 / (f64::from(moments[channels + c]) + epsilon).sqrt())
-        .collect();
+    let (channels, slope, gamma, moments) = (norm.channels(), norm.slope, norm.gamma, norm.moments);
+    let coefficients = norm.affine();
+    let inv_std = norm.inv_std();
     let dz = |x: f32, dy: f32, (scale, shift): (f32, f32)| -> f32 {
         // Both sides computed, then selected: a branch-free loop the compiler vectorises.
         let (positive, negative) = (dy, slope * dy);
@@ -346,53 +357,34 @@ mod tests {
                 held_moments.to_vec()
             };
             let held = (!batch_statistics).then_some(h64.as_slice());
-            let (dx, dgamma, dbeta) = norm_leaky_backward(
-                &x,
-                &gamma,
-                &beta,
-                &moments,
-                1e-5,
-                0.1,
-                pixels,
-                &dy,
-                batch_statistics,
-            );
+            let norm = NormLeaky {
+                gamma: &gamma,
+                beta: &beta,
+                moments: &moments,
+                epsilon: 1e-5,
+                slope: 0.1,
+            };
+            let (dx, dgamma, dbeta) = norm_leaky_backward(&x, &dy, &norm, pixels, batch_statistics);
             let h = 1e-5;
-            let numeric = |f: &dyn Fn(f64) -> f64| (f(h) - f(-h)) / (2.0 * h);
-            for i in 0..x.len() {
-                let d = numeric(&|e| {
-                    let mut x = x64.clone();
-                    x[i] += e;
-                    loss(&x, &g64, &b64, held, &dy, channels, pixels, 0.1)
-                });
-                assert!(
-                    (f64::from(dx[i]) - d).abs() < 2e-3,
-                    "{batch_statistics} dx[{i}] {} {d}",
-                    dx[i]
-                );
-            }
-            for c in 0..channels {
-                let d = numeric(&|e| {
-                    let mut g = g64.clone();
-                    g[c] += e;
-                    loss(&x64, &g, &b64, held, &dy, channels, pixels, 0.1)
-                });
-                assert!(
-                    (f64::from(dgamma[c]) - d).abs() < 2e-3,
-                    "dγ[{c}] {} {d}",
-                    dgamma[c]
-                );
-                let d = numeric(&|e| {
-                    let mut b = b64.clone();
-                    b[c] += e;
-                    loss(&x64, &g64, &b, held, &dy, channels, pixels, 0.1)
-                });
-                assert!(
-                    (f64::from(dbeta[c]) - d).abs() < 2e-3,
-                    "dβ[{c}] {} {d}",
-                    dbeta[c]
-                );
-            }
+            let check = |what: &str, analytic: &[f32], loss_at: &dyn Fn(usize, f64) -> f64| {
+                for (i, a) in analytic.iter().enumerate() {
+                    let d = (loss_at(i, h) - loss_at(i, -h)) / (2.0 * h);
+                    assert!(
+                        (f64::from(*a) - d).abs() < 2e-3,
+                        "{what}[{i}], batch statistics {batch_statistics}: {a} against {d}"
+                    );
+                }
+            };
+            let at =
+                |x: &[f64], g: &[f64], b: &[f64]| loss(x, g, b, held, &dy, channels, pixels, 0.1);
+            let moved = |v: &[f64], i: usize, e: f64| {
+                let mut v = v.to_vec();
+                v[i] += e;
+                v
+            };
+            check("dx", &dx, &|i, e| at(&moved(&x64, i, e), &g64, &b64));
+            check("dγ", &dgamma, &|c, e| at(&x64, &moved(&g64, c, e), &b64));
+            check("dβ", &dbeta, &|c, e| at(&x64, &g64, &moved(&b64, c, e)));
         }
     }
 
@@ -402,7 +394,14 @@ mod tests {
         let x = pattern(2 * channels * pixels, 0.9);
         let moments = channel_moments(&x, channels, pixels);
         // Slope 1: a plain batch-norm with γ = 1, β = 0 gives mean 0 and variance 1 per channel.
-        let y = norm_leaky_forward(&x, &[1.0; 3], &[0.0; 3], &moments, 0.0, 1.0, pixels);
+        let norm = NormLeaky {
+            gamma: &[1.0; 3],
+            beta: &[0.0; 3],
+            moments: &moments,
+            epsilon: 0.0,
+            slope: 1.0,
+        };
+        let y = norm_leaky_forward(&x, &norm, pixels);
         let normalised = channel_moments(&y, channels, pixels);
         for c in 0..channels {
             assert!(normalised[c].abs() < 1e-5, "{normalised:?}");
