@@ -71,12 +71,7 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, stride: usize, padding: usize) 
     }
 }
 
-/// The tensor laid out contiguously (a copy only where it is not), for [`slice`].
-fn contiguous(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
-}
-
-/// The f32 values of a contiguous tensor, row-major.
+/// The f32 values of a contiguous tensor ([`FlexTensor::to_contiguous`]), row-major.
 fn slice(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>()
         .expect("the trainer's tensors are contiguous f32 here")
@@ -117,7 +112,7 @@ impl TrainerOps for Flex {
 
     fn channel_moments(x: FlexTensor) -> FlexTensor {
         let (channels, pixels) = planes(&x);
-        let x = contiguous(&x);
+        let x = x.to_contiguous();
         tensor(channel_moments(slice(&x), channels, pixels), [2 * channels])
     }
 
@@ -132,7 +127,8 @@ impl TrainerOps for Flex {
     ) -> FlexTensor {
         let (_, pixels) = planes(&x);
         let shape = x.layout().shape().dims::<4>();
-        let [x, gamma, beta, moments] = [&x, &gamma, &beta, &moments].map(contiguous);
+        let [x, gamma, beta, moments] =
+            [&x, &gamma, &beta, &moments].map(FlexTensor::to_contiguous);
         let norm = NormLeaky {
             gamma: slice(&gamma),
             beta: slice(&beta),
@@ -146,7 +142,7 @@ impl TrainerOps for Flex {
 
 /// `f` on the f32 values of two tensors.
 fn with_slices<R>(a: &FlexTensor, b: &FlexTensor, f: impl FnOnce(&[f32], &[f32]) -> R) -> R {
-    let (a, b) = (contiguous(a), contiguous(b));
+    let (a, b) = (a.to_contiguous(), b.to_contiguous());
     f(slice(&a), slice(&b))
 }
 
@@ -179,7 +175,7 @@ impl Backward<Flex, 2> for ColumnConvBackward {
             return;
         }
         let g = geometry(&x, &weight, stride, padding);
-        let grad = contiguous(&grad);
+        let grad = grad.to_contiguous();
         let (dx, dw) = with_slices(&x, &weight, |x, w| conv_backward(x, w, slice(&grad), &g));
         if let Some(node) = node_x {
             grads.register::<Flex>(
@@ -216,7 +212,8 @@ impl Backward<Flex, 3> for NormLeakyBackward {
         let (_, pixels) = planes(&x);
         let shape = x.layout().shape().dims::<4>();
         let channels = shape[1];
-        let [x, gamma, beta, moments, grad] = [&x, &gamma, &beta, &moments, &grad].map(contiguous);
+        let [x, gamma, beta, moments, grad] =
+            [&x, &gamma, &beta, &moments, &grad].map(FlexTensor::to_contiguous);
         let norm = NormLeaky {
             gamma: slice(&gamma),
             beta: slice(&beta),

@@ -541,44 +541,56 @@ fn check_settings(settings: &TrainSettings) -> Result<()> {
             ));
         }
     }
-    if !(0.0..=1.0).contains(&settings.widen_outgoing) {
-        return Err(Error::parameter(
-            "widen-outgoing",
-            "is a share of a fresh random draw in [0, 1] (0 keeps the widened model's function)",
-        ));
-    }
+    share(
+        settings.widen_outgoing,
+        "widen-outgoing",
+        "is a share of a fresh random draw in [0, 1] (0 keeps the widened model's function)",
+    )?;
     if settings.widen_outgoing > 0.0 && (settings.init.is_none() || settings.width.is_none()) {
         return Err(Error::parameter(
             "widen-outgoing",
             "applies only when an initial model is widened (an init model and a width)",
         ));
     }
-    if !(0.0..=1.0).contains(&settings.class_balance) {
-        return Err(Error::parameter(
-            "class-balance",
-            "is a share of tiles in [0, 1] (0 = off; 0.3 repeats tiles of classes rarer than 30 %)",
-        ));
-    }
-    if !(settings.weight_decay.is_finite() && settings.weight_decay >= 0.0) {
-        return Err(Error::parameter(
-            "weight-decay",
-            "is Adam's L2 coefficient, finite and ≥ 0 (0 = none)",
-        ));
-    }
+    share(
+        settings.class_balance,
+        "class-balance",
+        "is a share of tiles in [0, 1] (0 = off; 0.3 repeats tiles of classes rarer than 30 %)",
+    )?;
+    non_negative(
+        settings.weight_decay,
+        "weight-decay",
+        "is Adam's L2 coefficient, finite and ≥ 0 (0 = none)",
+    )?;
     let augmentation = &settings.augmentation;
-    if !(0.0..=1.0).contains(&augmentation.weather_probability) {
-        return Err(Error::parameter(
-            "weather",
-            "is the share of training tiles given another atmosphere, in [0, 1] (0 = off)",
-        ));
+    share(
+        augmentation.weather_probability,
+        "weather",
+        "is the share of training tiles given another atmosphere, in [0, 1] (0 = off)",
+    )?;
+    non_negative(
+        augmentation.weather_rms_rad,
+        "weather-rms",
+        "is the largest RMS of the added atmosphere in radians, finite and ≥ 0",
+    )
+}
+
+/// `value` in [0, 1], else the parameter error `what`.
+fn share(value: f64, name: &str, what: &str) -> Result<()> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::parameter(name, what))
     }
-    if !(augmentation.weather_rms_rad.is_finite() && augmentation.weather_rms_rad >= 0.0) {
-        return Err(Error::parameter(
-            "weather-rms",
-            "is the largest RMS of the added atmosphere in radians, finite and ≥ 0",
-        ));
+}
+
+/// `value` finite and ≥ 0, else the parameter error `what`.
+fn non_negative(value: f64, name: &str, what: &str) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::parameter(name, what))
     }
-    Ok(())
 }
 
 /// The dataset's manifest, once both the training and the validation split have tiles.

@@ -11,6 +11,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use super::flex_ops;
+use super::norm_leaky::merge_moments;
 use crate::error::{Error, Result};
 use crate::model::onnx::LEAKY_SLOPE;
 use crate::model::yolov3::{self, ConvWeights, Graph, Node};
@@ -57,13 +58,13 @@ impl Moments {
     /// Add a batch of `count` values per channel, given its per-channel means and sums of squares
     /// about them.
     fn merge(&mut self, count: f64, mean: &[f32], squares: &[f32]) {
-        let total = self.count + count;
         for c in 0..self.mean.len() {
-            let delta = f64::from(mean[c]) - self.mean[c];
-            self.mean[c] += delta * count / total;
-            self.squares[c] += f64::from(squares[c]) + delta * delta * self.count * count / total;
+            let batch = (count, f64::from(mean[c]), f64::from(squares[c]));
+            let (_, mean, squares) =
+                merge_moments((self.count, self.mean[c], self.squares[c]), batch);
+            (self.mean[c], self.squares[c]) = (mean, squares);
         }
-        self.count = total;
+        self.count += count;
     }
 
     fn statistics(self) -> ChannelStatistics {

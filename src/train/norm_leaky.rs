@@ -35,7 +35,12 @@ pub fn channel_moments(x: &[f32], channels: usize, pixels: usize) -> Vec<f32> {
         })
         .reduce(
             || vec![(0.0, 0.0, 0.0); channels],
-            |a, b| a.iter().zip(&b).map(|(a, b)| merge(*a, *b)).collect(),
+            |a, b| {
+                a.iter()
+                    .zip(&b)
+                    .map(|(a, b)| merge_moments(*a, *b))
+                    .collect()
+            },
         );
     let mut moments = vec![0.0f32; 2 * channels];
     for (c, (count, mean, m2)) in merged.into_iter().enumerate() {
@@ -84,8 +89,9 @@ fn plane_moments(plane: &[f32]) -> (f64, f64, f64) {
     )
 }
 
-/// Two (count, mean, M2) merged: δ = mean_b − mean_a, M2 = M2_a + M2_b + δ²·n_a·n_b/n.
-fn merge(a: (f64, f64, f64), b: (f64, f64, f64)) -> (f64, f64, f64) {
+/// Two (count, mean, M2 = Σ(x − mean)²) merged, Chan et al.'s pairwise update (1979):
+/// δ = mean_b − mean_a, mean = mean_a + δ·n_b/n, M2 = M2_a + M2_b + δ²·n_a·n_b/n.
+pub(crate) fn merge_moments(a: (f64, f64, f64), b: (f64, f64, f64)) -> (f64, f64, f64) {
     let count = a.0 + b.0;
     if count == 0.0 {
         return a;
@@ -94,7 +100,7 @@ fn merge(a: (f64, f64, f64), b: (f64, f64, f64)) -> (f64, f64, f64) {
     (
         count,
         a.1 + delta * b.0 / count,
-        a.2 + b.2 + delta * delta * a.0 * b.0 / count,
+        a.2 + (b.2 + delta * delta * a.0 * b.0 / count),
     )
 }
 
