@@ -62,7 +62,7 @@ fn main() {
         let heads = net.forward(&graph, Tensor::<4>::from_data(data.clone(), &device));
         // Force the forward to finish before timing the loss (burn's flex backend is eager).
         let t1 = Instant::now();
-        let (loss, _) = yolo_loss(&heads, &labels, &anchors, 4, tile);
+        let (loss, _) = yolo_loss(&heads, &labels, &anchors, 4, tile, 0.0);
         let t2 = Instant::now();
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         let t3 = Instant::now();

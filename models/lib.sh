@@ -83,9 +83,11 @@ v10_and_v15_data() {
 # train_like_v14 NAME SEED EXTRA...: v10 trained further as v14 was (v8's 400 scenes, the phase
 # as given, $epochs epochs of 1000 steps of batch 8, peak lr 3e-5, class balance 0.3), with the
 # extra `train` arguments, to $work/NAME.onnx (kept when it exists). After v10_and_v8_data.
+# $train_dataset, when set, is trained on in place of v8's dataset.
 train_like_v14() {
   local name="$1" seed="$2"; shift 2
-  [ -f "$work/$name.onnx" ] || "$fw" train --dataset "$v8work/dataset" --out "$work/$name.onnx" \
+  [ -f "$work/$name.onnx" ] || "$fw" train --dataset "${train_dataset:-$v8work/dataset}" \
+    --out "$work/$name.onnx" \
     --arch compact --init "$v10" --epochs "$epochs" --steps-per-epoch 1000 --patience 30 \
     --batch 8 --lr 3e-5 --class-balance 0.3 --seed "$seed" --phase-reference as-given \
     --name "fringewatch-default-sim-$name" "$@"
@@ -110,4 +112,18 @@ against_v10_and_v14() {
         "$work/scores-$draw$name" 2000
     done
   done
+}
+
+# v14_variant NAME EXTRA...: v10 and v8's data (v10_and_v8_data), NAME trained as v14 was with
+# the extra `train` arguments (train_like_v14, v14's seed), v14 itself as its control (V14, else
+# trained in $work), and both draws of the held-out families: NAME against v10 and against v14
+# (against_v10_and_v14). The recipes of v19, v20 and v21, each one change to v14's run.
+v14_variant() {
+  local name="$1" v14
+  shift
+  v10_and_v8_data
+  train_like_v14 "$name" 1414 "$@"
+  v14="${V14:-$work/v14.onnx}"
+  [ -f "$v14" ] || { train_like_v14 v14 1414; v14="$work/v14.onnx"; }
+  against_v10_and_v14 "$name" "$v14"
 }

@@ -13,13 +13,6 @@ source "$(dirname "$0")/lib.sh"
 recipe_start "${1:?usage: models/recipe-v19.sh WORKDIR [EPOCHS]}"
 epochs="${2:-8}"
 
-# 1. v10, and v8's 400 training scenes with their dataset and held-out families ($h).
-v10_and_v8_data
-
-# 2. v19: v14's run with another atmosphere on half of the tiles; v14, the control.
-train_like_v14 v19 1414 --weather 0.5 --weather-rms 2
-v14="${V14:-$work/v14.onnx}"
-[ -f "$v14" ] || { train_like_v14 v14 1414; v14="$work/v14.onnx"; }
-
-# 3. Both draws of the held-out families; v19 against v10 and against v14.
-against_v10_and_v14 v19 "$v14"
+# v10 and v8's data; v19: v14's run with `--weather 0.5 --weather-rms 2`; v14 the control; both draws of the
+# held-out families, v19 against v10 and against v14 (models/lib.sh).
+v14_variant v19 --weather 0.5 --weather-rms 2

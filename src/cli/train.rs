@@ -77,6 +77,12 @@ pub(crate) struct TrainArgs {
     /// one uniformly from 0).
     #[arg(long, default_value_t = 2.0)]
     weather_rms: f64,
+    /// Share r of the objectness target taken from how well the predicted box fits: the target
+    /// is (1 − r) + r·IoU(box, labelled box) (IoU-aware objectness), so scores rank well-placed
+    /// boxes above poorly placed ones; 0 = YOLOv3's target 1 (models/README.md, v21). A resumed
+    /// run keeps its own.
+    #[arg(long, default_value_t = 0.0)]
+    objectness_iou: f64,
     /// Adam's weight decay λ (L2, added to the gradient as λθ); 0 = none. A resumed run keeps
     /// its own.
     #[arg(long, default_value_t = 5e-4)]
@@ -145,6 +151,7 @@ pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         },
         name: args.name.clone(),
         weight_decay: args.weight_decay,
+        objectness_iou: args.objectness_iou,
         augmentation: Augmentation {
             weather_probability: args.weather,
             weather_rms_rad: args.weather_rms,

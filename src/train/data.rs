@@ -74,6 +74,21 @@ pub struct Augmentation {
     pub weather_rms_rad: f64,
 }
 
+impl Augmentation {
+    /// Every augmentation off: tiles as they were read (for probes of a model's function).
+    pub fn none() -> Self {
+        Augmentation {
+            flip_probability: 0.0,
+            max_shift: 0,
+            scale: 0.0,
+            shift: 0.0,
+            phase_offset: false,
+            phase_conjugate_probability: 0.0,
+            ..Augmentation::default()
+        }
+    }
+}
+
 impl Default for Augmentation {
     fn default() -> Self {
         Augmentation {
@@ -430,15 +445,7 @@ mod tests {
     fn another_atmosphere_adds_a_smooth_screen_and_keeps_the_labels_and_layers() {
         let norm = phase_norm();
         let phase = |v: f32| f64::from(v) * norm.std + norm.mean;
-        let quiet = Augmentation {
-            flip_probability: 0.0,
-            max_shift: 0,
-            scale: 0.0,
-            shift: 0.0,
-            phase_offset: false,
-            phase_conjugate_probability: 0.0,
-            ..Augmentation::default()
-        };
+        let quiet = Augmentation::none();
         let weather = Augmentation {
             weather_probability: 1.0,
             weather_rms_rad: 2.0,

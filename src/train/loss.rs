@@ -7,7 +7,10 @@
 //! t = (tx, ty, tw, th, to, c₁…c_C) at that cell:
 //! - box: (2 − wh/T²)·[(σ(tx) − x̂)² + (σ(ty) − ŷ)² + (tw − ln(w/w_a))² + (th − ln(h/h_a))²],
 //!   x̂, ŷ the centre's offset in its cell (the decoder's inverse, [`crate::detect::decode`]);
-//! - objectness: BCE(to, 1);
+//! - objectness: BCE(to, t_o), t_o = (1 − r) + r·IoU(decoded box, truth box) with the IoU taken
+//!   as a constant (IoU-aware objectness: Wu, Li & Wang 2020, as YOLOv5 trains with r = 1);
+//!   r = 0 is YOLOv3's t_o = 1 (the score then says whether something is there, not how well
+//!   its box fits, so a poorly placed box can outrank a well placed one);
 //! - class: Σ_k BCE(c_k, [k = class]) (independent sigmoids);
 //! - no-object: BCE(to, 0) at every other anchor and cell, except those whose decoded box already
 //!   overlaps a truth box with IoU > 0.5 (ignored, as in YOLOv3).
@@ -90,6 +93,8 @@ struct HeadTargets {
     w: Vec<f32>,
     h: Vec<f32>,
     scale: Vec<f32>,
+    /// The objectness target t_o at responsible anchors (1 elsewhere, where it is not used).
+    objectness: Vec<f32>,
     class: Vec<f32>,
 }
 
@@ -110,6 +115,7 @@ fn head_targets(
     raw: &[f32],
     anchors: &[Anchor],
     labels: &[Vec<TileLabel>],
+    objectness_iou: f64,
 ) -> HeadTargets {
     let HeadShape {
         head,
@@ -130,26 +136,29 @@ fn head_targets(
         w: vec![0.0; n],
         h: vec![0.0; n],
         scale: vec![0.0; n],
+        objectness: vec![1.0; n],
         class: vec![0.0; n * classes],
     };
     let at = |b: usize, a: usize, gy: usize, gx: usize| ((b * 3 + a) * grid + gy) * grid + gx;
     let raw_at = |b: usize, a: usize, k: usize, gy: usize, gx: usize| {
         raw[((b * 3 * per_anchor + a * per_anchor + k) * grid + gy) * grid + gx]
     };
+    // The box the current output decodes to at image b, anchor a of this head, cell (gx, gy).
+    let decoded = |b: usize, a: usize, gy: usize, gx: usize| {
+        let anchor = &anchors[3 * head + a];
+        let x = (f64::from(sigmoid(raw_at(b, a, 0, gy, gx))) + gx as f64) * stride;
+        let y = (f64::from(sigmoid(raw_at(b, a, 1, gy, gx))) + gy as f64) * stride;
+        let w = anchor.width * f64::from(raw_at(b, a, 2, gy, gx).clamp(-8.0, 8.0)).exp();
+        let h = anchor.height * f64::from(raw_at(b, a, 3, gy, gx).clamp(-8.0, 8.0)).exp();
+        [x - w / 2.0, y - h / 2.0, x + w / 2.0, y + h / 2.0]
+    };
     for (b, image_labels) in labels.iter().enumerate().take(batch) {
         // Ignore rule: decoded boxes that already fit a truth box well.
         if !image_labels.is_empty() {
             for a in 0..3 {
-                let anchor = &anchors[3 * head + a];
                 for gy in 0..grid {
                     for gx in 0..grid {
-                        let x = (f64::from(sigmoid(raw_at(b, a, 0, gy, gx))) + gx as f64) * stride;
-                        let y = (f64::from(sigmoid(raw_at(b, a, 1, gy, gx))) + gy as f64) * stride;
-                        let w = anchor.width
-                            * f64::from(raw_at(b, a, 2, gy, gx).clamp(-8.0, 8.0)).exp();
-                        let h = anchor.height
-                            * f64::from(raw_at(b, a, 3, gy, gx).clamp(-8.0, 8.0)).exp();
-                        let pred = [x - w / 2.0, y - h / 2.0, x + w / 2.0, y + h / 2.0];
+                        let pred = decoded(b, a, gy, gx);
                         if image_labels
                             .iter()
                             .any(|l| iou(&pred, &l.bbox) > IGNORE_IOU)
@@ -179,6 +188,10 @@ fn head_targets(
                 t.w[i] = (w / anchors[k].width).ln() as f32;
                 t.h[i] = (h / anchors[k].height).ln() as f32;
                 t.scale[i] = (2.0 - w * h / (tile * tile) as f64) as f32;
+                if objectness_iou > 0.0 {
+                    let fit = iou(&decoded(b, a, gy, gx), &label.bbox).clamp(0.0, 1.0);
+                    t.objectness[i] = (1.0 - objectness_iou + objectness_iou * fit) as f32;
+                }
                 let class_at = |c: usize| (((b * 3 + a) * classes + c) * grid + gy) * grid + gx;
                 for c in 0..classes {
                     t.class[class_at(c)] = if c == label.class { 1.0 } else { 0.0 };
@@ -199,12 +212,14 @@ fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) 
 }
 
 /// The loss of a batch: the scalar to minimise (sum of the terms) and the terms' values.
+/// `objectness_iou` is r of the objectness target (module doc), in [0, 1].
 pub fn yolo_loss(
     heads: &[Tensor<4>; 3],
     labels: &[Vec<TileLabel>],
     anchors: &[Anchor],
     classes: usize,
     tile: usize,
+    objectness_iou: f64,
 ) -> (Tensor<1>, LossTerms) {
     let device = heads[0].device();
     let batch = heads[0].dims()[0];
@@ -219,7 +234,7 @@ pub fn yolo_loss(
             classes,
             tile,
         };
-        let t = head_targets(&shape, &raw, anchors, labels);
+        let t = head_targets(&shape, &raw, anchors, labels, objectness_iou);
         let p = head.clone().reshape([b, 3, 5 + classes, grid, grid]);
         let channel = |k: usize| p.clone().narrow(2, k, 1).reshape([b, 3, grid, grid]);
         let shape = [b, 3, grid, grid];
@@ -235,9 +250,9 @@ pub fn yolo_loss(
             + square(channel(3), t.h))
             * scale;
         let objectness = channel(4);
-        let ones = Tensor::<4>::ones(shape, &device);
         let zeros = Tensor::<4>::zeros(shape, &device);
-        let obj = bce_with_logits(objectness.clone(), ones) * positive.clone();
+        let obj_target = tensor(t.objectness, shape, &device);
+        let obj = bce_with_logits(objectness.clone(), obj_target) * positive.clone();
         let noobj = bce_with_logits(objectness, zeros) * tensor(t.no_object, shape, &device);
         let class_logits = p.narrow(2, 5, classes);
         let class_target = tensor(t.class, [b, 3, classes, grid, grid], &device);
@@ -303,7 +318,7 @@ mod tests {
             };
             let n = 2 * 3 * per_anchor * grid * grid;
             let raw = vec![0.0f32; n];
-            let t = head_targets(&shape, &raw, &anchors, &labels);
+            let t = head_targets(&shape, &raw, &anchors, &labels, 0.0);
             let mut values = vec![0.0f32; n];
             for b in 0..2 {
                 for a in 0..3 {
@@ -338,7 +353,7 @@ mod tests {
             ));
         }
         let heads: [Tensor<4>; 3] = [heads[0].clone(), heads[1].clone(), heads[2].clone()];
-        let (_, terms) = yolo_loss(&heads, &labels, &anchors, classes, tile);
+        let (_, terms) = yolo_loss(&heads, &labels, &anchors, classes, tile, 0.0);
         assert!(terms.total() < 1e-6, "{terms:?}");
         // Decode with the production decoder.
         let metadata = ModelMetadata {
@@ -387,5 +402,68 @@ mod tests {
         }
         // A second anchor shares the box (IoU ≥ MATCH_IOU) for this shape.
         assert_eq!(found.len(), responsible_anchors(&anchors, 30.0, 22.0).len());
+    }
+
+    /// IoU-aware objectness: at each responsible anchor the target is (1 − r) + r·IoU of the
+    /// box the current output decodes to (here, all-zero raw output: the anchor's own shape at
+    /// the cell's centre) with the labelled box; elsewhere, and with r = 0, YOLOv3's 1.
+    #[test]
+    fn the_objectness_target_follows_the_iou_of_the_decoded_box() {
+        let tile = 160;
+        let anchors = default_anchors(tile);
+        let classes = 4;
+        let label = TileLabel {
+            class: 1,
+            bbox: [50.0, 61.0, 80.0, 83.0],
+        };
+        let labels = vec![vec![label]];
+        let mut responsible = 0;
+        for (h, &stride) in STRIDES.iter().enumerate() {
+            let grid = tile / stride;
+            let shape = HeadShape {
+                head: h,
+                batch: 1,
+                grid,
+                classes,
+                tile,
+            };
+            let raw = vec![0.0f32; 3 * (5 + classes) * grid * grid];
+            let plain = head_targets(&shape, &raw, &anchors, &labels, 0.0);
+            assert!(plain.objectness.iter().all(|&t| t == 1.0));
+            for r in [0.5, 1.0] {
+                let t = head_targets(&shape, &raw, &anchors, &labels, r);
+                for a in 0..3 {
+                    for gy in 0..grid {
+                        for gx in 0..grid {
+                            let i = (a * grid + gy) * grid + gx;
+                            if t.positive[i] == 0.0 {
+                                assert_eq!(t.objectness[i], 1.0);
+                                continue;
+                            }
+                            let anchor = &anchors[3 * h + a];
+                            let (x, y) = (
+                                (gx as f64 + 0.5) * stride as f64,
+                                (gy as f64 + 0.5) * stride as f64,
+                            );
+                            let (w, hh) = (anchor.width / 2.0, anchor.height / 2.0);
+                            let fit = iou(&[x - w, y - hh, x + w, y + hh], &label.bbox);
+                            assert!(fit > 0.0 && fit < 1.0, "{fit}");
+                            let want = (1.0 - r + r * fit) as f32;
+                            assert!(
+                                (t.objectness[i] - want).abs() < 1e-6,
+                                "{} {want}",
+                                t.objectness[i]
+                            );
+                            responsible += 1;
+                        }
+                    }
+                }
+            }
+        }
+        // Every responsible anchor was checked at both shares.
+        assert_eq!(
+            responsible,
+            2 * responsible_anchors(&anchors, 30.0, 22.0).len()
+        );
     }
 }

@@ -109,6 +109,12 @@ pub struct TrainSettings {
     /// model card). Runs saved before the choice existed read `AsGiven` and resume unchanged.
     #[serde(default = "PhaseReference::as_given")]
     pub phase_reference: PhaseReference,
+    /// r of the objectness target at a responsible anchor, (1 − r) + r·IoU(its decoded box, the
+    /// truth box) ([`loss`]; IoU-aware objectness, Wu et al. 2020), in [0, 1]: 0 is YOLOv3's
+    /// target 1 (how every model up to v10 was trained); above 0 the score also ranks how well
+    /// a box fits, which AP@0.5 counts. Runs saved before it existed read 0 and resume unchanged.
+    #[serde(default)]
+    pub objectness_iou: f64,
     /// At most this many training batches per epoch (None: the whole training split).
     pub steps_per_epoch: Option<usize>,
     /// End the run after this epoch (and export), keeping the learning-rate schedule planned
@@ -139,6 +145,7 @@ impl Default for TrainSettings {
             class_balance: 0.0,
             crop: None,
             phase_reference: PhaseReference::AsGiven,
+            objectness_iou: 0.0,
             steps_per_epoch: None,
             stop_after: None,
             backend: TrainBackend::Cpu,
@@ -291,6 +298,8 @@ struct Run<'a> {
     anchors: Vec<Anchor>,
     classes: usize,
     phase_reference: PhaseReference,
+    /// r of the objectness target ([`TrainSettings::objectness_iou`]).
+    objectness_iou: f64,
 }
 
 impl Run<'_> {
@@ -378,6 +387,7 @@ impl Run<'_> {
                 &self.anchors,
                 self.classes,
                 self.manifest.tile,
+                self.objectness_iou,
             );
             sum.add(&terms, chunk.len() as f64);
             count += chunk.len();
@@ -521,8 +531,8 @@ pub fn train(
 }
 
 /// Refuse settings out of range: batch and epochs of at least 1, a learning rate in (0, 1), a
-/// crop of a tile size the network takes, a class-balance share in [0, 1], a weather probability
-/// in [0, 1], a finite weather RMS ≥ 0 and a finite weight decay ≥ 0.
+/// crop of a tile size the network takes, a class-balance share, an objectness IoU share and a
+/// weather probability in [0, 1], a finite weather RMS ≥ 0 and a finite weight decay ≥ 0.
 fn check_settings(settings: &TrainSettings) -> Result<()> {
     if settings.batch == 0 || settings.epochs == 0 {
         return Err(Error::parameter("batch/epochs", "must be at least 1"));
@@ -556,6 +566,11 @@ fn check_settings(settings: &TrainSettings) -> Result<()> {
         settings.class_balance,
         "class-balance",
         "is a share of tiles in [0, 1] (0 = off; 0.3 repeats tiles of classes rarer than 30 %)",
+    )?;
+    share(
+        settings.objectness_iou,
+        "objectness-iou",
+        "is the share of the objectness target taken from the box's IoU, in [0, 1] (0 = YOLOv3's)",
     )?;
     non_negative(
         settings.weight_decay,
@@ -650,6 +665,7 @@ fn prepare_run<'a>(
         classes,
         manifest,
         phase_reference: settings.phase_reference,
+        objectness_iou: settings.objectness_iou,
     };
     if let Some(init) = &settings.init {
         adopt_model_inputs(&mut run, init)?;
@@ -809,6 +825,7 @@ impl Epochs<'_> {
                 &run.anchors,
                 run.classes,
                 run.manifest.tile,
+                run.objectness_iou,
             );
             if !terms.total().is_finite() {
                 return Err(Error::parameter(
