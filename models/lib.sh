@@ -93,12 +93,11 @@ train_like_v14() {
     --name "fringewatch-default-sim-$name" "$@"
 }
 
-# against_v10_and_v14 NAME V14: $work/NAME.onnx and the control V14 scored on both draws of
-# the held-out families ($h, and $work/confirm: every seed + 1000, made when missing), v10 end
-# to end and the two on its stacks; NAME against v10 and against V14 by a paired bootstrap over
-# scenes (models/compare_heldout.py).
-against_v10_and_v14() {
-  local name="$1" control="$2" draw held pair
+# against_v10 NAME: $work/NAME.onnx scored on both draws of the held-out families ($h, and
+# $work/confirm: every seed + 1000, made when missing), v10 end to end and NAME on its stacks,
+# and NAME against v10 by a paired bootstrap over scenes (models/compare_heldout.py).
+against_v10() {
+  local name="$1" draw held
   "$root/models/heldout-large.sh" "$fw" "$work/confirm" 1000
   score_once "$v10" v10 "$h"
   score_once "$v10" c-v10 "$work/confirm"
@@ -106,11 +105,22 @@ against_v10_and_v14() {
     held="$h"
     [ -n "$draw" ] && held="$work/confirm"
     STACKS_FROM="$work/scores-${draw}v10" score_once "$work/$name.onnx" "$draw$name" "$held"
+    /usr/bin/python3 "$root/models/compare_heldout.py" "$held" "$work/scores-${draw}v10" \
+      "$work/scores-$draw$name" 2000
+  done
+}
+
+# against_v10_and_v14 NAME V14: against_v10 NAME, then the control V14 scored likewise (on v10's
+# stacks) and NAME against it.
+against_v10_and_v14() {
+  local name="$1" control="$2" draw held
+  against_v10 "$name"
+  for draw in "" c-; do
+    held="$h"
+    [ -n "$draw" ] && held="$work/confirm"
     STACKS_FROM="$work/scores-${draw}v10" score_once "$control" "${draw}v14" "$held"
-    for pair in v10 v14; do
-      /usr/bin/python3 "$root/models/compare_heldout.py" "$held" "$work/scores-$draw$pair" \
-        "$work/scores-$draw$name" 2000
-    done
+    /usr/bin/python3 "$root/models/compare_heldout.py" "$held" "$work/scores-${draw}v14" \
+      "$work/scores-$draw$name" 2000
   done
 }
 
