@@ -23,6 +23,8 @@ import json
 import os
 import sys
 
+import numpy as np
+from compare_heldout import ap_all_point
 from false_alarms import iou, pixel_boxes
 from osgeo import gdal
 
@@ -75,22 +77,9 @@ def average_precision(scenes, faint_below):
                 flags.append((score, True))
             elif not any(iou(box, s["box_px"]) >= 0.5 for s in faint):
                 flags.append((score, False))
-    flags.sort(key=lambda f: -f[0])
-    tp = fp = 0
-    recalls, precisions = [], []
-    for _, hit in flags:
-        tp += hit
-        fp += not hit
-        recalls.append(tp / max(wanted, 1))
-        precisions.append(tp / (tp + fp))
-    # the precision envelope, from the right
-    for k in range(len(precisions) - 2, -1, -1):
-        precisions[k] = max(precisions[k], precisions[k + 1])
-    ap, previous_recall = 0.0, 0.0
-    for recall, precision in zip(recalls, precisions):
-        ap += (recall - previous_recall) * precision
-        previous_recall = recall
-    return ap, wanted
+    scores = np.array([score for score, _ in flags])
+    hits = np.array([hit for _, hit in flags], dtype=bool)
+    return ap_all_point(scores, hits, wanted) or 0.0, wanted
 
 
 def main():
