@@ -42,14 +42,8 @@ fn main() {
         .map(|n| {
             let o = (n * 7 % 40) as f64;
             vec![
-                TileLabel {
-                    class: n % 4,
-                    bbox: [10.0 + o, 20.0, 60.0 + o, 64.0],
-                },
-                TileLabel {
-                    class: (n + 1) % 4,
-                    bbox: [90.0, 80.0 + o / 2.0, 130.0, 150.0],
-                },
+                TileLabel::new(n % 4, [10.0 + o, 20.0, 60.0 + o, 64.0]),
+                TileLabel::new((n + 1) % 4, [90.0, 80.0 + o / 2.0, 130.0, 150.0]),
             ]
         })
         .collect();

@@ -272,11 +272,9 @@ fn same_seed_gives_byte_identical_scenes_and_labels_match_visible_signals() {
         == Some("quiescente")));
 }
 
-#[test]
-fn dataset_tiles_and_labels_round_trip_to_map_coordinates() {
-    use fringewatch::dataset::{build_dataset, parse_yolo_line, DatasetSettings};
-    let tmp = tempfile::tempdir().unwrap();
-    let scenes_dir = tmp.path().join("scenes");
+/// Six 320 px scenes written under `dir/scenes`, their directories.
+fn six_small_scenes(dir: &Path) -> Vec<std::path::PathBuf> {
+    let scenes_dir = dir.join("scenes");
     std::fs::create_dir_all(&scenes_dir).unwrap();
     let settings = small_settings();
     let mut scene_dirs = Vec::new();
@@ -291,13 +289,77 @@ fn dataset_tiles_and_labels_round_trip_to_map_coordinates() {
         total_visible >= 3,
         "too few labels to test with: {total_visible}"
     );
-    let out = tmp.path().join("dataset");
-    let ds = DatasetSettings {
+    scene_dirs
+}
+
+/// The dataset settings of the tests below: every tile kept, two anchors (few boxes).
+fn every_tile(dont_care_below_rad: Option<f64>) -> fringewatch::dataset::DatasetSettings {
+    fringewatch::dataset::DatasetSettings {
         empty_tile_fraction: 1.0,
         anchors: 2,
-        ..DatasetSettings::default()
-    };
-    let manifest = build_dataset(&scene_dirs, &out, &ds, &Silent).unwrap();
+        dont_care_below_rad,
+        ..fringewatch::dataset::DatasetSettings::default()
+    }
+}
+
+/// Every tile of a dataset: its name, its scene, and its labels as read back.
+fn tiles_and_labels(
+    dataset: &Path,
+    manifest: &fringewatch::dataset::Manifest,
+) -> Vec<(String, String, Vec<fringewatch::dataset::TileLabel>)> {
+    let entries = manifest.train.iter().chain(&manifest.validation);
+    entries
+        .chain(&manifest.test)
+        .map(|e| {
+            let labels = fringewatch::dataset::read_tile_labels(dataset, &e.name, 160).unwrap();
+            (e.name.clone(), e.scene.clone(), labels)
+        })
+        .collect()
+}
+
+/// The feature of `truth` that a tile label (of the tile `tile_grid`) was cut from: its box
+/// clipped to the tile is the label's, to a centimetre.
+fn truth_of<'a>(
+    label: &fringewatch::dataset::TileLabel,
+    tile_grid: &fringewatch::raster::Grid,
+    truth: &'a fringewatch::vector::ReadLayer,
+) -> Option<&'a fringewatch::vector::ReadFeature> {
+    let (x0, y1) = tile_grid.pixel_to_map(label.bbox[0], label.bbox[1]);
+    let (x1, y0) = tile_grid.pixel_to_map(label.bbox[2], label.bbox[3]);
+    let (tx0, ty0, tx1, ty1) = tile_grid.bounds();
+    truth.features.iter().find(|f| {
+        let (a0, b0, a1, b1) = f.envelope.unwrap();
+        let clipped = (a0.max(tx0), b0.max(ty0), a1.min(tx1), b1.min(ty1));
+        (clipped.0 - x0).abs() < 0.01
+            && (clipped.1 - y0).abs() < 0.01
+            && (clipped.2 - x1).abs() < 0.01
+            && (clipped.3 - y1).abs() < 0.01
+    })
+}
+
+fn tile_grid(dataset: &Path, name: &str) -> fringewatch::raster::Grid {
+    let tile = fringewatch::raster::io::RasterFile::open(
+        dataset.join("tiles").join(format!("{name}.tif")),
+    )
+    .unwrap();
+    assert_eq!(
+        (tile.grid().width, tile.grid().height, tile.band_count()),
+        (160, 160, 3)
+    );
+    tile.grid().clone()
+}
+
+fn truth_layer(scene: &Path) -> fringewatch::vector::ReadLayer {
+    fringewatch::vector::gpkg::read_layer(&scene.join("truth.gpkg"), None).unwrap()
+}
+
+#[test]
+fn dataset_tiles_and_labels_round_trip_to_map_coordinates() {
+    use fringewatch::dataset::build_dataset;
+    let tmp = tempfile::tempdir().unwrap();
+    let scene_dirs = six_small_scenes(tmp.path());
+    let out = tmp.path().join("dataset");
+    let manifest = build_dataset(&scene_dirs, &out, &every_tile(None), &Silent).unwrap();
     // 320 px scenes → 2×2 tiles each, all kept (empty fraction 1); split 80/10/10.
     let tiles = manifest.train.len() + manifest.validation.len() + manifest.test.len();
     assert_eq!(tiles, 24);
@@ -306,49 +368,112 @@ fn dataset_tiles_and_labels_round_trip_to_map_coordinates() {
     assert_eq!(manifest.classes, vec!["AR", "CF", "CS", "FS"]);
     // Every label maps back onto a truth box of its scene (clipped by the tile when cut).
     let mut checked = 0;
-    for entry in manifest
-        .train
-        .iter()
-        .chain(&manifest.validation)
-        .chain(&manifest.test)
-    {
-        let tile = fringewatch::raster::io::RasterFile::open(
-            out.join("tiles").join(format!("{}.tif", entry.name)),
-        )
-        .unwrap();
-        assert_eq!(
-            (tile.grid().width, tile.grid().height, tile.band_count()),
-            (160, 160, 3)
-        );
-        let text = std::fs::read_to_string(out.join("labels").join(format!("{}.txt", entry.name)))
-            .unwrap();
-        let truth = fringewatch::vector::gpkg::read_layer(
-            &scenes_dir.join(&entry.scene).join("truth.gpkg"),
-            None,
-        )
-        .unwrap();
-        for line in text.lines() {
-            let label = parse_yolo_line(line, 160).unwrap();
-            let (x0, y1) = tile.grid().pixel_to_map(label.bbox[0], label.bbox[1]);
-            let (x1, y0) = tile.grid().pixel_to_map(label.bbox[2], label.bbox[3]);
-            let (tx0, ty0, tx1, ty1) = tile.grid().bounds();
-            let matched = truth.features.iter().any(|f| {
-                let (a0, b0, a1, b1) = f.envelope.unwrap();
-                let clipped = (a0.max(tx0), b0.max(ty0), a1.min(tx1), b1.min(ty1));
-                (clipped.0 - x0).abs() < 0.01
-                    && (clipped.1 - y0).abs() < 0.01
-                    && (clipped.2 - x1).abs() < 0.01
-                    && (clipped.3 - y1).abs() < 0.01
-            });
+    for (name, scene, labels) in tiles_and_labels(&out, &manifest) {
+        let truth = truth_layer(&tmp.path().join("scenes").join(&scene));
+        for label in labels {
+            assert!(!label.dont_care);
+            let found = truth_of(&label, &tile_grid(&out, &name), &truth);
             assert!(
-                matched,
-                "label {line} of {} matches no truth box",
-                entry.name
+                found.is_some(),
+                "label {label:?} of {name} matches no truth box"
             );
             checked += 1;
         }
     }
     assert!(checked >= 3, "only {checked} labels checked");
+}
+
+/// A don't-care threshold changes which labels are to be found, never the tiles nor the boxes:
+/// a label is flagged exactly when the visible peak phase of the truth box it was cut from lies
+/// under the threshold, and the manifest's class counts leave the flagged ones out. A truth
+/// layer without visible peaks is refused by name, and so is a negative threshold.
+#[test]
+fn faint_labels_become_dont_care_boxes_and_nothing_else_changes() {
+    use fringewatch::dataset::build_dataset;
+    let tmp = tempfile::tempdir().unwrap();
+    let scene_dirs = six_small_scenes(tmp.path());
+    let mut peaks: Vec<f64> = scene_dirs
+        .iter()
+        .flat_map(|d| truth_layer(d).features)
+        .map(|f| f.attribute("visible_peak_rad").unwrap().as_f64().unwrap())
+        .collect();
+    peaks.sort_by(f64::total_cmp);
+    assert!(
+        peaks[0] >= 1.0 && peaks[peaks.len() - 1] <= PI + 1e-6,
+        "{peaks:?}"
+    );
+    let below = peaks[peaks.len() / 2];
+    let (plain_dir, faint_dir) = (tmp.path().join("plain"), tmp.path().join("faint"));
+    let plain = build_dataset(&scene_dirs, &plain_dir, &every_tile(None), &Silent).unwrap();
+    let faint = build_dataset(&scene_dirs, &faint_dir, &every_tile(Some(below)), &Silent).unwrap();
+    let (plain_tiles, faint_tiles) = (
+        tiles_and_labels(&plain_dir, &plain),
+        tiles_and_labels(&faint_dir, &faint),
+    );
+    assert_eq!(plain_tiles.len(), faint_tiles.len());
+    let mut flagged = [0, 0];
+    for ((name, scene, was), (other, _, now)) in plain_tiles.iter().zip(&faint_tiles) {
+        assert_eq!(name, other);
+        assert_eq!(was.len(), now.len(), "{name}");
+        let truth = truth_layer(&tmp.path().join("scenes").join(scene));
+        for (a, b) in was.iter().zip(now) {
+            assert_eq!((a.class, a.bbox, a.dont_care), (b.class, b.bbox, false));
+            let source = truth_of(b, &tile_grid(&faint_dir, name), &truth).unwrap();
+            let peak = source
+                .attribute("visible_peak_rad")
+                .unwrap()
+                .as_f64()
+                .unwrap();
+            assert_eq!(b.dont_care, peak < below, "{name}: {peak} rad");
+            flagged[usize::from(b.dont_care)] += 1;
+        }
+    }
+    assert!(flagged[0] >= 1 && flagged[1] >= 1, "{flagged:?}");
+    let counted =
+        |m: &fringewatch::dataset::Manifest| m.class_counts.iter().flatten().sum::<usize>();
+    assert_eq!(counted(&plain), counted(&faint) + flagged[1]);
+    assert_eq!(counted(&faint), flagged[0]);
+
+    // A scene whose truth has no visible peaks (as a hand-made truth.gpkg would not).
+    let labelled = scene_dirs
+        .iter()
+        .find(|d| !truth_layer(d).features.is_empty())
+        .unwrap();
+    let bare = tmp.path().join("bare").join("scene_0000");
+    std::fs::create_dir_all(&bare).unwrap();
+    for entry in std::fs::read_dir(labelled).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() != "truth.gpkg" {
+            std::fs::copy(&path, bare.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let copied = std::process::Command::new("ogr2ogr")
+        .args(["-f", "GPKG", "-select", "class"])
+        .arg(bare.join("truth.gpkg"))
+        .arg(labelled.join("truth.gpkg"))
+        .arg("truth")
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let out = tmp.path().join("refused");
+    let err = build_dataset(
+        std::slice::from_ref(&bare),
+        &out,
+        &every_tile(Some(2.0)),
+        &Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("visible_peak_rad"), "{err}");
+    assert!(!out.exists(), "nothing written");
+    let err = build_dataset(&[bare], &out, &every_tile(Some(-1.0)), &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("dont_care_below_rad") && err.contains("-1 rad"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written");
 }
 
 #[test]

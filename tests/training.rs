@@ -670,7 +670,7 @@ fn one_step_on_a_fixed_batch_keeps_its_loss() {
     // Two tiles of smooth deterministic patterns and four boxes.
     let data = pattern_tiles(tile);
     let input = Tensor::<4>::from_data(data.clone(), &device);
-    let label = |class, bbox| TileLabel { class, bbox };
+    let label = TileLabel::new;
     let labels = vec![
         vec![
             label(1, [20.0, 30.0, 64.0, 58.0]),

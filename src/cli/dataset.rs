@@ -28,6 +28,12 @@ pub(crate) struct DatasetArgs {
     /// Seed of the split, the empty-tile choice and the anchors.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Mark labels whose signal shows a visible peak phase under this many radians (the
+    /// `visible_peak_rad` of simulated scenes' truth.gpkg) as don't-care: training neither
+    /// teaches to find them nor to call them background, and scoring leaves them out (e.g. 2, a
+    /// third of a fringe). Off by default: every label is one to find.
+    #[arg(long, value_name = "RAD")]
+    dont_care_below_rad: Option<f64>,
 }
 
 /// Scene directories: the given ones that hold a phase.tif, else their sub-directories that do.
@@ -63,6 +69,7 @@ pub(crate) fn dataset(args: DatasetArgs, quiet: bool) -> Result<()> {
         min_visible_fraction: args.min_visible,
         empty_tile_fraction: args.empty_fraction,
         seed: args.seed,
+        dont_care_below_rad: args.dont_care_below_rad,
         ..DatasetSettings::default()
     };
     let bar = Bar::new(quiet, "dataset");

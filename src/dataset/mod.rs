@@ -6,7 +6,8 @@
 //! - `layers/<scene>/{isl,pc1,stack}.tif`: the layers of each scene;
 //! - `tiles/<scene>_r<row>_c<col>.tif`: Float32 3-band tiles, georeferenced;
 //! - `labels/<same name>.txt`: one line per box, `class x_centre y_centre width height`, the
-//!   four numbers normalised by the tile size (YOLO format);
+//!   four numbers normalised by the tile size (YOLO format); a sixth field `1` marks a
+//!   don't-care box ([`TileLabel::dont_care`]);
 //! - `dataset.json`: the [`Manifest`].
 
 pub mod anchors;
@@ -45,6 +46,13 @@ pub struct DatasetSettings {
     pub seed: u64,
     /// Number of anchors (3 per head).
     pub anchors: usize,
+    /// Labels whose signal shows less than this visible peak phase (radians, wrapped, the
+    /// `truth.gpkg` field `visible_peak_rad` that `simulate` writes) become don't-care boxes
+    /// ([`TileLabel::dont_care`]): a signal under a third of a fringe (2 rad) is one an analyst
+    /// may or may not box, so a model is neither taught to find it nor to call it background.
+    /// None: every label as it is (the preprint's rule, and the default).
+    #[serde(default)]
+    pub dont_care_below_rad: Option<f64>,
 }
 
 impl Default for DatasetSettings {
@@ -56,6 +64,7 @@ impl Default for DatasetSettings {
             split: (0.8, 0.1),
             seed: 0,
             anchors: 9,
+            dont_care_below_rad: None,
         }
     }
 }
@@ -96,29 +105,52 @@ pub struct Manifest {
 pub struct TileLabel {
     pub class: usize,
     pub bbox: PixelBox,
+    /// A box neither to find nor to miss (PASCAL VOC's "difficult", Everingham et al. 2010,
+    /// §4.4): training does not push the model's score there either way, and scoring counts
+    /// neither a detection on it as false nor the box as missed.
+    pub dont_care: bool,
 }
 
-/// YOLO label line: class, centre and size normalised by the tile side.
+impl TileLabel {
+    /// A box the model is to find.
+    pub fn new(class: usize, bbox: PixelBox) -> TileLabel {
+        TileLabel {
+            class,
+            bbox,
+            dont_care: false,
+        }
+    }
+}
+
+/// YOLO label line: class, centre and size normalised by the tile side, and ` 1` after them for a
+/// don't-care box.
 pub fn yolo_line(label: &TileLabel, tile: usize) -> String {
     let t = tile as f64;
     let b = label.bbox;
     format!(
-        "{} {:.6} {:.6} {:.6} {:.6}",
+        "{} {:.6} {:.6} {:.6} {:.6}{}",
         label.class,
         (b[0] + b[2]) / 2.0 / t,
         (b[1] + b[3]) / 2.0 / t,
         (b[2] - b[0]) / t,
-        (b[3] - b[1]) / t
+        (b[3] - b[1]) / t,
+        if label.dont_care { " 1" } else { "" }
     )
 }
 
-/// Parse a YOLO label line back to a box in tile pixels.
+/// Parse a YOLO label line (five fields, or six with a don't-care flag 0 or 1) back to a box in
+/// tile pixels.
 pub fn parse_yolo_line(line: &str, tile: usize) -> Option<TileLabel> {
     let v: Vec<f64> = line
         .split_whitespace()
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    if v.len() != 5 || v[0] < 0.0 {
+        .map(|t| t.parse().ok())
+        .collect::<Option<_>>()?;
+    let dont_care = match v.get(5) {
+        None => false,
+        Some(&flag) if flag == 0.0 || flag == 1.0 => flag == 1.0,
+        Some(_) => return None,
+    };
+    if !(5..=6).contains(&v.len()) || v[0] < 0.0 || v[0].fract() != 0.0 {
         return None;
     }
     let t = tile as f64;
@@ -126,6 +158,7 @@ pub fn parse_yolo_line(line: &str, tile: usize) -> Option<TileLabel> {
     Some(TileLabel {
         class: v[0] as usize,
         bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+        dont_care,
     })
 }
 
@@ -164,8 +197,13 @@ pub fn scene_stack(scene_dir: &Path, layer_dir: &Path, progress: &dyn Progress) 
     layers_and_stack(&raw, layer_dir, progress)
 }
 
-/// Truth boxes of a scene in the stack's pixel coordinates, with class indices.
-fn scene_labels(truth: &Path, grid: &crate::raster::Grid) -> Result<Vec<TileLabel>> {
+/// Truth boxes of a scene in the stack's pixel coordinates, with class indices; those whose
+/// `visible_peak_rad` lies below `dont_care_below_rad` marked don't-care.
+fn scene_labels(
+    truth: &Path,
+    grid: &crate::raster::Grid,
+    dont_care_below_rad: Option<f64>,
+) -> Result<Vec<TileLabel>> {
     let layer = read_layer(truth, Some("truth")).or_else(|_| read_layer(truth, None))?;
     let mut labels = Vec::new();
     for f in &layer.features {
@@ -182,11 +220,26 @@ fn scene_labels(truth: &Path, grid: &crate::raster::Grid) -> Result<Vec<TileLabe
                 format!("unknown class '{code}' (expected AR, CF, CS or FS)"),
             ));
         };
+        let dont_care = match dont_care_below_rad {
+            None => false,
+            Some(below) => {
+                let peak = f.attribute("visible_peak_rad").and_then(|v| v.as_f64());
+                peak.ok_or_else(|| {
+                    Error::bad_input(
+                        truth,
+                        "a label without a visible_peak_rad field: a don't-care threshold needs each \
+                         label's visible peak phase (the simulator writes it since December \
+                         2026; simulate the scenes again)",
+                    )
+                })? < below
+            }
+        };
         let (c0, r0) = grid.map_to_pixel(x0, y1);
         let (c1, r1) = grid.map_to_pixel(x1, y0);
         labels.push(TileLabel {
             class: class as usize,
             bbox: [c0.min(c1), r0.min(r1), c0.max(c1), r0.max(r1)],
+            dont_care,
         });
     }
     Ok(labels)
@@ -207,6 +260,14 @@ pub fn build_dataset(
     }
     if scenes.is_empty() {
         return Err(Error::parameter("scenes", "no scene directory given"));
+    }
+    if let Some(below) = settings.dont_care_below_rad {
+        if !(below.is_finite() && below >= 0.0) {
+            return Err(Error::parameter(
+                "dont_care_below_rad",
+                format!("{below} rad: use a visible peak phase of 0 rad or more"),
+            ));
+        }
     }
     check_scene_names(scenes)?;
     if out.exists()
@@ -350,7 +411,7 @@ fn tile_scene(
     )?;
     let (stack_file, bands) = read_stack(&stack_path)?;
     let grid = stack_file.grid().clone();
-    let labels = scene_labels(&truth, &grid)?;
+    let labels = scene_labels(&truth, &grid, settings.dont_care_below_rad)?;
     let rows = tile_origins(grid.height, tile, 0);
     let cols = tile_origins(grid.width, tile, 0);
     let mut entries = Vec::new();
@@ -373,7 +434,7 @@ fn tile_scene(
                     scene: name.to_string(),
                     row0,
                     col0,
-                    boxes: tile_labels.len(),
+                    boxes: tile_labels.iter().filter(|l| !l.dont_care).count(),
                 },
                 tile_labels,
             ));
@@ -383,7 +444,8 @@ fn tile_scene(
 }
 
 /// The labels of a tile at (`row0`, `col0`): boxes clipped to it, kept when at least
-/// `min_visible_fraction` of their area is in it.
+/// `min_visible_fraction` of their area is in it (don't-care boxes too: a tile holding only such
+/// boxes is kept as a labelled one, so the threshold changes labels, never which tiles).
 fn labels_in_tile(
     labels: &[TileLabel],
     row0: usize,
@@ -394,10 +456,7 @@ fn labels_in_tile(
     for l in labels {
         if let Some((b, share)) = clip_to_tile(&l.bbox, col0, row0, settings.tile) {
             if share >= settings.min_visible_fraction {
-                tile_labels.push(TileLabel {
-                    class: l.class,
-                    bbox: b,
-                });
+                tile_labels.push(TileLabel { bbox: b, ..*l });
             }
         }
     }
@@ -468,7 +527,7 @@ fn split_entries(
         } else {
             2
         };
-        for l in &labels {
+        for l in labels.iter().filter(|l| !l.dont_care) {
             tally.class_counts[split][l.class.min(3)] += 1;
             if split == 0 {
                 tally
@@ -601,14 +660,28 @@ mod tests {
 
     #[test]
     fn yolo_lines_round_trip() {
-        let label = TileLabel {
-            class: 2,
-            bbox: [10.0, 20.5, 42.0, 80.0],
-        };
-        let back = parse_yolo_line(&yolo_line(&label, 160), 160).unwrap();
-        assert_eq!(back.class, 2);
-        for k in 0..4 {
-            assert!((back.bbox[k] - label.bbox[k]).abs() < 1e-3);
+        for dont_care in [false, true] {
+            let label = TileLabel {
+                dont_care,
+                ..TileLabel::new(2, [10.0, 20.5, 42.0, 80.0])
+            };
+            let line = yolo_line(&label, 160);
+            assert_eq!(line.split_whitespace().count(), 5 + usize::from(dont_care));
+            let back = parse_yolo_line(&line, 160).unwrap();
+            assert_eq!((back.class, back.dont_care), (2, dont_care));
+            for k in 0..4 {
+                assert!((back.bbox[k] - label.bbox[k]).abs() < 1e-3);
+            }
+        }
+        assert!(parse_yolo_line("2 0.5 0.5 0.1 0.1 0", 160).is_some_and(|l| !l.dont_care));
+        for bad in [
+            "2 0.5 0.5 0.1 0.1 2",
+            "-1 0.5 0.5 0.1 0.1",
+            "2 0.5 0.5 0.1",
+            "2.5 0.5 0.5 0.1 0.1",
+            "2 0.5 x 0.1 0.1",
+        ] {
+            assert!(parse_yolo_line(bad, 160).is_none(), "{bad}");
         }
     }
 }

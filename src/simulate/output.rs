@@ -49,6 +49,7 @@ pub fn truth_fields() -> Vec<FieldSpec> {
         FieldSpec::new("class", FieldKind::Text),
         FieldSpec::new("velocity_m_yr", FieldKind::Real),
         FieldSpec::new("peak_phase_rad", FieldKind::Real),
+        FieldSpec::new("visible_peak_rad", FieldKind::Real),
         FieldSpec::new("mean_coherence", FieldKind::Real),
         FieldSpec::new("fringe_fidelity", FieldKind::Real),
         FieldSpec::new("id_frana", FieldKind::Text),
@@ -175,6 +176,7 @@ fn write_files(scene: &Scene, dir: &Path, scene_index: usize) -> Result<()> {
                     Value::Text(s.class.code().into()),
                     s.velocity_m_per_yr.map(Value::Real).unwrap_or(Value::Null),
                     Value::Real(s.peak_phase_rad),
+                    Value::Real(s.visible_peak_rad),
                     Value::Real(s.mean_coherence),
                     Value::Real(s.fringe_fidelity),
                     match body {

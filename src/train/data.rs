@@ -322,20 +322,11 @@ mod tests {
         let mut sample = Sample {
             tile,
             labels: vec![
-                TileLabel {
-                    class: 1,
-                    bbox: [40.0, 50.0, 60.0, 70.0],
-                },
+                TileLabel::new(1, [40.0, 50.0, 60.0, 70.0]),
                 // half of it inside the crop: kept at 0.4, clipped
-                TileLabel {
-                    class: 2,
-                    bbox: [10.0, 30.0, 30.0, 40.0],
-                },
+                TileLabel::new(2, [10.0, 30.0, 30.0, 40.0]),
                 // outside
-                TileLabel {
-                    class: 3,
-                    bbox: [150.0, 150.0, 159.0, 159.0],
-                },
+                TileLabel::new(3, [150.0, 150.0, 159.0, 159.0]),
             ],
         };
         crop_tile(&mut sample, 20, 16, 128, 0.4);
@@ -356,10 +347,7 @@ mod tests {
         tile.slice_mut(s![.., 4..12, 6..20]).fill(1.0);
         Sample {
             tile,
-            labels: vec![TileLabel {
-                class: 1,
-                bbox: [6.0, 4.0, 20.0, 12.0],
-            }],
+            labels: vec![TileLabel::new(1, [6.0, 4.0, 20.0, 12.0])],
         }
     }
 

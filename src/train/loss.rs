@@ -13,7 +13,11 @@
 //!   its box fits, so a poorly placed box can outrank a well placed one);
 //! - class: Σ_k BCE(c_k, [k = class]) (independent sigmoids);
 //! - no-object: BCE(to, 0) at every other anchor and cell, except those whose decoded box already
-//!   overlaps a truth box with IoU > 0.5 (ignored, as in YOLOv3).
+//!   overlaps a truth box with IoU > 0.5 (ignored, as in YOLOv3) and those whose decoded box
+//!   overlaps a don't-care box ([`TileLabel::dont_care`]) with IoU > 0.5 or has its centre inside
+//!   one (ignored as crowd and ignore regions are in pedestrian detection, Zhang et al. 2017,
+//!   CityPersons §3): a don't-care box is never a positive, and no prediction on it is pushed
+//!   towards background.
 //!
 //! Sums over cells, divided by the batch size. BCE(x, y) = max(x, 0) − x·y + ln(1 + e^−|x|).
 
@@ -24,7 +28,7 @@ use crate::dataset::TileLabel;
 use crate::model::contract::Anchor;
 use crate::model::decode::sigmoid;
 use crate::model::yolov3::STRIDES;
-use crate::tiling::iou;
+use crate::tiling::{iou, PixelBox};
 
 /// Predictions whose decoded box overlaps a truth box more than this are not pushed to "no
 /// object".
@@ -153,23 +157,21 @@ fn head_targets(
         [x - w / 2.0, y - h / 2.0, x + w / 2.0, y + h / 2.0]
     };
     for (b, image_labels) in labels.iter().enumerate().take(batch) {
-        // Ignore rule: decoded boxes that already fit a truth box well.
+        // Ignore rule: decoded boxes that already fit a truth box well, or point at a
+        // don't-care box.
         if !image_labels.is_empty() {
             for a in 0..3 {
                 for gy in 0..grid {
                     for gx in 0..grid {
                         let pred = decoded(b, a, gy, gx);
-                        if image_labels
-                            .iter()
-                            .any(|l| iou(&pred, &l.bbox) > IGNORE_IOU)
-                        {
+                        if image_labels.iter().any(|l| ignored_near(&pred, l)) {
                             t.no_object[at(b, a, gy, gx)] = 0.0;
                         }
                     }
                 }
             }
         }
-        for label in image_labels {
+        for label in image_labels.iter().filter(|l| !l.dont_care) {
             let [x0, y0, x1, y1] = label.bbox;
             let (w, h) = ((x1 - x0).max(1.0), (y1 - y0).max(1.0));
             for k in responsible_anchors(anchors, w, h) {
@@ -200,6 +202,17 @@ fn head_targets(
         }
     }
     t
+}
+
+/// Whether the no-object term skips a prediction decoded to `pred` near `label`: its IoU with the
+/// box exceeds [`IGNORE_IOU`], or the box is don't-care and holds the prediction's centre.
+fn ignored_near(pred: &PixelBox, label: &TileLabel) -> bool {
+    if iou(pred, &label.bbox) > IGNORE_IOU {
+        return true;
+    }
+    let (x, y) = ((pred[0] + pred[2]) / 2.0, (pred[1] + pred[3]) / 2.0);
+    let [x0, y0, x1, y1] = label.bbox;
+    label.dont_care && (x0..=x1).contains(&x) && (y0..=y1).contains(&y)
 }
 
 /// BCE with logits, elementwise: max(x, 0) − x·y + ln(1 + e^−|x|).
@@ -299,10 +312,7 @@ mod tests {
         let tile = 160;
         let anchors = default_anchors(tile);
         let classes = 4;
-        let label = TileLabel {
-            class: 2,
-            bbox: [50.0, 61.0, 80.0, 83.0],
-        };
+        let label = TileLabel::new(2, [50.0, 61.0, 80.0, 83.0]);
         let labels = vec![vec![], vec![label]];
         let device = Device::flex();
         let per_anchor = 5 + classes;
@@ -404,6 +414,54 @@ mod tests {
         assert_eq!(found.len(), responsible_anchors(&anchors, 30.0, 22.0).len());
     }
 
+    /// A don't-care box is never a positive and frees every prediction centred in it from the
+    /// no-object term; the same box as a label to find is a positive and leaves most of those
+    /// predictions to the no-object term.
+    #[test]
+    fn a_dont_care_box_is_neither_to_find_nor_background() {
+        let (tile, classes) = (160, 4);
+        let anchors = default_anchors(tile);
+        let bbox = [40.0, 40.0, 104.0, 88.0];
+        for dont_care in [false, true] {
+            let labels = vec![vec![TileLabel {
+                dont_care,
+                ..TileLabel::new(1, bbox)
+            }]];
+            let (mut positives, mut inside, mut free_inside) = (0.0, 0, 0);
+            for (head, stride) in STRIDES.iter().enumerate() {
+                let grid = tile / stride;
+                let shape = HeadShape {
+                    head,
+                    batch: 1,
+                    grid,
+                    classes,
+                    tile,
+                };
+                // all-zero output: every prediction centred on its cell
+                let raw = vec![0.0f32; 3 * (5 + classes) * grid * grid];
+                let t = head_targets(&shape, &raw, &anchors, &labels, 0.0);
+                positives += t.positive.iter().sum::<f32>();
+                for (i, free) in t.no_object.iter().map(|&v| v == 0.0).enumerate() {
+                    let (gx, gy) = (i % grid, (i / grid) % grid);
+                    let x = (gx as f64 + 0.5) * *stride as f64;
+                    let y = (gy as f64 + 0.5) * *stride as f64;
+                    if (bbox[0]..=bbox[2]).contains(&x) && (bbox[1]..=bbox[3]).contains(&y) {
+                        inside += 1;
+                        free_inside += usize::from(free);
+                    }
+                }
+            }
+            assert!(inside > 100, "{inside}");
+            if dont_care {
+                assert_eq!(positives, 0.0);
+                assert_eq!(free_inside, inside);
+            } else {
+                assert!(positives >= 1.0);
+                assert!(free_inside * 4 < inside, "{free_inside} of {inside}");
+            }
+        }
+    }
+
     /// IoU-aware objectness: at each responsible anchor the target is (1 − r) + r·IoU of the
     /// box the current output decodes to (here, all-zero raw output: the anchor's own shape at
     /// the cell's centre) with the labelled box; elsewhere, and with r = 0, YOLOv3's 1.
@@ -412,10 +470,7 @@ mod tests {
         let tile = 160;
         let anchors = default_anchors(tile);
         let classes = 4;
-        let label = TileLabel {
-            class: 1,
-            bbox: [50.0, 61.0, 80.0, 83.0],
-        };
+        let label = TileLabel::new(1, [50.0, 61.0, 80.0, 83.0]);
         let labels = vec![vec![label]];
         let mut responsible = 0;
         for (h, &stride) in STRIDES.iter().enumerate() {

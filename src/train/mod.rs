@@ -348,7 +348,8 @@ impl Run<'_> {
             .iter()
             .map(|e| {
                 let labels = read_tile_labels(self.dataset, &e.name, self.manifest.tile)?;
-                Ok(labels.iter().map(|l| l.class).collect())
+                let found = labels.iter().filter(|l| !l.dont_care);
+                Ok(found.map(|l| l.class).collect())
             })
             .collect::<Result<Vec<Vec<usize>>>>()?;
         Ok(data::repeat_factors(&tile_classes, self.classes, threshold))
