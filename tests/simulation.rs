@@ -370,9 +370,10 @@ fn dataset_tiles_and_labels_round_trip_to_map_coordinates() {
     let mut checked = 0;
     for (name, scene, labels) in tiles_and_labels(&out, &manifest) {
         let truth = truth_layer(&tmp.path().join("scenes").join(&scene));
+        let grid = tile_grid(&out, &name);
         for label in labels {
             assert!(!label.dont_care);
-            let found = truth_of(&label, &tile_grid(&out, &name), &truth);
+            let found = truth_of(&label, &grid, &truth);
             assert!(
                 found.is_some(),
                 "label {label:?} of {name} matches no truth box"
@@ -416,9 +417,10 @@ fn faint_labels_become_dont_care_boxes_and_nothing_else_changes() {
         assert_eq!(name, other);
         assert_eq!(was.len(), now.len(), "{name}");
         let truth = truth_layer(&tmp.path().join("scenes").join(scene));
+        let grid = tile_grid(&faint_dir, name);
         for (a, b) in was.iter().zip(now) {
             assert_eq!((a.class, a.bbox, a.dont_care), (b.class, b.bbox, false));
-            let source = truth_of(b, &tile_grid(&faint_dir, name), &truth).unwrap();
+            let source = truth_of(b, &grid, &truth).unwrap();
             let peak = source
                 .attribute("visible_peak_rad")
                 .unwrap()

@@ -1,7 +1,7 @@
 //! Scoring a model on a dataset split straight from its tiles: every tile of the split goes
 //! through the engine, boxes are decoded at a low confidence floor (so that the PR curve and AP
 //! see the whole score range), suppressed per tile, and matched against the tile's labels.
-//! Don't-care labels ([`super::TileLabel::dont_care`]) count as PASCAL VOC counts its "difficult"
+//! Don't-care labels ([`TileLabel::dont_care`]) count as PASCAL VOC counts its "difficult"
 //! objects (Everingham et al. 2010, §4.4): not as truths to find, and a detection whose
 //! best-overlapping label at the matching IoU is one of them is left out, neither true nor false.
 
@@ -9,7 +9,7 @@ use std::path::Path;
 
 use ndarray::{s, Array4};
 
-use super::{read_manifest, read_tile};
+use super::{read_manifest, read_tile, TileLabel};
 use crate::detect::decode::nms;
 use crate::detect::DetectSettings;
 use crate::engine::Engine;
@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::evaluate::{evaluate, Evaluation, Prediction, Threshold, Truth};
 use crate::model::phase_input::PhaseReference;
 use crate::progress::Progress;
+use crate::tiling::{iou, PixelBox};
 
 /// Which split of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,14 +142,10 @@ pub fn evaluate_split(
 }
 
 /// Whether the label that `bbox` overlaps most, at IoU ≥ `iou_threshold`, is a don't-care one.
-fn on_dont_care(
-    bbox: &crate::tiling::PixelBox,
-    labels: &[super::TileLabel],
-    iou_threshold: f64,
-) -> bool {
+fn on_dont_care(bbox: &PixelBox, labels: &[TileLabel], iou_threshold: f64) -> bool {
     labels
         .iter()
-        .map(|l| (crate::tiling::iou(bbox, &l.bbox), l.dont_care))
+        .map(|l| (iou(bbox, &l.bbox), l.dont_care))
         .filter(|(overlap, _)| *overlap >= iou_threshold)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .is_some_and(|(_, dont_care)| dont_care)
@@ -157,7 +154,6 @@ fn on_dont_care(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::TileLabel;
 
     /// A detection is left out only when the label it overlaps most (at the matching IoU) is a
     /// don't-care one.

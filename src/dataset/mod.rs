@@ -145,14 +145,14 @@ pub fn parse_yolo_line(line: &str, tile: usize) -> Option<TileLabel> {
         .split_whitespace()
         .map(|t| t.parse().ok())
         .collect::<Option<_>>()?;
+    if !(5..=6).contains(&v.len()) || v[0] < 0.0 || v[0].fract() != 0.0 {
+        return None;
+    }
     let dont_care = match v.get(5) {
         None => false,
         Some(&flag) if flag == 0.0 || flag == 1.0 => flag == 1.0,
         Some(_) => return None,
     };
-    if !(5..=6).contains(&v.len()) || v[0] < 0.0 || v[0].fract() != 0.0 {
-        return None;
-    }
     let t = tile as f64;
     let (cx, cy, w, h) = (v[1] * t, v[2] * t, v[3] * t, v[4] * t);
     Some(TileLabel {

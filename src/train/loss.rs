@@ -414,12 +414,33 @@ mod tests {
         assert_eq!(found.len(), responsible_anchors(&anchors, 30.0, 22.0).len());
     }
 
+    /// The targets of head `head` for one image of four classes whose output is all zero: every
+    /// prediction its anchor's own shape, centred on its cell.
+    fn targets_at_rest(
+        head: usize,
+        tile: usize,
+        anchors: &[Anchor],
+        labels: &[Vec<TileLabel>],
+        objectness_iou: f64,
+    ) -> HeadTargets {
+        let (classes, grid) = (4, tile / STRIDES[head]);
+        let shape = HeadShape {
+            head,
+            batch: 1,
+            grid,
+            classes,
+            tile,
+        };
+        let raw = vec![0.0f32; 3 * (5 + classes) * grid * grid];
+        head_targets(&shape, &raw, anchors, labels, objectness_iou)
+    }
+
     /// A don't-care box is never a positive and frees every prediction centred in it from the
     /// no-object term; the same box as a label to find is a positive and leaves most of those
     /// predictions to the no-object term.
     #[test]
     fn a_dont_care_box_is_neither_to_find_nor_background() {
-        let (tile, classes) = (160, 4);
+        let tile = 160;
         let anchors = default_anchors(tile);
         let bbox = [40.0, 40.0, 104.0, 88.0];
         for dont_care in [false, true] {
@@ -430,16 +451,7 @@ mod tests {
             let (mut positives, mut inside, mut free_inside) = (0.0, 0, 0);
             for (head, stride) in STRIDES.iter().enumerate() {
                 let grid = tile / stride;
-                let shape = HeadShape {
-                    head,
-                    batch: 1,
-                    grid,
-                    classes,
-                    tile,
-                };
-                // all-zero output: every prediction centred on its cell
-                let raw = vec![0.0f32; 3 * (5 + classes) * grid * grid];
-                let t = head_targets(&shape, &raw, &anchors, &labels, 0.0);
+                let t = targets_at_rest(head, tile, &anchors, &labels, 0.0);
                 positives += t.positive.iter().sum::<f32>();
                 for (i, free) in t.no_object.iter().map(|&v| v == 0.0).enumerate() {
                     let (gx, gy) = (i % grid, (i / grid) % grid);
@@ -469,24 +481,15 @@ mod tests {
     fn the_objectness_target_follows_the_iou_of_the_decoded_box() {
         let tile = 160;
         let anchors = default_anchors(tile);
-        let classes = 4;
         let label = TileLabel::new(1, [50.0, 61.0, 80.0, 83.0]);
         let labels = vec![vec![label]];
         let mut responsible = 0;
         for (h, &stride) in STRIDES.iter().enumerate() {
             let grid = tile / stride;
-            let shape = HeadShape {
-                head: h,
-                batch: 1,
-                grid,
-                classes,
-                tile,
-            };
-            let raw = vec![0.0f32; 3 * (5 + classes) * grid * grid];
-            let plain = head_targets(&shape, &raw, &anchors, &labels, 0.0);
+            let plain = targets_at_rest(h, tile, &anchors, &labels, 0.0);
             assert!(plain.objectness.iter().all(|&t| t == 1.0));
             for r in [0.5, 1.0] {
-                let t = head_targets(&shape, &raw, &anchors, &labels, r);
+                let t = targets_at_rest(h, tile, &anchors, &labels, r);
                 for a in 0..3 {
                     for gy in 0..grid {
                         for gx in 0..grid {
