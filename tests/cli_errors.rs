@@ -448,6 +448,11 @@ fn numbers_outside_their_range_are_refused() {
     );
     cli_fails(
         &s,
+        &evaluate(&["--dont-care-below-rad", "-1"]),
+        &["dont_care_below_rad", "0 rad or more"],
+    );
+    cli_fails(
+        &s,
         &[
             "persistence",
             "--detections",

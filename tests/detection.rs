@@ -1009,6 +1009,105 @@ fn evaluate_cli_scores_detections_against_truth() {
     );
 }
 
+/// `evaluate --dont-care-below-rad`: truth boxes whose visible peak phase lies under the
+/// threshold leave the scoring with the detection that fits one best (whatever its class), as
+/// PASCAL VOC's "difficult" boxes; a truth layer without the field is refused.
+#[test]
+fn evaluate_cli_leaves_faint_truth_boxes_out_as_dont_care() {
+    let dir = tempfile::tempdir().unwrap();
+    let crs = common::utm32n_grid(320, 320, 15.0).crs.wkt;
+    let square = |dx: f64, values: Vec<Value>| {
+        let x = 600_000.0 + dx;
+        PolygonFeature::rectangle(x, 4_897_000.0, x + 300.0, 4_897_300.0, values)
+    };
+    let write = |name: &str, fields: Vec<FieldSpec>, features: &[PolygonFeature]| {
+        let path = dir.path().join(format!("{name}.gpkg"));
+        let spec = LayerSpec {
+            name: name.into(),
+            crs: crs.clone(),
+            fields,
+        };
+        write_layer(&path, &spec, features, &WriteOptions::default(), &Silent).unwrap();
+        path.display().to_string()
+    };
+    let text = |c: &str| Value::Text(c.into());
+    // Two earthflows: a faint one (0.5 rad) and a visible one (2.5 rad).
+    let truth = write(
+        "truth",
+        vec![
+            FieldSpec::new("class", FieldKind::Text),
+            FieldSpec::new("visible_peak_rad", FieldKind::Real),
+        ],
+        &[
+            square(0.0, vec![text("CF"), Value::Real(0.5)]),
+            square(600.0, vec![text("CF"), Value::Real(2.5)]),
+        ],
+    );
+    let unmarked = write(
+        "unmarked",
+        vec![FieldSpec::new("class", FieldKind::Text)],
+        &[square(0.0, vec![text("CF")])],
+    );
+    // On the faint one, called CS (0.9); on the visible one (0.8); on nothing (0.7).
+    let detections = write(
+        "detections",
+        vec![
+            FieldSpec::new("class", FieldKind::Text),
+            FieldSpec::new("score", FieldKind::Real),
+        ],
+        &[
+            square(0.0, vec![text("CS"), Value::Real(0.9)]),
+            square(600.0, vec![text("CF"), Value::Real(0.8)]),
+            square(3000.0, vec![text("CF"), Value::Real(0.7)]),
+        ],
+    );
+    let score = |truth: &str, extra: &[&str]| {
+        let json = dir.path().join("eval.json");
+        let out = fringewatch()
+            .args(["evaluate", "--pred", &detections, "--truth", truth])
+            .args(["--confidence", "0.5", "--json", json.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let e: Option<serde_json::Value> = out
+            .status
+            .success()
+            .then(|| serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap());
+        (e, stderr)
+    };
+    let counts = |e: &serde_json::Value| {
+        let cf = &e["classes"][1];
+        (
+            e["tp"].as_u64().unwrap(),
+            e["fp"].as_u64().unwrap(),
+            e["fn"].as_u64().unwrap(),
+            cf["n_truth"].as_u64().unwrap(),
+            e["classes"][2]["n_predictions"].as_u64().unwrap(),
+        )
+    };
+    // As labelled: CF's curve (1/2, 1), (1/2, 1/2) → AP 0.5; the CS box is a false alarm.
+    let (all, err) = score(&truth, &[]);
+    let all = all.unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(all["map_voc"].as_f64().unwrap(), 0.5);
+    assert_eq!(counts(&all), (1, 2, 1, 2, 1));
+    // Under 1 rad as don't-care: the faint box and the CS detection on it leave; AP 1.
+    let (faint_out, err) = score(&truth, &["--dont-care-below-rad", "1"]);
+    let faint_out = faint_out.unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(faint_out["map_voc"].as_f64().unwrap(), 1.0);
+    assert_eq!(counts(&faint_out), (1, 1, 0, 1, 0));
+    // Under 3 rad both are don't-care: nothing left to find, the alarm on nothing stays false.
+    let (both_out, err) = score(&truth, &["--dont-care-below-rad", "3"]);
+    let both_out = both_out.unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(counts(&both_out), (0, 1, 0, 0, 0));
+    let (refused, err) = score(&unmarked, &["--dont-care-below-rad", "1"]);
+    assert!(
+        refused.is_none() && err.contains("visible_peak_rad"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
 /// The rings and scores of a detection layer, to compare two runs box for box.
 fn layer_boxes(gpkg: &Path, layer: &str) -> Vec<String> {
     read_layer(gpkg, Some(layer))

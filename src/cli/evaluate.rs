@@ -8,6 +8,7 @@ use fringewatch::engine::tract::TractEngine;
 
 use super::choices::SplitArg;
 use fringewatch::evaluate::confusion::Confusion;
+use fringewatch::evaluate::dont_care::{check_threshold, is_faint, without_dont_care};
 use fringewatch::evaluate::{
     check_iou, class_agnostic, evaluate, Evaluation, Prediction, Threshold, Truth,
 };
@@ -39,6 +40,12 @@ pub(crate) struct EvaluateArgs {
     /// Ignore classes: score localisation only (as for the class-agnostic baseline).
     #[arg(long)]
     class_agnostic: bool,
+    /// Score the truth boxes whose visible peak phase (field `visible_peak_rad`, which `simulate`
+    /// writes) lies under RAD radians as don't-care, as PASCAL VOC scores its "difficult"
+    /// objects: not to be found, and a detection fitting one best is neither true nor false.
+    /// A --dataset split's labels carry their own marks (`dataset --dont-care-below-rad`).
+    #[arg(long, value_name = "RAD", conflicts_with = "dataset")]
+    dont_care_below_rad: Option<f64>,
     /// IoU a match needs.
     #[arg(long, default_value_t = 0.5)]
     iou: f64,
@@ -70,6 +77,9 @@ fn class_index(classes: &mut Vec<String>, code: &str) -> usize {
 
 pub(crate) fn run(args: EvaluateArgs, quiet: bool) -> Result<()> {
     check_iou(args.iou)?;
+    if let Some(below) = args.dont_care_below_rad {
+        check_threshold(below)?;
+    }
     let threshold = if args.confidence.eq_ignore_ascii_case("best") {
         Threshold::BestF1
     } else {
@@ -123,17 +133,18 @@ pub(crate) fn run(args: EvaluateArgs, quiet: bool) -> Result<()> {
                 .iter()
                 .map(|c| c.code().to_string())
                 .collect();
-            let (mut predictions, mut truths) = (Vec::new(), Vec::new());
+            let mut boxes = Boxes::default();
             for (k, (pred, truth)) in args.pred.iter().zip(&args.truth).enumerate() {
-                read_pair(
+                boxes.read_pair(
                     pred,
                     truth,
                     &k.to_string(),
                     &mut classes,
-                    &mut predictions,
-                    &mut truths,
+                    args.dont_care_below_rad,
                 )?;
             }
+            let (mut predictions, mut truths) =
+                without_dont_care(boxes.predictions, boxes.truths, &boxes.dont_care, args.iou);
             if args.class_agnostic {
                 class_agnostic(&mut predictions, &mut truths);
                 classes = vec!["any".to_string()];
@@ -144,66 +155,87 @@ pub(crate) fn run(args: EvaluateArgs, quiet: bool) -> Result<()> {
     report(&e, &args)
 }
 
-/// Read one detection layer and its truth layer as boxes of image `image`.
-fn read_pair(
-    pred: &str,
-    truth: &str,
-    image: &str,
-    classes: &mut Vec<String>,
-    predictions: &mut Vec<Prediction>,
-    truths: &mut Vec<Truth>,
-) -> Result<()> {
-    let pred_layer = read(pred)?;
-    let truth_layer = read(truth)?;
-    if !pred_layer.crs_wkt.is_empty() && !truth_layer.crs_wkt.is_empty() {
-        let (a, b) = (
-            fringewatch::raster::Crs::from_definition(&pred_layer.crs_wkt),
-            fringewatch::raster::Crs::from_definition(&truth_layer.crs_wkt),
-        );
-        if let (Ok(a), Ok(b)) = (a, b) {
-            if !a.same_as(&b) {
-                return Err(Error::Incompatible {
-                    first: pred.into(),
-                    second: truth.into(),
-                    problem: "the layers are in different CRSs; reproject one (ogr2ogr -t_srs)"
-                        .into(),
-                });
+/// Predictions and truth boxes read from layer pairs, with each truth box's don't-care mark.
+#[derive(Default)]
+struct Boxes {
+    predictions: Vec<Prediction>,
+    truths: Vec<Truth>,
+    dont_care: Vec<bool>,
+}
+
+impl Boxes {
+    /// Read one detection layer and its truth layer as boxes of image `image`; truth boxes whose
+    /// visible peak phase lies under `dont_care_below_rad` are marked don't-care.
+    fn read_pair(
+        &mut self,
+        pred: &str,
+        truth: &str,
+        image: &str,
+        classes: &mut Vec<String>,
+        dont_care_below_rad: Option<f64>,
+    ) -> Result<()> {
+        let pred_layer = read(pred)?;
+        let truth_layer = read(truth)?;
+        if !pred_layer.crs_wkt.is_empty() && !truth_layer.crs_wkt.is_empty() {
+            let (a, b) = (
+                fringewatch::raster::Crs::from_definition(&pred_layer.crs_wkt),
+                fringewatch::raster::Crs::from_definition(&truth_layer.crs_wkt),
+            );
+            if let (Ok(a), Ok(b)) = (a, b) {
+                if !a.same_as(&b) {
+                    return Err(Error::Incompatible {
+                        first: pred.into(),
+                        second: truth.into(),
+                        problem: "the layers are in different CRSs; reproject one (ogr2ogr -t_srs)"
+                            .into(),
+                    });
+                }
             }
         }
+        for f in &pred_layer.features {
+            let (Some(e), Some(code), Some(score)) = (
+                f.envelope,
+                f.attribute("class").and_then(|v| v.as_text()),
+                f.attribute("score").and_then(|v| v.as_f64()),
+            ) else {
+                return Err(Error::bad_input(
+                    pred,
+                    "every detection needs a geometry, a 'class' and a 'score' field",
+                ));
+            };
+            self.predictions.push(Prediction {
+                image: image.to_string(),
+                class: class_index(classes, &code),
+                bbox: [e.0, e.1, e.2, e.3],
+                score,
+            });
+        }
+        for f in &truth_layer.features {
+            let (Some(e), Some(code)) =
+                (f.envelope, f.attribute("class").and_then(|v| v.as_text()))
+            else {
+                return Err(Error::bad_input(
+                    truth,
+                    "every truth box needs a geometry and a 'class' field",
+                ));
+            };
+            let dont_care = match dont_care_below_rad {
+                None => false,
+                Some(below) => is_faint(
+                    f.attribute("visible_peak_rad").and_then(|v| v.as_f64()),
+                    below,
+                    std::path::Path::new(truth),
+                )?,
+            };
+            self.truths.push(Truth {
+                image: image.to_string(),
+                class: class_index(classes, &code),
+                bbox: [e.0, e.1, e.2, e.3],
+            });
+            self.dont_care.push(dont_care);
+        }
+        Ok(())
     }
-    for f in &pred_layer.features {
-        let (Some(e), Some(code), Some(score)) = (
-            f.envelope,
-            f.attribute("class").and_then(|v| v.as_text()),
-            f.attribute("score").and_then(|v| v.as_f64()),
-        ) else {
-            return Err(Error::bad_input(
-                pred,
-                "every detection needs a geometry, a 'class' and a 'score' field",
-            ));
-        };
-        predictions.push(Prediction {
-            image: image.to_string(),
-            class: class_index(classes, &code),
-            bbox: [e.0, e.1, e.2, e.3],
-            score,
-        });
-    }
-    for f in &truth_layer.features {
-        let (Some(e), Some(code)) = (f.envelope, f.attribute("class").and_then(|v| v.as_text()))
-        else {
-            return Err(Error::bad_input(
-                truth,
-                "every truth box needs a geometry and a 'class' field",
-            ));
-        };
-        truths.push(Truth {
-            image: image.to_string(),
-            class: class_index(classes, &code),
-            bbox: [e.0, e.1, e.2, e.3],
-        });
-    }
-    Ok(())
 }
 
 fn report(e: &Evaluation, args: &EvaluateArgs) -> Result<()> {
@@ -296,6 +328,7 @@ pub(crate) fn score(pred: String, truth: String, confidence: f32) -> Result<()> 
             model: None,
             split: SplitArg::Test,
             class_agnostic: false,
+            dont_care_below_rad: None,
             iou: 0.5,
             confidence: format!("{confidence}"),
             json: None,

@@ -1,23 +1,24 @@
 //! Scoring a model on a dataset split straight from its tiles: every tile of the split goes
 //! through the engine, boxes are decoded at a low confidence floor (so that the PR curve and AP
 //! see the whole score range), suppressed per tile, and matched against the tile's labels.
-//! Don't-care labels ([`TileLabel::dont_care`]) count as PASCAL VOC counts its "difficult"
-//! objects (Everingham et al. 2010, §4.4): not as truths to find, and a detection whose
-//! best-overlapping label at the matching IoU is one of them is left out, neither true nor false.
+//! Don't-care labels ([`super::TileLabel::dont_care`]) count as PASCAL VOC counts its
+//! "difficult" objects ([`crate::evaluate::dont_care`]): not as truths to find, and a detection
+//! whose best-overlapping label at the matching IoU is one of them is left out, neither true nor
+//! false.
 
 use std::path::Path;
 
 use ndarray::{s, Array4};
 
-use super::{read_manifest, read_tile, TileLabel};
+use super::{read_manifest, read_tile};
 use crate::detect::decode::nms;
 use crate::detect::DetectSettings;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::evaluate::dont_care::without_dont_care;
 use crate::evaluate::{evaluate, Evaluation, Prediction, Threshold, Truth};
 use crate::model::phase_input::PhaseReference;
 use crate::progress::Progress;
-use crate::tiling::{iou, PixelBox};
 
 /// Which split of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,26 +100,23 @@ pub fn evaluate_split(
     let stage = crate::progress::Stage::whole(progress);
     let mut predictions = Vec::new();
     let mut truths = Vec::new();
+    let mut dont_care = Vec::new();
     for (k, chunk) in entries.chunks(8).enumerate() {
         let mut batch = Array4::<f32>::zeros((chunk.len(), 3, tile, tile));
-        let mut chunk_labels = Vec::with_capacity(chunk.len());
         for (i, entry) in chunk.iter().enumerate() {
             let (values, labels) = read_tile(dataset, &entry.name, &metadata.channels, tile)?;
             batch.slice_mut(s![i, .., .., ..]).assign(&values);
             reference.apply(batch.slice_mut(s![i, 0, .., ..]), &metadata.channels[0]);
-            truths.extend(labels.iter().filter(|l| !l.dont_care).map(|l| Truth {
+            truths.extend(labels.iter().map(|l| Truth {
                 image: entry.name.clone(),
                 class: l.class,
                 bbox: l.bbox,
             }));
-            chunk_labels.push(labels);
+            dont_care.extend(labels.iter().map(|l| l.dont_care));
         }
         let candidates = engine.candidates(batch.view(), SCORE_FLOOR)?;
-        for ((entry, labels), tile_candidates) in chunk.iter().zip(&chunk_labels).zip(candidates) {
+        for (entry, tile_candidates) in chunk.iter().zip(candidates) {
             for d in nms(tile_candidates, nms_iou) {
-                if on_dont_care(&d.bbox, labels, iou_threshold) {
-                    continue;
-                }
                 predictions.push(Prediction {
                     image: entry.name.clone(),
                     class: d.class,
@@ -132,6 +130,7 @@ pub fn evaluate_split(
             "evaluating tiles",
         )?;
     }
+    let (predictions, truths) = without_dont_care(predictions, truths, &dont_care, iou_threshold);
     Ok(evaluate(
         &predictions,
         &truths,
@@ -139,38 +138,4 @@ pub fn evaluate_split(
         iou_threshold,
         threshold,
     ))
-}
-
-/// Whether the label that `bbox` overlaps most, at IoU ≥ `iou_threshold`, is a don't-care one.
-fn on_dont_care(bbox: &PixelBox, labels: &[TileLabel], iou_threshold: f64) -> bool {
-    labels
-        .iter()
-        .map(|l| (iou(bbox, &l.bbox), l.dont_care))
-        .filter(|(overlap, _)| *overlap >= iou_threshold)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .is_some_and(|(_, dont_care)| dont_care)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A detection is left out only when the label it overlaps most (at the matching IoU) is a
-    /// don't-care one.
-    #[test]
-    fn a_detection_is_left_out_only_on_a_dont_care_box_it_fits_best() {
-        let faint = TileLabel {
-            dont_care: true,
-            ..TileLabel::new(1, [0.0, 0.0, 40.0, 40.0])
-        };
-        let found = TileLabel::new(1, [20.0, 0.0, 60.0, 40.0]);
-        let labels = [faint, found];
-        assert!(on_dont_care(&[0.0, 0.0, 38.0, 40.0], &labels, 0.5));
-        assert!(!on_dont_care(&[20.0, 0.0, 58.0, 40.0], &labels, 0.5));
-        // overlapping both, the label to find more: a true or false detection, not left out
-        assert!(!on_dont_care(&[12.0, 0.0, 52.0, 40.0], &labels, 0.3));
-        // on nothing: a false detection
-        assert!(!on_dont_care(&[100.0, 100.0, 140.0, 140.0], &labels, 0.5));
-        assert!(!on_dont_care(&[0.0, 0.0, 38.0, 40.0], &[found], 0.5));
-    }
 }

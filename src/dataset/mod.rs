@@ -22,6 +22,7 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::evaluate::dont_care::{check_threshold, is_faint};
 use crate::layers::{layers_and_stack, RawLayers};
 use crate::progress::{Progress, Stage};
 use crate::raster::io::{Encoding, GeoTiffWriter, RasterFile};
@@ -222,17 +223,11 @@ fn scene_labels(
         };
         let dont_care = match dont_care_below_rad {
             None => false,
-            Some(below) => {
-                let peak = f.attribute("visible_peak_rad").and_then(|v| v.as_f64());
-                peak.ok_or_else(|| {
-                    Error::bad_input(
-                        truth,
-                        "a label without a visible_peak_rad field: a don't-care threshold needs each \
-                         label's visible peak phase (the simulator writes it since December \
-                         2026; simulate the scenes again)",
-                    )
-                })? < below
-            }
+            Some(below) => is_faint(
+                f.attribute("visible_peak_rad").and_then(|v| v.as_f64()),
+                below,
+                truth,
+            )?,
         };
         let (c0, r0) = grid.map_to_pixel(x0, y1);
         let (c1, r1) = grid.map_to_pixel(x1, y0);
@@ -262,12 +257,7 @@ pub fn build_dataset(
         return Err(Error::parameter("scenes", "no scene directory given"));
     }
     if let Some(below) = settings.dont_care_below_rad {
-        if !(below.is_finite() && below >= 0.0) {
-            return Err(Error::parameter(
-                "dont_care_below_rad",
-                format!("{below} rad: use a visible peak phase of 0 rad or more"),
-            ));
-        }
+        check_threshold(below)?;
     }
     check_scene_names(scenes)?;
     if out.exists()

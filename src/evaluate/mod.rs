@@ -5,9 +5,11 @@
 //! A prediction is a true positive when its class matches and its IoU with a still-unmatched
 //! ground-truth box of the same image is ≥ the IoU threshold; predictions are taken highest score
 //! first and each one takes the unmatched truth box it overlaps most. [`confusion`] matches the
-//! same way across classes, to show which class a found box was given.
+//! same way across classes, to show which class a found box was given; [`dont_care`] leaves
+//! PASCAL VOC's "difficult" boxes out before scoring.
 
 pub mod confusion;
+pub mod dont_care;
 
 use serde::Serialize;
 
