@@ -15,7 +15,7 @@ use fringewatch::dataset::TileLabel;
 use fringewatch::model::contract::default_anchors;
 use fringewatch::model::phase_input::PhaseInput;
 use fringewatch::model::yolov3::{build_graph, random_weights, Architecture, Yolov3Config};
-use fringewatch::train::loss::yolo_loss;
+use fringewatch::train::loss::{yolo_loss, LossSettings};
 use fringewatch::train::network::Yolov3Net;
 
 fn main() {
@@ -56,7 +56,7 @@ fn main() {
         let heads = net.forward(&graph, Tensor::<4>::from_data(data.clone(), &device));
         // Force the forward to finish before timing the loss (burn's flex backend is eager).
         let t1 = Instant::now();
-        let (loss, _) = yolo_loss(&heads, &labels, &anchors, 4, tile, 0.0);
+        let (loss, _) = yolo_loss(&heads, &labels, &anchors, 4, tile, LossSettings::default());
         let t2 = Instant::now();
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         let t3 = Instant::now();

@@ -385,6 +385,13 @@ fn training_lowers_the_loss_exports_exactly_and_fine_tunes_from_the_export() {
             },
             "objectness-iou",
         ),
+        (
+            TrainSettings {
+                class_gain: 0.0,
+                ..settings.clone()
+            },
+            "class-gain",
+        ),
     ] {
         let err = train(&dataset, &tmp.path().join("w.onnx"), &wrong, false, &Silent)
             .unwrap_err()
@@ -552,7 +559,7 @@ fn fine_tuning_the_bundled_model_starts_from_its_function() {
     use fringewatch::model::phase_input::PhaseInput;
     use fringewatch::model::yolov3::Architecture;
     use fringewatch::train::data::{batch_of, read_sample};
-    use fringewatch::train::loss::yolo_loss;
+    use fringewatch::train::loss::{yolo_loss, LossSettings};
 
     let tmp = tempfile::tempdir().unwrap();
     let dataset = tiny_dataset(tmp.path());
@@ -585,7 +592,14 @@ fn fine_tuning_the_bundled_model_starts_from_its_function() {
         let (values, _) = batch_of(&samples).into_raw_vec_and_offset();
         let input = TensorData::new(values, [samples.len(), 3, manifest.tile, manifest.tile]);
         let heads = net.forward(&graph, Tensor::<4>::from_data(input, &inner));
-        let (_, terms) = yolo_loss(&heads, &labels, &metadata.anchors, 4, manifest.tile, 0.0);
+        let (_, terms) = yolo_loss(
+            &heads,
+            &labels,
+            &metadata.anchors,
+            4,
+            manifest.tile,
+            LossSettings::default(),
+        );
         sum += terms.total() * samples.len() as f64;
         tiles += samples.len();
     }
@@ -661,7 +675,7 @@ fn one_step_on_a_fixed_batch_keeps_its_loss() {
     use fringewatch::dataset::TileLabel;
     use fringewatch::model::contract::default_anchors;
     use fringewatch::model::yolov3::{random_weights, Architecture};
-    use fringewatch::train::loss::yolo_loss;
+    use fringewatch::train::loss::{yolo_loss, LossSettings};
 
     let graph = build_graph(Yolov3Config::of(Architecture::Compact, 4));
     let device = Device::flex().autodiff();
@@ -683,13 +697,13 @@ fn one_step_on_a_fixed_batch_keeps_its_loss() {
     ];
     let anchors = default_anchors(tile);
     let heads = net.forward(&graph, input);
-    let (loss, before) = yolo_loss(&heads, &labels, &anchors, 4, tile, 0.0);
+    let (loss, before) = yolo_loss(&heads, &labels, &anchors, 4, tile, LossSettings::default());
     let grads = GradientsParams::from_grads(loss.backward(), &net);
     let mut optimizer = AdamConfig::new().init();
     let net = optimizer.step(1e-3, net, grads);
     let plain = Tensor::<4>::from_data(data, &device.clone().inner());
     let heads = net.valid().forward(&graph, plain);
-    let (_, after) = yolo_loss(&heads, &labels, &anchors, 4, tile, 0.0);
+    let (_, after) = yolo_loss(&heads, &labels, &anchors, 4, tile, LossSettings::default());
     eprintln!(
         "loss before {:.6}, after one step {:.6}",
         before.total(),

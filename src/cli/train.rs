@@ -83,6 +83,11 @@ pub(crate) struct TrainArgs {
     /// run keeps its own.
     #[arg(long, default_value_t = 0.0)]
     objectness_iou: f64,
+    /// Weight of the class term in the loss minimised (YOLOv5's `cls` gain): above 1 a step
+    /// follows the class term more; 1 = YOLOv3's sum (models/README.md, v25). The loss columns
+    /// of losses.csv stay unweighted. A resumed run keeps its own.
+    #[arg(long, default_value_t = 1.0)]
+    class_gain: f64,
     /// Adam's weight decay λ (L2, added to the gradient as λθ); 0 = none. A resumed run keeps
     /// its own.
     #[arg(long, default_value_t = 5e-4)]
@@ -152,6 +157,7 @@ pub(crate) fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         name: args.name.clone(),
         weight_decay: args.weight_decay,
         objectness_iou: args.objectness_iou,
+        class_gain: args.class_gain,
         augmentation: Augmentation {
             weather_probability: args.weather,
             weather_rms_rad: args.weather_rms,

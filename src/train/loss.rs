@@ -20,6 +20,9 @@
 //!   towards background.
 //!
 //! Sums over cells, divided by the batch size. BCE(x, y) = max(x, 0) − x·y + ln(1 + e^−|x|).
+//! The scalar minimised is box + objectness + no-object + g·class, g the class gain
+//! ([`LossSettings::class_gain`], YOLOv5's `cls` hyper-parameter; 1 is YOLOv3's sum); the terms
+//! are reported without it, so runs of any gain compare.
 
 use burn::tensor::activation::sigmoid as sigmoid_t;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -33,6 +36,25 @@ use crate::tiling::{iou, PixelBox};
 /// Predictions whose decoded box overlaps a truth box more than this are not pushed to "no
 /// object".
 pub const IGNORE_IOU: f64 = 0.5;
+
+/// How the loss sets its objectness target and weighs its class term.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossSettings {
+    /// r of the objectness target (module doc), in [0, 1].
+    pub objectness_iou: f64,
+    /// g, the class term's weight in the scalar minimised (module doc), > 0.
+    pub class_gain: f64,
+}
+
+impl Default for LossSettings {
+    /// YOLOv3's loss: objectness target 1, the four terms summed.
+    fn default() -> Self {
+        LossSettings {
+            objectness_iou: 0.0,
+            class_gain: 1.0,
+        }
+    }
+}
 
 /// The four loss terms (per image).
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -224,15 +246,15 @@ fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) 
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-/// The loss of a batch: the scalar to minimise (sum of the terms) and the terms' values.
-/// `objectness_iou` is r of the objectness target (module doc), in [0, 1].
+/// The loss of a batch: the scalar to minimise (the terms summed, the class term times
+/// `settings.class_gain`) and the terms' values.
 pub fn yolo_loss(
     heads: &[Tensor<4>; 3],
     labels: &[Vec<TileLabel>],
     anchors: &[Anchor],
     classes: usize,
     tile: usize,
-    objectness_iou: f64,
+    settings: LossSettings,
 ) -> (Tensor<1>, LossTerms) {
     let device = heads[0].device();
     let batch = heads[0].dims()[0];
@@ -247,7 +269,7 @@ pub fn yolo_loss(
             classes,
             tile,
         };
-        let t = head_targets(&shape, &raw, anchors, labels, objectness_iou);
+        let t = head_targets(&shape, &raw, anchors, labels, settings.objectness_iou);
         let p = head.clone().reshape([b, 3, 5 + classes, grid, grid]);
         let channel = |k: usize| p.clone().narrow(2, k, 1).reshape([b, 3, grid, grid]);
         let shape = [b, 3, grid, grid];
@@ -291,7 +313,10 @@ pub fn yolo_loss(
         no_object: value(&noobj),
         class: value(&cls),
     };
-    (box_loss + obj + noobj + cls, values)
+    (
+        box_loss + obj + noobj + cls.mul_scalar(settings.class_gain),
+        values,
+    )
 }
 
 #[cfg(test)]
@@ -363,7 +388,14 @@ mod tests {
             ));
         }
         let heads: [Tensor<4>; 3] = [heads[0].clone(), heads[1].clone(), heads[2].clone()];
-        let (_, terms) = yolo_loss(&heads, &labels, &anchors, classes, tile, 0.0);
+        let (_, terms) = yolo_loss(
+            &heads,
+            &labels,
+            &anchors,
+            classes,
+            tile,
+            LossSettings::default(),
+        );
         assert!(terms.total() < 1e-6, "{terms:?}");
         // Decode with the production decoder.
         let metadata = ModelMetadata {
@@ -438,6 +470,40 @@ mod tests {
     /// A don't-care box is never a positive and frees every prediction centred in it from the
     /// no-object term; the same box as a label to find is a positive and leaves most of those
     /// predictions to the no-object term.
+    /// The class gain weighs the class term in the scalar minimised and nothing else: the
+    /// terms reported stay the same.
+    #[test]
+    fn the_class_gain_weighs_only_the_class_term_of_the_scalar() {
+        let (tile, classes) = (160, 4);
+        let anchors = default_anchors(tile);
+        let labels = vec![vec![TileLabel::new(3, [50.0, 61.0, 80.0, 83.0])]];
+        let device = Device::flex();
+        let heads = STRIDES.map(|stride| {
+            let grid = tile / stride;
+            Tensor::<4>::zeros([1, 3 * (5 + classes), grid, grid], &device)
+        });
+        let scalar = |t: Tensor<1>| f64::from(t.into_scalar::<f32>());
+        let loss = |settings| yolo_loss(&heads, &labels, &anchors, classes, tile, settings);
+        let (plain, terms) = loss(LossSettings::default());
+        let (weighted, weighted_terms) = loss(LossSettings {
+            class_gain: 3.0,
+            ..LossSettings::default()
+        });
+        assert_eq!(terms, weighted_terms);
+        // every class logit 0 at a responsible anchor: each BCE is ln 2
+        assert!(terms.class > 1.0, "{terms:?}");
+        let (plain, weighted) = (scalar(plain), scalar(weighted));
+        assert!(
+            (plain - terms.total()).abs() < 1e-3 * plain,
+            "{plain} {terms:?}"
+        );
+        let expected = terms.total() + 2.0 * terms.class;
+        assert!(
+            (weighted - expected).abs() < 1e-3 * expected,
+            "{weighted} {expected}"
+        );
+    }
+
     #[test]
     fn a_dont_care_box_is_neither_to_find_nor_background() {
         let tile = 160;

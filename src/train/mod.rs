@@ -42,7 +42,7 @@ use crate::model::widen::widen;
 use crate::model::yolov3::{build_graph, Architecture, ConvWeights, Graph, Yolov3Config, STRIDES};
 use crate::progress::{Progress, Stage};
 use data::{augment, batch_of, read_sample, Augmentation, Sample};
-use loss::{yolo_loss, LossTerms};
+use loss::{yolo_loss, LossSettings, LossTerms};
 use network::{ChannelStatistics, Yolov3Net};
 
 /// Where training runs.
@@ -115,6 +115,12 @@ pub struct TrainSettings {
     /// a box fits, which AP@0.5 counts. Runs saved before it existed read 0 and resume unchanged.
     #[serde(default)]
     pub objectness_iou: f64,
+    /// g, the class term's weight in the loss minimised ([`loss::LossSettings::class_gain`],
+    /// YOLOv5's `cls`): above 1 the step follows the class term more, for classes the network
+    /// confuses although the stack tells them apart (models/README.md, v25). Runs saved before
+    /// it existed read 1 and resume unchanged.
+    #[serde(default = "unit_gain")]
+    pub class_gain: f64,
     /// At most this many training batches per epoch (None: the whole training split).
     pub steps_per_epoch: Option<usize>,
     /// End the run after this epoch (and export), keeping the learning-rate schedule planned
@@ -146,6 +152,7 @@ impl Default for TrainSettings {
             crop: None,
             phase_reference: PhaseReference::AsGiven,
             objectness_iou: 0.0,
+            class_gain: 1.0,
             steps_per_epoch: None,
             stop_after: None,
             backend: TrainBackend::Cpu,
@@ -298,8 +305,9 @@ struct Run<'a> {
     anchors: Vec<Anchor>,
     classes: usize,
     phase_reference: PhaseReference,
-    /// r of the objectness target ([`TrainSettings::objectness_iou`]).
-    objectness_iou: f64,
+    /// The objectness target and class gain ([`TrainSettings::objectness_iou`],
+    /// [`TrainSettings::class_gain`]).
+    loss: LossSettings,
 }
 
 impl Run<'_> {
@@ -388,7 +396,7 @@ impl Run<'_> {
                 &self.anchors,
                 self.classes,
                 self.manifest.tile,
-                self.objectness_iou,
+                self.loss,
             );
             sum.add(&terms, chunk.len() as f64);
             count += chunk.len();
@@ -533,7 +541,8 @@ pub fn train(
 
 /// Refuse settings out of range: batch and epochs of at least 1, a learning rate in (0, 1), a
 /// crop of a tile size the network takes, a class-balance share, an objectness IoU share and a
-/// weather probability in [0, 1], a finite weather RMS ≥ 0 and a finite weight decay ≥ 0.
+/// weather probability in [0, 1], a finite weather RMS ≥ 0, a finite weight decay ≥ 0 and a
+/// finite class gain > 0.
 fn check_settings(settings: &TrainSettings) -> Result<()> {
     if settings.batch == 0 || settings.epochs == 0 {
         return Err(Error::parameter("batch/epochs", "must be at least 1"));
@@ -578,6 +587,12 @@ fn check_settings(settings: &TrainSettings) -> Result<()> {
         "weight-decay",
         "is Adam's L2 coefficient, finite and ≥ 0 (0 = none)",
     )?;
+    if !(settings.class_gain.is_finite() && settings.class_gain > 0.0) {
+        return Err(Error::parameter(
+            "class-gain",
+            "is the class term's weight in the loss, finite and > 0 (1 = YOLOv3's sum)",
+        ));
+    }
     let augmentation = &settings.augmentation;
     share(
         augmentation.weather_probability,
@@ -607,6 +622,11 @@ fn non_negative(value: f64, name: &str, what: &str) -> Result<()> {
     } else {
         Err(Error::parameter(name, what))
     }
+}
+
+/// The class gain of runs saved before it existed: YOLOv3's sum.
+fn unit_gain() -> f64 {
+    1.0
 }
 
 /// The dataset's manifest, once both the training and the validation split have tiles.
@@ -666,7 +686,10 @@ fn prepare_run<'a>(
         classes,
         manifest,
         phase_reference: settings.phase_reference,
-        objectness_iou: settings.objectness_iou,
+        loss: LossSettings {
+            objectness_iou: settings.objectness_iou,
+            class_gain: settings.class_gain,
+        },
     };
     if let Some(init) = &settings.init {
         adopt_model_inputs(&mut run, init)?;
@@ -826,7 +849,7 @@ impl Epochs<'_> {
                 &run.anchors,
                 run.classes,
                 run.manifest.tile,
-                run.objectness_iou,
+                run.loss,
             );
             if !terms.total().is_finite() {
                 return Err(Error::parameter(
