@@ -467,9 +467,6 @@ mod tests {
         head_targets(&shape, &raw, anchors, labels, objectness_iou)
     }
 
-    /// A don't-care box is never a positive and frees every prediction centred in it from the
-    /// no-object term; the same box as a label to find is a positive and leaves most of those
-    /// predictions to the no-object term.
     /// The class gain weighs the class term in the scalar minimised and nothing else: the
     /// terms reported stay the same.
     #[test]
@@ -504,6 +501,9 @@ mod tests {
         );
     }
 
+    /// A don't-care box is never a positive and frees every prediction centred in it from the
+    /// no-object term; the same box as a label to find is a positive and leaves most of those
+    /// predictions to the no-object term.
     #[test]
     fn a_dont_care_box_is_neither_to_find_nor_background() {
         let tile = 160;
