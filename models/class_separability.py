@@ -44,6 +44,7 @@ def fringe_rate(phase):
     dx = np.angle(np.exp(1j * np.diff(phase, axis=1)))
     dy = np.angle(np.exp(1j * np.diff(phase, axis=0)))
     steps = np.concatenate([np.abs(dx).ravel(), np.abs(dy).ravel()])
+    steps = steps[np.isfinite(steps)]
     return float(np.mean(steps)) if steps.size else 0.0
 
 
@@ -52,7 +53,13 @@ def examples(scene_json, stack_path):
     scene = json.load(open(scene_json))
     bodies = {b["id"]: b for b in scene["bodies_detail"]}
     stack = gdal.Open(stack_path)
-    layers = [stack.GetRasterBand(k).ReadAsArray().astype(np.float64) for k in (1, 2, 3)]
+    layers = []
+    for k in (1, 2, 3):
+        band = stack.GetRasterBand(k)
+        values = band.ReadAsArray().astype(np.float64)
+        if band.GetNoDataValue() is not None:
+            values[values == band.GetNoDataValue()] = np.nan
+        layers.append(values)
     out = []
     for s in scene["signals"]:
         if not s["visible"]:
@@ -61,16 +68,18 @@ def examples(scene_json, stack_path):
         if c1 - c0 < 2 or r1 - r0 < 2:
             continue
         phase, isl, pc1 = (layer[r0:r1, c0:c1] for layer in layers)
+        if not (np.isfinite(isl).any() and np.isfinite(pc1).any()):
+            continue  # no data in the box
         w, h = c1 - c0, r1 - r0
         features = [
             np.log(w * h),
             np.log(max(w, h) / min(w, h)),
-            np.mean(pc1),
-            np.std(pc1),
-            np.percentile(pc1, 90),
-            np.mean(isl),
-            np.std(isl),
-            np.percentile(isl, 10),
+            np.nanmean(pc1),
+            np.nanstd(pc1),
+            np.nanpercentile(pc1, 90),
+            np.nanmean(isl),
+            np.nanstd(isl),
+            np.nanpercentile(isl, 10),
             fringe_rate(phase),
         ]
         slope = bodies[s["body_id"]]["slope"] if s.get("body_id") in bodies else np.nan
