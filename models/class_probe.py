@@ -43,21 +43,11 @@ LAYERS = {
 
 def cut_windows(scene_json, stack_path, keep, statistics):
     """(window, box in the window, 1 for FS) of the FS and CS signals of one scene."""
-    from osgeo import gdal
+    from class_separability import stack_layers  # GDAL's Python only
 
-    gdal.UseExceptions()
     scene = json.load(open(scene_json))
-    stack = gdal.Open(stack_path)
-    layers = []
-    for k in (1, 2, 3):
-        band = stack.GetRasterBand(k)
-        values = band.ReadAsArray().astype(np.float32)
-        nodata = band.GetNoDataValue()
-        missing = ~np.isfinite(values)
-        if nodata is not None:
-            missing |= values == nodata
-        layers.append((values, missing))
-    rows, cols = layers[0][0].shape
+    layers = stack_layers(stack_path)
+    rows, cols = layers[0].shape
     out = []
     for s in scene["signals"]:
         if not s["visible"] or s["class"] not in ("CS", "FS") or not keep(s):
@@ -68,13 +58,12 @@ def cut_windows(scene_json, stack_path, keep, statistics):
         x0 = min(max((c0 + c1) // 2 - TILE // 2, 0), cols - TILE)
         y0 = min(max((r0 + r1) // 2 - TILE // 2, 0), rows - TILE)
         window = np.zeros((3, TILE, TILE), np.float32)
-        for k, (values, missing) in enumerate(layers):
-            v = values[y0 : y0 + TILE, x0 : x0 + TILE].copy()
+        for k, values in enumerate(layers):
+            v = values[y0 : y0 + TILE, x0 : x0 + TILE]
             if k > 0:
                 mean, std = statistics[k - 1]
                 v = (v - mean) / std
-            v[missing[y0 : y0 + TILE, x0 : x0 + TILE]] = 0
-            window[k] = v
+            window[k] = np.where(np.isfinite(v), v, 0)
         box = [c0 - x0, r0 - y0, c1 - x0, r1 - y0]
         out.append((window.astype(np.float16), box, 1 if s["class"] == "FS" else 0))
     return out

@@ -48,10 +48,8 @@ def fringe_rate(phase):
     return float(np.mean(steps)) if steps.size else 0.0
 
 
-def examples(scene_json, stack_path):
-    """(features, oracle slope, class index) of every labelled signal of one scene."""
-    scene = json.load(open(scene_json))
-    bodies = {b["id"]: b for b in scene["bodies_detail"]}
+def stack_layers(stack_path):
+    """The stack's phase, ISL and PC1 as float64 arrays, NaN where a band has no data."""
     stack = gdal.Open(stack_path)
     layers = []
     for k in (1, 2, 3):
@@ -60,6 +58,14 @@ def examples(scene_json, stack_path):
         if band.GetNoDataValue() is not None:
             values[values == band.GetNoDataValue()] = np.nan
         layers.append(values)
+    return layers
+
+
+def examples(scene_json, stack_path):
+    """(features, oracle slope, class index) of every labelled signal of one scene."""
+    scene = json.load(open(scene_json))
+    bodies = {b["id"]: b for b in scene["bodies_detail"]}
+    layers = stack_layers(stack_path)
     out = []
     for s in scene["signals"]:
         if not s["visible"]:

@@ -13,6 +13,7 @@ use fringewatch::evaluate::{
     check_iou, class_agnostic, evaluate, Evaluation, Prediction, Threshold, Truth,
 };
 use fringewatch::render::render_pr_curves;
+use fringewatch::simulate::output::VISIBLE_PEAK_FIELD;
 use fringewatch::simulate::SignalClass;
 use fringewatch::vector::gpkg::read_layer;
 use fringewatch::vector::{LayerRef, ReadLayer};
@@ -219,14 +220,8 @@ impl Boxes {
                     "every truth box needs a geometry and a 'class' field",
                 ));
             };
-            let dont_care = match dont_care_below_rad {
-                None => false,
-                Some(below) => is_faint(
-                    f.attribute("visible_peak_rad").and_then(|v| v.as_f64()),
-                    below,
-                    std::path::Path::new(truth),
-                )?,
-            };
+            let peak = f.attribute(VISIBLE_PEAK_FIELD).and_then(|v| v.as_f64());
+            let dont_care = is_faint(peak, dont_care_below_rad, std::path::Path::new(truth))?;
             self.truths.push(Truth {
                 image: image.to_string(),
                 class: class_index(classes, &code),

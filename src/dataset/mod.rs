@@ -27,6 +27,7 @@ use crate::layers::{layers_and_stack, RawLayers};
 use crate::progress::{Progress, Stage};
 use crate::raster::io::{Encoding, GeoTiffWriter, RasterFile};
 use crate::sensitivity::layer::Incidence;
+use crate::simulate::output::VISIBLE_PEAK_FIELD;
 use crate::simulate::SignalClass;
 use crate::stack::{read_stack, CHANNELS};
 use crate::tiling::{clip_to_tile, tile_origins, PixelBox};
@@ -221,14 +222,8 @@ fn scene_labels(
                 format!("unknown class '{code}' (expected AR, CF, CS or FS)"),
             ));
         };
-        let dont_care = match dont_care_below_rad {
-            None => false,
-            Some(below) => is_faint(
-                f.attribute("visible_peak_rad").and_then(|v| v.as_f64()),
-                below,
-                truth,
-            )?,
-        };
+        let peak = f.attribute(VISIBLE_PEAK_FIELD).and_then(|v| v.as_f64());
+        let dont_care = is_faint(peak, dont_care_below_rad, truth)?;
         let (c0, r0) = grid.map_to_pixel(x0, y1);
         let (c1, r1) = grid.map_to_pixel(x1, y0);
         labels.push(TileLabel {

@@ -85,10 +85,18 @@ pub fn check_threshold(below_rad: f64) -> Result<()> {
     }
 }
 
-/// Whether a truth box of `source` is don't-care: its visible peak phase (the largest |signal
-/// phase| the processing left, wrapped, that the simulator writes as `visible_peak_rad`) lies
-/// under `below_rad`. A box without one is refused: the threshold cannot be applied to it.
-pub fn is_faint(visible_peak_rad: Option<f64>, below_rad: f64, source: &Path) -> Result<bool> {
+/// Whether a truth box of `source` is don't-care: a threshold `below_rad` is set and its
+/// visible peak phase (the largest |signal phase| the processing left, wrapped, that the
+/// simulator writes as `visible_peak_rad`) lies under it. With a threshold, a box without a
+/// visible peak is refused: the threshold cannot be applied to it.
+pub fn is_faint(
+    visible_peak_rad: Option<f64>,
+    below_rad: Option<f64>,
+    source: &Path,
+) -> Result<bool> {
+    let Some(below_rad) = below_rad else {
+        return Ok(false);
+    };
     let peak = visible_peak_rad.ok_or_else(|| {
         Error::bad_input(
             source,
@@ -161,9 +169,12 @@ mod tests {
     #[test]
     fn a_box_is_faint_under_the_threshold_and_refused_without_a_peak() {
         let source = Path::new("truth.gpkg");
-        assert!(is_faint(Some(1.99), 2.0, source).unwrap());
-        assert!(!is_faint(Some(2.0), 2.0, source).unwrap());
-        let refusal = is_faint(None, 2.0, source).unwrap_err().to_string();
+        assert!(is_faint(Some(1.99), Some(2.0), source).unwrap());
+        assert!(!is_faint(Some(2.0), Some(2.0), source).unwrap());
+        // no threshold: every box is one to find, with or without a visible peak
+        assert!(!is_faint(Some(0.5), None, source).unwrap());
+        assert!(!is_faint(None, None, source).unwrap());
+        let refusal = is_faint(None, Some(2.0), source).unwrap_err().to_string();
         assert!(refusal.contains("visible_peak_rad"), "{refusal}");
         assert!(check_threshold(0.0).is_ok());
         for bad in [-0.5, f64::NAN, f64::INFINITY] {

@@ -43,13 +43,17 @@ pub fn interferogram_id(scene: &Scene) -> String {
     )
 }
 
+/// The `truth.gpkg` field holding each label's visible peak phase, radians (what
+/// `dataset --dont-care-below-rad` and `evaluate --dont-care-below-rad` read).
+pub const VISIBLE_PEAK_FIELD: &str = "visible_peak_rad";
+
 /// Fields of `truth.gpkg`.
 pub fn truth_fields() -> Vec<FieldSpec> {
     vec![
         FieldSpec::new("class", FieldKind::Text),
         FieldSpec::new("velocity_m_yr", FieldKind::Real),
         FieldSpec::new("peak_phase_rad", FieldKind::Real),
-        FieldSpec::new("visible_peak_rad", FieldKind::Real),
+        FieldSpec::new(VISIBLE_PEAK_FIELD, FieldKind::Real),
         FieldSpec::new("mean_coherence", FieldKind::Real),
         FieldSpec::new("fringe_fidelity", FieldKind::Real),
         FieldSpec::new("id_frana", FieldKind::Text),
